@@ -1,0 +1,56 @@
+# The Makefile is the interface. Every target works on a fresh clone: the venv target creates
+# .venv and installs the project with its dev tools; generated protobuf code is made from protos/.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+PROTOS    := $(wildcard protos/alprfed/v1/*.proto)
+GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
+
+PYTEST_ARGS ?=
+
+.PHONY: all dev venv protos lint typecheck test test-fast demo up bench clean distclean
+
+all: test
+
+venv: $(STAMP)
+dev: $(STAMP) $(GENERATED)
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# protoc writes the modules beside the package (alprfed/v1/) so imports need no rewriting.
+$(GENERATED) &: $(PROTOS) $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+	touch $(GENERATED)
+
+protos: $(GENERATED)
+
+lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: dev
+	$(VENV)/bin/alprfed demo
+
+up: dev
+	$(VENV)/bin/alprfed up
+
+bench: dev
+	$(PY) -m bench
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f alprfed/v1/*_pb2.py alprfed/v1/*_pb2.pyi alprfed/v1/*_pb2_grpc.py
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

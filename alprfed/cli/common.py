@@ -1,0 +1,69 @@
+"""Helpers every command group shares: one console, errors without tracebacks, time parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import grpc
+from rich.console import Console
+
+from alprfed.errors import AlprfedError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn our errors and gRPC failures into one readable line and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AlprfedError as exc:
+            fail(str(exc))
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            fail(f"{code.name if code else 'RPC failed'}: {details}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_time(text: str, *, now: int | None = None) -> int:
+    """Unix seconds from ISO 8601 (UTC unless an offset is given), 'now', '-72h', '-30d', or an
+    integer. Raises click.BadParameter."""
+    text = text.strip()
+    if text.lstrip("-").isdigit() and not text.startswith("-"):
+        return int(text)
+    current = now if now is not None else int(dt.datetime.now(dt.UTC).timestamp())
+    if text == "now":
+        return current
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text.startswith("-") and text[-1:] in units and text[1:-1].isdigit():
+        return current - int(text[1:-1]) * units[text[-1]]
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: use ISO 8601 (2025-06-01T08:00Z), 'now', '-72h' or Unix seconds"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return int(parsed.timestamp())
+
+
+def format_time(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -1,0 +1,306 @@
+"""Configuration: frozen dataclasses built once from TOML by the CLI and passed down.
+
+Library code never reads the environment or a config file on its own. Relative paths in a TOML
+file are resolved against the directory of that file, so a config directory can be moved whole.
+The keys of each file are documented in docs/OPERATIONS.md.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alprfed.errors import ConfigError
+from alprfed.models import Agency, AgencyId, AgencyKind, check_identifier, check_state
+from alprfed.signing import VerifyingKey
+
+DEFAULT_PURGE_INTERVAL_S = 60
+DEFAULT_PER_NODE_TIMEOUT_MS = 2_000
+DEFAULT_QUERY_TIMEOUT_MS = 5_000
+DEFAULT_EXIGENT_LOOKBACK_HOURS = 72
+
+
+def bundled_policies_dir() -> Path:
+    """The policies/ shipped with alprfed (Casbin files and state law packs).
+
+    An installed wheel carries them as alprfed/policies (mapped by setup.py); a source checkout
+    or editable install reads the repository's policies/ folder itself.
+    """
+    import alprfed
+
+    package_dir = Path(alprfed.__file__).resolve().parent
+    for candidate in (package_dir / "policies", package_dir.parent / "policies"):
+        if (candidate / "model.conf").is_file():
+            return candidate
+    raise ConfigError(f"no bundled policies found beside {package_dir}")
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """Mutual TLS material. ``insecure`` is plaintext and only ever set by ``--insecure``."""
+
+    ca: Path | None = None     # PEM bundle of trusted roots (the federation root)
+    cert: Path | None = None   # this service's certificate chain, PEM
+    key: Path | None = None    # its private key, PEM
+    insecure: bool = False
+
+    def check(self, what: str) -> None:
+        if self.insecure:
+            return
+        missing = [n for n in ("ca", "cert", "key") if getattr(self, n) is None]
+        if missing:
+            raise ConfigError(f"{what}: TLS needs {', '.join(missing)} (or run with --insecure "
+                              "for local experiments only)")
+        for name in ("ca", "cert", "key"):
+            path = getattr(self, name)
+            if not path.is_file():
+                raise ConfigError(f"{what}: TLS {name} file {path} does not exist")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    agency_id: AgencyId
+    state: str
+    database_url: str
+    signing_key: Path                      # signs receipts and purge reports
+    gateway_keys: tuple[VerifyingKey, ...]  # keys whose signed queries this node answers
+    listen: str = "127.0.0.1:0"
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    retention_seconds: int | None = None    # None: the node's law pack decides
+    law_pack: str | None = None             # None: the node's own state
+    policies_dir: Path | None = None        # None: the bundled policies
+    purge_interval_seconds: int = DEFAULT_PURGE_INTERVAL_S
+    gateway_address: str = ""              # where purge reports go; "" keeps them queued
+
+    @property
+    def effective_policies_dir(self) -> Path:
+        return self.policies_dir or bundled_policies_dir()
+
+
+@dataclass(frozen=True)
+class CourtConfig:
+    court_id: str
+    name: str
+    key: VerifyingKey
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    name: str
+    origin: str                              # the ledger's origin line, unique per federation
+    gateway_key: VerifyingKey                # verifies the gateway's signed queries
+    agencies: Mapping[AgencyId, Agency]
+    courts: Mapping[str, CourtConfig]
+    exigent_enabled: bool = True
+    exigent_lookback_seconds: int = DEFAULT_EXIGENT_LOOKBACK_HOURS * 3600
+
+    def nodes(self) -> list[Agency]:
+        return [a for a in self.agencies.values() if a.runs_node]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    federation: FederationConfig
+    federation_file: Path
+    database_url: str                        # the ledger, warrants, exigent approvals
+    signing_key: Path                        # signs search queries
+    ledger_key: Path                         # signs checkpoints (key name = origin)
+    listen: str = "127.0.0.1:0"
+    tls: TLSConfig = field(default_factory=TLSConfig)      # server side, officers connect here
+    node_tls: TLSConfig = field(default_factory=TLSConfig)  # client side, to the nodes
+    policies_dir: Path | None = None
+    per_node_timeout_ms: int = DEFAULT_PER_NODE_TIMEOUT_MS
+    default_query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS
+
+    @property
+    def effective_policies_dir(self) -> Path:
+        return self.policies_dir or bundled_policies_dir()
+
+
+# --- TOML loading -----------------------------------------------------------------------------
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Raises: ConfigError with the file and the parser's message."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+class _Table:
+    """Typed access to one TOML table with errors that name the file and key."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, base: Path) -> None:
+        self.data, self.where, self.base = data, where, base
+
+    def _get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise ConfigError(f"{self.where}: missing required key {key!r}")
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{self.where}: {key!r} has the wrong type")
+        return value
+
+    def str(self, key: str, default: Any = None) -> Any:
+        return self._get(key, str, _REQUIRED if default is None else default)
+
+    def opt_str(self, key: str) -> str | None:
+        value: str | None = self._get(key, str, None)
+        return value
+
+    def int(self, key: str, default: Any = None) -> Any:
+        return self._get(key, int, _REQUIRED if default is None else default)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value: bool = self._get(key, bool, default)
+        return value
+
+    def list(self, key: str) -> list[Any]:
+        value: list[Any] = self._get(key, list, [])
+        return value
+
+    def path(self, key: str) -> Path:
+        return self.base / self.str(key)
+
+    def opt_path(self, key: str) -> Path | None:
+        value = self.opt_str(key)
+        return None if value is None else self.base / value
+
+    def key(self, key: str) -> VerifyingKey:
+        try:
+            return VerifyingKey.from_text(self.str(key))
+        except ConfigError as exc:
+            raise ConfigError(f"{self.where}: {key!r}: {exc}") from None
+
+    def table(self, key: str) -> _Table:
+        return _Table(self._get(key, dict, {}), f"{self.where} [{key}]", self.base)
+
+
+_REQUIRED = object()
+
+
+def _tls(table: _Table, insecure: bool) -> TLSConfig:
+    return TLSConfig(ca=table.opt_path("ca"), cert=table.opt_path("cert"),
+                     key=table.opt_path("key"), insecure=insecure)
+
+
+def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
+    """Read a node TOML file (docs/OPERATIONS.md). Raises: ConfigError."""
+    root = _Table(read_toml(path), str(path), path.parent)
+    node = root.table("node")
+    retention = node.data.get("retention_seconds")
+    if retention is not None and (not isinstance(retention, int) or retention <= 0):
+        raise ConfigError(f"{path}: retention_seconds must be a positive integer")
+    keys = node.list("gateway_keys") or [node.str("gateway_key")]
+    config = NodeConfig(
+        agency_id=AgencyId(_id(node.str("agency_id"), path)),
+        state=_state(node.str("state"), path),
+        database_url=_database_url(node.str("database_url"), path.parent),
+        signing_key=node.path("signing_key"),
+        gateway_keys=tuple(VerifyingKey.from_text(k) for k in keys),
+        listen=node.str("listen", "127.0.0.1:0"),
+        tls=_tls(root.table("tls"), insecure),
+        retention_seconds=retention,
+        law_pack=node.opt_str("law_pack"),
+        policies_dir=node.opt_path("policies_dir"),
+        purge_interval_seconds=node.int("purge_interval_seconds", DEFAULT_PURGE_INTERVAL_S),
+        gateway_address=node.str("gateway_address", ""),
+    )
+    config.tls.check(str(path))
+    return config
+
+
+def load_federation(path: Path) -> FederationConfig:
+    """Read the federation file: agencies, courts, the gateway key. Raises: ConfigError."""
+    root = _Table(read_toml(path), str(path), path.parent)
+    fed = root.table("federation")
+    agencies: dict[AgencyId, Agency] = {}
+    for i, raw in enumerate(root.list("agency")):
+        t = _Table(raw, f"{path} agency #{i + 1}", path.parent)
+        agency_id = AgencyId(_id(t.str("id"), path))
+        if agency_id in agencies:
+            raise ConfigError(f"{path}: agency {agency_id!r} is listed twice")
+        address = t.str("node_address", "")
+        try:
+            kind = AgencyKind(t.str("kind"))
+        except ValueError:
+            raise ConfigError(f"{t.where}: kind must be local, state or federal") from None
+        agencies[agency_id] = Agency(
+            agency_id=agency_id,
+            name=t.str("name"),
+            state=_state(t.str("state"), path),
+            kind=kind,
+            node_address=address,
+            node_key=t.key("node_key").raw if address else b"",
+            declarations_on_file=frozenset(_state(s, path) for s in t.list("declarations")),
+        )
+    courts: dict[str, CourtConfig] = {}
+    for i, raw in enumerate(root.list("court")):
+        t = _Table(raw, f"{path} court #{i + 1}", path.parent)
+        court_id = _id(t.str("id"), path)
+        courts[court_id] = CourtConfig(court_id, t.str("name"), t.key("key"))
+    if not agencies:
+        raise ConfigError(f"{path}: the federation lists no agencies")
+    lookback_hours = fed.int("exigent_lookback_hours", DEFAULT_EXIGENT_LOOKBACK_HOURS)
+    return FederationConfig(
+        name=fed.str("name"),
+        origin=fed.str("origin"),
+        gateway_key=fed.key("gateway_key"),
+        agencies=agencies,
+        courts=courts,
+        exigent_enabled=fed.bool("exigent_enabled", True),
+        exigent_lookback_seconds=lookback_hours * 3600,
+    )
+
+
+def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
+    """Read a gateway TOML file and the federation file it names. Raises: ConfigError."""
+    root = _Table(read_toml(path), str(path), path.parent)
+    gw = root.table("gateway")
+    federation_file = gw.path("federation")
+    config = GatewayConfig(
+        federation=load_federation(federation_file),
+        federation_file=federation_file,
+        database_url=_database_url(gw.str("database_url"), path.parent),
+        signing_key=gw.path("signing_key"),
+        ledger_key=gw.path("ledger_key"),
+        listen=gw.str("listen", "127.0.0.1:0"),
+        tls=_tls(root.table("tls"), insecure),
+        node_tls=_tls(root.table("node_tls"), insecure),
+        policies_dir=gw.opt_path("policies_dir"),
+        per_node_timeout_ms=gw.int("per_node_timeout_ms", DEFAULT_PER_NODE_TIMEOUT_MS),
+        default_query_timeout_ms=gw.int("default_query_timeout_ms", DEFAULT_QUERY_TIMEOUT_MS),
+    )
+    config.tls.check(f"{path} [tls]")
+    config.node_tls.check(f"{path} [node_tls]")
+    return config
+
+
+def _id(value: str, path: Path) -> str:
+    try:
+        return check_identifier(value, field_name="id")
+    except Exception as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _state(value: str, path: Path) -> str:
+    try:
+        return check_state(value)
+    except Exception as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _database_url(url: str, base: Path) -> str:
+    """``sqlite:///relative.db`` is relative to the config file; other URLs pass unchanged."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url

@@ -1,0 +1,171 @@
+"""The one exception tree of alprfed. Every error we raise on purpose is an AlprfedError.
+
+Each class carries the gRPC status it maps to; the mapping happens in exactly one place,
+alprfed.rpc.errors, so servicers raise domain errors and never touch status codes.
+
+    AlprfedError                        INTERNAL (anything we did not anticipate)
+    ├── InvalidRequest                  INVALID_ARGUMENT   bad input, with the field and why
+    │   ├── InvalidPlate
+    │   ├── InvalidWindow
+    │   └── BatchRejected               a bad record or an oversized batch; nothing of it stored
+    ├── Unauthenticated                 UNAUTHENTICATED    the caller learns no detail
+    │   └── VerificationError           a signature, addressee, freshness or replay check failed
+    ├── PermissionDenied                PERMISSION_DENIED  carries the reasons (rule, state, citation)
+    ├── NotFound                        NOT_FOUND
+    ├── AlreadyExists                   ALREADY_EXISTS
+    ├── FailedPrecondition              FAILED_PRECONDITION
+    ├── Unavailable                     UNAVAILABLE
+    ├── ConfigError                     (start-up only) a config or policy file is wrong
+    └── LedgerError                     INTERNAL
+        └── LedgerVerificationError     the log does not verify; names the first bad index
+
+Unauthenticated errors keep their detail for the server log (``detail``) but show the caller
+only a fixed message: telling an attacker *which* check failed helps the attacker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(Enum):
+    """gRPC status codes we use, by name, so this module does not import grpc."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why something was refused: the rule, the state whose law it encodes, the citation.
+
+    ``source`` says whether the rule was checked against statute text ("statute") or rests on
+    secondary sources ("secondary"); rules of our own (Casbin, warrant scope) use "policy".
+    """
+
+    gate: str
+    rule_id: str
+    message: str
+    state: str = ""
+    citation: str = ""
+    source: str = "policy"
+
+    def explain(self) -> str:
+        """One line for an officer: ``denied by IL — 625 ILCS 5/2-130(b): ...``."""
+        who = f"denied by {self.state}" if self.state else f"denied by {self.gate}"
+        where = f" — {self.citation}" if self.citation else ""
+        return f"{who}{where}: {self.message} [{self.rule_id}]"
+
+
+class AlprfedError(Exception):
+    """Base of every error alprfed raises on purpose."""
+
+    status: Status = Status.INTERNAL
+
+    def public_message(self) -> str:
+        """What the remote caller is told."""
+        return str(self)
+
+
+class InvalidRequest(AlprfedError):
+    """The request is malformed; the message names the field and what is wrong."""
+
+    status = Status.INVALID_ARGUMENT
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class InvalidPlate(InvalidRequest):
+    """A plate that does not normalize to 1-10 characters of A-Z and 0-9."""
+
+
+class InvalidWindow(InvalidRequest):
+    """A time window that is inverted, too long, in the future or otherwise absurd."""
+
+
+class BatchRejected(InvalidRequest):
+    """An ingest batch was refused whole; ``position`` is the 0-based record index, if any."""
+
+    def __init__(
+        self, message: str, *, sequence: int, position: int | None = None, stored_batches: int = 0
+    ) -> None:
+        where = f"batch {sequence}" + (f", record {position}" if position is not None else "")
+        super().__init__(
+            f"{where}: {message}; this batch was refused whole and nothing of it was stored; "
+            f"{stored_batches} earlier batch(es) of this stream were stored"
+        )
+        self.sequence = sequence
+        self.position = position
+        self.stored_batches = stored_batches
+
+
+class Unauthenticated(AlprfedError):
+    """The caller or its signed request could not be authenticated."""
+
+    status = Status.UNAUTHENTICATED
+    PUBLIC_MESSAGE = "request could not be authenticated"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def public_message(self) -> str:
+        return self.PUBLIC_MESSAGE
+
+
+class VerificationError(Unauthenticated):
+    """A signature, addressee, freshness, window or replay check failed (detail is for logs)."""
+
+
+class PermissionDenied(AlprfedError):
+    """An authenticated caller may not do this; ``reasons`` say which rules refused."""
+
+    status = Status.PERMISSION_DENIED
+
+    def __init__(self, message: str, reasons: Sequence[Reason] = ()) -> None:
+        self.reasons = tuple(reasons)
+        lines = [message, *(r.explain() for r in self.reasons)]
+        super().__init__("; ".join(lines))
+
+
+class NotFound(AlprfedError):
+    status = Status.NOT_FOUND
+
+
+class AlreadyExists(AlprfedError):
+    status = Status.ALREADY_EXISTS
+
+
+class FailedPrecondition(AlprfedError):
+    status = Status.FAILED_PRECONDITION
+
+
+class Unavailable(AlprfedError):
+    status = Status.UNAVAILABLE
+
+
+class ConfigError(AlprfedError):
+    """A configuration, federation or policy file is missing or wrong (raised at start-up)."""
+
+
+class LedgerError(AlprfedError):
+    """The ledger could not do what was asked (storage failure, bad range, bad proof request)."""
+
+
+class LedgerVerificationError(LedgerError):
+    """The ledger does not verify. ``index`` is the first bad entry index, when there is one."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(f"entry {index}: {message}" if index is not None else message)
+        self.index = index

@@ -1,0 +1,1 @@
+"""The three gates as pure decisions over a policy bundle: Casbin, state law, warrant."""

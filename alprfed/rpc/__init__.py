@@ -1,0 +1,1 @@
+"""gRPC plumbing shared by every service: error mapping, TLS credentials, caller identity."""

@@ -1,0 +1,91 @@
+"""The one place where alprfed errors become gRPC status codes.
+
+Servicers raise AlprfedError subclasses and never call ``context.abort`` themselves. This
+interceptor maps each error to its status; anything unexpected becomes INTERNAL with a request
+id that is also in the server log, and the caller never sees a traceback. Unauthenticated
+errors show the caller a fixed message: which check failed stays in the server log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from alprfed.errors import AlprfedError, Unauthenticated
+
+log = logging.getLogger("alprfed.rpc")
+
+
+def status_code(error: AlprfedError) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, error.status.value)  # type: ignore[no-any-return]
+
+
+def _describe(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, AlprfedError):
+        if isinstance(exc, Unauthenticated):
+            log.warning("%s refused: %s", method, exc.detail)
+        else:
+            log.info("%s refused (%s): %s", method, exc.status.value, exc)
+        return status_code(exc), exc.public_message()
+    request_id = uuid.uuid4().hex[:12]
+    log.exception("%s failed unexpectedly [request %s]", method, request_id)
+    return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
+
+
+def _wrap_sync(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behavior(request, context)
+        except Exception as exc:  # mapped, never leaked
+            code, message = _describe(method, exc)
+            context.abort(code, message)
+
+    return wrapper
+
+
+def _wrap_async(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # mapped, never leaked
+            code, message = _describe(method, exc)
+            await context.abort(code, message)
+
+    return wrapper
+
+
+def _rewrap(handler: grpc.RpcMethodHandler, method: str, asynchronous: bool) -> Any:
+    wrap = _wrap_async if asynchronous else _wrap_sync
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            wrap(method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            wrap(method, handler.stream_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    return handler  # streaming responses are not used by alprfed services
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """For synchronous servers (the agency node)."""
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        return None if handler is None else _rewrap(handler, details.method, asynchronous=False)
+
+
+class AsyncErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """For grpc.aio servers (the gateway)."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        return None if handler is None else _rewrap(handler, details.method, asynchronous=True)

@@ -1,0 +1,79 @@
+"""Server and channel credentials from a TLSConfig. Mutual TLS unless explicitly insecure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from alprfed.config import TLSConfig
+
+log = logging.getLogger("alprfed.tls")
+
+# Results can be large; refuse anything larger explicitly rather than at gRPC's 4 MiB default.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# One long-lived channel per peer; pings rarely (the keepalive guide: not much below a minute).
+CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not share it
+    ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+)
+
+
+def warn_insecure(what: str) -> None:
+    log.warning("%s runs WITHOUT TLS (--insecure): identities are unverified and traffic is "
+                "readable on the network; never use this outside a local experiment", what)
+
+
+def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials | None:
+    """None when insecure (after a loud warning); else mTLS requiring a client certificate."""
+    if tls.insecure:
+        warn_insecure("server")
+        return None
+    assert tls.ca and tls.cert and tls.key  # TLSConfig.check ran at load time
+    return grpc.ssl_server_credentials(
+        [(tls.key.read_bytes(), tls.cert.read_bytes())],
+        root_certificates=tls.ca.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def channel_credentials(tls: TLSConfig) -> grpc.ChannelCredentials | None:
+    if tls.insecure:
+        return None
+    assert tls.ca and tls.cert and tls.key
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca.read_bytes(),
+        private_key=tls.key.read_bytes(),
+        certificate_chain=tls.cert.read_bytes(),
+    )
+
+
+def add_port(server: Any, address: str, tls: TLSConfig) -> int:
+    """Bind ``address`` (port 0 picks a free one) and return the port. Raises OSError."""
+    creds = server_credentials(tls)
+    port = (server.add_insecure_port(address) if creds is None
+            else server.add_secure_port(address, creds))
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    return int(port)
+
+
+def secure_channel(address: str, tls: TLSConfig, *, asynchronous: bool = False) -> Any:
+    """A long-lived channel to ``address``; create one per peer and reuse it."""
+    module = grpc.aio if asynchronous else grpc
+    creds = channel_credentials(tls)
+    if creds is None:
+        return module.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return module.secure_channel(address, creds, options=CHANNEL_OPTIONS)

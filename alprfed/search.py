@@ -1,0 +1,224 @@
+"""The signed search protocol between the gateway and agency nodes.
+
+The gateway signs one ``SearchQuery`` per federated query, addressed to exactly the nodes the
+gates permitted. Each node answers with its sightings and a ``SearchReceipt`` signed by the node
+key that binds the query id, the result count and the SHA-256 of the canonical results, so the
+gateway (and later an auditor) can tell that what arrived is what the node sent.
+
+Both messages are canonical JSON objects inside DSSE envelopes (alprfed.signing); their exact
+shape is documented in docs/PROTOCOL.md and fixed by ``to_canonical``/``from_canonical`` here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from alprfed import canonical
+from alprfed.canonical import JSONValue
+from alprfed.errors import VerificationError
+from alprfed.models import (
+    AgencyKind,
+    Purpose,
+    Sighting,
+    TimeWindow,
+    check_identifier,
+    check_state,
+    normalize_plate,
+)
+
+SEARCH_QUERY_VERSION = 1
+SEARCH_RECEIPT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks, as the gateway established from the officer's verified certificate."""
+
+    agency_id: str
+    officer_id: str
+    state: str
+    kind: AgencyKind
+    # Data-holder states for which the requesting agency has a written declaration on file.
+    declarations_on_file: tuple[str, ...] = ()
+
+    def to_canonical(self) -> dict[str, JSONValue]:
+        return {
+            "agency": self.agency_id,
+            "officer": self.officer_id,
+            "state": self.state,
+            "kind": self.kind.value,
+            "declarations": sorted(self.declarations_on_file),
+        }
+
+    @classmethod
+    def from_canonical(cls, value: JSONValue) -> Requester:
+        obj = _object(value, "requester", {"agency", "officer", "state", "kind", "declarations"})
+        return cls(
+            agency_id=check_identifier(_str(obj, "agency"), field_name="requester.agency"),
+            officer_id=check_identifier(_str(obj, "officer"), field_name="requester.officer"),
+            state=check_state(_str(obj, "state")),
+            kind=AgencyKind(_str(obj, "kind")),
+            declarations_on_file=tuple(
+                check_state(s) for s in _list_of_str(obj, "declarations")
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    query_id: str
+    addressees: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    nonce: str
+    plate: str
+    window: TimeWindow
+    purpose: Purpose
+    case_number: str
+    requester: Requester
+    warrant_id: str | None
+    exigent: bool
+
+    def to_canonical(self) -> dict[str, JSONValue]:
+        return {
+            "v": SEARCH_QUERY_VERSION,
+            "query_id": self.query_id,
+            "addressees": sorted(self.addressees),
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "nonce": self.nonce,
+            "plate": self.plate,
+            "window": self.window.to_canonical(),
+            "purpose": self.purpose.value,
+            "case_number": self.case_number,
+            "requester": self.requester.to_canonical(),
+            "warrant_id": self.warrant_id,
+            "exigent": self.exigent,
+        }
+
+    @classmethod
+    def from_canonical(cls, value: JSONValue) -> SearchQuery:
+        """Parse a verified payload. Raises: VerificationError on any shape or value error."""
+        try:
+            obj = _object(value, "query", {
+                "v", "query_id", "addressees", "issued_at", "expires_at", "nonce", "plate",
+                "window", "purpose", "case_number", "requester", "warrant_id", "exigent"})
+            if obj["v"] != SEARCH_QUERY_VERSION:
+                raise VerificationError(f"unsupported query version {obj['v']!r}")
+            window = _list_of_int(obj, "window")
+            if len(window) != 2:
+                raise VerificationError("window must be [start, end]")
+            warrant = obj["warrant_id"]
+            if warrant is not None and not isinstance(warrant, str):
+                raise VerificationError("warrant_id must be a string or null")
+            exigent = obj["exigent"]
+            if not isinstance(exigent, bool):
+                raise VerificationError("exigent must be a boolean")
+            return cls(
+                query_id=_str(obj, "query_id"),
+                addressees=tuple(_list_of_str(obj, "addressees")),
+                issued_at=_int(obj, "issued_at"),
+                expires_at=_int(obj, "expires_at"),
+                nonce=_str(obj, "nonce"),
+                plate=normalize_plate(_str(obj, "plate")),
+                window=TimeWindow(window[0], window[1]),
+                purpose=Purpose(_str(obj, "purpose")),
+                case_number=_str(obj, "case_number"),
+                requester=Requester.from_canonical(obj["requester"]),
+                warrant_id=warrant,
+                exigent=exigent,
+            )
+        except VerificationError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VerificationError(f"malformed signed query: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SearchReceipt:
+    query_id: str
+    node: str
+    count: int
+    results_sha256: str
+    refused_rules: tuple[str, ...]
+    signed_at: int
+
+    def to_canonical(self) -> dict[str, JSONValue]:
+        return {
+            "v": SEARCH_RECEIPT_VERSION,
+            "query_id": self.query_id,
+            "node": self.node,
+            "count": self.count,
+            "results_sha256": self.results_sha256,
+            "refused_rules": list(self.refused_rules),
+            "signed_at": self.signed_at,
+        }
+
+    @classmethod
+    def from_canonical(cls, value: JSONValue) -> SearchReceipt:
+        """Raises: VerificationError on any shape error."""
+        try:
+            obj = _object(value, "receipt", {
+                "v", "query_id", "node", "count", "results_sha256", "refused_rules", "signed_at"})
+            if obj["v"] != SEARCH_RECEIPT_VERSION:
+                raise VerificationError(f"unsupported receipt version {obj['v']!r}")
+            return cls(
+                query_id=_str(obj, "query_id"),
+                node=_str(obj, "node"),
+                count=_int(obj, "count"),
+                results_sha256=_str(obj, "results_sha256"),
+                refused_rules=tuple(_list_of_str(obj, "refused_rules")),
+                signed_at=_int(obj, "signed_at"),
+            )
+        except VerificationError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VerificationError(f"malformed receipt: {exc}") from None
+
+
+def results_digest(sightings: Iterable[Sighting]) -> str:
+    """Hex SHA-256 of the canonical JSON array of the results, in the order sent."""
+    return hashlib.sha256(canonical.encode([s.to_canonical() for s in sightings])).hexdigest()
+
+
+# Strict field access: a signed payload with a missing, extra or mistyped field is refused.
+
+def _object(value: JSONValue, what: str, keys: set[str]) -> Mapping[str, JSONValue]:
+    if not isinstance(value, dict):
+        raise VerificationError(f"{what} must be an object")
+    if set(value) != keys:
+        missing, extra = keys - set(value), set(value) - keys
+        raise VerificationError(f"{what} fields differ: missing {sorted(missing)}, "
+                                f"unexpected {sorted(extra)}")
+    return value
+
+
+def _str(obj: Mapping[str, JSONValue], key: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise VerificationError(f"{key} must be a string")
+    return value
+
+
+def _int(obj: Mapping[str, JSONValue], key: str) -> int:
+    value = obj[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise VerificationError(f"{key} must be an integer")
+    return value
+
+
+def _list_of_str(obj: Mapping[str, JSONValue], key: str) -> list[str]:
+    value = obj[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise VerificationError(f"{key} must be a list of strings")
+    return value
+
+
+def _list_of_int(obj: Mapping[str, JSONValue], key: str) -> list[int]:
+    value = obj[key]
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise VerificationError(f"{key} must be a list of integers")
+    return value

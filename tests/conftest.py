@@ -1,0 +1,96 @@
+"""Shared fixtures: a real database on SQLite and on PostgreSQL, exact clocks, keys.
+
+PostgreSQL tests run against the server at ALPRFED_TEST_POSTGRES_URL (default: the local
+server's `test` database). Each test gets its own schema, dropped afterwards. When the server
+does not answer they skip with the reason -- unless ALPRFED_REQUIRE_POSTGRES=1 (CI sets it),
+in which case they fail, so CI can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from alprfed.clock import FixedClock
+from alprfed.signing import SigningKey
+
+POSTGRES_URL = os.environ.get(
+    "ALPRFED_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("ALPRFED_REQUIRE_POSTGRES") == "1"
+NOW = 1_764_000_000  # 2025-11-24T16:00:00Z, a fixed "now" for exact tests
+
+_postgres_error: str | None = None
+_postgres_checked = False
+
+
+def postgres_unavailable() -> str | None:
+    """None when the server answers; else why not (checked once per session)."""
+    global _postgres_checked, _postgres_error
+    if not _postgres_checked:
+        _postgres_checked = True
+        try:
+            engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+            with engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
+            engine.dispose()
+        except Exception as exc:  # any failure means "not available here"
+            _postgres_error = f"PostgreSQL at {POSTGRES_URL} does not answer: {exc}"
+    return _postgres_error
+
+
+def require_postgres() -> None:
+    reason = postgres_unavailable()
+    if reason:
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason + " (ALPRFED_REQUIRE_POSTGRES=1: not skipping)")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped after the test."""
+    require_postgres()
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def gateway_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+@pytest.fixture
+def node_key() -> SigningKey:
+    return SigningKey.generate()
