@@ -42,9 +42,9 @@ def bundled_policies_dir() -> Path:
 class TLSConfig:
     """Mutual TLS material. ``insecure`` is plaintext and only ever set by ``--insecure``."""
 
-    ca: Path | None = None     # PEM bundle of trusted roots (the federation root)
-    cert: Path | None = None   # this service's certificate chain, PEM
-    key: Path | None = None    # its private key, PEM
+    ca: Path | None = None  # PEM bundle of trusted roots (the federation root)
+    cert: Path | None = None  # this service's certificate chain, PEM
+    key: Path | None = None  # its private key, PEM
     insecure: bool = False
 
     def check(self, what: str) -> None:
@@ -52,8 +52,10 @@ class TLSConfig:
             return
         missing = [n for n in ("ca", "cert", "key") if getattr(self, n) is None]
         if missing:
-            raise ConfigError(f"{what}: TLS needs {', '.join(missing)} (or run with --insecure "
-                              "for local experiments only)")
+            raise ConfigError(
+                f"{what}: TLS needs {', '.join(missing)} (or run with --insecure "
+                "for local experiments only)"
+            )
         for name in ("ca", "cert", "key"):
             path = getattr(self, name)
             if not path.is_file():
@@ -65,15 +67,15 @@ class NodeConfig:
     agency_id: AgencyId
     state: str
     database_url: str
-    signing_key: Path                      # signs receipts and purge reports
+    signing_key: Path  # signs receipts and purge reports
     gateway_keys: tuple[VerifyingKey, ...]  # keys whose signed queries this node answers
     listen: str = "127.0.0.1:0"
     tls: TLSConfig = field(default_factory=TLSConfig)
-    retention_seconds: int | None = None    # None: the node's law pack decides
-    law_pack: str | None = None             # None: the node's own state
-    policies_dir: Path | None = None        # None: the bundled policies
+    retention_seconds: int | None = None  # None: the node's law pack decides
+    law_pack: str | None = None  # None: the node's own state
+    policies_dir: Path | None = None  # None: the bundled policies
     purge_interval_seconds: int = DEFAULT_PURGE_INTERVAL_S
-    gateway_address: str = ""              # where purge reports go; "" keeps them queued
+    gateway_address: str = ""  # where purge reports go; "" keeps them queued
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -90,8 +92,8 @@ class CourtConfig:
 @dataclass(frozen=True)
 class FederationConfig:
     name: str
-    origin: str                              # the ledger's origin line, unique per federation
-    gateway_key: VerifyingKey                # verifies the gateway's signed queries
+    origin: str  # the ledger's origin line, unique per federation
+    gateway_key: VerifyingKey  # verifies the gateway's signed queries
     agencies: Mapping[AgencyId, Agency]
     courts: Mapping[str, CourtConfig]
     exigent_enabled: bool = True
@@ -105,11 +107,11 @@ class FederationConfig:
 class GatewayConfig:
     federation: FederationConfig
     federation_file: Path
-    database_url: str                        # the ledger, warrants, exigent approvals
-    signing_key: Path                        # signs search queries
-    ledger_key: Path                         # signs checkpoints (key name = origin)
+    database_url: str  # the ledger, warrants, exigent approvals
+    signing_key: Path  # signs search queries
+    ledger_key: Path  # signs checkpoints (key name = origin)
     listen: str = "127.0.0.1:0"
-    tls: TLSConfig = field(default_factory=TLSConfig)      # server side, officers connect here
+    tls: TLSConfig = field(default_factory=TLSConfig)  # server side, officers connect here
     node_tls: TLSConfig = field(default_factory=TLSConfig)  # client side, to the nodes
     policies_dir: Path | None = None
     per_node_timeout_ms: int = DEFAULT_PER_NODE_TIMEOUT_MS
@@ -121,6 +123,7 @@ class GatewayConfig:
 
 
 # --- TOML loading -----------------------------------------------------------------------------
+
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Raises: ConfigError with the file and the parser's message."""
@@ -188,8 +191,12 @@ _REQUIRED = object()
 
 
 def _tls(table: _Table, insecure: bool) -> TLSConfig:
-    return TLSConfig(ca=table.opt_path("ca"), cert=table.opt_path("cert"),
-                     key=table.opt_path("key"), insecure=insecure)
+    return TLSConfig(
+        ca=table.opt_path("ca"),
+        cert=table.opt_path("cert"),
+        key=table.opt_path("key"),
+        insecure=insecure,
+    )
 
 
 def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
@@ -302,5 +309,5 @@ def _database_url(url: str, base: Path) -> str:
     """``sqlite:///relative.db`` is relative to the config file; other URLs pass unchanged."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str((base / url[len(prefix):]).resolve())
+        return prefix + str((base / url[len(prefix) :]).resolve())
     return url

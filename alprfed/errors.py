@@ -10,7 +10,7 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
     │   └── BatchRejected               a bad record or an oversized batch; nothing of it stored
     ├── Unauthenticated                 UNAUTHENTICATED    the caller learns no detail
     │   └── VerificationError           a signature, addressee, freshness or replay check failed
-    ├── PermissionDenied                PERMISSION_DENIED  carries the reasons (rule, state, citation)
+    ├── PermissionDenied                PERMISSION_DENIED  with reasons: rule, state, citation
     ├── NotFound                        NOT_FOUND
     ├── AlreadyExists                   ALREADY_EXISTS
     ├── FailedPrecondition              FAILED_PRECONDITION

@@ -19,12 +19,68 @@ UnixTime = int  # seconds since the epoch, UTC; the unit everywhere in alprfed
 
 MAX_PLATE_LENGTH = 10  # the longest US plate serials are 8; leave room for specialty plates
 _PLATE_DROPPED = re.compile(r"[\s\-]+")
-_PLATE_VALID = re.compile(r"[A-Z0-9]{1,%d}" % MAX_PLATE_LENGTH)
+_PLATE_VALID = re.compile(rf"[A-Z0-9]{{1,{MAX_PLATE_LENGTH}}}")
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP".split()
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "DC",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+        "PR",
+        "GU",
+        "VI",
+        "AS",
+        "MP",
+    ]
 )
 
 
@@ -122,8 +178,9 @@ def parse_purpose(value: str) -> Purpose:
         return Purpose(value)
     except ValueError:
         accepted = ", ".join(p.value for p in Purpose)
-        raise InvalidRequest(f"{value!r} is not a purpose; use one of: {accepted}",
-                             field="purpose") from None
+        raise InvalidRequest(
+            f"{value!r} is not a purpose; use one of: {accepted}", field="purpose"
+        ) from None
 
 
 def parse_sensitive_site(value: str) -> SensitiveSite | None:
@@ -134,8 +191,10 @@ def parse_sensitive_site(value: str) -> SensitiveSite | None:
         return SensitiveSite(value)
     except ValueError:
         accepted = ", ".join(s.value for s in SensitiveSite)
-        raise InvalidRequest(f"{value!r} is not a sensitive-site category; use one of: "
-                             f"{accepted}", field="sensitive_site") from None
+        raise InvalidRequest(
+            f"{value!r} is not a sensitive-site category; use one of: {accepted}",
+            field="sensitive_site",
+        ) from None
 
 
 class AgencyKind(StrEnum):
@@ -153,11 +212,13 @@ class Position:
 
     def __post_init__(self) -> None:
         if not -90_000_000 <= self.latitude_e6 <= 90_000_000:
-            raise InvalidRequest(f"latitude {self.latitude_e6} microdegrees is out of range",
-                                 field="position")
+            raise InvalidRequest(
+                f"latitude {self.latitude_e6} microdegrees is out of range", field="position"
+            )
         if not -180_000_000 <= self.longitude_e6 <= 180_000_000:
-            raise InvalidRequest(f"longitude {self.longitude_e6} microdegrees is out of range",
-                                 field="position")
+            raise InvalidRequest(
+                f"longitude {self.longitude_e6} microdegrees is out of range", field="position"
+            )
 
     def to_canonical(self) -> list[int]:
         return [self.latitude_e6, self.longitude_e6]
@@ -199,10 +260,20 @@ class Sighting:
     sensitive_site: SensitiveSite | None = field(default=None, compare=False)
 
     @classmethod
-    def create(cls, *, plate: str, plate_state: str, observed_at: int, camera_id: str,
-               position: Position, confidence_per_mille: int, vehicle_make: str = "",
-               vehicle_model: str = "", vehicle_color: str = "", image_uri: str = "",
-               ) -> Sighting:
+    def create(
+        cls,
+        *,
+        plate: str,
+        plate_state: str,
+        observed_at: int,
+        camera_id: str,
+        position: Position,
+        confidence_per_mille: int,
+        vehicle_make: str = "",
+        vehicle_model: str = "",
+        vehicle_color: str = "",
+        image_uri: str = "",
+    ) -> Sighting:
         """Validate and normalize raw input (ingest, CSV import).
 
         Raises:
@@ -211,15 +282,22 @@ class Sighting:
         if not isinstance(observed_at, int) or observed_at <= 0:
             raise InvalidRequest("observed_at must be positive Unix seconds", field="observed_at")
         if not 0 <= confidence_per_mille <= MAX_CONFIDENCE:
-            raise InvalidRequest(f"confidence must be 0..{MAX_CONFIDENCE} per mille",
-                                 field="confidence_per_mille")
-        for name, text in (("vehicle_make", vehicle_make), ("vehicle_model", vehicle_model),
-                           ("vehicle_color", vehicle_color)):
+            raise InvalidRequest(
+                f"confidence must be 0..{MAX_CONFIDENCE} per mille", field="confidence_per_mille"
+            )
+        for name, text in (
+            ("vehicle_make", vehicle_make),
+            ("vehicle_model", vehicle_model),
+            ("vehicle_color", vehicle_color),
+        ):
             if len(text) > MAX_TEXT:
                 raise InvalidRequest(f"longer than {MAX_TEXT} characters", field=name)
         if image_uri and (len(image_uri) > MAX_URI or "://" not in image_uri):
-            raise InvalidRequest("must be an absolute URI of at most 512 characters "
-                                 "(images are referenced, never stored)", field="image_uri")
+            raise InvalidRequest(
+                "must be an absolute URI of at most 512 characters "
+                "(images are referenced, never stored)",
+                field="image_uri",
+            )
         return cls(
             plate=normalize_plate(plate),
             plate_state=check_state(plate_state, field_name="plate_state"),
@@ -266,11 +344,13 @@ class TimeWindow:
         if self.end - self.start > max_span:
             raise InvalidWindow(
                 f"window spans {self.end - self.start} s, more than the {max_span} s allowed",
-                field="window")
+                field="window",
+            )
         if now - self.start > max_lookback:
             raise InvalidWindow(
-                f"window reaches back {now - self.start} s, more than the {max_lookback} s "
-                "allowed", field="window")
+                f"window reaches back {now - self.start} s, more than the {max_lookback} s allowed",
+                field="window",
+            )
 
     def contains(self, other: TimeWindow) -> bool:
         return self.start <= other.start and other.end <= self.end
@@ -287,8 +367,8 @@ class Agency:
     name: str
     state: str
     kind: AgencyKind
-    node_address: str = ""   # empty when the agency runs no node (a requester only)
-    node_key: bytes = b""    # raw Ed25519 public key that signs the node's receipts
+    node_address: str = ""  # empty when the agency runs no node (a requester only)
+    node_key: bytes = b""  # raw Ed25519 public key that signs the node's receipts
     # States whose law asks for a written declaration (e.g. 625 ILCS 5/2-130(c)) and for which
     # this agency has one on file: the data holder's state codes.
     declarations_on_file: frozenset[str] = frozenset()

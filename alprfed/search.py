@@ -60,9 +60,7 @@ class Requester:
             officer_id=check_identifier(_str(obj, "officer"), field_name="requester.officer"),
             state=check_state(_str(obj, "state")),
             kind=AgencyKind(_str(obj, "kind")),
-            declarations_on_file=tuple(
-                check_state(s) for s in _list_of_str(obj, "declarations")
-            ),
+            declarations_on_file=tuple(check_state(s) for s in _list_of_str(obj, "declarations")),
         )
 
 
@@ -102,9 +100,25 @@ class SearchQuery:
     def from_canonical(cls, value: JSONValue) -> SearchQuery:
         """Parse a verified payload. Raises: VerificationError on any shape or value error."""
         try:
-            obj = _object(value, "query", {
-                "v", "query_id", "addressees", "issued_at", "expires_at", "nonce", "plate",
-                "window", "purpose", "case_number", "requester", "warrant_id", "exigent"})
+            obj = _object(
+                value,
+                "query",
+                {
+                    "v",
+                    "query_id",
+                    "addressees",
+                    "issued_at",
+                    "expires_at",
+                    "nonce",
+                    "plate",
+                    "window",
+                    "purpose",
+                    "case_number",
+                    "requester",
+                    "warrant_id",
+                    "exigent",
+                },
+            )
             if obj["v"] != SEARCH_QUERY_VERSION:
                 raise VerificationError(f"unsupported query version {obj['v']!r}")
             window = _list_of_int(obj, "window")
@@ -160,8 +174,11 @@ class SearchReceipt:
     def from_canonical(cls, value: JSONValue) -> SearchReceipt:
         """Raises: VerificationError on any shape error."""
         try:
-            obj = _object(value, "receipt", {
-                "v", "query_id", "node", "count", "results_sha256", "refused_rules", "signed_at"})
+            obj = _object(
+                value,
+                "receipt",
+                {"v", "query_id", "node", "count", "results_sha256", "refused_rules", "signed_at"},
+            )
             if obj["v"] != SEARCH_RECEIPT_VERSION:
                 raise VerificationError(f"unsupported receipt version {obj['v']!r}")
             return cls(
@@ -185,13 +202,15 @@ def results_digest(sightings: Iterable[Sighting]) -> str:
 
 # Strict field access: a signed payload with a missing, extra or mistyped field is refused.
 
+
 def _object(value: JSONValue, what: str, keys: set[str]) -> Mapping[str, JSONValue]:
     if not isinstance(value, dict):
         raise VerificationError(f"{what} must be an object")
     if set(value) != keys:
         missing, extra = keys - set(value), set(value) - keys
-        raise VerificationError(f"{what} fields differ: missing {sorted(missing)}, "
-                                f"unexpected {sorted(extra)}")
+        raise VerificationError(
+            f"{what} fields differ: missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
     return value
 
 
@@ -219,6 +238,7 @@ def _list_of_str(obj: Mapping[str, JSONValue], key: str) -> list[str]:
 def _list_of_int(obj: Mapping[str, JSONValue], key: str) -> list[int]:
     value = obj[key]
     if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
         raise VerificationError(f"{key} must be a list of integers")
     return value

@@ -74,7 +74,7 @@ class VerifyingKey:
         if not text.startswith(PUBLIC_KEY_PREFIX):
             raise ConfigError(f"public key {text[:20]!r}... must start with {PUBLIC_KEY_PREFIX!r}")
         try:
-            raw = base64.b64decode(text[len(PUBLIC_KEY_PREFIX):], validate=True)
+            raw = base64.b64decode(text[len(PUBLIC_KEY_PREFIX) :], validate=True)
         except binascii.Error:
             raise ConfigError("public key is not valid base64") from None
         return cls(raw)
@@ -107,7 +107,9 @@ class SigningKey:
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
         self.public = VerifyingKey(
-            key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
         )
 
     @classmethod

@@ -18,7 +18,7 @@ class LawRequest:
     """One query, seen from one data holder."""
 
     holder_agency: str
-    holder_state: str              # the state whose law governs the data: the node's state
+    holder_state: str  # the state whose law governs the data: the node's state
     requester_agency: str
     requester_state: str
     requester_kind: AgencyKind
@@ -26,8 +26,8 @@ class LawRequest:
     case_number: str
     window: TimeWindow
     now: int
-    warrant: bool = False          # a registered, in-scope judicial warrant is cited
-    exigent: bool = False          # supervisor co-approved exigent query
+    warrant: bool = False  # a registered, in-scope judicial warrant is cited
+    exigent: bool = False  # supervisor co-approved exigent query
     # Data-holder states for which the requester has a written declaration on file.
     declarations_on_file: frozenset[str] = frozenset()
 
@@ -37,8 +37,8 @@ class LawDecision:
     """``allowed`` with the rules that were applied, or refused with the reasons (never empty)."""
 
     allowed: bool
-    reasons: tuple[Reason, ...] = ()        # refusals; empty when allowed
-    rules_applied: tuple[str, ...] = ()     # every rule id evaluated, for the ledger
+    reasons: tuple[Reason, ...] = ()  # refusals; empty when allowed
+    rules_applied: tuple[str, ...] = ()  # every rule id evaluated, for the ledger
     notes: tuple[Reason, ...] = field(default=())  # informational (e.g. retention clipping)
 
 
@@ -47,7 +47,7 @@ class HolderGuard:
     """What a node enforces on its own data whatever the gateway decided."""
 
     state: str
-    law_pack: str                           # e.g. "CA" or "default"
-    retention_seconds: int | None           # None: the statute sets no cap
+    law_pack: str  # e.g. "CA" or "default"
+    retention_seconds: int | None  # None: the statute sets no cap
     withheld_sites: frozenset[SensitiveSite]
-    retention_rule: Reason | None = None    # cites where the retention comes from
+    retention_rule: Reason | None = None  # cites where the retention comes from

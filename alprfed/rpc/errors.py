@@ -66,12 +66,14 @@ def _rewrap(handler: grpc.RpcMethodHandler, method: str, asynchronous: bool) -> 
         return grpc.unary_unary_rpc_method_handler(
             wrap(method, handler.unary_unary),
             request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            response_serializer=handler.response_serializer,
+        )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
             wrap(method, handler.stream_unary),
             request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            response_serializer=handler.response_serializer,
+        )
     return handler  # streaming responses are not used by alprfed services
 
 

@@ -39,10 +39,10 @@ class PrincipalKind(StrEnum):
 
 @dataclass(frozen=True)
 class Identity:
-    principal: str          # CN
-    organization: str       # O: agency / court / oversight body id
-    kind: PrincipalKind     # OU
-    verified: bool = True   # False only under --insecure
+    principal: str  # CN
+    organization: str  # O: agency / court / oversight body id
+    kind: PrincipalKind  # OU
+    verified: bool = True  # False only under --insecure
 
     def __str__(self) -> str:
         return f"{self.kind.value}:{self.organization}/{self.principal}"

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from alprfed.config import TLSConfig
+from alprfed.errors import ConfigError
 
 log = logging.getLogger("alprfed.tls")
 
@@ -32,8 +33,11 @@ SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
 
 
 def warn_insecure(what: str) -> None:
-    log.warning("%s runs WITHOUT TLS (--insecure): identities are unverified and traffic is "
-                "readable on the network; never use this outside a local experiment", what)
+    log.warning(
+        "%s runs WITHOUT TLS (--insecure): identities are unverified and traffic is "
+        "readable on the network; never use this outside a local experiment",
+        what,
+    )
 
 
 def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials | None:
@@ -41,7 +45,8 @@ def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials | None:
     if tls.insecure:
         warn_insecure("server")
         return None
-    assert tls.ca and tls.cert and tls.key  # TLSConfig.check ran at load time
+    if tls.ca is None or tls.cert is None or tls.key is None:
+        raise ConfigError("TLS needs ca, cert and key (or --insecure)")
     return grpc.ssl_server_credentials(
         [(tls.key.read_bytes(), tls.cert.read_bytes())],
         root_certificates=tls.ca.read_bytes(),
@@ -52,7 +57,8 @@ def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials | None:
 def channel_credentials(tls: TLSConfig) -> grpc.ChannelCredentials | None:
     if tls.insecure:
         return None
-    assert tls.ca and tls.cert and tls.key
+    if tls.ca is None or tls.cert is None or tls.key is None:
+        raise ConfigError("TLS needs ca, cert and key (or --insecure)")
     return grpc.ssl_channel_credentials(
         root_certificates=tls.ca.read_bytes(),
         private_key=tls.key.read_bytes(),
@@ -63,8 +69,11 @@ def channel_credentials(tls: TLSConfig) -> grpc.ChannelCredentials | None:
 def add_port(server: Any, address: str, tls: TLSConfig) -> int:
     """Bind ``address`` (port 0 picks a free one) and return the port. Raises OSError."""
     creds = server_credentials(tls)
-    port = (server.add_insecure_port(address) if creds is None
-            else server.add_secure_port(address, creds))
+    port = (
+        server.add_insecure_port(address)
+        if creds is None
+        else server.add_secure_port(address, creds)
+    )
     if port == 0:
         raise OSError(f"could not bind {address}")
     return int(port)

@@ -21,8 +21,7 @@ def position_from_pb(pb: common_pb2.Position) -> Position:
 
 
 def position_to_pb(position: Position) -> common_pb2.Position:
-    return common_pb2.Position(latitude_e6=position.latitude_e6,
-                               longitude_e6=position.longitude_e6)
+    return common_pb2.Position(latitude_e6=position.latitude_e6, longitude_e6=position.longitude_e6)
 
 
 def camera_from_pb(pb: common_pb2.Camera) -> Camera:
@@ -116,14 +115,25 @@ def envelope_to_pb(envelope: Envelope) -> common_pb2.SignedEnvelope:
 
 
 def reason_to_pb(reason: Reason) -> common_pb2.Reason:
-    return common_pb2.Reason(gate=reason.gate, rule_id=reason.rule_id, state=reason.state,
-                             citation=reason.citation, message=reason.message,
-                             source=reason.source)
+    return common_pb2.Reason(
+        gate=reason.gate,
+        rule_id=reason.rule_id,
+        state=reason.state,
+        citation=reason.citation,
+        message=reason.message,
+        source=reason.source,
+    )
 
 
 def reason_from_pb(pb: common_pb2.Reason) -> Reason:
-    return Reason(gate=pb.gate, rule_id=pb.rule_id, message=pb.message, state=pb.state,
-                  citation=pb.citation, source=pb.source)
+    return Reason(
+        gate=pb.gate,
+        rule_id=pb.rule_id,
+        message=pb.message,
+        state=pb.state,
+        citation=pb.citation,
+        source=pb.source,
+    )
 
 
 def reasons_to_pb(reasons: Iterable[Reason]) -> list[common_pb2.Reason]:
