@@ -17,6 +17,8 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
     ├── Unavailable                     UNAVAILABLE
     ├── ConfigError                     (start-up only) a config or policy file is wrong
     └── LedgerError                     INTERNAL
+        ├── LedgerRangeError            INVALID_ARGUMENT   an index, size or range the log lacks
+        ├── LedgerConflict              UNAVAILABLE        another writer advanced the log; retry
         └── LedgerVerificationError     the log does not verify; names the first bad index
 
 Unauthenticated errors keep their detail for the server log (``detail``) but show the caller
@@ -161,6 +163,18 @@ class ConfigError(AlprfedError):
 
 class LedgerError(AlprfedError):
     """The ledger could not do what was asked (storage failure, bad range, bad proof request)."""
+
+
+class LedgerRangeError(LedgerError):
+    """A proof or entry request names an index, tree size or range the log does not have."""
+
+    status = Status.INVALID_ARGUMENT
+
+
+class LedgerConflict(LedgerError):
+    """Another writer advanced the log between our read and our write; nothing was written."""
+
+    status = Status.UNAVAILABLE
 
 
 class LedgerVerificationError(LedgerError):
