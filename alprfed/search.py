@@ -12,8 +12,9 @@ shape is documented in docs/PROTOCOL.md and fixed by ``to_canonical``/``from_can
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
@@ -27,6 +28,7 @@ from alprfed.models import (
     check_state,
     normalize_plate,
 )
+from alprfed.signing import SEARCH_RECEIPT_TYPE, Envelope, VerifyingKey, keyring, open_envelope
 
 SEARCH_QUERY_VERSION = 1
 SEARCH_RECEIPT_VERSION = 1
@@ -198,6 +200,45 @@ class SearchReceipt:
 def results_digest(sightings: Iterable[Sighting]) -> str:
     """Hex SHA-256 of the canonical JSON array of the results, in the order sent."""
     return hashlib.sha256(canonical.encode([s.to_canonical() for s in sightings])).hexdigest()
+
+
+class Outcome(StrEnum):
+    """What became of one agency in a federated query."""
+
+    RESULTS = "results"  # the node answered (possibly with no sightings)
+    DENIED = "denied"  # a gate, or the node's own law, refused
+    UNAVAILABLE = "unavailable"  # the node could not be reached or failed
+    TIMED_OUT = "timed_out"  # no answer inside the per-node deadline
+    BAD_RECEIPT = "bad_receipt"  # the receipt did not verify; the results were dropped
+
+
+def verify_receipt(
+    envelope: Envelope,
+    *,
+    node_key: VerifyingKey,
+    node_id: str,
+    query_id: str,
+    sightings: Sequence[Sighting],
+    refused_rules: Sequence[str],
+) -> SearchReceipt:
+    """Check that a node's receipt is signed by that node and binds exactly what arrived.
+
+    Raises:
+        VerificationError: bad signature, another node or query, or a count, digest or refusal
+            list that differs from the response.
+    """
+    receipt = SearchReceipt.from_canonical(
+        open_envelope(envelope, payload_type=SEARCH_RECEIPT_TYPE, keys=keyring(node_key))
+    )
+    if receipt.node != node_id or receipt.query_id != query_id:
+        raise VerificationError("receipt is for another node or query")
+    if receipt.count != len(sightings):
+        raise VerificationError(f"receipt counts {receipt.count}, response holds {len(sightings)}")
+    if receipt.results_sha256 != results_digest(sightings):
+        raise VerificationError("results digest differs from the receipt")
+    if tuple(refused_rules) != receipt.refused_rules:
+        raise VerificationError("refusals differ from the receipt")
+    return receipt
 
 
 # Strict field access: a signed payload with a missing, extra or mistyped field is refused.

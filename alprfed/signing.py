@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
-from alprfed.errors import ConfigError, VerificationError
+from alprfed.errors import ConfigError, InvalidRequest, VerificationError
 
 PUBLIC_KEY_PREFIX = "ed25519:"
 
@@ -193,3 +194,44 @@ def open_envelope(
 
 def keyring(*keys: VerifyingKey) -> dict[str, VerifyingKey]:
     return {key.key_id: key for key in keys}
+
+
+def envelope_to_json(envelope: Envelope) -> str:
+    """The standard DSSE JSON serialization, for files such as a signed warrant."""
+    return (
+        json.dumps(
+            {
+                "payloadType": envelope.payload_type,
+                "payload": base64.b64encode(envelope.payload).decode("ascii"),
+                "signatures": [
+                    {
+                        "keyid": envelope.key_id,
+                        "sig": base64.b64encode(envelope.signature).decode("ascii"),
+                    }
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def envelope_from_json(text: str) -> Envelope:
+    """Parse a DSSE JSON envelope with exactly one signature.
+
+    Raises:
+        InvalidRequest: not a DSSE envelope, bad base64, or not exactly one signature.
+    """
+    try:
+        data = json.loads(text)
+        (signature,) = data["signatures"]
+        return Envelope(
+            payload_type=str(data["payloadType"]),
+            payload=base64.b64decode(data["payload"], validate=True),
+            key_id=str(signature["keyid"]),
+            signature=base64.b64decode(signature["sig"], validate=True),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidRequest(
+            "not a DSSE envelope with exactly one signature", field="envelope"
+        ) from None

@@ -1,0 +1,197 @@
+"""Databases for every alprfed store: engines for SQLite and PostgreSQL, versioned schemas.
+
+Two databases are supported, with the same schema and the same code:
+
+- SQLite (``sqlite:///path/to/file.db``) on one machine. Every connection runs in WAL mode
+  (readers never block the writer), with foreign keys enforced and a busy timeout so a writer
+  waits for another writer instead of failing at once.
+- PostgreSQL through psycopg 3 (``postgresql+psycopg://...``).
+
+SQLite transactions are begun by us, not by the sqlite3 module: its legacy mode starts a
+transaction only before DML, so schema migrations would run in autocommit and a failed upgrade
+could leave half a schema. Connections that write begin with ``BEGIN IMMEDIATE`` to take the
+write lock up front; a deferred transaction that reads first and writes later can fail with
+SQLITE_BUSY without ever consulting the busy timeout.
+
+Each store (node, gateway registry, ledger) versions its own tables with its own version table
+and ``Migrations``: an ordered list applied in place at open, each migration in one transaction
+with the row recording it, under a lock so two processes opening at once never apply one twice.
+A database newer than the code is refused rather than used.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from alprfed.errors import ConfigError, FailedPrecondition
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CACHE_KIB = 64 * 1024
+POSTGRES_POOL_SIZE = 20
+POSTGRES_MAX_OVERFLOW = 10
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+# Execution option that marks an engine whose transactions write (see _begin_sqlite).
+WRITE_OPTION = "alprfed_write"
+
+
+def _sqlite_pragmas(synchronous: str) -> tuple[str, ...]:
+    return (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA foreign_keys=ON",
+        f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        f"PRAGMA synchronous={synchronous}",
+        f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}",
+        "PRAGMA temp_store=MEMORY",
+    )
+
+
+def create_engine(url: str, *, durable: bool = False) -> Engine:
+    """Create the engine for a database URL.
+
+    ``durable`` asks SQLite to fsync every commit (synchronous=FULL): for the audit ledger,
+    where a committed entry must survive power loss. Without it (synchronous=NORMAL in WAL
+    mode) no committed transaction is lost when a process crashes, only possibly the newest
+    ones on power loss. PostgreSQL commits are durable by its own configuration.
+
+    Raises:
+        ConfigError: malformed URL, unsupported database, or an in-memory SQLite database.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Show only what follows the credentials: the URL may hold a password.
+        raise ConfigError(f"database URL ...{url.split('@')[-1]!r} is not a valid URL") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or "mode=memory" in url:
+            raise ConfigError(
+                "the database must be a file (sqlite:///path/to/file.db), not in memory"
+            )
+        engine = sa.create_engine(parsed)
+        pragmas = _sqlite_pragmas("FULL" if durable else "NORMAL")
+        event.listen(engine, "connect", lambda conn, _rec: _configure_sqlite(conn, pragmas))
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ConfigError("use PostgreSQL through psycopg 3: postgresql+psycopg://...")
+        return sa.create_engine(
+            parsed,
+            pool_size=POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_MAX_OVERFLOW,
+            pool_pre_ping=True,  # a restarted server would hand the first caller a dead socket
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+        )
+    raise ConfigError(
+        f"database {backend!r} is not supported; use sqlite:///path/file.db or "
+        "postgresql+psycopg://user@host/dbname"
+    )
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine and pool, marked so that its SQLite transactions take the write lock."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, pragmas: Sequence[str]) -> None:
+    dbapi_connection.isolation_level = None  # transactions begin in _begin_sqlite
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in pragmas:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(connection: sa.Connection) -> None:
+    writes = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+class Migrations:
+    """One store's schema history. Append migrations; never edit one that has shipped."""
+
+    def __init__(
+        self,
+        *,
+        store: str,
+        version_table: str,
+        tables: Sequence[str],
+        migrations: Sequence[Migration],
+    ) -> None:
+        if [m.version for m in migrations] != list(range(1, len(migrations) + 1)):
+            raise ValueError("migrations must be numbered 1, 2, 3 ... without gaps")
+        self.store = store
+        self.tables = tuple(tables)
+        self.migrations = tuple(migrations)
+        self.latest = len(migrations)
+        self.version_table = sa.Table(
+            version_table,
+            sa.MetaData(),
+            sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("description", sa.String(200), nullable=False),
+        )
+        # A fixed 63-bit number per store names its advisory lock on PostgreSQL.
+        self._lock_id = zlib.crc32(version_table.encode()) | (0x616C70 << 32)
+
+    def current_version(self, conn: sa.Connection) -> int:
+        """0 for an empty database. Raises FailedPrecondition for tables not made by us."""
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(self.version_table.name):
+            strays = [name for name in self.tables if inspector.has_table(name)]
+            if strays:
+                raise FailedPrecondition(
+                    f"the database has tables {', '.join(strays)} but no "
+                    f"{self.version_table.name} table; it was not created by the alprfed "
+                    f"{self.store} and will not be modified"
+                )
+            return 0
+        version = conn.execute(sa.select(sa.func.max(self.version_table.c.version))).scalar()
+        return int(version or 0)
+
+    def upgrade(self, engine: Engine, *, target: int | None = None) -> int:
+        """Apply every migration above the database's version up to ``target``.
+
+        Raises:
+            FailedPrecondition: the database is newer than this code, or not ours.
+        """
+        goal = self.latest if target is None else target
+        if not 1 <= goal <= self.latest:
+            raise ValueError(f"schema version {goal} is not in 1..{self.latest}")
+        while True:
+            with writer(engine).begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_id)))
+                version = self.current_version(conn)
+                if version > self.latest:
+                    raise FailedPrecondition(
+                        f"the {self.store} database has schema version {version}, newer than "
+                        f"the {self.latest} this alprfed knows; upgrade alprfed first"
+                    )
+                if version >= goal:
+                    return version
+                if version == 0:
+                    self.version_table.create(conn)
+                migration = self.migrations[version]
+                migration.apply(conn)
+                conn.execute(
+                    self.version_table.insert().values(
+                        version=migration.version, description=migration.description
+                    )
+                )
