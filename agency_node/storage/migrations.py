@@ -1,0 +1,39 @@
+"""The node schema's history: an ordered list of migrations applied in place at open.
+
+``alprfed.db.Migrations`` does the work shared by every alprfed store: the ``schema_version``
+table (one row per applied migration), one transaction per migration together with the row that
+records it, a lock so two nodes starting at once never apply one twice, and a refusal to open a
+database newer than this code (old code could misread or damage tables it does not know).
+
+To change the schema, append a migration; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from agency_node.storage.schema import cameras, purge_reports, seen_nonces, sightings
+from alprfed.db import Migration, Migrations
+
+
+def _create_core_tables(conn: sa.Connection) -> None:
+    for table in (cameras, sightings, seen_nonces):
+        table.create(conn)
+
+
+def _create_purge_report_queue(conn: sa.Connection) -> None:
+    purge_reports.create(conn)
+
+
+NODE_MIGRATIONS = Migrations(
+    store="agency node",
+    version_table="schema_version",
+    tables=[cameras.name, sightings.name, seen_nonces.name, purge_reports.name],
+    migrations=[
+        Migration(1, "cameras, sightings, search replay cache", _create_core_tables),
+        Migration(
+            2, "queue of signed purge reports awaiting the gateway", _create_purge_report_queue
+        ),
+    ],
+)
+LATEST_VERSION = NODE_MIGRATIONS.latest

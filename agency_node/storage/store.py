@@ -1,0 +1,431 @@
+"""NodeStore: the agency node's sightings, cameras, replay cache and purge-report queue.
+
+One class over SQLAlchemy Core, the same code on SQLite and PostgreSQL. Every write is one
+transaction that either commits whole or leaves nothing behind; writes that must not interleave
+(claiming a nonce, upserting a camera) rely on the database's unique keys, never on a read
+followed by a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from agency_node.storage.bulk import insert_sightings
+from agency_node.storage.migrations import NODE_MIGRATIONS
+from agency_node.storage.schema import (
+    MAX_NONCE,
+    cameras,
+    purge_reports,
+    seen_nonces,
+    sightings,
+)
+from alprfed.db import create_engine, reader, writer
+from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
+from alprfed.models import Camera, Position, SensitiveSite, Sighting, normalize_plate
+from alprfed.signing import Envelope
+
+BULK_CHUNK_ROWS = 20_000  # rows held in memory and sent per COPY / executemany
+PURGE_CHUNK_ROWS = 10_000  # rows deleted per transaction, so a purge never holds a long lock
+_CAMERA_LOOKUP_CHUNK = 500  # ids per IN (...) list, far below every driver's parameter limit
+DEFAULT_PENDING_REPORTS = 100
+
+ProgressCallback = Callable[[int], None]
+
+
+class UnknownCamera(InvalidRequest):
+    """A sighting names a camera that is neither stored nor part of its batch.
+
+    ``position`` is the 0-based index of the first such sighting in what was submitted.
+    """
+
+    def __init__(self, camera_id: str, position: int) -> None:
+        super().__init__(
+            f"sighting {position} names camera {camera_id!r}, which is neither registered on "
+            "this node nor part of the batch",
+            field="camera_id",
+        )
+        self.camera_id = camera_id
+        self.position = position
+
+
+@dataclass(frozen=True)
+class QueuedReport:
+    """A signed purge report waiting in the queue for delivery to the gateway."""
+
+    id: int
+    payload_type: str
+    payload: bytes
+    key_id: str
+    signature: bytes
+
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope(self.payload_type, self.payload, self.key_id, self.signature)
+
+
+# The search, built once: SQLAlchemy caches its compiled form and psycopg prepares it on the
+# server after a few executions.
+FIND_SIGHTINGS = (
+    sa.select(
+        sightings.c.id,
+        sightings.c.plate,
+        sightings.c.plate_state,
+        sightings.c.observed_at,
+        sightings.c.camera_id,
+        sightings.c.lat_e6,
+        sightings.c.lon_e6,
+        sightings.c.make,
+        sightings.c.model,
+        sightings.c.color,
+        sightings.c.confidence_per_mille,
+        sightings.c.image_uri,
+        cameras.c.sensitive_site,
+    )
+    .join_from(sightings, cameras, sightings.c.camera_id == cameras.c.camera_id)
+    .where(
+        sightings.c.plate == sa.bindparam("plate"),
+        sightings.c.observed_at >= sa.bindparam("start"),
+        sightings.c.observed_at <= sa.bindparam("end"),
+    )
+    .order_by(sightings.c.observed_at, sightings.c.id)
+)
+
+
+def purge_chunk_statement(chunk_rows: int, *, postgres: bool) -> sa.Delete:
+    """Delete up to ``chunk_rows`` sightings observed before the bound ``cutoff``.
+
+    The ids come from the observed_at index. PostgreSQL gets them as an array so that it looks
+    each one up by primary key; with ``IN (subquery)`` its planner may choose a hash join that
+    scans the whole table once per chunk, which at hundreds of millions of rows is the lock
+    this chunking exists to avoid.
+    """
+    doomed = (
+        sa.select(sightings.c.id)
+        .where(sightings.c.observed_at < sa.bindparam("cutoff"))
+        .limit(chunk_rows)
+        .scalar_subquery()
+    )
+    if postgres:
+        return sa.delete(sightings).where(sightings.c.id == sa.any_(sa.func.array(doomed)))
+    return sa.delete(sightings).where(sightings.c.id.in_(doomed))
+
+
+class NodeStore:
+    """The node database. Thread-safe: every call checks out its own pooled connection."""
+
+    def __init__(self, engine: Engine, schema_version: int) -> None:
+        """Use ``NodeStore.open``; this wraps an engine whose schema is already current."""
+        self._engine = engine
+        self._reader = reader(engine)
+        self._writer = writer(engine)
+        self._postgres = engine.dialect.name == "postgresql"
+        self.schema_version = schema_version
+
+    @classmethod
+    def open(cls, url: str) -> NodeStore:
+        """Connect to the database at ``url``, creating or upgrading its schema in place.
+
+        Raises:
+            ConfigError: the URL is malformed or names an unsupported database.
+            FailedPrecondition: the database is newer than this code or not a node database.
+            Unavailable: the database server cannot be reached or the file cannot be opened.
+        """
+        engine = create_engine(url)
+        try:
+            version = NODE_MIGRATIONS.upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise Unavailable(f"cannot open the node database: {exc.orig}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, version)
+
+    def close(self) -> None:
+        """Close every pooled connection. The store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> NodeStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- cameras and sightings ----------------------------------------------------------------
+
+    def upsert_cameras(self, new_cameras: Sequence[Camera]) -> int:
+        """Insert or replace cameras by id; return how many distinct cameras were written."""
+        with self._writer.begin() as conn:
+            return self._upsert_cameras(conn, new_cameras)
+
+    def add_batch(self, new_cameras: Sequence[Camera], new_sightings: Sequence[Sighting]) -> None:
+        """Store cameras, then sightings, in one transaction: everything or nothing.
+
+        Raises:
+            UnknownCamera: (an InvalidRequest) a sighting names a camera that is neither stored
+                nor in ``new_cameras``; its ``position`` is the sighting's index.
+        """
+        self.bulk_load(new_cameras, new_sightings)
+
+    def bulk_load(
+        self,
+        new_cameras: Sequence[Camera],
+        new_sightings: Iterable[Sighting],
+        *,
+        chunk_rows: int = BULK_CHUNK_ROWS,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Store any number of sightings in one transaction through the fast path.
+
+        ``new_sightings`` is consumed in chunks of ``chunk_rows`` so memory stays bounded;
+        ``on_progress`` is called with the size of each chunk once it is written (but not yet
+        committed). Returns the number of sightings stored.
+
+        Raises:
+            UnknownCamera: as in ``add_batch``; ``position`` counts from the first sighting.
+        """
+        stored = 0
+        with self._writer.begin() as conn:
+            self._upsert_cameras(conn, new_cameras)
+            for chunk in _chunks(new_sightings, chunk_rows):
+                self._check_cameras_known(conn, chunk, first_position=stored)
+                insert_sightings(conn, chunk)
+                stored += len(chunk)
+                if on_progress is not None:
+                    on_progress(len(chunk))
+        return stored
+
+    def known_camera_ids(self, camera_ids: Iterable[str]) -> set[str]:
+        """Which of ``camera_ids`` are registered on this node."""
+        with self._reader.connect() as conn:
+            return self._known_camera_ids(conn, set(camera_ids))
+
+    def find_sightings(self, plate: str, start: int, end: int) -> list[Sighting]:
+        """Sightings of ``plate`` observed in [start, end], ordered by (observed_at, id).
+
+        Each carries its database id and its camera's sensitive-site category.
+
+        Raises:
+            InvalidPlate: ``plate`` does not normalize to a plate.
+        """
+        params = {"plate": normalize_plate(plate), "start": start, "end": end}
+        with self._reader.connect() as conn:
+            rows = conn.execute(FIND_SIGHTINGS, params).all()
+        return [
+            Sighting(
+                id=id_,
+                plate=plate_,
+                plate_state=state,
+                observed_at=observed_at,
+                camera_id=camera_id,
+                position=Position(lat_e6, lon_e6),
+                vehicle_make=make,
+                vehicle_model=model,
+                vehicle_color=color,
+                confidence_per_mille=confidence,
+                image_uri=image_uri,
+                sensitive_site=SensitiveSite(site) if site else None,
+            )
+            for (
+                id_,
+                plate_,
+                state,
+                observed_at,
+                camera_id,
+                lat_e6,
+                lon_e6,
+                make,
+                model,
+                color,
+                confidence,
+                image_uri,
+                site,
+            ) in rows
+        ]
+
+    def count_sightings(self) -> int:
+        with self._reader.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(sightings)).scalar_one())
+
+    def purge_before(self, cutoff: int, *, chunk_rows: int = PURGE_CHUNK_ROWS) -> int:
+        """Delete every sighting observed before ``cutoff``; return how many were deleted.
+
+        Deletes in transactions of at most ``chunk_rows`` rows, so searches and ingest keep
+        running while a large backlog is purged.
+        """
+        statement = purge_chunk_statement(chunk_rows, postgres=self._postgres)
+        deleted = 0
+        while True:
+            with self._writer.begin() as conn:
+                count = conn.execute(statement, {"cutoff": cutoff}).rowcount
+            deleted += count
+            if count < chunk_rows:
+                return deleted
+
+    # --- search replay cache ------------------------------------------------------------------
+
+    def claim_nonce(self, nonce: str, expires_at: int) -> bool:
+        """Record ``nonce`` until ``expires_at``; False if it was recorded before.
+
+        Atomic: the nonce is the primary key, so of two concurrent claims exactly one wins.
+
+        Raises:
+            InvalidRequest: the nonce is empty or longer than the cache stores.
+        """
+        if not 0 < len(nonce) <= MAX_NONCE:
+            raise InvalidRequest(f"nonce must be 1 to {MAX_NONCE} characters", field="nonce")
+        statement = (
+            self._insert(seen_nonces)
+            .values(nonce=nonce, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=[seen_nonces.c.nonce])
+            # A row comes back only if this call inserted it (drivers disagree on rowcount).
+            .returning(seen_nonces.c.nonce)
+        )
+        with self._writer.begin() as conn:
+            return conn.execute(statement).first() is not None
+
+    def forget_expired_nonces(self, now: int) -> int:
+        """Drop nonces whose queries expired before ``now``; return how many were dropped."""
+        statement = sa.delete(seen_nonces).where(seen_nonces.c.expires_at < now)
+        with self._writer.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+    # --- purge-report queue -------------------------------------------------------------------
+
+    def queue_purge_report(
+        self, payload_type: str, payload: bytes, key_id: str, signature: bytes
+    ) -> int:
+        """Queue a signed purge report for delivery; return its queue id."""
+        statement = purge_reports.insert().values(
+            payload_type=payload_type, payload=payload, key_id=key_id, signature=signature
+        )
+        with self._writer.begin() as conn:
+            key = conn.execute(statement).inserted_primary_key
+        assert key is not None  # an INSERT of one row always reports its primary key
+        return int(key[0])
+
+    def pending_purge_reports(self, limit: int = DEFAULT_PENDING_REPORTS) -> list[QueuedReport]:
+        """Undelivered reports, oldest first."""
+        statement = (
+            sa.select(
+                purge_reports.c.id,
+                purge_reports.c.payload_type,
+                purge_reports.c.payload,
+                purge_reports.c.key_id,
+                purge_reports.c.signature,
+            )
+            .where(purge_reports.c.ledger_index.is_(None))
+            .order_by(purge_reports.c.id)
+            .limit(limit)
+        )
+        with self._reader.connect() as conn:
+            rows = conn.execute(statement).all()
+        return [
+            QueuedReport(
+                row.id, row.payload_type, bytes(row.payload), row.key_id, bytes(row.signature)
+            )
+            for row in rows
+        ]
+
+    def mark_purge_report_delivered(self, report_id: int, ledger_index: int) -> None:
+        """Record that the ledger holds report ``report_id`` at ``ledger_index``.
+
+        Idempotent for the same index, so a delivery retried after a lost answer is harmless.
+
+        Raises:
+            NotFound: no report has this id.
+            FailedPrecondition: the report was already recorded at a different ledger index.
+        """
+        with self._writer.begin() as conn:
+            recorded = conn.execute(
+                sa.select(purge_reports.c.ledger_index).where(purge_reports.c.id == report_id)
+            ).one_or_none()
+            if recorded is None:
+                raise NotFound(f"no purge report {report_id} in the queue")
+            if recorded.ledger_index is None:
+                conn.execute(
+                    purge_reports.update()
+                    .where(purge_reports.c.id == report_id)
+                    .values(ledger_index=ledger_index)
+                )
+            elif recorded.ledger_index != ledger_index:
+                raise FailedPrecondition(
+                    f"purge report {report_id} was already delivered at ledger index "
+                    f"{recorded.ledger_index}, not {ledger_index}"
+                )
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
+
+    def _upsert_cameras(self, conn: sa.Connection, new_cameras: Sequence[Camera]) -> int:
+        # Last one wins within a batch, as it would across batches; PostgreSQL refuses to touch
+        # one row twice in a statement, so duplicates go before the database sees them.
+        latest = {camera.camera_id: camera for camera in new_cameras}
+        if not latest:
+            return 0
+        statement = self._insert(cameras)
+        statement = statement.on_conflict_do_update(
+            index_elements=[cameras.c.camera_id],
+            set_={
+                "name": statement.excluded.name,
+                "lat_e6": statement.excluded.lat_e6,
+                "lon_e6": statement.excluded.lon_e6,
+                "sensitive_site": statement.excluded.sensitive_site,
+            },
+        )
+        conn.execute(statement, [_camera_row(camera) for camera in latest.values()])
+        return len(latest)
+
+    def _check_cameras_known(
+        self, conn: sa.Connection, batch: Sequence[Sighting], *, first_position: int
+    ) -> None:
+        wanted = {sighting.camera_id for sighting in batch}
+        missing = wanted - self._known_camera_ids(conn, wanted)
+        if missing:
+            for offset, sighting in enumerate(batch):
+                if sighting.camera_id in missing:
+                    raise UnknownCamera(sighting.camera_id, first_position + offset)
+
+    @staticmethod
+    def _known_camera_ids(conn: sa.Connection, wanted: set[str]) -> set[str]:
+        found: set[str] = set()
+        ordered = sorted(wanted)
+        for i in range(0, len(ordered), _CAMERA_LOOKUP_CHUNK):
+            part = ordered[i : i + _CAMERA_LOOKUP_CHUNK]
+            found.update(
+                conn.execute(
+                    sa.select(cameras.c.camera_id).where(cameras.c.camera_id.in_(part))
+                ).scalars()
+            )
+        return found
+
+
+def _camera_row(camera: Camera) -> dict[str, object]:
+    return {
+        "camera_id": camera.camera_id,
+        "name": camera.name,
+        "lat_e6": camera.position.latitude_e6,
+        "lon_e6": camera.position.longitude_e6,
+        "sensitive_site": camera.sensitive_site.value if camera.sensitive_site else None,
+    }
+
+
+def _chunks(items: Iterable[Sighting], size: int) -> Iterator[list[Sighting]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -1,0 +1,151 @@
+"""The node schema: in-place upgrades from older versions, refusals, and index use."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import sqlalchemy as sa
+
+from agency_node.storage import LATEST_VERSION, NodeStore
+from agency_node.storage.migrations import NODE_MIGRATIONS
+from agency_node.storage.store import FIND_SIGHTINGS, purge_chunk_statement
+from alprfed.errors import FailedPrecondition
+from alprfed.models import Camera, Position, Sighting
+
+PLATE_INDEX = "ix_sightings_plate_observed_at"
+TIME_INDEX = "ix_sightings_observed_at"
+
+
+def test_fresh_database_gets_every_migration_once(database_url: str) -> None:
+    NodeStore.open(database_url).close()
+    with NodeStore.open(database_url) as reopened:
+        assert reopened.schema_version == LATEST_VERSION
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
+    engine.dispose()
+    assert sorted(versions) == list(range(1, LATEST_VERSION + 1))
+
+
+def test_version_1_database_with_data_is_upgraded_in_place(database_url: str, now: int) -> None:
+    engine = sa.create_engine(database_url)
+    assert NODE_MIGRATIONS.upgrade(engine, target=1) == 1
+    with engine.begin() as conn:
+        assert not sa.inspect(conn).has_table("purge_reports")
+        conn.execute(
+            sa.text(
+                "INSERT INTO cameras (camera_id, name, lat_e6, lon_e6, sensitive_site) "
+                "VALUES ('cam-old', 'Old camera', 47606200, -122332100, 'school')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO sightings (plate, plate_state, observed_at, camera_id, lat_e6, "
+                "lon_e6, make, model, color, confidence_per_mille, image_uri) VALUES "
+                "('ABC1234', 'WA', :t, 'cam-old', 47606200, -122332100, 'Subaru', 'Outback', "
+                "'green', 870, '')"
+            ),
+            {"t": now - 60},
+        )
+        conn.execute(
+            sa.text("INSERT INTO seen_nonces (nonce, expires_at) VALUES (:n, :e)"),
+            {"n": "aa" * 16, "e": now + 60},
+        )
+    engine.dispose()
+
+    with NodeStore.open(database_url) as store:
+        assert store.schema_version == LATEST_VERSION
+        (kept,) = store.find_sightings("ABC1234", now - 120, now)
+        assert (kept.camera_id, kept.vehicle_make, kept.observed_at) == (
+            "cam-old",
+            "Subaru",
+            now - 60,
+        )
+        assert kept.sensitive_site == "school"
+        assert store.claim_nonce("aa" * 16, now + 60) is False
+        report_id = store.queue_purge_report("t", b"{}", "k", b"s")
+        assert [r.id for r in store.pending_purge_reports()] == [report_id]
+
+
+def test_database_newer_than_the_code_is_refused(database_url: str) -> None:
+    NodeStore.open(database_url).close()
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO schema_version (version, description) VALUES (:v, 'future')"),
+            {"v": LATEST_VERSION + 7},
+        )
+    engine.dispose()
+
+    with pytest.raises(FailedPrecondition, match=f"schema version {LATEST_VERSION + 7}"):
+        NodeStore.open(database_url)
+
+
+def test_foreign_tables_without_a_version_are_left_alone(database_url: str) -> None:
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE sightings (plate VARCHAR(10))"))
+    engine.dispose()
+
+    with pytest.raises(FailedPrecondition, match="not created by the alprfed agency node"):
+        NodeStore.open(database_url)
+
+
+def _plan(conn: sa.Connection, statement: sa.Executable, params: dict[str, int | str]) -> str:
+    """The database's own plan for ``statement`` exactly as the store runs it."""
+    compiled = statement.compile(dialect=conn.dialect)
+    values = compiled.construct_params(params)
+    if conn.dialect.name == "sqlite":
+        positional = tuple(values[name] for name in compiled.positiontup or ())
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional).all()
+        return "\n".join(str(row[-1]) for row in rows)
+    rows = conn.exec_driver_sql(f"EXPLAIN {compiled}", values).all()
+    return "\n".join(str(row[0]) for row in rows)
+
+
+@pytest.fixture
+def filled_url(database_url: str, now: int) -> str:
+    """A database with enough distinct plates that only an index scan makes sense."""
+    rng = random.Random(7)
+    camera = Camera("cam-1", "Main St & 1st Ave", Position(44_977_800, -93_265_000))
+    rows = [
+        Sighting(
+            plate=f"P{rng.randrange(5000):05d}",
+            plate_state="MN",
+            observed_at=now - rng.randrange(30 * 86_400),
+            camera_id="cam-1",
+            position=camera.position,
+            confidence_per_mille=900,
+        )
+        for _ in range(20_000)
+    ]
+    with NodeStore.open(database_url) as store:
+        store.bulk_load([camera], rows)
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return database_url
+
+
+def test_plate_search_uses_the_plate_and_time_index(filled_url: str, now: int) -> None:
+    engine = sa.create_engine(filled_url)
+    with engine.connect() as conn:
+        plan = _plan(conn, FIND_SIGHTINGS, {"plate": "P00042", "start": now - 86_400, "end": now})
+    engine.dispose()
+    assert PLATE_INDEX in plan, plan
+
+
+def test_purge_finds_old_rows_through_the_time_index(filled_url: str, now: int) -> None:
+    engine = sa.create_engine(filled_url)
+    with engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        statement = purge_chunk_statement(1000, postgres=postgres)
+        plan = _plan(conn, statement, {"cutoff": now - 29 * 86_400 - 3600})
+    engine.dispose()
+    assert TIME_INDEX in plan, plan
+    # Each chunk deletes by primary key; it must never scan the whole table.
+    assert ("sightings_pkey" if postgres else "INTEGER PRIMARY KEY") in plan, plan
+    assert "Seq Scan on sightings " not in plan, plan
