@@ -1,0 +1,151 @@
+"""The closed vocabulary of law rules, and the loaded form of a rule and of a state's pack.
+
+A law pack (``policies/states/XX.toml``) is a list of rules. Each rule has a *kind* from
+``RuleKind``; the engine knows exactly these kinds and refuses to load any other (fail closed: a
+rule it cannot apply must never be skipped silently). docs/LAW.md describes every kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from alprfed.errors import ConfigError, Reason
+from alprfed.models import AgencyKind, Purpose, SensitiveSite
+
+LAW_GATE = "law"  # the gate name every Reason from this package carries
+DEFAULT_PACK = "default"  # governs states without an ALPR statute: policies/states/default.toml
+SECONDS_PER_DAY = 86_400
+
+
+class RuleKind(StrEnum):
+    """What a rule does. Adding a kind means adding its check in alprfed.law.checks."""
+
+    # Purposes
+    FORBIDDEN_PURPOSES = "forbidden_purposes"  # refuse when the purpose is listed
+    PERMITTED_PURPOSES = "permitted_purposes"  # refuse when the purpose is not listed
+    # Recipients: who the data holder's data may go to (never limits the holder's own agency)
+    NO_FEDERAL_RECIPIENT = "no_federal_recipient"
+    NO_OUT_OF_STATE_RECIPIENT = "no_out_of_state_recipient"
+    IN_STATE_ONLY = "in_state_only"  # only the holder state's own state and local agencies
+    OUT_OF_STATE_NEEDS_DECLARATION = "out_of_state_needs_declaration"
+    RECIPIENT_KINDS = "recipient_kinds"  # only agencies of the listed kinds
+    # Requirements a query must meet
+    REQUIRES_WARRANT = "requires_warrant"
+    REQUIRES_CASE_NUMBER = "requires_case_number"
+    # What the node enforces on its own data (never refuse a query; they shape the answer)
+    RETENTION = "retention"
+    WITHHOLD_SITES = "withhold_sites"
+
+
+class Binds(StrEnum):
+    """Whose conduct the rule governs."""
+
+    HOLDER = "holder"  # the state whose data it is: what may leave a node holding it
+    REQUESTER = "requester"  # the asking agency's state: what its agencies may ask anyone for
+
+
+class Source(StrEnum):
+    """How far a rule can be trusted (see docs/LAW.md, "Sources")."""
+
+    STATUTE = "statute"  # checked against statute (or official agency) text in the research
+    SECONDARY = "secondary"  # rests on news, advocacy or bill-tracker reporting
+    POLICY = "policy"  # the federation's own baseline; only in default.toml, where no statute is
+
+
+class Scope(StrEnum):
+    """Which queries a purpose or requirement rule looks at."""
+
+    ALL = "all"
+    OTHER_AGENCIES = "other_agencies"  # the requester is not the holder agency (sharing)
+    OUTSIDE_AGENCIES = "outside_agencies"  # another state's agency, or a federal one
+
+
+# Kinds that only make sense for the data holder: who receives data, what the node keeps.
+HOLDER_ONLY_KINDS = frozenset(
+    {
+        RuleKind.NO_FEDERAL_RECIPIENT,
+        RuleKind.NO_OUT_OF_STATE_RECIPIENT,
+        RuleKind.IN_STATE_ONLY,
+        RuleKind.OUT_OF_STATE_NEEDS_DECLARATION,
+        RuleKind.RECIPIENT_KINDS,
+        RuleKind.RETENTION,
+        RuleKind.WITHHOLD_SITES,
+    }
+)
+# Kinds that shape what a node returns instead of refusing a query.
+GUARD_KINDS = frozenset({RuleKind.RETENTION, RuleKind.WITHHOLD_SITES})
+
+
+@dataclass(frozen=True)
+class LawRule:
+    """One rule of a pack, validated. Parameters a kind does not use keep their defaults."""
+
+    id: str
+    kind: RuleKind
+    binds: Binds
+    state: str  # the pack's state code, or "default"
+    citation: str
+    source: Source
+    urls: tuple[str, ...]
+    message: str
+    note: str = ""
+    scope: Scope = Scope.ALL
+    purposes: frozenset[Purpose] = frozenset()
+    agency_kinds: frozenset[AgencyKind] = frozenset()
+    sites: frozenset[SensitiveSite] = frozenset()
+    exigent_suffices: bool = False
+    older_than_seconds: int | None = None  # requires_warrant: only for data older than this
+    retention_seconds: int | None = None  # retention: None means the statute sets no cap
+
+    def reason(self) -> Reason:
+        """The Reason a refusal (or a note) by this rule carries."""
+        return Reason(
+            gate=LAW_GATE,
+            rule_id=self.id,
+            message=self.message,
+            state=self.state,
+            citation=self.citation,
+            source=self.source.value,
+        )
+
+
+@dataclass(frozen=True)
+class LawPack:
+    """One state's law: its rules in file order, and what the holder guard needs at hand."""
+
+    state: str
+    title: str
+    statute: str
+    rules: tuple[LawRule, ...]
+    notes: tuple[str, ...] = ()
+    file_name: str = ""  # relative to the policies directory, e.g. "states/IL.toml"
+    retention_rule: LawRule = field(init=False)
+    withheld_sites: frozenset[SensitiveSite] = field(init=False)
+
+    def __post_init__(self) -> None:
+        retention = [r for r in self.rules if r.kind is RuleKind.RETENTION]
+        if len(retention) != 1:
+            # The loader reports this with the file name; this guards packs built in code.
+            raise ConfigError(f"law pack {self.state!r} needs exactly one retention rule")
+        object.__setattr__(self, "retention_rule", retention[0])
+        sites = frozenset().union(
+            *(r.sites for r in self.rules if r.kind is RuleKind.WITHHOLD_SITES)
+        )
+        object.__setattr__(self, "withheld_sites", sites)
+
+    @property
+    def retention_seconds(self) -> int | None:
+        """The statute's cap in seconds; None when the statute sets none."""
+        return self.retention_rule.retention_seconds
+
+    def binding(self, binds: Binds) -> tuple[LawRule, ...]:
+        return tuple(r for r in self.rules if r.binds is binds)
+
+
+def describe_seconds(seconds: int) -> str:
+    """``180 s`` or ``21 days``: how an officer reads a retention period."""
+    if seconds % SECONDS_PER_DAY == 0:
+        days = seconds // SECONDS_PER_DAY
+        return f"{days} day" if days == 1 else f"{days} days"
+    return f"{seconds} s"
