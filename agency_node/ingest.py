@@ -1,0 +1,97 @@
+"""Ingest: turn a camera's stream of ``IngestBatch`` messages into stored sightings.
+
+The contract (``AgencyNode.IngestSightings``, protos/alprfed/v1/node.proto):
+
+- Batches are handled in stream order. Each batch is validated whole, then stored in one
+  transaction: its cameras are upserted first, then its sightings. A batch is stored
+  completely or not at all.
+- A batch is refused whole when it holds more than MAX_BATCH_SIGHTINGS sightings or
+  MAX_BATCH_CAMERAS cameras, when any camera or sighting fails validation (``alprfed.wire``
+  names the field), or when a sighting names a camera that is neither registered on this node
+  nor part of the same batch. The stream then ends with ``BatchRejected`` (INVALID_ARGUMENT):
+  it names the batch's ``sequence`` (the client's counter, echoed back), the 0-based
+  ``position`` of the first bad sighting (none for an oversized batch or a bad camera, whose
+  index the message names instead) and the reason.
+- Batches before the refused one stay stored; the error says how many, so a client resumes
+  with the refused batch after fixing it. Nothing after it is read.
+- A stream that ends normally returns how many batches, sightings and cameras were stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from agency_node.storage import NodeStore, UnknownCamera
+from alprfed.errors import BatchRejected, InvalidRequest
+from alprfed.models import Camera, Sighting
+from alprfed.v1 import node_pb2
+from alprfed.wire import camera_from_pb, sighting_from_pb
+
+MAX_BATCH_SIGHTINGS = 5000  # sightings per IngestBatch; bounds one transaction's size
+MAX_BATCH_CAMERAS = 1000  # cameras per IngestBatch
+
+
+def ingest_stream(
+    store: NodeStore, batches: Iterable[node_pb2.IngestBatch]
+) -> node_pb2.IngestSummary:
+    """Store every batch of the stream, each one whole or not at all (see module docstring).
+
+    Raises:
+        BatchRejected: a batch was oversized or held a bad record; earlier batches are stored.
+    """
+    stored_batches = stored_sightings = stored_cameras = 0
+    for batch in batches:
+        cameras, sightings = _validated(batch, stored_batches)
+        try:
+            store.add_batch(cameras, sightings)
+        except UnknownCamera as exc:
+            raise BatchRejected(
+                str(exc),
+                sequence=batch.sequence,
+                position=exc.position,
+                stored_batches=stored_batches,
+            ) from None
+        stored_batches += 1
+        stored_sightings += len(sightings)
+        stored_cameras += len(cameras)
+    return node_pb2.IngestSummary(
+        batches=stored_batches, sightings=stored_sightings, cameras=stored_cameras
+    )
+
+
+def _validated(
+    batch: node_pb2.IngestBatch, stored_batches: int
+) -> tuple[list[Camera], list[Sighting]]:
+    """The batch as domain objects. Raises: BatchRejected naming the first bad record."""
+    sequence = batch.sequence
+    if len(batch.sightings) > MAX_BATCH_SIGHTINGS:
+        raise BatchRejected(
+            f"{len(batch.sightings)} sightings exceed the limit of {MAX_BATCH_SIGHTINGS} per "
+            "batch; split it",
+            sequence=sequence,
+            stored_batches=stored_batches,
+        )
+    if len(batch.cameras) > MAX_BATCH_CAMERAS:
+        raise BatchRejected(
+            f"{len(batch.cameras)} cameras exceed the limit of {MAX_BATCH_CAMERAS} per batch; "
+            "split it",
+            sequence=sequence,
+            stored_batches=stored_batches,
+        )
+    cameras: list[Camera] = []
+    for index, camera_pb in enumerate(batch.cameras):
+        try:
+            cameras.append(camera_from_pb(camera_pb))
+        except InvalidRequest as exc:
+            raise BatchRejected(
+                f"camera {index}: {exc}", sequence=sequence, stored_batches=stored_batches
+            ) from None
+    sightings: list[Sighting] = []
+    for position, sighting_pb in enumerate(batch.sightings):
+        try:
+            sightings.append(sighting_from_pb(sighting_pb))
+        except InvalidRequest as exc:
+            raise BatchRejected(
+                str(exc), sequence=sequence, position=position, stored_batches=stored_batches
+            ) from None
+    return cameras, sightings
