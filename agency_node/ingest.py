@@ -64,20 +64,16 @@ def _validated(
 ) -> tuple[list[Camera], list[Sighting]]:
     """The batch as domain objects. Raises: BatchRejected naming the first bad record."""
     sequence = batch.sequence
-    if len(batch.sightings) > MAX_BATCH_SIGHTINGS:
-        raise BatchRejected(
-            f"{len(batch.sightings)} sightings exceed the limit of {MAX_BATCH_SIGHTINGS} per "
-            "batch; split it",
-            sequence=sequence,
-            stored_batches=stored_batches,
-        )
-    if len(batch.cameras) > MAX_BATCH_CAMERAS:
-        raise BatchRejected(
-            f"{len(batch.cameras)} cameras exceed the limit of {MAX_BATCH_CAMERAS} per batch; "
-            "split it",
-            sequence=sequence,
-            stored_batches=stored_batches,
-        )
+    for kind, count, limit in (
+        ("sightings", len(batch.sightings), MAX_BATCH_SIGHTINGS),
+        ("cameras", len(batch.cameras), MAX_BATCH_CAMERAS),
+    ):
+        if count > limit:
+            raise BatchRejected(
+                f"{count} {kind} exceed the limit of {limit} per batch; split it",
+                sequence=sequence,
+                stored_batches=stored_batches,
+            )
     cameras: list[Camera] = []
     for index, camera_pb in enumerate(batch.cameras):
         try:
