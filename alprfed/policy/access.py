@@ -47,6 +47,8 @@ _REQUEST_TOKENS = ["r_sub", "r_dom", "r_obj", "r_act"]
 _POLICY_TOKENS = ["p_sub", "p_obj", "p_act"]
 _ROLE_FIELDS = 3  # g = user, role, domain
 _ALLOW_OVERRIDE = "some(where (p_eft == allow))"
+_ROLE_CHECK = "g(r_sub,p_sub,r_dom)"  # as pycasbin stores the matcher, spaces removed
+_WEAKENING = re.compile(r"\|\||!(?!=)|\b(?:or|not)\b")  # "!=" is a comparison, not a negation
 _FIELDS = {"p": len(_POLICY_TOKENS), "g": _ROLE_FIELDS}
 
 _ID = r"[a-z0-9][a-z0-9_.-]{0,63}"
@@ -91,7 +93,16 @@ def _parse_model(text: str) -> Model:
         raise ConfigError(f"{MODEL_FILE}: the role definition must be g = _, _, _")
     if value("e", "e") != _ALLOW_OVERRIDE:
         raise ConfigError(f"{MODEL_FILE}: the effect must be some(where (p.eft == allow))")
-    check_matcher(value("m", "m"), roles=set(sections["g"]))
+    matcher = value("m", "m")
+    check_matcher(matcher, roles=set(sections["g"]))
+    # Every permission must pass through a role held in the caller's own domain; a matcher
+    # without that test, or with an "or" around it or a "not" before it, would grant
+    # permissions to people without the role.
+    if _ROLE_CHECK not in matcher.replace(" ", "") or _WEAKENING.search(matcher):
+        raise ConfigError(
+            f"{MODEL_FILE}: the matcher must be a conjunction that includes "
+            "g(r.sub, p.sub, r.dom), without || or !"
+        )
     return model
 
 

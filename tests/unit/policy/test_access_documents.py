@@ -211,7 +211,13 @@ def test_the_model_written_out_in_full_loads() -> None:
             _model(matchers="m = agencyMatch(r.dom, p.sub) && g(r.sub, p.sub, r.dom)"),
             "agencyMatch",
         ),
-        (_model(matchers="m = r.obj == == p.obj"), "cannot be evaluated"),
+        (_model(matchers="m = r.obj == == p.obj && g(r.sub, p.sub, r.dom)"), "cannot be evaluated"),
+        (_model(matchers="m = r.obj == p.obj && r.act == p.act"), "g(r.sub, p.sub, r.dom)"),
+        (
+            _model(matchers="m = r.obj == p.obj && r.act == p.act || g(r.sub, p.sub, r.dom)"),
+            "conjunction",
+        ),
+        (_model(matchers="m = r.obj == p.obj && !g(r.sub, p.sub, r.dom)"), "conjunction"),
         (_model(policy_effect="e = !some(where (p.eft == deny))"), "effect"),
         (_model(request_definition="r = sub, obj, act"), "request"),
         (_model(policy_definition="p = sub, dom, obj, act"), "policy must be"),
@@ -227,5 +233,11 @@ def test_unacceptable_model_is_refused(model_conf: bytes, complaint: str) -> Non
 
 def test_model_with_builtin_function_is_accepted() -> None:
     matcher = "m = keyMatch(r.obj, p.obj) && r.act == p.act && g(r.sub, p.sub, r.dom)"
+    policy = AccessPolicy.from_documents(_with(model_conf=_model(matchers=matcher)))
+    assert policy.allows(*GARCIA, "query", "create")
+
+
+def test_matcher_with_an_inequality_is_accepted() -> None:
+    matcher = "m = r.obj == p.obj && r.act == p.act && r.dom != p.sub && g(r.sub, p.sub, r.dom)"
     policy = AccessPolicy.from_documents(_with(model_conf=_model(matchers=matcher)))
     assert policy.allows(*GARCIA, "query", "create")
