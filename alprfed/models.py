@@ -93,8 +93,9 @@ def normalize_plate(raw: str) -> str:
     """
     if not isinstance(raw, str):
         raise InvalidPlate("plate must be text", field="plate")
-    plate = _PLATE_DROPPED.sub("", raw).upper()
-    if not _PLATE_VALID.fullmatch(plate):
+    plate = _PLATE_DROPPED.sub("", raw)
+    # Check before upper-casing: "ß".upper() is "SS", and no plate holds a non-ASCII letter.
+    if not plate.isascii() or not _PLATE_VALID.fullmatch(plate := plate.upper()):
         shown = raw if len(raw) <= 24 else raw[:24] + "..."
         raise InvalidPlate(
             f"{shown!r} is not a plate: after dropping spaces and dashes it must be 1 to "

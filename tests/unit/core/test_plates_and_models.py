@@ -159,3 +159,10 @@ def test_window_containment() -> None:
     assert outer.contains(TimeWindow(150, 160))
     assert not outer.contains(TimeWindow(99, 150))
     assert not outer.contains(TimeWindow(150, 201))
+
+
+@pytest.mark.parametrize("raw", ["ß", "straße", "ﬁ1", "ı1"])
+def test_letters_that_upper_case_into_ascii_are_refused(raw: str) -> None:
+    # "ß".upper() == "SS": normalizing must not turn a non-plate into a plate.
+    with pytest.raises(InvalidPlate):
+        normalize_plate(raw)
