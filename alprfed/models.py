@@ -18,7 +18,7 @@ AgencyId = NewType("AgencyId", str)
 UnixTime = int  # seconds since the epoch, UTC; the unit everywhere in alprfed
 
 MAX_PLATE_LENGTH = 10  # the longest US plate serials are 8; leave room for specialty plates
-_PLATE_DROPPED = re.compile(r"[\s\-]+")
+_PLATE_DROPPED = re.compile(r"[ \-]+")  # only spaces and dashes; tabs etc. are refused
 _PLATE_VALID = re.compile(rf"[A-Z0-9]{{1,{MAX_PLATE_LENGTH}}}")
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
