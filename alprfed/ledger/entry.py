@@ -1,0 +1,236 @@
+"""Ledger entries: the closed set of kinds, their one canonical encoding, plate commitments.
+
+An entry is the canonical JSON (alprfed.canonical) of exactly these fields::
+
+    {"body": {...}, "index": 7, "kind": "query_decision",
+     "plate_commitments": ["<64 hex>", ...], "prev": "<64 hex>", "time": 1764000000, "v": 1}
+
+``index`` is the entry's position in the log, ``prev`` the leaf hash of entry ``index - 1``
+(32 zero bytes for entry 0), ``time`` the Unix second the log appended it, ``body`` the
+gateway's canonical JSON object (never a plate in clear), and each plate commitment is
+SHA-256(salt || plate) with a fresh 32-byte salt per entry and slot, hex. The leaf hash of an
+entry is SHA-256(0x00 || those bytes). docs/LEDGER.md describes every field for outsiders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from alprfed import canonical
+from alprfed.errors import InvalidRequest, LedgerVerificationError
+from alprfed.ledger.merkle import HASH_SIZE
+from alprfed.models import UnixTime, normalize_plate
+
+ENTRY_VERSION = 1
+SALT_SIZE = 32  # bytes, fresh per (entry, slot)
+GENESIS_PREV = bytes(HASH_SIZE)  # the "previous leaf hash" of entry 0
+MAX_ENTRY_BYTES = 256 * 1024  # a query outcome carries node receipts; nothing needs more
+MAX_PLATES_PER_ENTRY = 64
+# Room for the envelope fields and 64 commitments, so a body that fits always makes an entry
+# that fits and a batch never fails on one entry's size.
+MAX_BODY_BYTES = MAX_ENTRY_BYTES - 8 * 1024
+# Keys that would put a plate into the ledger in clear; refused anywhere in a body.
+FORBIDDEN_BODY_KEYS = frozenset({"plate", "plates"})
+ENTRY_FIELDS = frozenset({"v", "index", "prev", "time", "kind", "body", "plate_commitments"})
+_HEX_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class EntryKind(StrEnum):
+    """What an entry records. A closed set: any other kind is refused."""
+
+    QUERY_DECISION = "query_decision"  # the gates' decision, written before fan-out
+    QUERY_OUTCOME = "query_outcome"  # per-agency outcomes and node receipts
+    QUERY_REJECTED = "query_rejected"  # a malformed or unauthorized query, still recorded
+    WARRANT_REGISTERED = "warrant_registered"
+    WARRANT_REVOKED = "warrant_revoked"
+    POLICY_BUNDLE = "policy_bundle"  # the Casbin policy and law packs in force from here on
+    EXIGENT_APPROVED = "exigent_approved"
+    EXIGENT_REVIEWED = "exigent_reviewed"
+    RETENTION_PURGE = "retention_purge"  # a node's signed purge report
+    KEY_ROTATION = "key_rotation"
+    COMMITMENT_OPENED = "commitment_opened"  # an auditor opened an entry's plate commitments
+
+
+def parse_kind(kind: str) -> EntryKind:
+    """Raises: InvalidRequest naming the accepted kinds."""
+    try:
+        return EntryKind(kind)
+    except ValueError:
+        accepted = ", ".join(k.value for k in EntryKind)
+        raise InvalidRequest(
+            f"{kind!r} is not a ledger entry kind; use one of: {accepted}", field="kind"
+        ) from None
+
+
+def _refuse_plate_keys(value: Any, path: str) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and key.lower() in FORBIDDEN_BODY_KEYS:
+                raise InvalidRequest(
+                    f"{path}.{key}: plates never enter the ledger in clear; pass them as plates "
+                    "so the ledger stores salted commitments",
+                    field="body",
+                )
+            _refuse_plate_keys(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            _refuse_plate_keys(item, f"{path}[{position}]")
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """An entry to append. Validated at construction, so a bad one never joins a batch.
+
+    ``plates`` are normalized (alprfed.models.normalize_plate); the ledger stores only salted
+    commitments to them and keeps plate and salt in the deletable commitment_openings table.
+
+    Raises:
+        InvalidRequest: unknown kind, a body that is not a canonical JSON object or holds a
+            ``plate``/``plates`` key, a malformed plate, or too many plates.
+    """
+
+    kind: str
+    body: dict[str, Any]
+    plates: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", parse_kind(self.kind).value)
+        if not isinstance(self.body, Mapping):
+            raise InvalidRequest("the entry body must be a JSON object", field="body")
+        _refuse_plate_keys(self.body, "body")
+        if len(canonical.encode(self.body)) > MAX_BODY_BYTES:
+            raise InvalidRequest(f"the entry body exceeds {MAX_BODY_BYTES} bytes", field="body")
+        if isinstance(self.plates, str):
+            raise InvalidRequest(
+                "plates must be a sequence of plates, not one string", field="plates"
+            )
+        if len(self.plates) > MAX_PLATES_PER_ENTRY:
+            raise InvalidRequest(f"at most {MAX_PLATES_PER_ENTRY} plates per entry", field="plates")
+        object.__setattr__(self, "plates", tuple(normalize_plate(p) for p in self.plates))
+
+
+@dataclass(frozen=True)
+class AppendedEntry:
+    """An entry as committed: its index, leaf hash, canonical bytes, and the checkpoint (signed
+    note text) of the batch that committed it."""
+
+    index: int
+    leaf_hash: bytes
+    data: bytes
+    checkpoint: str
+
+
+def plate_commitment(salt: bytes, plate: str) -> str:
+    """Hex SHA-256(salt || UTF-8 of the normalized plate)."""
+    return hashlib.sha256(salt + plate.encode("utf-8")).hexdigest()
+
+
+def encode_entry(
+    *,
+    index: int,
+    prev: bytes,
+    time: UnixTime,
+    kind: str,
+    body: Mapping[str, Any],
+    commitments: list[str],
+) -> bytes:
+    """The canonical bytes of one entry (see the module docstring).
+
+    Raises:
+        InvalidRequest: the entry would exceed MAX_ENTRY_BYTES, or the body is not canonical.
+    """
+    data = canonical.encode(
+        {
+            "v": ENTRY_VERSION,
+            "index": index,
+            "prev": prev.hex(),
+            "time": time,
+            "kind": kind,
+            "body": body,
+            "plate_commitments": commitments,
+        }
+    )
+    if len(data) > MAX_ENTRY_BYTES:
+        raise InvalidRequest(f"the entry exceeds {MAX_ENTRY_BYTES} bytes", field="body")
+    return data
+
+
+@dataclass(frozen=True)
+class LedgerEntryView:
+    """A decoded entry, for reading. The bytes it came from are the authority."""
+
+    index: int
+    prev: bytes
+    time: UnixTime
+    kind: EntryKind
+    body: dict[str, Any]
+    commitments: tuple[str, ...]
+    version: int = ENTRY_VERSION
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """A readable form for tools (the canonical bytes are what is hashed, not this)."""
+        return {
+            "index": self.index,
+            "time": self.time,
+            "kind": self.kind.value,
+            "prev": self.prev.hex(),
+            "body": self.body,
+            "plate_commitments": list(self.commitments),
+        }
+
+
+def decode_entry(data: bytes) -> LedgerEntryView:
+    """Decode and check one entry's bytes.
+
+    Raises:
+        LedgerVerificationError: the bytes are not canonical JSON, or not an entry of this
+            format (missing or extra fields, wrong types, unknown kind or version). ``index``
+            is left for the caller, which knows the position.
+    """
+    if len(data) > MAX_ENTRY_BYTES:
+        raise LedgerVerificationError(f"entry exceeds {MAX_ENTRY_BYTES} bytes")
+    try:
+        value = canonical.decode(data)
+    except canonical.CanonicalError as exc:
+        raise LedgerVerificationError(f"entry bytes are not canonical JSON: {exc}") from None
+    if not isinstance(value, dict) or set(value) != ENTRY_FIELDS:
+        raise LedgerVerificationError(
+            "entry must be an object with exactly the fields " + ", ".join(sorted(ENTRY_FIELDS))
+        )
+    if not _is_natural(value["v"]) or value["v"] != ENTRY_VERSION:
+        raise LedgerVerificationError(f"entry version {value['v']!r} is not {ENTRY_VERSION}")
+    index, time, kind, body = value["index"], value["time"], value["kind"], value["body"]
+    if not _is_natural(index) or not _is_natural(time):
+        raise LedgerVerificationError("entry index and time must be non-negative integers")
+    prev = _hex_hash(value["prev"], "prev")
+    commitments = value["plate_commitments"]
+    if not isinstance(commitments, list) or len(commitments) > MAX_PLATES_PER_ENTRY:
+        raise LedgerVerificationError(
+            f"plate_commitments must be a list of at most {MAX_PLATES_PER_ENTRY} hashes"
+        )
+    for commitment in commitments:
+        _hex_hash(commitment, "plate commitment")
+    if not isinstance(body, dict):
+        raise LedgerVerificationError("entry body must be an object")
+    try:
+        entry_kind = EntryKind(kind)
+        _refuse_plate_keys(body, "body")
+    except (ValueError, InvalidRequest) as exc:
+        raise LedgerVerificationError(f"entry is not acceptable: {exc}") from None
+    return LedgerEntryView(index, prev, time, entry_kind, body, tuple(commitments), data=data)
+
+
+def _is_natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _hex_hash(value: object, what: str) -> bytes:
+    if not isinstance(value, str) or not _HEX_HASH.fullmatch(value):
+        raise LedgerVerificationError(f"{what} must be 64 lower-case hex digits")
+    return bytes.fromhex(value)

@@ -1,0 +1,203 @@
+"""Recompute a ledger from its entries and hold it against every checkpoint the log signed.
+
+The walk streams entries in order and, at each checkpoint's size, compares the recomputed root
+with the signed one. Between two checkpoints it keeps only the leaves since the last good one,
+so memory stays bounded by the largest batch.
+
+When a signed root does not match, the first bad entry is found by bisection: a prefix of
+``m`` recomputed leaves is intact exactly when the source proves it consistent with the signed
+root (RFC 9162 §2.1.4), and that holds for every m up to the first altered entry and for none
+after it. The source's proofs come from its subtree store; they cannot lie about the signed
+root, so a source that refuses or fails them only makes the answer earlier, never wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from alprfed.errors import LedgerError, LedgerVerificationError
+from alprfed.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from alprfed.ledger.entry import GENESIS_PREV, decode_entry
+from alprfed.ledger.merkle import CompactRange, leaf_hash
+from alprfed.ledger.note import NoteVerifier
+from alprfed.ledger.proof import verify_consistency
+from alprfed.ledger.source import LedgerSource
+
+VERIFY_PAGE = 10_000  # entries per read while verifying
+CHECKPOINT_SCAN_SPAN = 10_000  # tree sizes per checkpoint query, to bound each answer
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    newest: Checkpoint
+    newest_note: str
+    checkpoints: int
+    remembered_peaks: tuple[bytes, ...] | None  # the tree's peaks at ``remember_size``
+    final_peaks: tuple[bytes, ...]  # the peaks of the whole verified tree
+
+
+class _Replay:
+    def __init__(self, source: LedgerSource, remember_size: int | None) -> None:
+        self.source = source
+        self.tree = CompactRange()
+        self.base = self.tree.copy()  # the tree at the last checkpoint that verified
+        self.window: list[bytes] = []  # leaves since then
+        self.prev = GENESIS_PREV
+        self.first_local: tuple[int, str] | None = None
+        self.remember_size = remember_size
+        self.remembered: tuple[bytes, ...] | None = None
+        if remember_size == 0:
+            self.remembered = ()
+
+    def add(self, data: bytes) -> None:
+        position = self.tree.size
+        leaf = leaf_hash(data)
+        self.tree.append(leaf)
+        self.window.append(leaf)
+        if self.first_local is None:
+            self.first_local = _local_fault(position, data, self.prev)
+        self.prev = leaf
+        if self.tree.size == self.remember_size:
+            self.remembered = tuple(self.tree.peak_hashes())
+
+    def check(self, checkpoint: Checkpoint) -> None:
+        intact = self.tree.size == checkpoint.size and self.tree.root() == checkpoint.root
+        if not intact:
+            bad = self._first_unproven(checkpoint)
+            if self.first_local is not None and self.first_local[0] < bad:
+                _fail(*self.first_local)
+            if bad < self.tree.size:
+                _fail(
+                    bad,
+                    f"this is not the entry the log signed in its checkpoint of size "
+                    f"{checkpoint.size} (altered, removed, reordered or replaced)",
+                )
+            _fail(
+                bad,
+                f"the log signed a checkpoint of size {checkpoint.size} but serves only "
+                f"{bad} entries: this one and those after it are missing",
+            )
+        if self.first_local is not None:
+            _fail(*self.first_local)
+        self.base, self.window = self.tree.copy(), []
+
+    def _first_unproven(self, checkpoint: Checkpoint) -> int:
+        low, high = self.base.size, self.tree.size
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._prefix_consistent(middle, checkpoint):
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def _prefix_consistent(self, size: int, checkpoint: Checkpoint) -> bool:
+        if size > checkpoint.size:
+            return False
+        prefix = self.base.copy()
+        prefix.extend(self.window[: size - self.base.size])
+        if size == checkpoint.size:
+            return prefix.root() == checkpoint.root
+        try:
+            proof = self.source.consistency_proof(size, checkpoint.size)
+            verify_consistency(size, checkpoint.size, prefix.root(), checkpoint.root, proof)
+        except LedgerError:
+            return False
+        return True
+
+
+def _local_fault(position: int, data: bytes, prev: bytes) -> tuple[int, str] | None:
+    try:
+        entry = decode_entry(data)
+    except LedgerVerificationError as exc:
+        return position, str(exc)
+    if entry.index != position:
+        return position, f"the entry at this position says it is entry {entry.index}"
+    if entry.prev != prev:
+        return position, "its prev is not the leaf hash of the entry before it"
+    return None
+
+
+def _fail(index: int, message: str) -> None:
+    raise LedgerVerificationError(message, index=index)
+
+
+def _entry_stream(source: LedgerSource, page_size: int) -> Iterator[bytes]:
+    position = 0
+    while True:
+        page = source.entries(position, position + page_size)
+        if not page:
+            return
+        yield from page
+        position += len(page)
+
+
+def _checkpoint_stream(source: LedgerSource, newest_size: int) -> Iterator[str]:
+    low = 0
+    while low <= newest_size:
+        high = low + CHECKPOINT_SCAN_SPAN - 1
+        yield from source.checkpoints(low, high)
+        low = high + 1
+    yield from source.checkpoints(low)  # any beyond the newest are themselves a finding
+
+
+def replay(
+    source: LedgerSource,
+    verifiers: Sequence[NoteVerifier],
+    *,
+    origin: str,
+    remember_size: int | None = None,
+    page_size: int = VERIFY_PAGE,
+) -> ReplayResult:
+    """Recompute the chain and tree from every entry and check every stored checkpoint.
+
+    Raises:
+        LedgerVerificationError: the first failure, with ``index`` the first bad entry where
+            an entry is at fault: a checkpoint that is not validly signed for ``origin``,
+            checkpoints out of order, an entry that does not decode, sits at the wrong
+            position or does not chain to its predecessor, a signed root the entries do not
+            reproduce, entries beyond the newest checkpoint, or a newest checkpoint that is
+            not the last one the log lists.
+    """
+    newest_note = source.latest_checkpoint()
+    newest = _open(newest_note, verifiers, origin, "the newest checkpoint")
+    walk = _Replay(source, remember_size)
+    entries = _entry_stream(source, page_size)
+    last_note, count, last_size = None, 0, -1
+    for note in _checkpoint_stream(source, newest.size):
+        checkpoint = _open(note, verifiers, origin, f"checkpoint #{count + 1}")
+        if checkpoint.size <= last_size:
+            raise LedgerVerificationError(
+                f"checkpoint of size {checkpoint.size} follows one of "
+                f"size {last_size}; sizes must grow"
+            )
+        while walk.tree.size < checkpoint.size:
+            data = next(entries, None)
+            if data is None:
+                break
+            walk.add(data)
+        walk.check(checkpoint)
+        last_note, count, last_size = note, count + 1, checkpoint.size
+    if last_note is None:
+        raise LedgerVerificationError("the log lists no checkpoints")
+    for _ in entries:
+        _fail(
+            last_size,
+            f"entries lie beyond the newest checkpoint (size {last_size}); "
+            "nothing signed covers them",
+        )
+    if last_note != newest_note:
+        raise LedgerVerificationError(
+            f"the log's newest checkpoint (size {newest.size}) is not the last checkpoint it "
+            f"lists (size {last_size})",
+            index=min(newest.size, last_size),
+        )
+    return ReplayResult(newest, newest_note, count, walk.remembered, tuple(walk.tree.peak_hashes()))
+
+
+def _open(note: str, verifiers: Sequence[NoteVerifier], origin: str, what: str) -> Checkpoint:
+    try:
+        return open_checkpoint(note, verifiers, origin=origin)
+    except CheckpointError as exc:
+        raise LedgerVerificationError(f"{what} does not verify: {exc.detail}") from None

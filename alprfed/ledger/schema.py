@@ -1,0 +1,95 @@
+"""The ledger's tables (SQLAlchemy Core, one definition for SQLite and PostgreSQL).
+
+- ``ledger_entries``: the canonical bytes of every entry, by index. The authority.
+- ``ledger_nodes``: the hash of every complete subtree (level, index), leaves at level 0, so a
+  proof is a few primary-key lookups. Derived data: a verifier never trusts it.
+- ``ledger_checkpoints``: every checkpoint the log signed, by tree size (one per batch).
+- ``ledger_head``: one row, the size and checkpoint of the newest batch. Writers advance it by
+  compare-and-swap on the size, which is what keeps two writers from signing forks.
+- ``commitment_openings``: plate and salt of each plate commitment. Deleting rows here (the
+  retention purge) makes commitments unopenable and leaves every hash and proof intact.
+
+The tables are versioned by ``ledger_schema_version`` (alprfed.db.Migrations). To change the
+schema, append a migration; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alprfed.db import Migration, Migrations
+from alprfed.ledger.entry import SALT_SIZE
+from alprfed.ledger.merkle import HASH_SIZE
+from alprfed.models import MAX_PLATE_LENGTH
+
+MAX_ORIGIN_LENGTH = 255
+HEAD_ROW = 1
+
+# BIGINT on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" makes the column the rowid.
+_INDEX = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("idx", _INDEX, primary_key=True, autoincrement=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+nodes = sa.Table(
+    "ledger_nodes",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.LargeBinary(HASH_SIZE), nullable=False),
+)
+
+checkpoints = sa.Table(
+    "ledger_checkpoints",
+    metadata,
+    sa.Column("size", _INDEX, primary_key=True, autoincrement=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
+head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("origin", sa.String(MAX_ORIGIN_LENGTH), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("checkpoint", sa.Text, nullable=False),
+    sa.CheckConstraint(f"id = {HEAD_ROW}", name="ledger_head_single_row"),
+)
+
+openings = sa.Table(
+    "commitment_openings",
+    metadata,
+    sa.Column("entry_idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("slot", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("plate", sa.String(MAX_PLATE_LENGTH), nullable=False),
+    sa.Column("salt", sa.LargeBinary(SALT_SIZE), nullable=False),
+)
+
+_TABLES = (entries, nodes, checkpoints, head, openings)
+
+
+def _create_tables(conn: sa.Connection) -> None:
+    for table in _TABLES:
+        table.create(conn)
+
+
+MIGRATIONS = Migrations(
+    store="ledger",
+    version_table="ledger_schema_version",
+    tables=[table.name for table in _TABLES],
+    migrations=[
+        Migration(1, "entries, subtree hashes, checkpoints, head, openings", _create_tables)
+    ],
+)
+
+
+def upgrade(engine: Engine) -> int:
+    """Bring the ledger tables to the current version. Raises: FailedPrecondition."""
+    return MIGRATIONS.upgrade(engine)

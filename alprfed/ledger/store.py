@@ -1,0 +1,284 @@
+"""The ledger writer's store: atomic batch appends, one signed checkpoint per batch.
+
+Crash safety: one transaction writes a batch's entries, their commitment openings, every
+complete subtree the batch completes, the new head and the new checkpoint. A process killed
+mid-append leaves either all of it or none of it, so the log on disk is always exactly the
+tree of its newest checkpoint.
+
+Fork safety: the head is advanced by compare-and-swap on the tree size (``UPDATE ... WHERE
+size = :old``), the first write of the transaction. Two writers on one database (a gateway
+launched twice) can therefore never both extend the same tree: the loser's update matches no
+row, its transaction rolls back whole and it retries on the fresh head. On PostgreSQL the head
+row is also read FOR UPDATE and on SQLite the transaction takes the write lock at BEGIN, so
+writers queue instead of racing; the compare-and-swap is what makes that ordering a guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from alprfed.clock import Clock
+from alprfed.db import create_engine, writer
+from alprfed.errors import ConfigError, InvalidRequest, LedgerConflict, LedgerError
+from alprfed.ledger import schema
+from alprfed.ledger.checkpoint import Checkpoint, sign_checkpoint
+from alprfed.ledger.entry import (
+    GENESIS_PREV,
+    SALT_SIZE,
+    AppendedEntry,
+    PendingEntry,
+    encode_entry,
+    plate_commitment,
+)
+from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash, peaks
+from alprfed.ledger.note import NoteError, NoteSigner, check_key_name
+from alprfed.ledger.reader import (
+    LedgerReader,
+    disposed_on_failure,
+    fetch_nodes,
+    storage_error,
+)
+from alprfed.signing import SigningKey
+
+log = logging.getLogger("alprfed.ledger")
+
+MAX_BATCH_ENTRIES = 10_000  # one transaction; bounds its memory and lock time
+MAX_APPEND_ATTEMPTS = 3  # a lost compare-and-swap is retried on the fresh head this often
+
+RandomBytes = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class TreeTip:
+    """What a writer must know of the committed tree to extend it."""
+
+    size: int
+    peak_hashes: list[bytes]
+    last_leaf: bytes  # the leaf hash the next entry's ``prev`` names
+
+
+class LedgerStore(LedgerReader):
+    """The ledger a gateway writes. Use ``LedgerStore.open``; share one per process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        origin: str,
+        signer: NoteSigner,
+        clock: Clock,
+        random_bytes: RandomBytes,
+    ) -> None:
+        super().__init__(engine, origin)
+        self._signer = signer
+        self._clock = clock
+        self._random_bytes = random_bytes
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        origin: str,
+        signer: SigningKey,
+        clock: Clock,
+        random_bytes: RandomBytes = os.urandom,
+    ) -> LedgerStore:
+        """Open (creating or upgrading as needed) the ledger in the database at ``url``.
+
+        A new ledger starts with a signed checkpoint of the empty tree. ``signer`` signs
+        checkpoints under the key name ``origin``; ``random_bytes`` draws commitment salts.
+
+        Raises:
+            ConfigError: a bad URL, an origin that cannot be a note key name, or a database
+                holding the ledger of another origin.
+            FailedPrecondition: the database's ledger schema is newer than this code.
+            LedgerError: the database failed.
+        """
+        try:
+            check_key_name(origin)
+        except NoteError as exc:
+            raise ConfigError(f"ledger origin: {exc.detail}") from None
+        note_signer = NoteSigner(origin, signer)
+        engine = create_engine(url, durable=True)
+        with disposed_on_failure(engine):
+            schema.upgrade(engine)
+            stored_origin = _initialize(engine, note_signer)
+        if stored_origin != origin:
+            engine.dispose()
+            raise ConfigError(
+                f"this database holds the ledger of origin {stored_origin!r}, not {origin!r}"
+            )
+        return cls(engine, origin, note_signer, clock, random_bytes)
+
+    def append_batch(self, entries: Sequence[PendingEntry]) -> list[AppendedEntry]:
+        """Append ``entries`` atomically under one new signed checkpoint.
+
+        Either every entry is committed, with its openings and the checkpoint, or none is.
+
+        Raises:
+            InvalidRequest: more than MAX_BATCH_ENTRIES, or an item that is not a PendingEntry.
+            LedgerConflict: other writers won the compare-and-swap MAX_APPEND_ATTEMPTS times.
+            LedgerError: the database failed; nothing of the batch was stored.
+        """
+        if not entries:
+            return []
+        if len(entries) > MAX_BATCH_ENTRIES:
+            raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ENTRIES} entries")
+        if not all(isinstance(entry, PendingEntry) for entry in entries):
+            raise InvalidRequest("append_batch takes PendingEntry items")
+        for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
+            try:
+                with writer(self._engine).begin() as conn:
+                    return self._write_batch(conn, read_tip(conn), entries)
+            except LedgerConflict:
+                log.warning(
+                    "ledger head moved under us (attempt %d of %d); another writer is "
+                    "appending to this ledger",
+                    attempt,
+                    MAX_APPEND_ATTEMPTS,
+                )
+            except IntegrityError as exc:
+                raise LedgerError(
+                    "the ledger tables already hold rows beyond the head (damaged or tampered "
+                    f"storage; run `alprfed ledger verify`): {storage_error(exc)}"
+                ) from None
+            except SQLAlchemyError as exc:
+                raise storage_error(exc) from None
+        raise LedgerConflict(
+            f"another writer advanced the ledger {MAX_APPEND_ATTEMPTS} times "
+            "in a row; nothing of this batch was stored"
+        )
+
+    def purge_openings(self, before_index: int) -> int:
+        """Delete the openings of every entry below ``before_index`` (the retention purge).
+
+        The entries, their commitments and every proof stay valid; those commitments can no
+        longer be opened. Returns how many openings were deleted. Record the purge in the
+        ledger (a ``retention_purge`` entry) so monitors see it.
+
+        Raises:
+            LedgerError: the database failed.
+        """
+        statement = sa.delete(schema.openings).where(schema.openings.c.entry_idx < before_index)
+        try:
+            with writer(self._engine).begin() as conn:
+                return int(conn.execute(statement).rowcount)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc) from None
+
+    def _write_batch(
+        self, conn: sa.Connection, tip: TreeTip, batch: Sequence[PendingEntry]
+    ) -> list[AppendedEntry]:
+        """Write ``batch`` on top of ``tip`` inside the caller's transaction.
+
+        Raises:
+            LedgerConflict: the head is no longer at ``tip.size`` (the caller rolls back).
+        """
+        now = self._clock.now()
+        node_rows: list[dict[str, object]] = []
+        tree = CompactRange(
+            tip.size,
+            tip.peak_hashes,
+            on_node=lambda level, idx, value: node_rows.append(
+                {"level": level, "idx": idx, "hash": value}
+            ),
+        )
+        entry_rows: list[dict[str, object]] = []
+        opening_rows: list[dict[str, object]] = []
+        written: list[tuple[int, bytes, bytes]] = []
+        prev = tip.last_leaf
+        for index, pending in enumerate(batch, start=tip.size):
+            salts = [self._salt() for _ in pending.plates]
+            data = encode_entry(
+                index=index,
+                prev=prev,
+                time=now,
+                kind=pending.kind,
+                body=pending.body,
+                commitments=[
+                    plate_commitment(s, p) for s, p in zip(salts, pending.plates, strict=True)
+                ],
+            )
+            prev = leaf_hash(data)
+            tree.append(prev)
+            entry_rows.append({"idx": index, "data": data})
+            opening_rows.extend(
+                {"entry_idx": index, "slot": slot, "plate": plate, "salt": salt}
+                for slot, (plate, salt) in enumerate(zip(pending.plates, salts, strict=True))
+            )
+            written.append((index, prev, data))
+        note = sign_checkpoint(Checkpoint(self.origin, tree.size, tree.root()), self._signer)
+        advanced = conn.execute(
+            sa.update(schema.head)
+            .where(schema.head.c.id == schema.HEAD_ROW, schema.head.c.size == tip.size)
+            .values(size=tree.size, checkpoint=note)
+        ).rowcount
+        if advanced != 1:
+            raise LedgerConflict(f"the ledger head is no longer at size {tip.size}")
+        conn.execute(schema.entries.insert(), entry_rows)
+        conn.execute(schema.nodes.insert(), node_rows)
+        if opening_rows:
+            conn.execute(schema.openings.insert(), opening_rows)
+        conn.execute(schema.checkpoints.insert().values(size=tree.size, note=note))
+        return [AppendedEntry(index, leaf, data, note) for index, leaf, data in written]
+
+    def _salt(self) -> bytes:
+        salt = self._random_bytes(SALT_SIZE)
+        if len(salt) != SALT_SIZE:
+            raise LedgerError(f"the randomness source returned {len(salt)} bytes, not {SALT_SIZE}")
+        return salt
+
+
+def read_tip(conn: sa.Connection) -> TreeTip:
+    """The committed tree's size, peaks and last leaf, locking the head row where the database
+    can (PostgreSQL); SQLite writers already hold the write lock.
+
+    Raises:
+        LedgerError: the head or a subtree it needs is missing (damaged storage).
+    """
+    size = conn.execute(
+        sa.select(schema.head.c.size).where(schema.head.c.id == schema.HEAD_ROW).with_for_update()
+    ).scalar_one_or_none()
+    if size is None:
+        raise LedgerError("the ledger head is missing: damaged storage")
+    wanted = peaks(size) + ([(0, size - 1)] if size else [])
+    hashes = fetch_nodes(conn, wanted)
+    if len(hashes) != len(set(wanted)):
+        raise LedgerError(
+            f"subtrees of the tree of size {size} are missing: damaged storage; "
+            "run `alprfed ledger verify`"
+        )
+    return TreeTip(
+        size,
+        [hashes[node] for node in peaks(size)],
+        hashes[(0, size - 1)] if size else GENESIS_PREV,
+    )
+
+
+def _initialize(engine: Engine, signer: NoteSigner) -> str:
+    """Create the head with a signed empty-tree checkpoint unless it exists; return the origin
+    the database's ledger belongs to."""
+    for _ in range(2):
+        try:
+            with writer(engine).begin() as conn:
+                stored = conn.execute(sa.select(schema.head.c.origin)).scalar_one_or_none()
+                if stored is not None:
+                    return str(stored)
+                note = sign_checkpoint(Checkpoint(signer.name, 0, EMPTY_ROOT), signer)
+                conn.execute(
+                    schema.head.insert().values(
+                        id=schema.HEAD_ROW, origin=signer.name, size=0, checkpoint=note
+                    )
+                )
+                conn.execute(schema.checkpoints.insert().values(size=0, note=note))
+                return signer.name
+        except IntegrityError:
+            continue  # another process created the head between our read and insert
+    raise LedgerError("could not create the ledger head")

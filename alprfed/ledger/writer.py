@@ -1,0 +1,99 @@
+"""Group commit: many concurrent asyncio callers, one transaction and one checkpoint per batch.
+
+Callers ``await writer.append(...)``. Their entries queue up; one worker task takes up to
+``max_batch`` of them, appends them in one transaction on a worker thread (the event loop never
+blocks on SQL) and hands every caller its own committed entry. While a batch commits the next
+one gathers, so batches grow with load: one caller waits for one commit, a thousand callers
+share a few. Batching also means a checkpoint does not reveal which single query it covers.
+
+An entry is validated when ``append`` is called, so a bad entry fails its own caller at once
+and never the batch it would have joined. A batch that fails in storage fails each of its
+callers with a LedgerError, and nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alprfed.errors import ConfigError, LedgerError
+from alprfed.ledger.entry import AppendedEntry, PendingEntry
+from alprfed.ledger.store import MAX_BATCH_ENTRIES, LedgerStore
+
+log = logging.getLogger("alprfed.ledger")
+
+DEFAULT_MAX_BATCH = 256
+
+_Waiter = tuple[PendingEntry, "asyncio.Future[AppendedEntry]"]
+
+
+class LedgerWriter:
+    """Batches appends from concurrent coroutines of one event loop into atomic commits."""
+
+    def __init__(self, store: LedgerStore, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        if not 1 <= max_batch <= MAX_BATCH_ENTRIES:
+            raise ConfigError(f"max_batch must be 1 to {MAX_BATCH_ENTRIES}")
+        self._store = store
+        self._max_batch = max_batch
+        self._waiting: deque[_Waiter] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def append(
+        self, kind: str, body: Mapping[str, Any], plates: Sequence[str] = ()
+    ) -> AppendedEntry:
+        """Append one entry; return it once its batch and checkpoint are committed.
+
+        Raises:
+            InvalidRequest: a bad kind, body or plate (raised at once; nothing queued).
+            LedgerError: the writer is closed, or the batch failed in storage.
+        """
+        if self._closed:
+            raise LedgerError("the ledger writer is closed")
+        pending = PendingEntry(kind, dict(body), tuple(plates))
+        future: asyncio.Future[AppendedEntry] = asyncio.get_running_loop().create_future()
+        self._waiting.append((pending, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name="ledger-writer")
+        return await future
+
+    async def close(self) -> None:
+        """Refuse new appends and wait until everything queued is committed or failed."""
+        self._closed = True
+        if self._worker is not None:
+            await self._worker
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._take_batch()
+            if batch:
+                await self._commit(batch)
+
+    def _take_batch(self) -> list[_Waiter]:
+        batch: list[_Waiter] = []
+        while self._waiting and len(batch) < self._max_batch:
+            waiter = self._waiting.popleft()
+            if not waiter[1].cancelled():  # its caller gave up before it was written
+                batch.append(waiter)
+        return batch
+
+    async def _commit(self, batch: list[_Waiter]) -> None:
+        try:
+            appended = await asyncio.to_thread(
+                self._store.append_batch, [pending for pending, _ in batch]
+            )
+        except Exception as exc:  # every failure reaches every caller, none is swallowed
+            if not isinstance(exc, LedgerError):
+                log.exception("ledger batch of %d entries failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    failure = LedgerError(f"the ledger batch was not stored: {exc}")
+                    failure.__cause__ = exc
+                    future.set_exception(failure)
+            return
+        for (_, future), entry in zip(batch, appended, strict=True):
+            if not future.done():  # a caller cancelled mid-commit; its entry is in the log
+                future.set_result(entry)
