@@ -7,8 +7,10 @@ so memory stays bounded by the largest batch.
 When a signed root does not match, the first bad entry is found by bisection: a prefix of
 ``m`` recomputed leaves is intact exactly when the source proves it consistent with the signed
 root (RFC 9162 §2.1.4), and that holds for every m up to the first altered entry and for none
-after it. The source's proofs come from its subtree store; they cannot lie about the signed
-root, so a source that refuses or fails them only makes the answer earlier, never wrong.
+after it. The source's proofs come from its subtree store, which is not trusted: a proof can
+never vouch for an altered entry, but a store whose subtree hashes were rewritten as well makes
+proofs near the alteration fail, and the entry named is then the first the source cannot prove
+-- possibly an earlier entry of the same batch, never a later one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from alprfed.errors import LedgerError, LedgerVerificationError
-from alprfed.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from alprfed.ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    open_checkpoint,
+    read_checkpoint,
+)
 from alprfed.ledger.entry import GENESIS_PREV, decode_entry
 from alprfed.ledger.merkle import CompactRange, leaf_hash
 from alprfed.ledger.note import NoteVerifier
@@ -161,12 +168,12 @@ def replay(
             not the last one the log lists.
     """
     newest_note = source.latest_checkpoint()
-    newest = _open(newest_note, verifiers, origin, "the newest checkpoint")
+    newest = _open(newest_note, verifiers, origin)
     walk = _Replay(source, remember_size)
     entries = _entry_stream(source, page_size)
     last_note, count, last_size = None, 0, -1
     for note in _checkpoint_stream(source, newest.size):
-        checkpoint = _open(note, verifiers, origin, f"checkpoint #{count + 1}")
+        checkpoint = _open(note, verifiers, origin)
         if checkpoint.size <= last_size:
             raise LedgerVerificationError(
                 f"checkpoint of size {checkpoint.size} follows one of "
@@ -196,8 +203,12 @@ def replay(
     return ReplayResult(newest, newest_note, count, walk.remembered, tuple(walk.tree.peak_hashes()))
 
 
-def _open(note: str, verifiers: Sequence[NoteVerifier], origin: str, what: str) -> Checkpoint:
+def _open(note: str, verifiers: Sequence[NoteVerifier], origin: str) -> Checkpoint:
     try:
         return open_checkpoint(note, verifiers, origin=origin)
     except CheckpointError as exc:
+        try:  # name it by its claimed size, read only for this message
+            what = f"the checkpoint of size {read_checkpoint(note).size}"
+        except CheckpointError:
+            what = "a malformed checkpoint"
         raise LedgerVerificationError(f"{what} does not verify: {exc.detail}") from None

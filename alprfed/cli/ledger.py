@@ -1,0 +1,292 @@
+"""`alprfed ledger`: read and verify the audit ledger, from its database or from a gateway.
+
+Where to read is said once, before the command::
+
+    alprfed ledger --database postgresql+psycopg://... verify --key VKEY
+    alprfed ledger --gateway gw.example:7443 --ca root.pem --cert me.pem --key me.key entries
+
+(``--key`` before the command is the TLS client key; after ``verify`` or ``verify-proof`` it
+is the ledger's verifier key.) ``verifier-key`` and ``verify-proof`` need no source at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alprfed.cli.common import console, format_time, friendly_errors
+from alprfed.errors import ConfigError, LedgerVerificationError
+from alprfed.ledger.checkpoint import open_checkpoint, verifiers_origin
+from alprfed.ledger.entry import EntryKind, LedgerEntryView
+from alprfed.ledger.note import NoteError, NoteVerifier
+from alprfed.ledger.proof import verify_consistency
+from alprfed.ledger.source import LedgerSource, build_tlog_proof, iter_entries
+from alprfed.ledger.tlog_proof import verify_tlog_proof
+from alprfed.ledger.verify import verify_ledger
+from alprfed.signing import SigningKey
+
+DEFAULT_INSECURE_IDENTITY = "person:oversight/auditor"
+
+
+@dataclass
+class _SourceOptions:
+    database: str | None
+    gateway: str | None
+    ca: Path | None
+    cert: Path | None
+    key: Path | None
+    insecure: bool
+    identity: str
+
+
+def _open_source(ctx: click.Context) -> LedgerSource:
+    options: _SourceOptions = ctx.obj
+    if bool(options.database) == bool(options.gateway):
+        raise click.UsageError(
+            "say where the ledger is: --database URL or --gateway HOST:PORT (before the command)"
+        )
+    if options.database:
+        from alprfed.ledger.reader import LedgerReader
+
+        reader = LedgerReader.open_readonly(options.database)
+        ctx.call_on_close(reader.close)
+        return reader
+    from alprfed.config import TLSConfig
+    from alprfed.ledger.remote import GrpcLedgerSource
+    from alprfed.rpc.identity import INSECURE_IDENTITY_HEADER
+    from alprfed.rpc.tls import secure_channel
+
+    assert options.gateway is not None
+    tls = TLSConfig(ca=options.ca, cert=options.cert, key=options.key, insecure=options.insecure)
+    tls.check("--gateway")
+    channel = secure_channel(options.gateway, tls)
+    ctx.call_on_close(channel.close)
+    metadata = [(INSECURE_IDENTITY_HEADER, options.identity)] if options.insecure else []
+    return GrpcLedgerSource(channel, metadata=metadata)
+
+
+def load_verifiers(values: Sequence[str]) -> list[NoteVerifier]:
+    """Verifier keys given as vkey text or as files holding one vkey per line.
+
+    Raises:
+        ConfigError: a value that is neither, or a malformed vkey.
+    """
+    texts: list[str] = []
+    for value in values:
+        path = Path(value)
+        if "+" not in value and path.is_file():
+            texts.extend(line.strip() for line in path.read_text().splitlines() if line.strip())
+        else:
+            texts.append(value.strip())
+    try:
+        return [NoteVerifier.from_vkey(text) for text in texts]
+    except NoteError as exc:
+        raise ConfigError(f"verifier key: {exc.detail}") from None
+
+
+_KEY_OPTION = click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    required=True,
+    metavar="VKEY",
+    help="The ledger's verifier key (name+id+key) or a file holding it; repeat for rotated keys.",
+)
+
+
+@click.group()
+@click.option("--database", metavar="URL", help="Read the ledger's database (operators).")
+@click.option("--gateway", metavar="HOST:PORT", help="Read from a gateway (auditors).")
+@click.option("--ca", type=click.Path(path_type=Path), help="Federation root, PEM (--gateway).")
+@click.option("--cert", type=click.Path(path_type=Path), help="Your certificate, PEM.")
+@click.option("--key", type=click.Path(path_type=Path), help="Your TLS private key, PEM.")
+@click.option("--insecure", is_flag=True, help="Plaintext gRPC, local experiments only.")
+@click.option(
+    "--identity",
+    default=DEFAULT_INSECURE_IDENTITY,
+    show_default=True,
+    help="Who you claim to be under --insecure (kind:org/principal).",
+)
+@click.pass_context
+def ledger(
+    ctx: click.Context,
+    database: str | None,
+    gateway: str | None,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    insecure: bool,
+    identity: str,
+) -> None:
+    """Read and verify the audit ledger (docs/LEDGER.md)."""
+    ctx.obj = _SourceOptions(database, gateway, ca, cert, key, insecure, identity)
+
+
+@ledger.command()
+@click.pass_context
+@friendly_errors
+def checkpoint(ctx: click.Context) -> None:
+    """Print the newest signed checkpoint, verbatim."""
+    click.echo(_open_source(ctx).latest_checkpoint(), nl=False)
+
+
+@ledger.command("verifier-key")
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="The ledger's Ed25519 private key, PKCS#8 PEM.",
+)
+@click.option("--origin", required=True, help="The ledger's origin (its key name).")
+@friendly_errors
+def verifier_key(key_file: Path, origin: str) -> None:
+    """Print the verifier key (vkey) that oversight bodies verify checkpoints with."""
+    try:
+        verifier = NoteVerifier.for_key(origin, SigningKey.load(key_file).public)
+    except NoteError as exc:
+        raise ConfigError(f"--origin: {exc.detail}") from None
+    click.echo(verifier.to_vkey())
+
+
+@ledger.command()
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--end", type=click.IntRange(min=0), help="Stop before this index (default: all).")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice([k.value for k in EntryKind]),
+    help="Only entries of this kind; repeat for several.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+@friendly_errors
+def entries(
+    ctx: click.Context, start: int, end: int | None, kinds: tuple[str, ...], as_json: bool
+) -> None:
+    """Show entries, decoded (this reads; `verify` checks)."""
+    views = iter_entries(_open_source(ctx), start=start, end=end, kinds=kinds or None)
+    if as_json:
+        for view in views:
+            click.echo(json.dumps(view.to_json(), sort_keys=True, ensure_ascii=False))
+        return
+    _print_table(views)
+
+
+def _print_table(views: Any) -> None:
+    from rich.table import Table
+
+    table = Table("index", "time (UTC)", "kind", "plates", "body", box=None)
+    for view in views:
+        body = json.dumps(view.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        table.add_row(
+            str(view.index),
+            format_time(view.time),
+            view.kind.value,
+            str(len(view.commitments)),
+            body,
+        )
+    console.print(table, soft_wrap=True)
+
+
+@ledger.command()
+@click.option("--index", type=click.IntRange(min=0), required=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the receipt here (e.g. entry.tlog-proof); default: standard output.",
+)
+@click.pass_context
+@friendly_errors
+def proof(ctx: click.Context, index: int, out: Path | None) -> None:
+    """Write an offline receipt (c2sp.org/tlog-proof@v1) for one entry."""
+    text = build_tlog_proof(_open_source(ctx), index)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote the receipt for entry {index} to {out}", err=True)
+
+
+@ledger.command()
+@click.option("--old", "old_size", type=click.IntRange(min=1), required=True)
+@click.option("--new", "new_size", type=click.IntRange(min=1), required=True)
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="VKEY",
+    help="Also verify the proof against the log's signed checkpoints of both sizes.",
+)
+@click.pass_context
+@friendly_errors
+def consistency(ctx: click.Context, old_size: int, new_size: int, keys: tuple[str, ...]) -> None:
+    """Print the RFC 9162 consistency proof between two tree sizes, one base64 hash a line."""
+    source = _open_source(ctx)
+    hashes = source.consistency_proof(old_size, new_size)
+    for value in hashes:
+        click.echo(base64.b64encode(value).decode("ascii"))
+    if keys:
+        verifiers = load_verifiers(keys)
+        origin = verifiers_origin(verifiers)
+        roots = []
+        for size in (old_size, new_size):
+            notes = source.checkpoints(size, size)
+            if not notes:
+                raise LedgerVerificationError(f"the log signed no checkpoint of size {size}")
+            roots.append(open_checkpoint(notes[0], verifiers, origin=origin).root)
+        verify_consistency(old_size, new_size, roots[0], roots[1], hashes)
+        click.echo(
+            f"verified against the signed checkpoints of sizes {old_size} and {new_size}", err=True
+        )
+
+
+@ledger.command()
+@_KEY_OPTION
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Monitor state file: the newest checkpoint must extend the one accepted "
+    "last; updated only when everything verifies.",
+)
+@click.pass_context
+@friendly_errors
+def verify(ctx: click.Context, keys: tuple[str, ...], state: Path | None) -> None:
+    """Recompute every entry and check every checkpoint the log signed."""
+    report = verify_ledger(_open_source(ctx), load_verifiers(keys), state_file=state)
+    since = (
+        ""
+        if report.previous_size is None
+        else f"; consistent with the {report.previous_size} entries accepted before"
+    )
+    console.print(
+        f"[bold green]ledger verifies[/]: {report.size} entries, "
+        f"{report.checkpoints_checked} signed checkpoints{since}",
+        highlight=False,
+    )
+
+
+@ledger.command("verify-proof")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@_KEY_OPTION
+@friendly_errors
+def verify_proof(file: Any, keys: tuple[str, ...]) -> None:
+    """Verify a .tlog-proof receipt offline and print the entry it proves."""
+    verifiers = load_verifiers(keys)
+    receipt = verify_tlog_proof(file.read(), verifiers, origin=verifiers_origin(verifiers))
+    console.print(
+        f"[bold green]receipt verifies[/]: entry {receipt.entry.index} is in "
+        f"{receipt.checkpoint.origin} at tree size {receipt.checkpoint.size}",
+        highlight=False,
+    )
+    click.echo(json.dumps(_entry_json(receipt.entry), indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _entry_json(view: LedgerEntryView) -> dict[str, Any]:
+    return {**view.to_json(), "time_utc": format_time(view.time)}
