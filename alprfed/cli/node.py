@@ -1,0 +1,215 @@
+"""`alprfed node`: operate an agency node's data (seed, import, purge) and run the node (serve).
+
+Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 2 usage error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agency_node.synthetic.cities import PRESETS
+from agency_node.synthetic.generate import DEFAULT_DAYS, MAX_DAYS
+from alprfed.cli.common import console, err_console, fail, format_time, friendly_errors, parse_time
+from alprfed.clock import SYSTEM_CLOCK
+from alprfed.config import NodeConfig, load_node_config
+
+SIGHTINGS_HELP = """\b
+Sightings CSV (UTF-8, header row, columns in any order):
+  plate          required  as read; spaces and dashes are dropped
+  plate_state    required  issuing state, two letters (CA)
+  observed_at    required  ISO 8601 with offset or Z, or Unix seconds
+  camera_id      required  registered on the node or in --cameras
+  latitude       required  decimal degrees (37.338208)
+  longitude      required  decimal degrees (-121.886329)
+  confidence     required  decimal fraction 0 to 1 (0.93)
+  vehicle_make, vehicle_model, vehicle_color, image_uri   optional
+\b
+Cameras CSV: camera_id, name, latitude, longitude, and optionally
+sensitive_site (empty or e.g. health_care, place_of_worship, school,
+immigration_services, shelter, reproductive_health_care).
+"""
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The node's TOML configuration.",
+)
+
+
+@click.group("node")
+def node() -> None:
+    """Run and operate an agency node: its sightings, cameras and retention purge."""
+
+
+def _load(config_path: Path) -> NodeConfig:
+    # seed, import and purge open no network listener, so the [tls] section is not needed.
+    return load_node_config(config_path, insecure=True)
+
+
+@contextmanager
+def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done: progress.advance(task, done)
+
+
+@node.command("seed")
+@config_option
+@click.option("--sightings", type=click.IntRange(min=0), required=True, help="How many in all.")
+@click.option("--seed", "seed_value", type=int, required=True, help="Same seed, same data.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, MAX_DAYS),
+    default=DEFAULT_DAYS,
+    show_default=True,
+    help="Spread the traffic over this many days before --now.",
+)
+@click.option("--now", "now_text", help="ISO 8601 or Unix seconds [default: the clock].")
+@click.option("--city", type=click.Choice(sorted(PRESETS)), help="A city preset, not the state's.")
+@click.option("--no-demo", is_flag=True, help="Leave out the demo plates.")
+@friendly_errors
+def seed(
+    config_path: Path,
+    sightings: int,
+    seed_value: int,
+    days: int,
+    now_text: str | None,
+    city: str | None,
+    no_demo: bool,
+) -> None:
+    """Fill the node's database with realistic, reproducible synthetic sightings.
+
+    Cameras on the street grid of the agency's city (some at clinics, places of worship, a
+    school, an immigration law office, a shelter), commuting vehicles, out-of-state plates,
+    and the demo plates every seeded node holds. The same --seed and --now give the same data.
+    """
+    from agency_node.seed import DEMO_PLATES, generate, seed_node
+    from agency_node.storage import NodeStore
+
+    config = _load(config_path)
+    now = parse_time(now_text) if now_text else SYSTEM_CLOCK.now()
+    data = generate(
+        agency_id=config.agency_id,
+        state=config.state,
+        sightings=sightings,
+        seed=seed_value,
+        now=now,
+        days=days,
+        city=city,
+        demo=not no_demo,
+    )
+    with NodeStore.open(config.database_url) as store, _progress("seeding", sightings) as step:
+        summary = seed_node(store, data, on_progress=step)
+    console.print(
+        f"seeded {config.agency_id} ({summary.city}): {summary.sightings:,} sightings from "
+        f"{format_time(summary.window[0])} to {format_time(summary.window[1])}, "
+        f"{summary.cameras} cameras ({summary.sensitive_cameras} at sensitive sites)",
+        soft_wrap=True,
+    )
+    if summary.demo_sightings:
+        table = Table("demo plate", "state", "sightings here", "story", title="Demo plates")
+        with NodeStore.open(config.database_url) as store:
+            for demo in DEMO_PLATES:
+                seen = len(store.find_sightings(demo.plate, 0, now))
+                table.add_row(demo.plate, demo.identity.plate_state, str(seen), demo.story)
+        console.print(table)
+
+
+@node.command("import", epilog=SIGHTINGS_HELP)
+@click.argument("sightings_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+@click.option(
+    "--cameras",
+    "cameras_csv",
+    help="Cameras to register first (CSV).",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@friendly_errors
+def import_(sightings_csv: Path, config_path: Path, cameras_csv: Path | None) -> None:
+    """Import sightings exported as CSV (columns below), all or nothing.
+
+    Both files are checked completely first. If any record is bad, nothing is stored: every
+    bad record is listed with its line and reason (the first 20, then how many more) and the
+    command exits with status 1. Otherwise all records are stored in one transaction.
+    """
+    from agency_node.csv_import import CsvRejected, check_import, run_import
+    from agency_node.storage import NodeStore
+
+    config = _load(config_path)
+    with NodeStore.open(config.database_url) as store:
+        try:
+            checked = check_import(store, sightings_csv, cameras_csv)
+            with _progress("importing", checked.sightings) as step:
+                stored = run_import(store, checked, on_progress=step)
+        except CsvRejected as rejected:
+            for problem in rejected.problems:
+                err_console.print(f"  {problem}", highlight=False, markup=False, soft_wrap=True)
+            if rejected.total > len(rejected.problems):
+                err_console.print(f"  ... and {rejected.total - len(rejected.problems)} more")
+            fail(str(rejected))
+    console.print(
+        f"imported {stored:,} sightings and {len(checked.cameras)} cameras into {config.agency_id}",
+        soft_wrap=True,
+    )
+
+
+@node.command("purge")
+@config_option
+@friendly_errors
+def purge(config_path: Path) -> None:
+    """Delete sightings past the retention period now, and queue the signed purge report.
+
+    The retention is the stricter of the configuration's retention_seconds and the state law
+    pack's cap; the command refuses to run when neither sets one.
+    """
+    from agency_node.retention import RetentionPurger
+    from agency_node.storage import NodeStore
+    from alprfed.law import load_law_book
+    from alprfed.signing import SigningKey
+
+    config = _load(config_path)
+    law_pack = config.law_pack or config.state
+    guard = load_law_book(config.effective_policies_dir).holder_guard(
+        law_pack, configured_retention=config.retention_seconds
+    )
+    if guard.retention_seconds is None:  # holder_guard refuses this; say it plainly anyway
+        fail(f"no retention period for {config.agency_id}: set retention_seconds in [node]")
+        return
+    signer = SigningKey.load(config.signing_key)
+    with NodeStore.open(config.database_url) as store:
+        purger = RetentionPurger(
+            store,
+            guard.retention_seconds,
+            SYSTEM_CLOCK,
+            signer=signer,
+            node_id=config.agency_id,
+            state=config.state,
+        )
+        report = purger.run_once()
+        pending = len(store.pending_purge_reports())
+    source = guard.retention_rule.citation if guard.retention_rule else "configuration"
+    console.print(
+        f"purged {report.deleted_sightings:,} sightings observed before "
+        f"{format_time(report.cutoff)} (retention {report.retention_seconds:,} s, {source}); "
+        f"forgot {report.forgotten_nonces:,} expired nonces; signed report queued "
+        f"({pending} awaiting delivery to the gateway)",
+        soft_wrap=True,
+    )
+
+
+# --- serve ---------------------------------------------------------------------------------
+# `alprfed node serve` (agency_node.server) is added below this line by its owner.
