@@ -41,6 +41,7 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 
 # Execution option that marks an engine whose transactions write (see _begin_sqlite).
 WRITE_OPTION = "alprfed_write"
+READ_OPTION = "alprfed_read"  # single-statement reads outside a transaction (see reader)
 AUTOCOMMIT = "AUTOCOMMIT"
 
 
@@ -109,6 +110,10 @@ def reader(engine: Engine) -> Engine:
     One SELECT sees one consistent snapshot on its own; skipping BEGIN and ROLLBACK saves two
     round trips per read on PostgreSQL (the node's search is the hot path).
     """
+    if engine.dialect.name == "sqlite":
+        # Not SQLAlchemy's AUTOCOMMIT level: resetting it on check-in would hand transaction
+        # control back to the sqlite3 module (see _configure_sqlite).
+        return engine.execution_options(**{READ_OPTION: True})
     return engine.execution_options(isolation_level=AUTOCOMMIT)
 
 
@@ -124,7 +129,7 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, pragmas: Sequence[st
 
 def _begin_sqlite(connection: sa.Connection) -> None:
     options = connection.get_execution_options()
-    if options.get("isolation_level") == AUTOCOMMIT:
+    if options.get(READ_OPTION, False):
         return  # a reader(): each statement is its own implicit transaction
     writes = options.get(WRITE_OPTION, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from agency_node.storage import LATEST_VERSION, NodeStore
 from agency_node.storage.migrations import NODE_MIGRATIONS
 from agency_node.storage.store import FIND_SIGHTINGS, purge_chunk_statement
+from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition
 from alprfed.models import Camera, Position, Sighting
 
@@ -149,3 +150,17 @@ def test_purge_finds_old_rows_through_the_time_index(filled_url: str, now: int) 
     # Each chunk deletes by primary key; it must never scan the whole table.
     assert ("sightings_pkey" if postgres else "INTEGER PRIMARY KEY") in plan, plan
     assert "Seq Scan on sightings " not in plan, plan
+
+
+def test_sqlite_reads_leave_transaction_control_to_alprfed(sqlite_url: str) -> None:
+    """A reader() read must not hand the sqlite3 module its implicit transactions back."""
+    engine = create_engine(sqlite_url)
+    for _ in range(2):
+        with reader(engine).connect() as conn:
+            conn.exec_driver_sql("SELECT 1").all()
+            assert not conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+        with writer(engine).begin() as conn:
+            driver = conn.connection.driver_connection
+            assert driver.isolation_level is None  # type: ignore[union-attr]
+            assert driver.in_transaction  # type: ignore[union-attr]
+    engine.dispose()
