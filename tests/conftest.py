@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from alprfed.clock import FixedClock
+from alprfed.config import TLSConfig
 from alprfed.signing import SigningKey
 
 POSTGRES_URL = os.environ.get(
@@ -94,3 +95,52 @@ def gateway_key() -> SigningKey:
 @pytest.fixture
 def node_key() -> SigningKey:
     return SigningKey.generate()
+
+
+# --- a federation PKI shared by the integration tests (real certificates, made once) --------
+
+DEMO_AGENCIES = (
+    "sjpd",
+    "chicago-pd",
+    "norfolk-pd",
+    "seattle-pd",
+    "minneapolis-pd",
+    "ice-ero",
+    "johnson-county-so",
+)
+DEMO_PEOPLE = {
+    "sjpd": ("officer-garcia", "sgt-nguyen"),
+    "chicago-pd": ("officer-walsh",),
+    "norfolk-pd": ("officer-brooks",),
+    "seattle-pd": ("officer-kim",),
+    "minneapolis-pd": ("officer-olson",),
+    "ice-ero": ("agent-reyes",),
+    "johnson-county-so": ("deputy-hale",),
+    "santa-clara-superior": ("clerk-lee",),
+    "ca-state-auditor": ("auditor-patel",),
+    "federation": ("admin-ortiz",),
+}
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A development PKI for the demo federation: nodes, cameras and the demo's people."""
+    from alprfed.pki import init_pki, issue
+    from alprfed.rpc.identity import PrincipalKind
+
+    directory = tmp_path_factory.mktemp("pki")
+    orgs = (*DEMO_AGENCIES, "santa-clara-superior", "ca-state-auditor")
+    init_pki(directory, organizations=orgs)
+    for agency in DEMO_AGENCIES:
+        issue(directory, organization=agency, kind=PrincipalKind.NODE, principal="node")
+        issue(directory, organization=agency, kind=PrincipalKind.CAMERA, principal="cam-1")
+    for org, people in DEMO_PEOPLE.items():
+        for person in people:
+            issue(directory, organization=org, kind=PrincipalKind.PERSON, principal=person)
+    return directory
+
+
+def credential(pki_dir: Path, organization: str, principal: str) -> TLSConfig:
+    from alprfed.pki import credential_path
+
+    return credential_path(pki_dir, organization, principal).tls()

@@ -1,0 +1,74 @@
+"""The node's own law check: it re-decides about its own data instead of trusting the gateway.
+
+A gateway that is compromised or misconfigured could address a node it should not. The node
+therefore applies the law that governs its data (its state's pack, via alprfed.law) to the
+facts the gateway signed, and enforces what never depends on the query: no sighting older than
+the retention period, and no sighting from a sensitive-site category its law withholds.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from alprfed.law import HolderGuard, LawDecision, LawRequest
+from alprfed.models import Sighting
+from alprfed.search import SearchQuery
+
+
+class LawBookLike(Protocol):
+    def decide(self, request: LawRequest) -> LawDecision: ...
+
+    def holder_guard(self, state: str, *, configured_retention: int | None) -> HolderGuard: ...
+
+
+class NodeLawGuard:
+    def __init__(
+        self,
+        *,
+        law_book: LawBookLike,
+        agency_id: str,
+        state: str,
+        configured_retention: int | None,
+    ) -> None:
+        """Raises: ConfigError when neither the law nor the config sets a retention period."""
+        self._law_book = law_book
+        self._agency_id = agency_id
+        self.guard = law_book.holder_guard(state, configured_retention=configured_retention)
+        if self.guard.retention_seconds is None:
+            # holder_guard refuses this already; keep the invariant local and explicit.
+            raise AssertionError("a node must have a retention period")
+        self.retention_seconds: int = self.guard.retention_seconds
+
+    @property
+    def state(self) -> str:
+        return self.guard.state
+
+    def decide(self, query: SearchQuery, now: int) -> LawDecision:
+        """The node state's law applied to the facts the gateway signed."""
+        requester = query.requester
+        return self._law_book.decide(
+            LawRequest(
+                holder_agency=self._agency_id,
+                holder_state=self.guard.state,
+                requester_agency=requester.agency_id,
+                requester_state=requester.state,
+                requester_kind=requester.kind,
+                purpose=query.purpose,
+                case_number=query.case_number,
+                window=query.window,
+                now=now,
+                warrant=query.warrant_id is not None,
+                exigent=query.exigent,
+                declarations_on_file=frozenset(requester.declarations_on_file),
+            )
+        )
+
+    def oldest_releasable(self, now: int) -> int:
+        """Sightings observed before this instant are past retention and never returned."""
+        return now - self.retention_seconds
+
+    def releasable(self, sighting: Sighting, now: int) -> bool:
+        return (
+            sighting.observed_at >= self.oldest_releasable(now)
+            and sighting.sensitive_site not in self.guard.withheld_sites
+        )

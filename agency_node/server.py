@@ -1,0 +1,158 @@
+"""Assemble a running agency node from its config: store, law, verifier, servicer, purge.
+
+``create_server(config)`` returns ``(server, port)`` so tests bind port 0 and learn the port.
+The server reports SERVING on the standard gRPC health service once started and NOT_SERVING as
+soon as shutdown begins; shutdown drains in-flight calls for a grace period, stops the purge
+thread and closes the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from agency_node.law_guard import LawBookLike, NodeLawGuard
+from agency_node.query_verifier import QueryVerifier
+from agency_node.retention import RetentionPurger
+from agency_node.search import SearchService
+from agency_node.servicer import AgencyNodeServicer
+from agency_node.storage import NodeStore
+from alprfed.clock import SYSTEM_CLOCK, Clock
+from alprfed.config import NodeConfig
+from alprfed.law import load_law_book
+from alprfed.rpc.errors import ErrorMappingInterceptor
+from alprfed.rpc.tls import SERVER_OPTIONS, add_port
+from alprfed.signing import SigningKey
+from alprfed.v1 import node_pb2, node_pb2_grpc
+
+log = logging.getLogger("alprfed.node")
+
+SERVICE_NAME = "alprfed.v1.AgencyNode"
+MAX_WORKERS = 16
+MAX_CONCURRENT_RPCS = 256  # beyond this, callers get RESOURCE_EXHAUSTED, not a stalled node
+DEFAULT_GRACE_S = 5.0
+
+
+class NodeServer:
+    """A started-or-startable node: the gRPC server plus its background purge."""
+
+    def __init__(
+        self,
+        *,
+        grpc_server: grpc.Server,
+        health_servicer: health.HealthServicer,
+        purger: RetentionPurger,
+        store: NodeStore,
+        purge_interval: int,
+    ) -> None:
+        self._server = grpc_server
+        self._health = health_servicer
+        self._purger = purger
+        self._store = store
+        self._purge_interval = purge_interval
+
+    def start(self) -> None:
+        self._server.start()
+        self._purger.start(self._purge_interval)
+        for name in ("", SERVICE_NAME):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float | None = DEFAULT_GRACE_S) -> None:
+        """Refuse new calls, let in-flight ones finish for ``grace`` seconds, release resources."""
+        self._health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        self._purger.stop()
+        self._store.close()
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return bool(self._server.wait_for_termination(timeout))
+
+
+def create_server(
+    config: NodeConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    law_book: LawBookLike | None = None,
+) -> tuple[NodeServer, int]:
+    """Build (not start) a node server bound to ``config.listen``; return it and its port.
+
+    Raises:
+        ConfigError: bad keys, policies, or no retention period from law or config.
+        OSError: the address cannot be bound.
+    """
+    signer = SigningKey.load(config.signing_key)
+    book = law_book or load_law_book(config.effective_policies_dir)
+    law = NodeLawGuard(
+        law_book=book,
+        agency_id=config.agency_id,
+        state=config.state,
+        configured_retention=config.retention_seconds,
+    )
+    store = NodeStore.open(config.database_url)
+    try:
+        verifier = QueryVerifier(
+            node_id=config.agency_id,
+            gateway_keys=config.gateway_keys,
+            claim_nonce=store.claim_nonce,
+            clock=clock,
+        )
+        search = SearchService(
+            node_id=config.agency_id,
+            verifier=verifier,
+            law=law,
+            store=store,
+            signer=signer,
+            clock=clock,
+        )
+        info = node_pb2.NodeInfo(
+            agency_id=config.agency_id,
+            state=config.state,
+            public_key=signer.public.raw,
+            retention_seconds=law.retention_seconds,
+            law_pack=law.guard.law_pack,
+        )
+        servicer = AgencyNodeServicer(
+            node_id=config.agency_id,
+            search=search,
+            store=store,
+            info=info,
+            insecure=config.tls.insecure,
+        )
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="node-rpc"),
+            interceptors=[ErrorMappingInterceptor()],
+            options=SERVER_OPTIONS,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+        )
+        node_pb2_grpc.add_AgencyNodeServicer_to_server(servicer, server)
+        health_servicer = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        port = add_port(server, config.listen, config.tls)
+        purger = RetentionPurger(
+            store,
+            law.retention_seconds,
+            clock,
+            signer=signer,
+            node_id=config.agency_id,
+            state=config.state,
+        )
+    except BaseException:
+        store.close()
+        raise
+    log.info(
+        "node %s (%s) listening on port %d, retention %d s",
+        config.agency_id,
+        config.state,
+        port,
+        law.retention_seconds,
+    )
+    return NodeServer(
+        grpc_server=server,
+        health_servicer=health_servicer,
+        purger=purger,
+        store=store,
+        purge_interval=config.purge_interval_seconds,
+    ), port

@@ -1,0 +1,64 @@
+"""The AgencyNode gRPC servicer: identity checks and protobuf at the edge, logic elsewhere.
+
+Servicers raise alprfed errors; alprfed.rpc.errors maps them to status codes in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from agency_node.ingest import ingest_stream
+from agency_node.search import SearchService
+from agency_node.storage import NodeStore
+from alprfed import wire
+from alprfed.errors import PermissionDenied
+from alprfed.rpc.identity import Identity, PrincipalKind, peer_identity
+from alprfed.v1 import node_pb2, node_pb2_grpc
+
+INGEST_KINDS = frozenset({PrincipalKind.CAMERA, PrincipalKind.NODE})
+
+
+class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc]
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        search: SearchService,
+        store: NodeStore,
+        info: node_pb2.NodeInfo,
+        insecure: bool,
+    ) -> None:
+        self._node_id = node_id
+        self._search = search
+        self._store = store
+        self._info = info
+        self._insecure = insecure
+
+    def _caller(self, context: Any) -> Identity:
+        return peer_identity(context, insecure=self._insecure)
+
+    def IngestSightings(
+        self, request_iterator: Iterator[node_pb2.IngestBatch], context: Any
+    ) -> node_pb2.IngestSummary:
+        caller = self._caller(context)
+        # Only this agency's own cameras and node tooling write its data.
+        if caller.organization != self._node_id or caller.kind not in INGEST_KINDS:
+            raise PermissionDenied(f"{caller} may not write sightings to {self._node_id}")
+        return ingest_stream(self._store, request_iterator)
+
+    def Search(self, request: node_pb2.SearchRequest, context: Any) -> node_pb2.SearchResponse:
+        caller = self._caller(context)
+        # Defence in depth: the gateway signature is the real gate, but only the gateway calls.
+        if caller.kind != PrincipalKind.GATEWAY:
+            raise PermissionDenied(f"{caller} is not the federation gateway")
+        outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"))
+        return node_pb2.SearchResponse(
+            sightings=[wire.sighting_to_pb(s) for s in outcome.sightings],
+            receipt=wire.envelope_to_pb(outcome.receipt),
+            refusals=wire.reasons_to_pb(outcome.refusals),
+        )
+
+    def GetNodeInfo(self, request: node_pb2.GetNodeInfoRequest, context: Any) -> node_pb2.NodeInfo:
+        self._caller(context)
+        return self._info
