@@ -14,18 +14,17 @@ from itertools import islice
 from types import TracebackType
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from agency_node.storage.bulk import insert_sightings
 from agency_node.storage.migrations import NODE_MIGRATIONS
-from agency_node.storage.schema import (
-    MAX_NONCE,
-    cameras,
-    purge_reports,
-    seen_nonces,
-    sightings,
+from agency_node.storage.schema import MAX_NONCE, cameras, purge_reports, seen_nonces, sightings
+from agency_node.storage.statements import (
+    FIND_SIGHTINGS,
+    camera_upsert,
+    nonce_claim,
+    purge_chunk_statement,
 )
 from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
@@ -71,53 +70,6 @@ class QueuedReport:
         return Envelope(self.payload_type, self.payload, self.key_id, self.signature)
 
 
-# The search, built once: SQLAlchemy caches its compiled form and psycopg prepares it on the
-# server after a few executions.
-FIND_SIGHTINGS = (
-    sa.select(
-        sightings.c.id,
-        sightings.c.plate,
-        sightings.c.plate_state,
-        sightings.c.observed_at,
-        sightings.c.camera_id,
-        sightings.c.lat_e6,
-        sightings.c.lon_e6,
-        sightings.c.make,
-        sightings.c.model,
-        sightings.c.color,
-        sightings.c.confidence_per_mille,
-        sightings.c.image_uri,
-        cameras.c.sensitive_site,
-    )
-    .join_from(sightings, cameras, sightings.c.camera_id == cameras.c.camera_id)
-    .where(
-        sightings.c.plate == sa.bindparam("plate"),
-        sightings.c.observed_at >= sa.bindparam("start"),
-        sightings.c.observed_at <= sa.bindparam("end"),
-    )
-    .order_by(sightings.c.observed_at, sightings.c.id)
-)
-
-
-def purge_chunk_statement(chunk_rows: int, *, postgres: bool) -> sa.Delete:
-    """Delete up to ``chunk_rows`` sightings observed before the bound ``cutoff``.
-
-    The ids come from the observed_at index. PostgreSQL gets them as an array so that it looks
-    each one up by primary key; with ``IN (subquery)`` its planner may choose a hash join that
-    scans the whole table once per chunk, which at hundreds of millions of rows is the lock
-    this chunking exists to avoid.
-    """
-    doomed = (
-        sa.select(sightings.c.id)
-        .where(sightings.c.observed_at < sa.bindparam("cutoff"))
-        .limit(chunk_rows)
-        .scalar_subquery()
-    )
-    if postgres:
-        return sa.delete(sightings).where(sightings.c.id == sa.any_(sa.func.array(doomed)))
-    return sa.delete(sightings).where(sightings.c.id.in_(doomed))
-
-
 class NodeStore:
     """The node database. Thread-safe: every call checks out its own pooled connection."""
 
@@ -127,6 +79,8 @@ class NodeStore:
         self._reader = reader(engine)
         self._writer = writer(engine)
         self._postgres = engine.dialect.name == "postgresql"
+        self._camera_upsert = camera_upsert(postgres=self._postgres)
+        self._nonce_claim = nonce_claim(postgres=self._postgres)
         self.schema_version = schema_version
 
     @classmethod
@@ -287,15 +241,12 @@ class NodeStore:
         """
         if not 0 < len(nonce) <= MAX_NONCE:
             raise InvalidRequest(f"nonce must be 1 to {MAX_NONCE} characters", field="nonce")
-        statement = (
-            self._insert(seen_nonces)
-            .values(nonce=nonce, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=[seen_nonces.c.nonce])
-            # A row comes back only if this call inserted it (drivers disagree on rowcount).
-            .returning(seen_nonces.c.nonce)
-        )
+        statement = self._nonce_claim
         with self._writer.begin() as conn:
-            return conn.execute(statement).first() is not None
+            return (
+                conn.execute(statement, {"nonce": nonce, "expires_at": expires_at}).first()
+                is not None
+            )
 
     def forget_expired_nonces(self, now: int) -> int:
         """Drop nonces whose queries expired before ``now``; return how many were dropped."""
@@ -369,25 +320,13 @@ class NodeStore:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
-
     def _upsert_cameras(self, conn: sa.Connection, new_cameras: Sequence[Camera]) -> int:
         # Last one wins within a batch, as it would across batches; PostgreSQL refuses to touch
         # one row twice in a statement, so duplicates go before the database sees them.
         latest = {camera.camera_id: camera for camera in new_cameras}
         if not latest:
             return 0
-        statement = self._insert(cameras)
-        statement = statement.on_conflict_do_update(
-            index_elements=[cameras.c.camera_id],
-            set_={
-                "name": statement.excluded.name,
-                "lat_e6": statement.excluded.lat_e6,
-                "lon_e6": statement.excluded.lon_e6,
-                "sensitive_site": statement.excluded.sensitive_site,
-            },
-        )
+        statement = self._camera_upsert
         conn.execute(statement, [_camera_row(camera) for camera in latest.values()])
         return len(latest)
 

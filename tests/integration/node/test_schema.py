@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from agency_node.storage import LATEST_VERSION, NodeStore
 from agency_node.storage.migrations import NODE_MIGRATIONS
-from agency_node.storage.store import FIND_SIGHTINGS, purge_chunk_statement
+from agency_node.storage.statements import FIND_SIGHTINGS, purge_chunk_statement
 from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition
 from alprfed.models import Camera, Position, Sighting

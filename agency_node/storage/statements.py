@@ -1,0 +1,91 @@
+"""The statements of the store worth reading on their own: the search, the purge, the upserts.
+
+The store builds those of its hot paths once for its dialect; SQLAlchemy caches the compiled
+form, and psycopg prepares statements it sees repeatedly on the server. The query-plan tests run the
+database's EXPLAIN on exactly these.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from agency_node.storage.schema import cameras, seen_nonces, sightings
+
+# The search, built once: SQLAlchemy caches its compiled form and psycopg prepares it on the
+# server after a few executions.
+FIND_SIGHTINGS = (
+    sa.select(
+        sightings.c.id,
+        sightings.c.plate,
+        sightings.c.plate_state,
+        sightings.c.observed_at,
+        sightings.c.camera_id,
+        sightings.c.lat_e6,
+        sightings.c.lon_e6,
+        sightings.c.make,
+        sightings.c.model,
+        sightings.c.color,
+        sightings.c.confidence_per_mille,
+        sightings.c.image_uri,
+        cameras.c.sensitive_site,
+    )
+    .join_from(sightings, cameras, sightings.c.camera_id == cameras.c.camera_id)
+    .where(
+        sightings.c.plate == sa.bindparam("plate"),
+        sightings.c.observed_at >= sa.bindparam("start"),
+        sightings.c.observed_at <= sa.bindparam("end"),
+    )
+    .order_by(sightings.c.observed_at, sightings.c.id)
+)
+
+
+def purge_chunk_statement(chunk_rows: int, *, postgres: bool) -> sa.Delete:
+    """Delete up to ``chunk_rows`` sightings observed before the bound ``cutoff``.
+
+    The ids come from the observed_at index. PostgreSQL gets them as an array so that it looks
+    each one up by primary key; with ``IN (subquery)`` its planner may choose a hash join that
+    scans the whole table once per chunk, which at hundreds of millions of rows is the lock
+    this chunking exists to avoid.
+    """
+    doomed = (
+        sa.select(sightings.c.id)
+        .where(sightings.c.observed_at < sa.bindparam("cutoff"))
+        .limit(chunk_rows)
+        .scalar_subquery()
+    )
+    if postgres:
+        return sa.delete(sightings).where(sightings.c.id == sa.any_(sa.func.array(doomed)))
+    return sa.delete(sightings).where(sightings.c.id.in_(doomed))
+
+
+def _insert(table: sa.Table, *, postgres: bool) -> postgresql.Insert | sqlite.Insert:
+    # Both dialects spell ON CONFLICT alike, but SQLAlchemy builds it per dialect.
+    return postgresql.insert(table) if postgres else sqlite.insert(table)
+
+
+def camera_upsert(*, postgres: bool) -> postgresql.Insert | sqlite.Insert:
+    """Insert a camera or replace every field of the one with its id."""
+    statement = _insert(cameras, postgres=postgres)
+    return statement.on_conflict_do_update(
+        index_elements=[cameras.c.camera_id],
+        set_={
+            "name": statement.excluded.name,
+            "lat_e6": statement.excluded.lat_e6,
+            "lon_e6": statement.excluded.lon_e6,
+            "sensitive_site": statement.excluded.sensitive_site,
+        },
+    )
+
+
+def nonce_claim(*, postgres: bool) -> sa.Executable:
+    """Record the bound ``nonce`` and ``expires_at``; returns a row only if this inserted it.
+
+    RETURNING rather than rowcount: drivers disagree on the rowcount of an ignored insert.
+    """
+    return (
+        _insert(seen_nonces, postgres=postgres)
+        .values(nonce=sa.bindparam("nonce"), expires_at=sa.bindparam("expires_at"))
+        .on_conflict_do_nothing(index_elements=[seen_nonces.c.nonce])
+        .returning(seen_nonces.c.nonce)
+    )
