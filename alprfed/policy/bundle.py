@@ -1,0 +1,169 @@
+"""The policy bundle: everything that decides a query, hashed and published in the ledger.
+
+A bundle is the Casbin model and policy, every state law pack, and the federation (agencies,
+their states, kinds, node keys and declarations on file; trusted courts; exigent settings).
+The gateway builds it from disk, then loads its gates *from the bundle's bytes* — so what the
+ledger publishes is exactly what is enforced — and appends a ``policy_bundle`` entry whenever
+the digest changes. The audit replay loads each historical bundle the same way.
+
+Canonical form (docs/LEDGER.md): ``{"v":1, "documents": {path: text}, "federation": {...}}``;
+the digest is the hex SHA-256 of its canonical bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alprfed import canonical
+from alprfed.canonical import JSONValue
+from alprfed.config import CourtConfig, FederationConfig
+from alprfed.errors import ConfigError
+from alprfed.models import Agency, AgencyId, AgencyKind
+from alprfed.policy.decision import Gates
+from alprfed.signing import VerifyingKey
+
+BUNDLE_VERSION = 1
+# What of policies/ is policy: Casbin files at the top, one law pack per state below.
+POLICY_GLOBS = ("model.conf", "policy.csv", "states/*.toml")
+
+
+def read_policy_documents(policies_dir: Path) -> dict[str, str]:
+    """Relative path -> text of every policy document. Raises: ConfigError."""
+    documents: dict[str, str] = {}
+    for pattern in POLICY_GLOBS:
+        for path in sorted(policies_dir.glob(pattern)):
+            try:
+                documents[path.relative_to(policies_dir).as_posix()] = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read policy document {path}: {exc}") from None
+    if "model.conf" not in documents or "policy.csv" not in documents:
+        raise ConfigError(f"{policies_dir} lacks model.conf or policy.csv")
+    return documents
+
+
+def federation_to_canonical(federation: FederationConfig) -> dict[str, JSONValue]:
+    return {
+        "name": federation.name,
+        "origin": federation.origin,
+        "gateway_key": federation.gateway_key.to_text(),
+        "exigent_enabled": federation.exigent_enabled,
+        "exigent_lookback_seconds": federation.exigent_lookback_seconds,
+        "agencies": [
+            {
+                "id": a.agency_id,
+                "name": a.name,
+                "state": a.state,
+                "kind": a.kind.value,
+                "node_address": a.node_address,
+                "node_key": VerifyingKey(a.node_key).to_text() if a.node_key else "",
+                "declarations": sorted(a.declarations_on_file),
+            }
+            for a in federation.agencies.values()
+        ],
+        "courts": [
+            {"id": c.court_id, "name": c.name, "key": c.key.to_text()}
+            for c in federation.courts.values()
+        ],
+    }
+
+
+def federation_from_canonical(value: Mapping[str, Any]) -> FederationConfig:
+    agencies = {
+        AgencyId(a["id"]): Agency(
+            agency_id=AgencyId(a["id"]),
+            name=a["name"],
+            state=a["state"],
+            kind=AgencyKind(a["kind"]),
+            node_address=a["node_address"],
+            node_key=VerifyingKey.from_text(a["node_key"]).raw if a["node_key"] else b"",
+            declarations_on_file=frozenset(a["declarations"]),
+        )
+        for a in value["agencies"]
+    }
+    courts = {
+        c["id"]: CourtConfig(c["id"], c["name"], VerifyingKey.from_text(c["key"]))
+        for c in value["courts"]
+    }
+    return FederationConfig(
+        name=value["name"],
+        origin=value["origin"],
+        gateway_key=VerifyingKey.from_text(value["gateway_key"]),
+        agencies=agencies,
+        courts=courts,
+        exigent_enabled=value["exigent_enabled"],
+        exigent_lookback_seconds=value["exigent_lookback_seconds"],
+    )
+
+
+@dataclass(frozen=True)
+class PolicyBundle:
+    documents: Mapping[str, str]
+    federation: Mapping[str, JSONValue]
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "digest", hashlib.sha256(canonical.encode(self.to_canonical())).hexdigest()
+        )
+
+    def to_canonical(self) -> dict[str, JSONValue]:
+        return {
+            "v": BUNDLE_VERSION,
+            "documents": dict(self.documents),
+            "federation": dict(self.federation),
+        }
+
+    @classmethod
+    def from_canonical(cls, value: JSONValue) -> PolicyBundle:
+        """Raises: ConfigError for a bundle this code cannot read."""
+        if not isinstance(value, dict) or value.get("v") != BUNDLE_VERSION:
+            raise ConfigError("not a version 1 policy bundle")
+        return cls(documents=value["documents"], federation=value["federation"])
+
+    def federation_config(self) -> FederationConfig:
+        return federation_from_canonical(self.federation)
+
+
+def build_bundle(policies_dir: Path, federation: FederationConfig) -> PolicyBundle:
+    return PolicyBundle(read_policy_documents(policies_dir), federation_to_canonical(federation))
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A bundle made executable: the gates, plus the Casbin policy for other RPCs."""
+
+    bundle: PolicyBundle
+    federation: FederationConfig
+    gates: Gates
+    access: Any  # alprfed.policy.access.AccessPolicy
+
+
+def load_policy(bundle: PolicyBundle) -> LoadedPolicy:
+    """Load Casbin and the law book from the bundle's own bytes. Raises: ConfigError."""
+    from alprfed.law import load_law_book
+    from alprfed.policy.access import AccessPolicy
+
+    federation = bundle.federation_config()
+    with tempfile.TemporaryDirectory(prefix="alprfed-policy-") as tmp:
+        root = Path(tmp)
+        for relative, text in bundle.documents.items():
+            target = (root / relative).resolve()
+            if root.resolve() not in target.parents:
+                raise ConfigError(f"policy document path {relative!r} escapes the bundle")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, "utf-8")
+        access = AccessPolicy.load(root)
+        law = load_law_book(root)
+    gates = Gates(
+        access=access,
+        law=law,
+        agencies=federation.agencies,
+        exigent_enabled=federation.exigent_enabled,
+        exigent_lookback_seconds=federation.exigent_lookback_seconds,
+    )
+    return LoadedPolicy(bundle, federation, gates, access)

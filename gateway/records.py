@@ -1,0 +1,229 @@
+"""Warrants, exigent approvals and reviews, node purge reports: each checked, then recorded.
+
+Every operation here is authorized by the Casbin policy in force for the caller's certificate
+identity, written to the ledger first and to the registry second, so the ledger never misses an
+act the registry shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from alprfed.clock import Clock
+from alprfed.errors import (
+    AlreadyExists,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from alprfed.ledger import AppendedEntry
+from alprfed.models import EXIGENT_PURPOSES, normalize_plate, parse_purpose
+from alprfed.policy.decision import subject_of
+from alprfed.policy.exigent import APPROVAL_LIFETIME_S
+from alprfed.policy.warrants import open_warrant
+from alprfed.rpc.identity import Identity, PrincipalKind
+from alprfed.signing import PURGE_REPORT_TYPE, Envelope, VerifyingKey, keyring, open_envelope
+from gateway.audit import AuditTrail
+from gateway.policy_state import PolicyHolder
+from gateway.registry import ApprovalRecord, GatewayRegistry, WarrantRecord
+
+MAX_REASON = 500
+PURGE_REPORT_FIELDS = {
+    "v",
+    "node",
+    "state",
+    "cutoff",
+    "retention_seconds",
+    "deleted_sightings",
+    "ran_at",
+}
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    query_id: str
+    upheld: bool
+    ledger_index: int
+
+
+class RecordsService:
+    def __init__(
+        self, *, policy: PolicyHolder, registry: GatewayRegistry, audit: AuditTrail, clock: Clock
+    ) -> None:
+        self._policy = policy
+        self._registry = registry
+        self._audit = audit
+        self._clock = clock
+
+    def authorize(self, identity: Identity, obj: str, act: str) -> None:
+        """Raises: PermissionDenied with the Casbin reason."""
+        if identity.kind != PrincipalKind.PERSON:
+            raise PermissionDenied(f"{identity} is not a person and may not {act} {obj}")
+        self._policy.current.access.check(
+            subject_of(identity.organization, identity.principal), identity.organization, obj, act
+        )
+
+    # --- warrants -------------------------------------------------------------------------
+
+    async def register_warrant(self, identity: Identity, envelope: Envelope) -> WarrantRecord:
+        """Raises: PermissionDenied, VerificationError (not court-signed), AlreadyExists."""
+        self.authorize(identity, "warrant", "register")
+        courts = {c.court_id: c.key for c in self._policy.current.federation.courts.values()}
+        warrant = open_warrant(envelope, courts)
+        if warrant.court != identity.organization:
+            raise PermissionDenied(
+                f"a clerk of {identity.organization} may not register a warrant of {warrant.court}"
+            )
+        if warrant.agency not in self._policy.current.federation.agencies:
+            raise InvalidRequest(
+                f"warrant names {warrant.agency}, not an agency of this federation", field="agency"
+            )
+        if await asyncio.to_thread(self._registry.has_warrant, warrant.warrant_id):
+            raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
+        now = self._clock.now()
+        entry = await self._audit.warrant_registered(
+            warrant, envelope, registered_by=identity, registered_at=now
+        )
+        await asyncio.to_thread(
+            self._registry.add_warrant,
+            warrant,
+            envelope,
+            registered_at=now,
+            registered_by=str(identity),
+            ledger_index=entry.index,
+        )
+        return await self._get(warrant.warrant_id)
+
+    async def revoke_warrant(
+        self, identity: Identity, warrant_id: str, reason: str
+    ) -> WarrantRecord:
+        """Raises: PermissionDenied, NotFound, FailedPrecondition (already revoked)."""
+        self.authorize(identity, "warrant", "revoke")
+        if not reason.strip() or len(reason) > MAX_REASON:
+            raise InvalidRequest(f"give a reason of 1 to {MAX_REASON} characters", field="reason")
+        await asyncio.to_thread(self._registry.check_revocable, warrant_id)
+        now = self._clock.now()
+        entry = await self._audit.warrant_revoked(
+            warrant_id, revoked_by=identity, reason=reason.strip(), revoked_at=now
+        )
+        await asyncio.to_thread(
+            self._registry.revoke_warrant,
+            warrant_id,
+            revoked_at=now,
+            revoked_by=str(identity),
+            reason=reason.strip(),
+            ledger_index=entry.index,
+        )
+        return await self._get(warrant_id)
+
+    async def get_warrant(self, identity: Identity, warrant_id: str) -> WarrantRecord:
+        self.authorize(identity, "warrant", "read")
+        return await self._get(warrant_id)
+
+    async def _get(self, warrant_id: str) -> WarrantRecord:
+        record = await asyncio.to_thread(self._registry.get_warrant, warrant_id)
+        if record is None:
+            raise NotFound(f"warrant {warrant_id} is not registered")
+        return record
+
+    # --- exigent queries ------------------------------------------------------------------
+
+    async def approve_exigent(
+        self,
+        supervisor: Identity,
+        *,
+        officer: str,
+        plate: str,
+        purpose: str,
+        case_number: str,
+        note: str,
+    ) -> ApprovalRecord:
+        """A supervisor co-approves one officer's exigent query of their own agency."""
+        self.authorize(supervisor, "exigent", "approve")
+        loaded = self._policy.current
+        if not loaded.federation.exigent_enabled:
+            raise PermissionDenied("this federation does not allow exigent queries")
+        if officer == supervisor.principal:
+            raise PermissionDenied("a supervisor cannot co-approve their own query")
+        if not loaded.access.allows(
+            subject_of(supervisor.organization, officer), supervisor.organization, "query", "create"
+        ):
+            raise PermissionDenied(f"{officer} is not an officer of {supervisor.organization}")
+        chosen = parse_purpose(purpose)
+        if chosen not in EXIGENT_PURPOSES:
+            raise InvalidRequest(f"{purpose} is not an exigent purpose", field="purpose")
+        if not case_number.strip():
+            raise InvalidRequest("a case number is mandatory", field="case_number")
+        normalized = normalize_plate(plate)
+        now = self._clock.now()
+        approval_id = "ex-" + uuid.uuid4().hex[:16]
+        entry = await self._audit.exigent_approved(
+            approval_id=approval_id,
+            supervisor=supervisor,
+            officer=officer,
+            plate=normalized,
+            purpose=chosen.value,
+            case_number=case_number.strip(),
+            note=note[:MAX_REASON],
+            approved_at=now,
+            expires_at=now + APPROVAL_LIFETIME_S,
+        )
+        record = ApprovalRecord(
+            approval_id,
+            supervisor.organization,
+            officer,
+            supervisor.principal,
+            normalized,
+            chosen,
+            case_number.strip(),
+            now,
+            now + APPROVAL_LIFETIME_S,
+            entry.index,
+        )
+        await asyncio.to_thread(self._registry.add_approval, record)
+        return record
+
+    async def review_exigent(
+        self, reviewer: Identity, *, query_id: str, upheld: bool, note: str
+    ) -> ReviewResult:
+        self.authorize(reviewer, "exigent", "review")
+        await asyncio.to_thread(self._registry.check_reviewable, query_id)
+        now = self._clock.now()
+        entry = await self._audit.exigent_reviewed(
+            query_id=query_id,
+            reviewer=reviewer,
+            upheld=upheld,
+            note=note[:MAX_REASON],
+            reviewed_at=now,
+        )
+        await asyncio.to_thread(
+            self._registry.record_review,
+            query_id,
+            upheld=upheld,
+            reviewer=str(reviewer),
+            reviewed_at=now,
+            ledger_index=entry.index,
+        )
+        return ReviewResult(query_id, upheld, entry.index)
+
+    # --- node purge reports ---------------------------------------------------------------
+
+    async def report_purge(self, caller: Identity, envelope: Envelope) -> AppendedEntry:
+        """A node reports a retention purge, signed with its node key, for the ledger.
+
+        Raises: Unauthenticated (not that node, or its key does not verify the report).
+        """
+        agency = self._policy.current.federation.agencies.get(caller.organization)
+        if caller.kind != PrincipalKind.NODE or agency is None or not agency.runs_node:
+            raise Unauthenticated(f"{caller} is not a node of this federation")
+        report = open_envelope(
+            envelope, payload_type=PURGE_REPORT_TYPE, keys=keyring(VerifyingKey(agency.node_key))
+        )
+        if not isinstance(report, dict) or set(report) != PURGE_REPORT_FIELDS:
+            raise InvalidRequest("not a purge report", field="report")
+        if report["node"] != agency.agency_id:
+            raise Unauthenticated(f"{caller} reported a purge for {report['node']}")
+        return await self._audit.retention_purge(report, envelope)

@@ -1,0 +1,175 @@
+"""Assemble a running gateway from its config: ledger, registry, policy, node channels, servicers.
+
+The gateway runs on grpc.aio: a fan-out is many concurrent calls, and asyncio makes those cheap.
+Everything here is created inside the running event loop (gRPC aio objects belong to the loop
+that made them), so ``create_server`` is a coroutine. It returns ``(server, port)`` so tests
+bind port 0 and learn the port.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from alprfed.clock import SYSTEM_CLOCK, Clock
+from alprfed.config import GatewayConfig, load_federation
+from alprfed.errors import ConfigError
+from alprfed.ledger import LedgerStore, LedgerWriter
+from alprfed.ledger.note import NoteVerifier
+from alprfed.rpc.errors import AsyncErrorMappingInterceptor
+from alprfed.rpc.identity import Identity, peer_identity
+from alprfed.rpc.tls import SERVER_OPTIONS, add_port
+from alprfed.signing import SigningKey
+from alprfed.v1 import gateway_pb2_grpc, ledger_pb2_grpc
+from gateway.audit import AuditTrail
+from gateway.fanout import NodePool
+from gateway.ledger_servicer import LedgerServicer
+from gateway.policy_state import PolicyHolder
+from gateway.records import RecordsService
+from gateway.registry import GatewayRegistry
+from gateway.service import QueryService
+from gateway.servicer import GatewayServicer
+
+log = logging.getLogger("alprfed.gateway")
+
+SERVICE_NAMES = ("", "alprfed.v1.Gateway", "alprfed.v1.Ledger")
+MAX_CONCURRENT_RPCS = 1024
+DEFAULT_GRACE_S = 5.0
+
+
+class GatewayServer:
+    def __init__(
+        self,
+        *,
+        grpc_server: grpc.aio.Server,
+        health_servicer: health.HealthServicer,
+        policy: PolicyHolder,
+        writer: LedgerWriter,
+        pool: NodePool,
+        closers: list[Any],
+    ) -> None:
+        self._server = grpc_server
+        self._health = health_servicer
+        self.policy = policy
+        self._writer = writer
+        self._pool = pool
+        self._closers = closers
+
+    async def start(self) -> None:
+        await self._server.start()
+        for name in SERVICE_NAMES:
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def reload_policy(self) -> bool:
+        """Re-read policies and the federation file (SIGHUP). Raises ConfigError if wrong."""
+        return await self.policy.load()
+
+    async def stop(self, grace: float | None = DEFAULT_GRACE_S) -> None:
+        """Refuse new calls, finish in-flight ones, then flush the ledger and close."""
+        self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        await self._pool.close()
+        await self._writer.close()
+        for close in self._closers:
+            close()
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def create_server(
+    config: GatewayConfig, *, clock: Clock = SYSTEM_CLOCK
+) -> tuple[GatewayServer, int]:
+    """Build (not start) a gateway bound to ``config.listen``; publish the policy in force.
+
+    Raises:
+        ConfigError: bad keys, policies or federation file.
+        OSError: the address cannot be bound.
+    """
+    federation = config.federation
+    query_signer = SigningKey.load(config.signing_key)
+    if query_signer.public != federation.gateway_key:
+        raise ConfigError(
+            "the gateway signing key does not match gateway_key in "
+            f"{config.federation_file}; nodes would refuse every query"
+        )
+    ledger_signer = SigningKey.load(config.ledger_key)
+    ledger_vkey = NoteVerifier.for_key(federation.origin, ledger_signer.public).to_vkey()
+    store = LedgerStore.open(
+        config.database_url, origin=federation.origin, signer=ledger_signer, clock=clock
+    )
+    closers: list[Any] = [store.close]
+    try:
+        registry = GatewayRegistry.open(config.database_url)
+        closers.append(registry.close)
+        writer = LedgerWriter(store)
+        audit = AuditTrail(writer)
+        policy = PolicyHolder(
+            policies_dir=config.effective_policies_dir,
+            load_federation=lambda: load_federation(config.federation_file),
+            registry=registry,
+            audit=audit,
+            clock=clock,
+            ledger_vkey=ledger_vkey,
+        )
+        await policy.load()
+        pool = NodePool(federation.agencies, config.node_tls)
+        records = RecordsService(policy=policy, registry=registry, audit=audit, clock=clock)
+        queries = QueryService(
+            policy=policy,
+            registry=registry,
+            audit=audit,
+            ledger=store,
+            pool=pool,
+            signer=query_signer,
+            clock=clock,
+            per_node_timeout_s=config.per_node_timeout_ms / 1000,
+            default_timeout_s=config.default_query_timeout_ms / 1000,
+        )
+
+        insecure = config.tls.insecure
+
+        async def authorize_ledger(context: Any, action: str) -> Identity:
+            identity = peer_identity(context, insecure=insecure)
+            obj, _, act = action.partition(".")
+            records.authorize(identity, obj, act)
+            return identity
+
+        server = grpc.aio.server(
+            interceptors=[AsyncErrorMappingInterceptor()],
+            options=SERVER_OPTIONS,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+        )
+        gateway_pb2_grpc.add_GatewayServicer_to_server(
+            GatewayServicer(
+                queries=queries, records=records, audit=audit, clock=clock, insecure=insecure
+            ),
+            server,
+        )
+        ledger_pb2_grpc.add_LedgerServicer_to_server(
+            LedgerServicer(store, writer, authorize_ledger), server
+        )
+        health_servicer = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        port = add_port(server, config.listen, config.tls)
+    except BaseException:
+        for close in reversed(closers):
+            close()
+        raise
+    log.info(
+        "gateway for %s listening on port %d; ledger verifier key %s",
+        federation.name,
+        port,
+        ledger_vkey,
+    )
+    return GatewayServer(
+        grpc_server=server,
+        health_servicer=health_servicer,
+        policy=policy,
+        writer=writer,
+        pool=pool,
+        closers=closers,
+    ), port

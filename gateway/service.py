@@ -1,0 +1,248 @@
+"""The federated query: gates, write-ahead audit, signed fan-out, verified answers.
+
+identity (certificate) + QueryInput
+  -> facts; resolve the cited warrant or exigent approval
+  -> Gates.decide: per agency Casbin x warrant x state law       (alprfed.policy)
+  -> ledger: query_decision                          (before anything leaves the gateway)
+  -> one signed SearchQuery to exactly the permitted nodes, in parallel, under one deadline
+  -> verify every receipt
+  -> ledger: query_outcome                           (before the officer sees anything)
+  -> answer: every agency's outcome, complete or not, and a tlog-proof receipt
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from alprfed.canonical import JSONValue
+from alprfed.clock import Clock
+from alprfed.errors import Reason
+from alprfed.models import Agency
+from alprfed.policy.decision import QueryDecision, QueryFacts
+from alprfed.policy.exigent import ApprovalView
+from alprfed.policy.warrants import WarrantView
+from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput
+from alprfed.rpc.identity import Identity
+from alprfed.search import Outcome, Requester, SearchQuery
+from alprfed.signing import SEARCH_QUERY_TYPE, SigningKey
+from gateway.audit import AuditTrail, envelope_record
+from gateway.fanout import NodeAnswer, NodePool, fan_out
+from gateway.policy_state import PolicyHolder
+from gateway.registry import GatewayRegistry
+
+QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
+NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
+# Time kept back from the caller's deadline to record the outcome and answer.
+MIN_RESERVE_S, MAX_RESERVE_S, RESERVE_FRACTION = 0.02, 0.25, 0.1
+
+
+class LedgerReader(Protocol):
+    """What the service reads back from the ledger (alprfed.ledger.LedgerStore has these)."""
+
+    def tlog_proof(self, index: int) -> str: ...
+
+    def match_commitment(self, index: int, plate: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    warrant: WarrantView | None = None
+    warrant_entry: int | None = None
+    warrant_plate_slot: int | None = None
+    approval: ApprovalView | None = None
+    approval_entry: int | None = None
+
+
+class QueryService:
+    def __init__(
+        self,
+        *,
+        policy: PolicyHolder,
+        registry: GatewayRegistry,
+        audit: AuditTrail,
+        ledger: LedgerReader,
+        pool: NodePool,
+        signer: SigningKey,
+        clock: Clock,
+        per_node_timeout_s: float,
+        default_timeout_s: float,
+    ) -> None:
+        self._policy = policy
+        self._registry = registry
+        self._audit = audit
+        self._ledger = ledger
+        self._pool = pool
+        self._signer = signer
+        self._clock = clock
+        self._per_node_timeout = per_node_timeout_s
+        self._default_timeout = default_timeout_s
+
+    async def query(
+        self, identity: Identity, query: QueryInput, time_remaining: float | None
+    ) -> QueryAnswer:
+        loaded = self._policy.current
+        federation = loaded.federation
+        now = self._clock.now()
+        targets = query.agencies or tuple(a.agency_id for a in federation.nodes())
+        facts = QueryFacts(
+            officer=identity.principal,
+            agency=identity.organization,
+            plate=query.plate,
+            window=query.window,
+            purpose=query.purpose,
+            case_number=query.case_number,
+            warrant_id=query.warrant_id,
+            exigent_approval_id=query.exigent_approval_id,
+            targets=targets,
+            now=now,
+        )
+        resolved = await asyncio.to_thread(self._resolve, query)
+        decision = loaded.gates.decide(facts, warrant=resolved.warrant, approval=resolved.approval)
+        query_id = uuid.uuid4().hex
+        decision_entry = await self._audit.query_decision(
+            query_id=query_id,
+            identity=identity,
+            facts=facts,
+            purpose_note=query.purpose_note,
+            decision=decision,
+            bundle_sha256=loaded.bundle.digest,
+            warrant_entry=resolved.warrant_entry,
+            warrant_plate_slot=resolved.warrant_plate_slot,
+            approval_entry=resolved.approval_entry,
+        )
+
+        permitted = [federation.agencies[a] for a in decision.permitted]
+        answers: dict[str, NodeAnswer] = {}
+        if permitted:
+            requester = federation.agencies[facts.agency]
+            envelope = self._signer.sign_envelope(
+                SEARCH_QUERY_TYPE,
+                SearchQuery(
+                    query_id=query_id,
+                    addressees=tuple(a.agency_id for a in permitted),
+                    issued_at=now,
+                    expires_at=now + QUERY_LIFETIME_S,
+                    nonce=secrets.token_hex(16),
+                    plate=query.plate,
+                    window=query.window,
+                    purpose=query.purpose,
+                    case_number=query.case_number,
+                    requester=Requester(
+                        requester.agency_id,
+                        identity.principal,
+                        requester.state,
+                        requester.kind,
+                        tuple(sorted(requester.declarations_on_file)),
+                    ),
+                    warrant_id=query.warrant_id if decision.authority == "warrant" else None,
+                    exigent=decision.authority == "exigent",
+                ).to_canonical(),
+            )
+            timeout = min(self._per_node_timeout, self._budget(time_remaining))
+            for answer in await fan_out(
+                self._pool, permitted, envelope, query_id=query_id, timeout_s=timeout
+            ):
+                answers[answer.agency.agency_id] = answer
+
+        outcomes = tuple(
+            self._outcome(
+                federation.agencies.get(agency_id), agency_id, decision, answers.get(agency_id)
+            )
+            for agency_id in targets
+        )
+        complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
+        flagged = decision.authority == "exigent" and bool(permitted)
+        outcome_entry = await self._audit.query_outcome(
+            query_id=query_id,
+            decision_entry=decision_entry,
+            outcomes=[_outcome_record(o) for o in outcomes],
+            complete=complete,
+            flagged_for_review=flagged,
+            answered_at=self._clock.now(),
+        )
+        if flagged and query.exigent_approval_id:
+            await asyncio.to_thread(
+                self._registry.flag_exigent_query,
+                query_id=query_id,
+                approval_id=query.exigent_approval_id,
+                agency=identity.organization,
+                officer=identity.principal,
+                decided_at=now,
+                ledger_index=decision_entry.index,
+            )
+        proof = await asyncio.to_thread(self._ledger.tlog_proof, outcome_entry.index)
+        return QueryAnswer(
+            query_id=query_id,
+            complete=complete,
+            outcomes=outcomes,
+            ledger_index=outcome_entry.index,
+            ledger_proof=proof,
+            flagged_for_review=flagged,
+        )
+
+    def _resolve(self, query: QueryInput) -> Resolved:
+        """Look up the cited warrant or approval (blocking SQL: runs in a worker thread)."""
+        if query.warrant_id:
+            record = self._registry.get_warrant(query.warrant_id)
+            if record is None:
+                return Resolved()
+            view = record.view(query.plate)
+            slot = (
+                self._ledger.match_commitment(record.ledger_index, query.plate)
+                if view.plate_listed
+                else None
+            )
+            return Resolved(
+                warrant=view, warrant_entry=record.ledger_index, warrant_plate_slot=slot
+            )
+        if query.exigent_approval_id:
+            approval = self._registry.get_approval(query.exigent_approval_id)
+            if approval is None:
+                return Resolved()
+            return Resolved(
+                approval=approval.view(query.plate), approval_entry=approval.ledger_index
+            )
+        return Resolved()
+
+    def _budget(self, time_remaining: float | None) -> float:
+        """Seconds the fan-out may take so the answer still arrives inside the deadline."""
+        remaining = self._default_timeout
+        if time_remaining is not None and time_remaining < NO_DEADLINE:
+            remaining = min(remaining, time_remaining)
+        reserve = min(MAX_RESERVE_S, max(MIN_RESERVE_S, remaining * RESERVE_FRACTION))
+        return max(0.001, remaining - reserve)
+
+    @staticmethod
+    def _outcome(
+        agency: Agency | None, agency_id: str, decision: QueryDecision, answer: NodeAnswer | None
+    ) -> AgencyOutcome:
+        name, state = (agency.name, agency.state) if agency else (agency_id, "")
+        decided = decision.for_agency(agency_id)
+        if not decided.allowed or answer is None:
+            reasons: tuple[Reason, ...] = decided.reasons
+            return AgencyOutcome(agency_id, name, state, Outcome.DENIED, reasons=reasons)
+        return AgencyOutcome(
+            agency_id,
+            name,
+            state,
+            answer.outcome,
+            reasons=answer.refusals,
+            sightings=answer.sightings,
+            receipt=answer.receipt,
+            detail=answer.detail,
+        )
+
+
+def _outcome_record(outcome: AgencyOutcome) -> dict[str, JSONValue]:
+    return {
+        "agency": outcome.agency_id,
+        "outcome": outcome.outcome.value,
+        "count": len(outcome.sightings),
+        "refused_by": [r.rule_id for r in outcome.reasons],
+        "receipt": envelope_record(outcome.receipt) if outcome.receipt else None,
+        "detail": outcome.detail,
+    }
