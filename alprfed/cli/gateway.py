@@ -1,0 +1,72 @@
+"""`alprfed gateway`: run the federation gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from alprfed.cli.common import console, friendly_errors
+from alprfed.config import load_gateway_config
+from alprfed.errors import ConfigError
+from alprfed.signing import SigningKey
+
+log = logging.getLogger("alprfed.gateway")
+
+
+@click.group("gateway")
+def gateway() -> None:
+    """The federation gateway: three gates, signed fan-out, audit ledger."""
+
+
+@gateway.command("serve")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--insecure", is_flag=True, help="Plaintext and unverified identities (warns).")
+@friendly_errors
+def serve(config_path: Path, insecure: bool) -> None:
+    """Serve until SIGTERM or Ctrl-C; SIGHUP reloads policies and the federation file."""
+    config = load_gateway_config(config_path, insecure=insecure)
+    asyncio.run(_serve(config))
+
+
+async def _serve(config) -> None:  # type: ignore[no-untyped-def]
+    from gateway.server import create_server
+
+    server, port = await create_server(config)
+    await server.start()
+    console.print(f"gateway listening on {config.listen.rsplit(':', 1)[0]}:{port}")
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    async def reload() -> None:
+        try:
+            changed = await server.reload_policy()
+            log.warning("policy reloaded: %s", "changed and published" if changed else "unchanged")
+        except ConfigError as exc:
+            log.error("policy reload refused, the old policy stays in force: %s", exc)
+
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
+    await stopping.wait()
+    await server.stop()
+
+
+@gateway.command("keygen")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@friendly_errors
+def keygen(out: Path) -> None:
+    """Make an Ed25519 signing key (query, ledger or court key); print its public key."""
+    if out.exists():
+        raise ConfigError(f"{out} exists; refusing to overwrite a key")
+    key = SigningKey.generate()
+    key.save(out)
+    console.print(key.public.to_text())
