@@ -1,0 +1,157 @@
+"""A running federation for tests: three nodes in three states, a gateway, real mTLS.
+
+Nodes: San Jose PD (CA), Chicago PD (IL), Norfolk PD (VA). Requesters without nodes: ICE ERO
+(federal) and the Johnson County Sheriff (TX). Built with the demo layout builder, seeded with
+synthetic data holding the demo plates, one federation per test module.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gateways import GatewayThread, free_port, seed_node, start_node
+
+from agency_node.server import NodeServer
+from alprfed import canonical, wire
+from alprfed.config import TLSConfig, load_gateway_config
+from alprfed.demo.layout import Layout, build_layout
+from alprfed.demo.spec import DEMO, FederationSpec
+from alprfed.models import Purpose, TimeWindow
+from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.query import QueryAnswer, QueryInput
+from alprfed.rpc.tls import secure_channel
+from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
+from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
+from alprfed.wire import gateway as gwire
+
+NODES = ("sjpd", "chicago-pd", "norfolk-pd")
+DAY = 86_400
+SUSPECT = "8FXR413"
+
+
+def test_spec() -> FederationSpec:
+    agencies = tuple(
+        replace(a, sightings=3_000) if a.agency_id in NODES else replace(a, sightings=0)
+        for a in DEMO.agencies
+        if a.agency_id in (*NODES, "ice-ero", "johnson-county-so")
+    )
+    people = dict(DEMO.people)
+    people["sjpd"] = (*people["sjpd"], "records-clerk")  # a person with no role at all
+    return replace(
+        DEMO,
+        origin="test.alprfed.example/ledger/" + uuid.uuid4().hex[:8],
+        agencies=agencies,
+        people=people,
+    )
+
+
+@dataclass
+class Federation:
+    layout: Layout
+    gateway: GatewayThread
+    nodes: dict[str, NodeServer]
+    now: int
+
+    def tls(self, organization: str, person: str) -> TLSConfig:
+        principal = self.layout.pki / "orgs" / organization / "principals" / person
+        return TLSConfig(
+            ca=self.layout.pki / "ca.pem", cert=principal / "cert.pem", key=principal / "key.pem"
+        )
+
+    def stub(self, organization: str, person: str) -> gateway_pb2_grpc.GatewayStub:
+        channel = secure_channel(f"localhost:{self.gateway.port}", self.tls(organization, person))
+        return gateway_pb2_grpc.GatewayStub(channel)
+
+    def query(
+        self,
+        organization: str,
+        person: str,
+        *,
+        timeout: float = 15,
+        metadata: tuple[tuple[str, str], ...] = (),
+        **fields: object,
+    ) -> QueryAnswer:
+        values: dict[str, object] = dict(
+            plate=SUSPECT,
+            window_from=self.now - 3 * DAY,
+            window_to=self.now,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-0042",
+        )
+        values.update(fields)
+        request = gwire.query_to_pb(QueryInput.create(**values))  # type: ignore[arg-type]
+        response = self.stub(organization, person).Query(
+            request, timeout=timeout, metadata=metadata
+        )
+        return gwire.answer_from_pb(response)
+
+    def sign_warrant(
+        self,
+        court: str = "santa-clara-superior",
+        *,
+        key: SigningKey | None = None,
+        **fields: object,
+    ) -> Envelope:
+        values: dict[str, object] = dict(
+            warrant_id="w-" + uuid.uuid4().hex[:10],
+            court=court,
+            judge="Hon. A. Rivera",
+            issued_at=self.now - 60,
+            expires_at=self.now + 30 * DAY,
+            agency="sjpd",
+            plates=(SUSPECT,),
+            window=TimeWindow(self.now - 7 * DAY, self.now),
+            offense=Purpose.ROBBERY,
+            limits=WarrantLimits(),
+        )
+        values.update(fields)
+        warrant = Warrant(**values)  # type: ignore[arg-type]
+        signer = key or SigningKey.load(self.layout.court_key(court))
+        return signer.sign_envelope(WARRANT_TYPE, warrant.to_canonical())
+
+    def clerk_of(self, court: str) -> tuple[str, str]:
+        return court, next(c.clerk for c in self.layout.spec.courts if c.court_id == court)
+
+    def register(
+        self, envelope: Envelope, clerk: tuple[str, str] | None = None
+    ) -> gateway_pb2.WarrantStatus:
+        if clerk is None:
+            court = canonical.decode(envelope.payload)["court"]
+            clerk = self.clerk_of(court)
+        return self.stub(*clerk).RegisterWarrant(
+            gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope)), timeout=10
+        )
+
+    def warrant(self, **fields: object) -> str:
+        status = self.register(self.sign_warrant(**fields))
+        return status.warrant_id
+
+
+def start_federation(
+    root: Path,
+    *,
+    node_ports: dict[str, int] | None = None,
+    skip_nodes: tuple[str, ...] = (),
+    spec_edit: Callable[[FederationSpec], FederationSpec] | None = None,
+) -> Federation:
+    spec = test_spec() if spec_edit is None else spec_edit(test_spec())
+    ports = {a: free_port() for a in NODES} | (node_ports or {})
+    layout = build_layout(root, spec, gateway_port=free_port(), node_ports=ports)
+    now = int(time.time())
+    nodes = {}
+    for i, agency in enumerate(NODES):
+        seed_node(layout, agency, sightings=3_000, seed=100 + i, now=now)
+        if agency not in skip_nodes:
+            nodes[agency] = start_node(layout, agency)
+    gateway = GatewayThread(load_gateway_config(layout.gateway_config)).start()
+    return Federation(layout, gateway, nodes, now)
+
+
+def stop_federation(federation: Federation) -> None:
+    federation.gateway.stop()
+    for node in federation.nodes.values():
+        node.stop(grace=None)

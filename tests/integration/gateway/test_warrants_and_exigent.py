@@ -1,0 +1,176 @@
+"""Warrant registration and exigent queries: who may do what, and what is refused."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from federations import DAY, SUSPECT, Federation
+
+from alprfed import wire
+from alprfed.models import Purpose
+from alprfed.search import Outcome
+from alprfed.signing import SigningKey
+from alprfed.v1 import gateway_pb2
+
+
+def register_error(
+    federation: Federation, envelope: object, clerk: tuple[str, str] | None = None
+) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as excinfo:
+        federation.register(envelope, clerk=clerk)  # type: ignore[arg-type]
+    return excinfo.value
+
+
+def test_a_forged_warrant_is_refused(federation: Federation) -> None:
+    forged = federation.sign_warrant(key=SigningKey.generate())  # not the court's key
+    assert register_error(federation, forged).code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_warrant_signed_by_one_court_but_naming_another_is_refused(
+    federation: Federation,
+) -> None:
+    from alprfed.signing import WARRANT_TYPE  # noqa: F401
+
+    other_court_key = SigningKey.load(federation.layout.court_key("norfolk-circuit"))
+    envelope = federation.sign_warrant(court="santa-clara-superior", key=other_court_key)
+    assert register_error(federation, envelope).code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_only_court_clerks_register_and_only_their_own_courts_warrants(
+    federation: Federation,
+) -> None:
+    envelope = federation.sign_warrant()
+    officer = register_error(federation, envelope, clerk=("sjpd", "officer-garcia"))
+    assert officer.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "casbin" in officer.details()
+    other = register_error(federation, envelope, clerk=("norfolk-circuit", "clerk-adams"))
+    assert other.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_warrant_is_registered_once(federation: Federation) -> None:
+    envelope = federation.sign_warrant()
+    federation.register(envelope)
+    assert register_error(federation, envelope).code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_show_and_revoke(federation: Federation) -> None:
+    warrant_id = federation.warrant()
+    clerk = federation.stub("santa-clara-superior", "clerk-lee")
+    shown = federation.stub("sjpd", "officer-garcia").GetWarrant(
+        gateway_pb2.GetWarrantRequest(warrant_id=warrant_id), timeout=10
+    )
+    assert not shown.revoked
+    revoked = clerk.RevokeWarrant(
+        gateway_pb2.RevokeWarrantRequest(warrant_id=warrant_id, reason="case closed"), timeout=10
+    )
+    assert revoked.revoked
+    assert revoked.revoked_reason == "case closed"
+    with pytest.raises(grpc.RpcError) as excinfo:
+        clerk.RevokeWarrant(
+            gateway_pb2.RevokeWarrantRequest(warrant_id=warrant_id, reason="again"), timeout=10
+        )
+    assert excinfo.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as excinfo:
+        federation.stub("sjpd", "officer-garcia").GetWarrant(
+            gateway_pb2.GetWarrantRequest(warrant_id="w-missing"), timeout=10
+        )
+    assert excinfo.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def approve(federation: Federation, **fields: str) -> gateway_pb2.ExigentApproval:
+    request = dict(
+        officer_id="officer-garcia",
+        plate=SUSPECT,
+        purpose="amber_alert",
+        case_number="SJ-AMBER-1",
+        note="child taken from school",
+    )
+    request.update(fields)
+    return federation.stub("sjpd", "sgt-nguyen").ApproveExigent(
+        gateway_pb2.ApproveExigentRequest(**request), timeout=10
+    )
+
+
+def test_exigent_query_with_a_supervisors_co_approval_is_flagged_for_review(
+    federation: Federation,
+) -> None:
+    approval = approve(federation)
+    answer = federation.query(
+        "sjpd",
+        "officer-garcia",
+        exigent_approval_id=approval.approval_id,
+        purpose=Purpose.AMBER_ALERT,
+        case_number="SJ-AMBER-1",
+        window_from=federation.now - 48 * 3600,
+    )
+    outcomes = {o.agency_id: o for o in answer.outcomes}
+    assert outcomes["sjpd"].outcome == Outcome.RESULTS
+    assert answer.flagged_for_review
+    review = federation.stub("santa-clara-superior", "clerk-lee").ReviewExigent(
+        gateway_pb2.ReviewExigentRequest(
+            query_id=answer.query_id, upheld=True, note="exigency shown"
+        ),
+        timeout=10,
+    )
+    assert review.upheld
+    with pytest.raises(grpc.RpcError) as excinfo:  # reviewed once
+        federation.stub("santa-clara-superior", "clerk-lee").ReviewExigent(
+            gateway_pb2.ReviewExigentRequest(query_id=answer.query_id, upheld=False), timeout=10
+        )
+    assert excinfo.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_exigent_look_back_is_short(federation: Federation) -> None:
+    approval = approve(federation)
+    answer = federation.query(
+        "sjpd",
+        "officer-garcia",
+        exigent_approval_id=approval.approval_id,
+        purpose=Purpose.AMBER_ALERT,
+        case_number="SJ-AMBER-1",
+        window_from=federation.now - 5 * DAY,
+    )
+    assert all("exigent.lookback" in [r.rule_id for r in o.reasons] for o in answer.outcomes)
+    assert not answer.flagged_for_review
+
+
+def test_an_officer_cannot_approve_and_a_supervisor_cannot_approve_themselves(
+    federation: Federation,
+) -> None:
+    with pytest.raises(grpc.RpcError) as excinfo:
+        federation.stub("sjpd", "officer-garcia").ApproveExigent(
+            gateway_pb2.ApproveExigentRequest(
+                officer_id="officer-garcia", plate=SUSPECT, purpose="amber_alert", case_number="X"
+            ),
+            timeout=10,
+        )
+    assert excinfo.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as excinfo:
+        approve(federation, officer_id="sgt-nguyen")
+    assert excinfo.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_exigent_purposes_only(federation: Federation) -> None:
+    with pytest.raises(grpc.RpcError) as excinfo:
+        approve(federation, purpose="stolen_vehicle")
+    assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_approval_covers_only_its_plate_and_officer(federation: Federation) -> None:
+    approval = approve(federation)
+    answer = federation.query(
+        "sjpd",
+        "officer-garcia",
+        exigent_approval_id=approval.approval_id,
+        plate="CDK4417",
+        purpose=Purpose.AMBER_ALERT,
+        case_number="SJ-AMBER-1",
+        window_from=federation.now - DAY,
+    )
+    assert all("exigent.plate" in [r.rule_id for r in o.reasons] for o in answer.outcomes)
+
+
+def test_envelope_helpers_round_trip() -> None:
+    key = SigningKey.generate()
+    envelope = key.sign_envelope("t", {"a": 1})
+    assert wire.envelope_from_pb(wire.envelope_to_pb(envelope), field="x") == envelope
