@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from alprfed.law import HolderGuard, LawDecision, LawRequest
+from alprfed.config import NodeConfig
+from alprfed.law import HolderGuard, LawDecision, LawRequest, load_law_book
 from alprfed.models import Sighting
 from alprfed.search import SearchQuery
 
@@ -19,6 +20,21 @@ class LawBookLike(Protocol):
     def decide(self, request: LawRequest) -> LawDecision: ...
 
     def holder_guard(self, state: str, *, configured_retention: int | None) -> HolderGuard: ...
+
+
+def load_node_law(config: NodeConfig, law_book: LawBookLike | None = None) -> NodeLawGuard:
+    """The law a node applies: its own state's pack from its policies directory.
+
+    Raises:
+        ConfigError: bad law packs, or no retention period from the law nor the config.
+    """
+    book = law_book or load_law_book(config.effective_policies_dir)
+    return NodeLawGuard(
+        law_book=book,
+        agency_id=config.agency_id,
+        state=config.state,
+        configured_retention=config.retention_seconds,
+    )
 
 
 class NodeLawGuard:

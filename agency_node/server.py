@@ -14,7 +14,8 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from agency_node.law_guard import LawBookLike, NodeLawGuard
+from agency_node.law_guard import LawBookLike, load_node_law
+from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.query_verifier import QueryVerifier
 from agency_node.retention import RetentionPurger
 from agency_node.search import SearchService
@@ -22,7 +23,6 @@ from agency_node.servicer import AgencyNodeServicer
 from agency_node.storage import NodeStore
 from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.config import NodeConfig
-from alprfed.law import load_law_book
 from alprfed.rpc.errors import ErrorMappingInterceptor
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port
 from alprfed.signing import SigningKey
@@ -47,16 +47,20 @@ class NodeServer:
         purger: RetentionPurger,
         store: NodeStore,
         purge_interval: int,
+        delivery: PurgeReportDelivery | None,
     ) -> None:
         self._server = grpc_server
         self._health = health_servicer
         self._purger = purger
         self._store = store
         self._purge_interval = purge_interval
+        self._delivery = delivery
 
     def start(self) -> None:
         self._server.start()
         self._purger.start(self._purge_interval)
+        if self._delivery is not None:
+            self._delivery.start()
         for name in ("", SERVICE_NAME):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -65,6 +69,8 @@ class NodeServer:
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
         self._purger.stop()
+        if self._delivery is not None:
+            self._delivery.stop()
         self._store.close()
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
@@ -84,13 +90,7 @@ def create_server(
         OSError: the address cannot be bound.
     """
     signer = SigningKey.load(config.signing_key)
-    book = law_book or load_law_book(config.effective_policies_dir)
-    law = NodeLawGuard(
-        law_book=book,
-        agency_id=config.agency_id,
-        state=config.state,
-        configured_retention=config.retention_seconds,
-    )
+    law = load_node_law(config, law_book)
     store = NodeStore.open(config.database_url)
     try:
         verifier = QueryVerifier(
@@ -139,6 +139,11 @@ def create_server(
             node_id=config.agency_id,
             state=config.state,
         )
+        delivery = (
+            PurgeReportDelivery(store, gateway_address=config.gateway_address, tls=config.tls)
+            if config.gateway_address
+            else None
+        )
     except BaseException:
         store.close()
         raise
@@ -155,4 +160,5 @@ def create_server(
         purger=purger,
         store=store,
         purge_interval=config.purge_interval_seconds,
+        delivery=delivery,
     ), port

@@ -72,7 +72,6 @@ class NodeConfig:
     listen: str = "127.0.0.1:0"
     tls: TLSConfig = field(default_factory=TLSConfig)
     retention_seconds: int | None = None  # None: the node's law pack decides
-    law_pack: str | None = None  # None: the node's own state
     policies_dir: Path | None = None  # None: the bundled policies
     purge_interval_seconds: int = DEFAULT_PURGE_INTERVAL_S
     gateway_address: str = ""  # where purge reports go; "" keeps them queued
@@ -216,7 +215,6 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         listen=node.str("listen", "127.0.0.1:0"),
         tls=_tls(root.table("tls"), insecure),
         retention_seconds=retention,
-        law_pack=node.opt_str("law_pack"),
         policies_dir=node.opt_path("policies_dir"),
         purge_interval_seconds=node.int("purge_interval_seconds", DEFAULT_PURGE_INTERVAL_S),
         gateway_address=node.str("gateway_address", ""),

@@ -176,24 +176,19 @@ def purge(config_path: Path) -> None:
     The retention is the stricter of the configuration's retention_seconds and the state law
     pack's cap; the command refuses to run when neither sets one.
     """
+    from agency_node.law_guard import load_node_law
     from agency_node.retention import RetentionPurger
     from agency_node.storage import NodeStore
-    from alprfed.law import load_law_book
     from alprfed.signing import SigningKey
 
     config = _load(config_path)
-    law_pack = config.law_pack or config.state
-    guard = load_law_book(config.effective_policies_dir).holder_guard(
-        law_pack, configured_retention=config.retention_seconds
-    )
-    if guard.retention_seconds is None:  # holder_guard refuses this; say it plainly anyway
-        fail(f"no retention period for {config.agency_id}: set retention_seconds in [node]")
-        return
+    law = load_node_law(config)  # ConfigError when neither law nor config sets a retention
+    guard = law.guard
     signer = SigningKey.load(config.signing_key)
     with NodeStore.open(config.database_url) as store:
         purger = RetentionPurger(
             store,
-            guard.retention_seconds,
+            law.retention_seconds,
             SYSTEM_CLOCK,
             signer=signer,
             node_id=config.agency_id,
@@ -212,4 +207,32 @@ def purge(config_path: Path) -> None:
 
 
 # --- serve ---------------------------------------------------------------------------------
-# `alprfed node serve` (agency_node.server) is added below this line by its owner.
+
+
+@node.command("serve")
+@config_option
+@click.option("--insecure", is_flag=True, help="Plaintext and unverified identities (warns).")
+@friendly_errors
+def serve(config_path: Path, insecure: bool) -> None:
+    """Serve signed searches and camera ingest until SIGTERM or Ctrl-C.
+
+    Runs the retention purge in the background and delivers its signed reports to the
+    gateway's ledger. Shutdown is graceful: health turns NOT_SERVING, in-flight calls finish.
+    """
+    import signal
+    import threading
+
+    from agency_node.server import create_server
+
+    config = load_node_config(config_path, insecure=insecure)
+    server, port = create_server(config)
+    server.start()
+    console.print(
+        f"node {config.agency_id} ({config.state}) listening on "
+        f"{config.listen.rsplit(':', 1)[0]}:{port}"
+    )
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    server.stop()
