@@ -111,6 +111,7 @@ class AuditTrail:
         warrant_entry: int | None,
         warrant_plate_slot: int | None,
         approval_entry: int | None,
+        approval_plate_slot: int | None,
     ) -> AppendedEntry:
         return await self._append(
             "query_decision",
@@ -127,6 +128,7 @@ class AuditTrail:
                 "warrant_plate_slot": warrant_plate_slot,
                 "exigent_approval_id": facts.exigent_approval_id,
                 "exigent_entry": approval_entry,
+                "exigent_plate_slot": approval_plate_slot,
                 "targets": list(facts.targets),
                 "decisions": [
                     {

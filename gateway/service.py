@@ -55,6 +55,7 @@ class Resolved:
     warrant_plate_slot: int | None = None
     approval: ApprovalView | None = None
     approval_entry: int | None = None
+    approval_plate_slot: int | None = None
 
 
 class QueryService:
@@ -113,6 +114,7 @@ class QueryService:
             warrant_entry=resolved.warrant_entry,
             warrant_plate_slot=resolved.warrant_plate_slot,
             approval_entry=resolved.approval_entry,
+            approval_plate_slot=resolved.approval_plate_slot,
         )
 
         permitted = [federation.agencies[a] for a in decision.permitted]
@@ -203,8 +205,14 @@ class QueryService:
             approval = self._registry.get_approval(query.exigent_approval_id)
             if approval is None:
                 return Resolved()
+            view = approval.view(query.plate)
+            slot = (
+                self._ledger.match_commitment(approval.ledger_index, query.plate)
+                if view.plate_matches
+                else None
+            )
             return Resolved(
-                approval=approval.view(query.plate), approval_entry=approval.ledger_index
+                approval=view, approval_entry=approval.ledger_index, approval_plate_slot=slot
             )
         return Resolved()
 
