@@ -1,12 +1,14 @@
 """The law book: every loaded pack, and the decisions the gateway and the nodes ask of it.
 
-``decide`` applies two sets of rules to one request and refuses if any rule refuses:
+``decide`` applies these rules to one request and refuses if any rule refuses:
 
 - the rules of the **data holder's** state that bind the holder (what may leave a node holding
   that state's data: recipients, purposes, warrants ...), and
 - the rules of the **requester's** state that bind the requester (what that state's agencies may
   ask anyone for: e.g. California's SB 54 forbids California agencies to help immigration
-  enforcement, whoever holds the data).
+  enforcement, whoever holds the data), and
+- the federation agreement's rules (``policies/federation.toml``, when present): commitments
+  every member made beyond its own state's law, binding every holder and every requester.
 
 A state without a pack is governed by ``default.toml``. Checks are compiled once when the book is
 built; a decision is a few set look-ups, with no I/O.
@@ -67,12 +69,24 @@ _NO_RULES = Reason(
 class LawBook:
     """Every state's law pack, compiled. Build it with ``alprfed.law.load_law_book``."""
 
-    def __init__(self, packs: Mapping[str, LawPack], documents: Mapping[str, bytes]) -> None:
+    def __init__(
+        self,
+        packs: Mapping[str, LawPack],
+        documents: Mapping[str, bytes],
+        *,
+        agreement: LawPack | None = None,
+    ) -> None:
         """Raises: ConfigError when the default pack is missing or a rule cannot be compiled."""
         if DEFAULT_PACK not in packs:
             raise ConfigError(f"the law book needs a {DEFAULT_PACK!r} pack")
         self._compiled = {state: _compile(pack) for state, pack in packs.items()}
+        self._agreement = _compile(agreement) if agreement is not None else None
         self._documents = dict(documents)
+
+    @property
+    def agreement(self) -> LawPack | None:
+        """The federation agreement (policies/federation.toml), if the federation has one."""
+        return self._agreement.pack if self._agreement is not None else None
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -106,6 +120,11 @@ class LawBook:
         applied = holder.holder_rule_ids + requester.requester_rule_ids
         reasons = [c.reason for c in holder.holder_refusals if c.refuses(request)]
         reasons += [c.reason for c in requester.requester_refusals if c.refuses(request)]
+        if self._agreement is not None:  # binds every holder and every requester
+            agreement = self._agreement
+            applied += agreement.holder_rule_ids + agreement.requester_rule_ids
+            reasons += [c.reason for c in agreement.holder_refusals if c.refuses(request)]
+            reasons += [c.reason for c in agreement.requester_refusals if c.refuses(request)]
         if not applied:
             reasons.append(_NO_RULES)
         if reasons:

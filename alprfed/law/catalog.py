@@ -15,7 +15,14 @@ from pathlib import Path
 from alprfed.errors import ConfigError
 from alprfed.law.book import LawBook
 from alprfed.law.loader import load_law_book
-from alprfed.law.rules import LawPack, LawRule, RuleKind, Scope, describe_seconds
+from alprfed.law.rules import (
+    AGREEMENT_PACK,
+    LawPack,
+    LawRule,
+    RuleKind,
+    Scope,
+    describe_seconds,
+)
 
 BEGIN_MARKER = "<!-- BEGIN LAW CATALOG: made by `python -m alprfed.law.catalog`; do not edit -->"
 END_MARKER = "<!-- END LAW CATALOG -->"
@@ -23,16 +30,17 @@ END_MARKER = "<!-- END LAW CATALOG -->"
 
 def render_catalog(book: LawBook) -> str:
     """The catalog of every pack and rule, as Markdown (without the marker lines)."""
-    return "\n\n".join(_render_pack(pack) for pack in book.packs())
+    packs = (*book.packs(), *([book.agreement] if book.agreement is not None else []))
+    return "\n\n".join(_render_pack(pack) for pack in packs)
 
 
 def _render_pack(pack: LawPack) -> str:
-    retention = pack.retention_seconds
-    cap = (
-        f"{describe_seconds(retention)} ({retention} s)"
-        if retention is not None
-        else "no cap: the agency's configured retention applies"
-    )
+    if pack.state == AGREEMENT_PACK:
+        cap = "none: each node's state law sets its retention"
+    elif (retention := pack.retention_seconds) is not None:
+        cap = f"{describe_seconds(retention)} ({retention} s)"
+    else:
+        cap = "no cap: the agency's configured retention applies"
     lines = [
         f"### {pack.state}: {pack.title}",
         "",

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from alprfed.errors import ConfigError
 from alprfed.law.book import LawBook
 from alprfed.law.rules import (
+    AGREEMENT_PACK,
     DEFAULT_PACK,
+    GUARD_KINDS,
     HOLDER_ONLY_KINDS,
     Binds,
     LawPack,
@@ -30,6 +32,7 @@ from alprfed.law.rules import (
 from alprfed.models import US_STATES, AgencyKind, Purpose, SensitiveSite
 
 STATES_DIR = "states"
+AGREEMENT_FILE = f"{AGREEMENT_PACK}.toml"  # optional, beside states/
 MAX_MESSAGE_CHARS = 300  # one sentence an officer reads in a refusal
 MAX_RULE_ID_CHARS = 80
 _RULE_ID_TAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
@@ -98,7 +101,18 @@ def load_law_book(policies_dir: Path) -> LawBook:
         raise ConfigError(
             f"{states_dir}: {DEFAULT_PACK}.toml is missing; it governs states without a pack"
         )
-    return LawBook(packs, documents)
+    agreement = None
+    agreement_path = policies_dir / AGREEMENT_FILE
+    if agreement_path.is_file():
+        try:
+            data = agreement_path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {agreement_path}: {exc.strerror}") from None
+        agreement = parse_pack(
+            data, where=str(agreement_path), expected_state=AGREEMENT_PACK, file_name=AGREEMENT_FILE
+        )
+        documents[AGREEMENT_FILE] = data
+    return LawBook(packs, documents, agreement=agreement)
 
 
 def parse_pack(data: bytes, *, where: str, expected_state: str, file_name: str = "") -> LawPack:
@@ -107,7 +121,7 @@ def parse_pack(data: bytes, *, where: str, expected_state: str, file_name: str =
     Raises:
         ConfigError: as for load_law_book.
     """
-    if expected_state != DEFAULT_PACK and expected_state not in US_STATES:
+    if expected_state not in (DEFAULT_PACK, AGREEMENT_PACK) and expected_state not in US_STATES:
         raise ConfigError(
             f"{where}: a law pack's file name must be a two-letter state code in upper case "
             f"(e.g. IL.toml) or {DEFAULT_PACK}.toml"
@@ -149,6 +163,15 @@ def _check_pack_rules(rules: list[LawRule], state: str, where: str) -> None:
         if rule.id in seen:
             raise ConfigError(f"{where}: rule id {rule.id!r} appears twice")
         seen.add(rule.id)
+    if state == AGREEMENT_PACK:
+        # The agreement only refuses: retention and withheld sites are each node's state law.
+        guards = [r.id for r in rules if r.kind in GUARD_KINDS]
+        if guards:
+            raise ConfigError(
+                f"{where}: the federation agreement only refuses; rules "
+                f"{', '.join(guards)} belong in a state pack"
+            )
+        return
     retention = [r.id for r in rules if r.kind is RuleKind.RETENTION]
     if len(retention) != 1:
         raise ConfigError(
@@ -167,10 +190,10 @@ def _parse_rule(table: Mapping[str, Any], state: str, where: str) -> LawRule:
     if kind in HOLDER_ONLY_KINDS and binds is not Binds.HOLDER:
         raise ConfigError(f"{where}: 'binds': a {kind.value} rule can only bind the holder")
     source = _enum(Source, table, "source", where)
-    if (source is Source.POLICY) != (state == DEFAULT_PACK):
+    if (source is Source.POLICY) != (state in (DEFAULT_PACK, AGREEMENT_PACK)):
         raise ConfigError(
             f"{where}: 'source': state packs use 'statute' or 'secondary'; only "
-            f"{DEFAULT_PACK}.toml, where no statute exists, uses 'policy'"
+            f"{DEFAULT_PACK}.toml (no statute) and {AGREEMENT_FILE} use 'policy'"
         )
     urls = _texts(table, "urls", where)
     if source is not Source.POLICY and not urls:

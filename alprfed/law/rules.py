@@ -15,6 +15,9 @@ from alprfed.models import AgencyKind, Purpose, SensitiveSite
 
 LAW_GATE = "law"  # the gate name every Reason from this package carries
 DEFAULT_PACK = "default"  # governs states without an ALPR statute: policies/states/default.toml
+# The federation's own agreement (policies/federation.toml): commitments every member makes
+# beyond its state's law, binding every holder and every requester.
+AGREEMENT_PACK = "federation"
 SECONDS_PER_DAY = 86_400
 
 
@@ -50,7 +53,7 @@ class Source(StrEnum):
 
     STATUTE = "statute"  # checked against statute (or official agency) text in the research
     SECONDARY = "secondary"  # rests on news, advocacy or bill-tracker reporting
-    POLICY = "policy"  # the federation's own baseline; only in default.toml, where no statute is
+    POLICY = "policy"  # the federation's own: default.toml (no statute) and federation.toml
 
 
 class Scope(StrEnum):
@@ -120,19 +123,29 @@ class LawPack:
     rules: tuple[LawRule, ...]
     notes: tuple[str, ...] = ()
     file_name: str = ""  # relative to the policies directory, e.g. "states/IL.toml"
-    retention_rule: LawRule = field(init=False)
     withheld_sites: frozenset[SensitiveSite] = field(init=False)
 
     def __post_init__(self) -> None:
         retention = [r for r in self.rules if r.kind is RuleKind.RETENTION]
-        if len(retention) != 1:
-            # The loader reports this with the file name; this guards packs built in code.
-            raise ConfigError(f"law pack {self.state!r} needs exactly one retention rule")
-        object.__setattr__(self, "retention_rule", retention[0])
+        # The federation agreement only refuses; every state pack states its retention once.
+        # The loader reports this with the file name; this guards packs built in code.
+        if len(retention) != (0 if self.state == AGREEMENT_PACK else 1):
+            raise ConfigError(
+                f"law pack {self.state!r} needs exactly one retention rule "
+                "(the federation agreement none)"
+            )
         sites = frozenset().union(
             *(r.sites for r in self.rules if r.kind is RuleKind.WITHHOLD_SITES)
         )
         object.__setattr__(self, "withheld_sites", sites)
+
+    @property
+    def retention_rule(self) -> LawRule:
+        """A state pack's one retention rule. Raises ConfigError for the agreement."""
+        for rule in self.rules:
+            if rule.kind is RuleKind.RETENTION:
+                return rule
+        raise ConfigError(f"law pack {self.state!r} has no retention rule")
 
     @property
     def retention_seconds(self) -> int | None:

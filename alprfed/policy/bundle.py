@@ -28,8 +28,9 @@ from alprfed.policy.decision import Gates
 from alprfed.signing import VerifyingKey
 
 BUNDLE_VERSION = 1
-# What of policies/ is policy: Casbin files at the top, one law pack per state below.
-POLICY_GLOBS = ("model.conf", "policy.csv", "states/*.toml")
+# What of policies/ is policy: Casbin files and the federation agreement at the top, one law
+# pack per state below.
+POLICY_GLOBS = ("model.conf", "policy.csv", "federation.toml", "states/*.toml")
 
 
 def read_policy_documents(policies_dir: Path) -> dict[str, str]:

@@ -171,8 +171,9 @@ def test_immigration_enforcement_is_refused_by_state_law_with_citations(
     )
     outcomes = {o.agency_id: o for o in answer.outcomes}
     assert {o.outcome for o in outcomes.values()} == {Outcome.DENIED}
-    assert {r.state for r in outcomes["sjpd"].reasons} == {"CA"}
-    assert {r.state for r in outcomes["chicago-pd"].reasons} == {"IL"}
+    # Each state's own law refuses, citing its statute; the federation agreement concurs.
+    assert {r.state for r in outcomes["sjpd"].reasons} == {"CA", "federation"}
+    assert {r.state for r in outcomes["chicago-pd"].reasons} == {"IL", "federation"}
     assert any("2-130" in r.citation for r in outcomes["chicago-pd"].reasons)
     assert all(r.citation for o in outcomes.values() for r in o.reasons)
 
@@ -247,3 +248,18 @@ def test_window_for_a_warrant_is_inclusive(federation: Federation) -> None:
         "sjpd", "officer-garcia", warrant_id=warrant, window_from=window.start, window_to=window.end
     )
     assert by_agency(answer)["sjpd"][0] == Outcome.RESULTS
+
+
+def test_gateway_health_reports_serving(federation: Federation) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from alprfed.rpc.tls import secure_channel
+
+    channel = secure_channel(
+        f"localhost:{federation.gateway.port}", federation.tls("sjpd", "officer-garcia")
+    )
+    for service in ("", "alprfed.v1.Gateway", "alprfed.v1.Ledger"):
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -48,8 +48,16 @@ def make_request(**changes: Any) -> LawRequest:
 
 
 @pytest.fixture(scope="session")
-def book() -> LawBook:
+def full_book() -> LawBook:
+    """The bundled law book as the gateway loads it, federation agreement included."""
     return load_law_book(bundled_policies_dir())
+
+
+@pytest.fixture(scope="session")
+def book(full_book: LawBook) -> LawBook:
+    """State law alone (no federation agreement): what each statute says by itself."""
+    documents = {k: v for k, v in full_book.documents().items() if k.startswith("states/")}
+    return LawBook({pack.state: pack for pack in full_book.packs()}, documents)
 
 
 @pytest.fixture

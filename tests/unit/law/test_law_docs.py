@@ -14,9 +14,9 @@ from alprfed.law.catalog import BEGIN_MARKER, END_MARKER, main, render_catalog, 
 LAW_MD = Path(__file__).resolve().parents[3] / "docs" / "LAW.md"
 
 
-def test_catalog_in_law_md_is_current(book: LawBook) -> None:
+def test_catalog_in_law_md_is_current(full_book: LawBook) -> None:
     document = LAW_MD.read_text("utf-8")
-    assert replace_catalog(document, render_catalog(book)) == document, (
+    assert replace_catalog(document, render_catalog(full_book)) == document, (
         "docs/LAW.md is stale: run python -m alprfed.law.catalog --write docs/LAW.md"
     )
 
@@ -52,12 +52,12 @@ def test_replace_catalog_keeps_the_rest_of_the_document() -> None:
     )
 
 
-def test_catalog_command_rewrites_a_document(tmp_path: Path, book: LawBook) -> None:
+def test_catalog_command_rewrites_a_document(tmp_path: Path, full_book: LawBook) -> None:
     target = tmp_path / "LAW.md"
     target.write_text(f"# Law\n{BEGIN_MARKER}\n{END_MARKER}\n", "utf-8")
     assert main(["--policies", str(bundled_policies_dir()), "--write", str(target)]) == 0
     assert target.read_text("utf-8") == replace_catalog(
-        f"# Law\n{BEGIN_MARKER}\n{END_MARKER}\n", render_catalog(book)
+        f"# Law\n{BEGIN_MARKER}\n{END_MARKER}\n", render_catalog(full_book)
     )
     target.write_text("# no markers\n", "utf-8")
     assert main(["--write", str(target)]) == 1
