@@ -45,7 +45,7 @@ class GatewayServer:
         self,
         *,
         grpc_server: grpc.aio.Server,
-        health_servicer: health.HealthServicer,
+        health_servicer: health.aio.HealthServicer,
         policy: PolicyHolder,
         writer: LedgerWriter,
         pool: NodePool,
@@ -61,7 +61,7 @@ class GatewayServer:
     async def start(self) -> None:
         await self._server.start()
         for name in SERVICE_NAMES:
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def reload_policy(self) -> bool:
         """Re-read policies and the federation file (SIGHUP). Raises ConfigError if wrong."""
@@ -69,7 +69,7 @@ class GatewayServer:
 
     async def stop(self, grace: float | None = DEFAULT_GRACE_S) -> None:
         """Refuse new calls, finish in-flight ones, then flush the ledger and close."""
-        self._health.enter_graceful_shutdown()
+        await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         await self._pool.close()
         await self._writer.close()
@@ -152,7 +152,7 @@ async def create_server(
         ledger_pb2_grpc.add_LedgerServicer_to_server(
             LedgerServicer(store, writer, authorize_ledger), server
         )
-        health_servicer = health.HealthServicer()
+        health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         port = add_port(server, config.listen, config.tls)
     except BaseException:

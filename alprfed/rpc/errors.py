@@ -8,6 +8,7 @@ errors show the caller a fixed message: which check failed stays in the server l
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,9 @@ def _wrap_sync(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_async(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await behavior(request, context)
+            result = behavior(request, context)
+            # An aio server also runs plain functions; await only what is awaitable.
+            return await result if inspect.isawaitable(result) else result
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # mapped, never leaked

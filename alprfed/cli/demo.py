@@ -1,0 +1,210 @@
+"""`alprfed demo` tells the story against a real local federation; `alprfed up` keeps it running.
+
+Both build the demo federation (alprfed.demo.spec.DEMO) with fresh keys and a fresh PKI, seed
+each node with synthetic sightings, and start every node and the gateway as separate processes
+on free localhost ports. `demo` runs the scripted story and stops everything; `up` prints how to
+query the federation from another terminal and runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from alprfed.cli.common import console, fail, friendly_errors
+from alprfed.demo.layout import Layout, build_layout
+from alprfed.demo.processes import FederationProcesses
+from alprfed.demo.spec import DEMO, FederationSpec
+from alprfed.errors import AlprfedError
+
+SEED_DAYS = 40  # the synthetic traffic spans this many days before now
+PARALLEL_SEEDS = 2  # one per core
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("localhost", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def build(root: Path, spec: FederationSpec) -> Layout:
+    nodes = [a.agency_id for a in spec.agencies if a.runs_node]
+    gateway_port, *node_ports = free_ports(len(nodes) + 1)
+    return build_layout(
+        root, spec, gateway_port=gateway_port, node_ports=dict(zip(nodes, node_ports, strict=True))
+    )
+
+
+def seed_all(processes: FederationProcesses, spec: FederationSpec) -> None:
+    nodes = [a for a in spec.agencies if a.runs_node]
+    running: list[tuple[str, object]] = []
+    queue = list(enumerate(nodes))
+    while queue or running:
+        while queue and len(running) < PARALLEL_SEEDS:
+            seed, agency = queue.pop(0)
+            running.append(
+                (
+                    agency.agency_id,
+                    processes.seed(
+                        agency.agency_id,
+                        sightings=agency.sightings,
+                        seed=1000 + seed,
+                        days=SEED_DAYS,
+                    ),
+                )
+            )
+        agency_id, process = running.pop(0)
+        if process.wait() != 0:  # type: ignore[attr-defined]
+            raise AlprfedError(
+                f"seeding {agency_id} failed; see {processes.log_of('seed-' + agency_id)}"
+            )
+
+
+def start_all(processes: FederationProcesses, layout: Layout) -> None:
+    nodes = [a for a in layout.spec.agencies if a.runs_node]
+    for agency in nodes:
+        processes.start_node(agency.agency_id)
+    for agency in nodes:
+        processes.wait_ready(
+            agency.agency_id, layout.node_addresses[agency.agency_id], "alprfed.v1.AgencyNode"
+        )
+    processes.start_gateway()
+    processes.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
+
+
+def show_federation(layout: Layout) -> None:
+    table = Table(title=layout.spec.name, header_style="bold")
+    for column in ("agency", "state", "kind", "node", "seeded sightings"):
+        table.add_column(column)
+    for a in layout.spec.agencies:
+        table.add_row(
+            a.name,
+            a.state,
+            a.kind.value,
+            layout.node_addresses.get(a.agency_id, "— (requester only)"),
+            f"{a.sightings:,}" if a.runs_node else "",
+        )
+    console.print(table)
+
+
+@contextmanager
+def running_federation(
+    root: Path, spec: FederationSpec
+) -> Iterator[tuple[Layout, FederationProcesses]]:
+    started = time.monotonic()
+    console.print(f"building the federation in {root} (PKI, keys, configs) ...")
+    layout = build(root, spec)
+    processes = FederationProcesses(layout)
+    try:
+        total = sum(a.sightings for a in spec.agencies)
+        console.print(
+            f"seeding {total:,} synthetic sightings across "
+            f"{sum(a.runs_node for a in spec.agencies)} nodes ..."
+        )
+        seed_all(processes, spec)
+        console.print("starting every node and the gateway as separate processes ...")
+        start_all(processes, layout)
+        console.print(f"federation up in {time.monotonic() - started:.1f} s")
+        show_federation(layout)
+        yield layout, processes
+    finally:
+        processes.stop_all()
+
+
+@click.command("demo")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build the federation in this new directory and keep it afterwards.",
+)
+@friendly_errors
+def demo(keep: Path | None) -> None:
+    """Run the whole system on embedded defaults: a scripted story, then exit.
+
+    Five agency nodes (CA, IL, VA, WA, MN) seeded with synthetic sightings, requesters without
+    nodes (a federal agency, a Texas sheriff), courts, a gateway with its ledger, and an
+    auditor. Leaves nothing running.
+    """
+    from alprfed.demo.story import Story
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="alprfed-demo-") as tmp:
+        root = keep if keep is not None else Path(tmp) / "federation"
+        with running_federation(root, DEMO) as (layout, processes):
+            checks = Story(layout, processes).run(root / "officer-receipt.tlog-proof")
+    console.print()
+    if checks.failures:
+        fail(f"the demo did not go as scripted: {'; '.join(checks.failures)}")
+    console.print(
+        f"[bold green]demo complete[/] in {time.monotonic() - started:.0f} s; "
+        "every process stopped" + (f"; federation kept in {keep}" if keep else "")
+    )
+
+
+@click.command("up")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-federation"),
+    show_default=True,
+    help="Where to build the federation (must not exist, unless --fresh).",
+)
+@click.option("--fresh", is_flag=True, help="Delete the directory first if it exists.")
+@friendly_errors
+def up(directory: Path, fresh: bool) -> None:
+    """Start the demo federation and keep it running until Ctrl-C."""
+    if directory.exists():
+        if not fresh:
+            fail(f"{directory} exists; pass --fresh to rebuild it")
+        shutil.rmtree(directory)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with running_federation(directory.resolve(), DEMO) as (layout, _):
+        show_how_to_query(layout)
+        stop.wait()
+        console.print("stopping the federation ...")
+
+
+def show_how_to_query(layout: Layout) -> None:
+    root = layout.root
+    profiles = root / "profiles"
+    console.print(
+        f"""
+[bold]The federation is running.[/] From another terminal (in this directory):
+
+  [dim]# a court signs a warrant; its clerk registers it[/]
+  alprfed warrant issue --court-key {root}/keys/courts/santa-clara-superior.pem \\
+      --court santa-clara-superior --judge "Hon. M. Alvarez" --id w-demo-1 --agency sjpd \\
+      --plate 8FXR413 --from -7d --offense robbery --out warrant.json
+  alprfed warrant register warrant.json --profile {profiles}/santa-clara-superior-clerk-lee.toml
+
+  [dim]# an officer queries with it[/]
+  alprfed query --profile {profiles}/sjpd-officer-garcia.toml --plate 8FXR413 --from -7d \\
+      --purpose robbery --case SJ-2026-1 --warrant w-demo-1 --proof-out receipt.tlog-proof
+
+  [dim]# an auditor verifies the ledger and the officer's receipt[/]
+  alprfed ledger verify --profile {profiles}/ca-state-auditor-auditor-patel.toml \\
+      --key {layout.vkey_file}
+  alprfed ledger verify-proof receipt.tlog-proof --key {layout.vkey_file}
+
+Every person's profile is in {profiles}; logs are in {root / "logs"}.
+Press Ctrl-C to stop everything.""",
+        highlight=False,
+    )

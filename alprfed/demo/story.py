@@ -1,0 +1,410 @@
+"""The scripted story `alprfed demo` tells, against a federation of real processes.
+
+Every step is an ordinary client call any officer, clerk, supervisor or auditor could make
+with their own certificate (the profiles in the layout); nothing reaches into a service.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.rule import Rule
+from rich.table import Table
+
+from agency_node.synthetic import CLINIC_VISITOR, STALE, SUSPECT
+from alprfed import wire
+from alprfed.cli.client import Connection, resolve_connection
+from alprfed.cli.common import console
+from alprfed.cli.query import render_answer, send_query
+from alprfed.demo.layout import Layout
+from alprfed.demo.processes import FederationProcesses
+from alprfed.ledger import NoteVerifier, iter_entries, verify_ledger, verify_tlog_proof
+from alprfed.ledger.remote import GrpcLedgerSource
+from alprfed.models import Purpose, TimeWindow
+from alprfed.policy.replay import audit_entries
+from alprfed.policy.warrants import Warrant
+from alprfed.query import QueryAnswer, QueryInput
+from alprfed.search import Outcome
+from alprfed.signing import WARRANT_TYPE, SigningKey
+from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
+
+DAY, HOUR = 86_400, 3_600
+
+
+@dataclass
+class Checks:
+    """What the story expects to see; `alprfed demo` exits non-zero if any fails."""
+
+    failures: list[str] = field(default_factory=list)
+
+    def expect(self, condition: bool, what: str) -> None:
+        mark = "[green]✓[/]" if condition else "[bold red]✗[/]"
+        console.print(f"  {mark} {what}")
+        if not condition:
+            self.failures.append(what)
+
+
+def outcome_of(answer: QueryAnswer, agency: str) -> Outcome:
+    return next(o.outcome for o in answer.outcomes if o.agency_id == agency)
+
+
+def states_refusing(answer: QueryAnswer) -> set[str]:
+    return {r.state for o in answer.outcomes for r in o.reasons if r.gate == "law"}
+
+
+class Story:
+    def __init__(self, layout: Layout, processes: FederationProcesses) -> None:
+        self.layout = layout
+        self.processes = processes
+        self.now = int(time.time())
+        self.checks = Checks()
+
+    def connection(self, organization: str, person: str) -> Connection:
+        return resolve_connection(
+            profile=self.layout.profile(organization, person),
+            address=None,
+            ca=None,
+            cert=None,
+            key=None,
+            insecure=False,
+            insecure_identity="",
+            timeout_s=15.0,
+        )
+
+    def stub(self, organization: str, person: str) -> gateway_pb2_grpc.GatewayStub:
+        return gateway_pb2_grpc.GatewayStub(self.connection(organization, person).channel())
+
+    def chapter(self, title: str, text: str) -> None:
+        console.print()
+        console.print(Rule(f"[bold]{title}[/]", align="left"))
+        console.print(text, highlight=False)
+
+    def warrant(
+        self,
+        court: str,
+        clerk: str,
+        *,
+        warrant_id: str,
+        agency: str,
+        plate: str,
+        window: TimeWindow,
+        offense: Purpose,
+        judge: str,
+    ) -> str:
+        warrant = Warrant(
+            warrant_id=warrant_id,
+            court=court,
+            judge=judge,
+            issued_at=self.now - 60,
+            expires_at=self.now + 30 * DAY,
+            agency=agency,
+            plates=(plate,),
+            window=window,
+            offense=offense,
+        )
+        envelope = SigningKey.load(self.layout.court_key(court)).sign_envelope(
+            WARRANT_TYPE, warrant.to_canonical()
+        )
+        status = self.stub(court, clerk).RegisterWarrant(
+            gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope)), timeout=15
+        )
+        console.print(
+            f"  {judge} of {court} signs warrant [bold]{warrant_id}[/] for {agency}: "
+            f"plate {plate}, {offense.value}; clerk {clerk} registers it "
+            f"(ledger entry {status.ledger_index})",
+            highlight=False,
+        )
+        return warrant_id
+
+    def query(self, organization: str, person: str, **fields: object) -> QueryAnswer:
+        query = QueryInput.create(**fields)  # type: ignore[arg-type]
+        console.print(
+            f"  [dim]{person} of {organization}: plate {query.plate}, "
+            f"{query.purpose.value}, case {query.case_number}"
+            + (f", warrant {query.warrant_id}" if query.warrant_id else "")
+            + (
+                f", exigent approval {query.exigent_approval_id}"
+                if query.exigent_approval_id
+                else ", no warrant"
+                if not query.warrant_id
+                else ""
+            )
+            + "[/]",
+            highlight=False,
+        )
+        answer = send_query(self.connection(organization, person), query)
+        render_answer(answer, show_sightings=False)
+        return answer
+
+    # --- the story --------------------------------------------------------------------------
+
+    def run(self, receipt_path: Path) -> Checks:
+        lawful = self.lawful_query(receipt_path)
+        self.without_warrant()
+        self.immigration()
+        self.reproductive_health_care()
+        self.retention()
+        self.node_killed(lawful)
+        approval_query = self.amber_alert()
+        self.oversight(receipt_path, approval_query)
+        return self.checks
+
+    def lawful_query(self, receipt_path: Path) -> str:
+        self.chapter(
+            "1. A court issues a warrant; an officer's lawful query",
+            "A robbery suspect's car has been seen across the country. The Santa "
+            "Clara court authorizes San Jose PD to search one plate for one week.",
+        )
+        warrant = self.warrant(
+            "santa-clara-superior",
+            "clerk-lee",
+            warrant_id="w-sc-2026-0142",
+            agency="sjpd",
+            plate=SUSPECT.plate,
+            window=TimeWindow(self.now - 7 * DAY, self.now),
+            offense=Purpose.ROBBERY,
+            judge="Hon. M. Alvarez",
+        )
+        answer = self.query(
+            "sjpd",
+            "officer-garcia",
+            plate=SUSPECT.plate,
+            window_from=self.now - 7 * DAY,
+            window_to=self.now,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-04417",
+            warrant_id=warrant,
+        )
+        receipt_path.write_text(answer.ledger_proof)
+        with_results = {
+            o.state for o in answer.outcomes if o.outcome == Outcome.RESULTS and o.sightings
+        }
+        self.checks.expect(
+            len(with_results) >= 3,
+            f"sightings from several states: {', '.join(sorted(with_results))}",
+        )
+        self.checks.expect(
+            {"VA", "WA"} <= states_refusing(answer),
+            "Virginia and Washington keep their data in-state, each citing its law",
+        )
+        console.print(f"  the officer keeps the ledger receipt: {receipt_path.name}")
+        return warrant
+
+    def without_warrant(self) -> None:
+        self.chapter("2. The same query without a warrant", "No warrant, no search, anywhere.")
+        answer = self.query(
+            "sjpd",
+            "officer-garcia",
+            plate=SUSPECT.plate,
+            window_from=self.now - 7 * DAY,
+            window_to=self.now,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-04417",
+        )
+        self.checks.expect(
+            all(o.outcome == Outcome.DENIED for o in answer.outcomes),
+            "refused by every agency: warrant.required",
+        )
+
+    def immigration(self) -> None:
+        self.chapter(
+            "3. An immigration-enforcement query",
+            "ICE obtains a federal warrant and asks the federation for a plate.",
+        )
+        warrant = self.warrant(
+            "us-district-dc",
+            "clerk-baker",
+            warrant_id="w-dc-2026-0077",
+            agency="ice-ero",
+            plate=SUSPECT.plate,
+            window=TimeWindow(self.now - 7 * DAY, self.now),
+            offense=Purpose.IMMIGRATION_ENFORCEMENT,
+            judge="Hon. R. Okafor",
+        )
+        answer = self.query(
+            "ice-ero",
+            "agent-reyes",
+            plate=SUSPECT.plate,
+            window_from=self.now - 7 * DAY,
+            window_to=self.now,
+            purpose=Purpose.IMMIGRATION_ENFORCEMENT,
+            case_number="ERO-26-1193",
+            warrant_id=warrant,
+        )
+        refusing = states_refusing(answer)
+        self.checks.expect(
+            {"CA", "IL", "WA"} <= refusing,
+            f"refused by California, Illinois and Washington law "
+            f"(refusing states: {', '.join(sorted(refusing))})",
+        )
+
+    def reproductive_health_care(self) -> None:
+        self.chapter(
+            "4. An out-of-state reproductive-health-care investigation",
+            "A Texas sheriff looks for a car seen at a family planning clinic.",
+        )
+        warrant = self.warrant(
+            "johnson-county-district",
+            "clerk-cruz",
+            warrant_id="w-jc-2026-0031",
+            agency="johnson-county-so",
+            plate=CLINIC_VISITOR.plate,
+            window=TimeWindow(self.now - 21 * DAY, self.now),
+            offense=Purpose.REPRODUCTIVE_HEALTH_CARE_INVESTIGATION,
+            judge="Hon. T. Briggs",
+        )
+        answer = self.query(
+            "johnson-county-so",
+            "deputy-hale",
+            plate=CLINIC_VISITOR.plate,
+            window_from=self.now - 21 * DAY,
+            window_to=self.now,
+            purpose=Purpose.REPRODUCTIVE_HEALTH_CARE_INVESTIGATION,
+            case_number="JC-26-0571",
+            warrant_id=warrant,
+        )
+        self.checks.expect(
+            all(o.outcome == Outcome.DENIED for o in answer.outcomes),
+            "refused by every state holding data, each citing its law",
+        )
+
+    def retention(self) -> None:
+        self.chapter(
+            "5. Reaching back past a state's retention",
+            "A Norfolk officer asks for 40 days of a car last seen 22 to 34 days ago. "
+            "Virginia keeps 21 days (Va. Code 2.2-5517); Minnesota keeps 60.",
+        )
+        warrant = self.warrant(
+            "norfolk-circuit",
+            "clerk-adams",
+            warrant_id="w-nf-2026-0208",
+            agency="norfolk-pd",
+            plate=STALE.plate,
+            window=TimeWindow(self.now - 40 * DAY, self.now),
+            offense=Purpose.STOLEN_VEHICLE,
+            judge="Hon. L. Carter",
+        )
+        answer = self.query(
+            "norfolk-pd",
+            "officer-brooks",
+            plate=STALE.plate,
+            window_from=self.now - 40 * DAY,
+            window_to=self.now,
+            purpose=Purpose.STOLEN_VEHICLE,
+            case_number="NF-26-3302",
+            warrant_id=warrant,
+        )
+        norfolk = next(o for o in answer.outcomes if o.agency_id == "norfolk-pd")
+        self.checks.expect(
+            norfolk.outcome == Outcome.RESULTS and not norfolk.sightings,
+            "Norfolk's node answers but returns nothing older than 21 days",
+        )
+        older = [
+            s for o in answer.outcomes for s in o.sightings if s.observed_at < self.now - 21 * DAY
+        ]
+        self.checks.expect(
+            bool(older),
+            f"{len(older)} older sighting(s) come only from a state "
+            "whose retention still holds them",
+        )
+
+    def node_killed(self, warrant: str) -> None:
+        self.chapter("6. A node dies mid-story", "Chicago's node process is killed (SIGKILL).")
+        self.processes.kill("chicago-pd")
+        answer = self.query(
+            "sjpd",
+            "officer-garcia",
+            plate=SUSPECT.plate,
+            window_from=self.now - 7 * DAY,
+            window_to=self.now,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-04417",
+            warrant_id=warrant,
+        )
+        self.checks.expect(
+            not answer.complete and outcome_of(answer, "chicago-pd") == Outcome.UNAVAILABLE,
+            "the answer is partial and says so; the other agencies answered",
+        )
+
+    def amber_alert(self) -> str:
+        self.chapter(
+            "7. An AMBER alert: exigent, co-approved, flagged for review",
+            "A child is missing. There is no time for a warrant: a sergeant "
+            "co-approves the officer's query, which may look back 72 hours.",
+        )
+        approval = self.stub("sjpd", "sgt-nguyen").ApproveExigent(
+            gateway_pb2.ApproveExigentRequest(
+                officer_id="officer-garcia",
+                plate=SUSPECT.plate,
+                purpose="amber_alert",
+                case_number="SJ-AMBER-0912",
+                note="child seen entering this car",
+            ),
+            timeout=15,
+        )
+        console.print(f"  sgt-nguyen co-approves: {approval.approval_id}")
+        answer = self.query(
+            "sjpd",
+            "officer-garcia",
+            plate=SUSPECT.plate,
+            window_from=self.now - 48 * HOUR,
+            window_to=self.now,
+            purpose=Purpose.AMBER_ALERT,
+            case_number="SJ-AMBER-0912",
+            exigent_approval_id=approval.approval_id,
+        )
+        self.checks.expect(
+            answer.flagged_for_review and any(o.sightings for o in answer.outcomes),
+            "the exigent query went through and awaits judicial review",
+        )
+        return answer.query_id
+
+    def oversight(self, receipt_path: Path, exigent_query: str) -> None:
+        self.chapter(
+            "8. Oversight: the state auditor verifies on their own",
+            "With the ledger's verifier key and an auditor certificate only.",
+        )
+        vkey = self.layout.vkey_file.read_text().strip()
+        verifier = NoteVerifier.from_vkey(vkey)
+        channel = self.connection("ca-state-auditor", "auditor-patel").channel()
+        source = GrpcLedgerSource(channel)
+        report = verify_ledger(
+            source, [verifier], state_file=self.layout.root / "auditor-state.json"
+        )
+        self.checks.expect(
+            True,
+            f"ledger verified: {report.size} entries, every checkpoint "
+            "signature, the whole chain and tree recomputed",
+        )
+        receipt = verify_tlog_proof(
+            receipt_path.read_text(), [verifier], origin=self.layout.spec.origin
+        )
+        self.checks.expect(
+            receipt.entry.kind == "query_outcome",
+            f"the officer's receipt verifies offline: entry {receipt.entry.index}"
+            f" is in the log of size {receipt.checkpoint.size}",
+        )
+        audit = audit_entries(iter_entries(source))
+        self.checks.expect(
+            audit.clean,
+            "audit replay: every logged decision agrees with the policy that was in force",
+        )
+        self.checks.expect(
+            exigent_query in audit.awaiting_review, "the AMBER-alert query awaits judicial review"
+        )
+        table = Table(title="ledger summary", show_header=True, header_style="bold")
+        for column in ("what", "count"):
+            table.add_column(column)
+        for agency, count in sorted(audit.by_requester.items()):
+            table.add_row(f"queries by {agency}", str(count))
+        for purpose, count in sorted(audit.by_purpose.items()):
+            table.add_row(f"purpose {purpose}", str(count))
+        for outcome, count in sorted(audit.by_outcome.items()):
+            table.add_row(f"answers {outcome}", str(count))
+        table.add_row("warrants used", str(len(audit.warrants_used)))
+        table.add_row("exigent queries awaiting review", str(len(audit.awaiting_review)))
+        table.add_row("malformed requests recorded", str(audit.rejected))
+        console.print(table)
+        channel.close()
