@@ -6,13 +6,15 @@ import datetime as dt
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import grpc
 from rich.console import Console
 
-from alprfed.errors import AlprfedError
+from alprfed.errors import AlprfedError, ConfigError
+from alprfed.signing import SigningKey, VerifyingKey
 
 console = Console()
 err_console = Console(stderr=True)
@@ -67,3 +69,16 @@ def parse_time(text: str, *, now: int | None = None) -> int:
 
 def format_time(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def new_signing_key(out: Path) -> VerifyingKey:
+    """Write a fresh Ed25519 key to ``out`` (0600) and return its public half.
+
+    Raises:
+        ConfigError: ``out`` exists; a key is never overwritten.
+    """
+    if out.exists():
+        raise ConfigError(f"{out} exists; refusing to overwrite a key")
+    key = SigningKey.generate()
+    key.save(out)
+    return key.public

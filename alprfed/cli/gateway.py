@@ -9,10 +9,9 @@ from pathlib import Path
 
 import click
 
-from alprfed.cli.common import console, friendly_errors
+from alprfed.cli.common import console, friendly_errors, new_signing_key
 from alprfed.config import load_gateway_config
 from alprfed.errors import ConfigError
-from alprfed.signing import SigningKey
 
 log = logging.getLogger("alprfed.gateway")
 
@@ -65,8 +64,4 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
 @friendly_errors
 def keygen(out: Path) -> None:
     """Make an Ed25519 signing key (query, ledger or court key); print its public key."""
-    if out.exists():
-        raise ConfigError(f"{out} exists; refusing to overwrite a key")
-    key = SigningKey.generate()
-    key.save(out)
-    console.print(key.public.to_text())
+    console.print(new_signing_key(out).to_text())

@@ -15,7 +15,15 @@ from rich.table import Table
 
 from agency_node.synthetic.cities import PRESETS
 from agency_node.synthetic.generate import DEFAULT_DAYS, MAX_DAYS
-from alprfed.cli.common import console, err_console, fail, format_time, friendly_errors, parse_time
+from alprfed.cli.common import (
+    console,
+    err_console,
+    fail,
+    format_time,
+    friendly_errors,
+    new_signing_key,
+    parse_time,
+)
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
 
@@ -204,6 +212,14 @@ def purge(config_path: Path) -> None:
         f"({pending} awaiting delivery to the gateway)",
         soft_wrap=True,
     )
+
+
+@node.command("keygen")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@friendly_errors
+def keygen(out: Path) -> None:
+    """Make the node's Ed25519 receipt-signing key; print the public key for the federation."""
+    console.print(new_signing_key(out).to_text())
 
 
 # --- serve ---------------------------------------------------------------------------------
