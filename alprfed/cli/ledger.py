@@ -3,6 +3,7 @@
 Where to read is said once, before the command::
 
     alprfed ledger --database postgresql+psycopg://... verify --key VKEY
+    alprfed ledger --profile auditor.toml audit
     alprfed ledger --gateway gw.example:7443 --ca root.pem --cert me.pem --key me.key entries
 
 (``--key`` before the command is the TLS client key; after ``verify`` or ``verify-proof`` it
@@ -37,6 +38,7 @@ DEFAULT_INSECURE_IDENTITY = "person:oversight/auditor"
 @dataclass
 class _SourceOptions:
     database: str | None
+    profile: Path | None
     gateway: str | None
     ca: Path | None
     cert: Path | None
@@ -47,9 +49,10 @@ class _SourceOptions:
 
 def _open_source(ctx: click.Context) -> LedgerSource:
     options: _SourceOptions = ctx.obj
-    if bool(options.database) == bool(options.gateway):
+    if bool(options.database) == bool(options.gateway or options.profile):
         raise click.UsageError(
-            "say where the ledger is: --database URL or --gateway HOST:PORT (before the command)"
+            "say where the ledger is: --database URL, or --profile FILE or --gateway HOST:PORT "
+            "(before the command)"
         )
     if options.database:
         from alprfed.ledger.reader import LedgerReader
@@ -57,18 +60,22 @@ def _open_source(ctx: click.Context) -> LedgerSource:
         reader = LedgerReader.open_readonly(options.database)
         ctx.call_on_close(reader.close)
         return reader
-    from alprfed.config import TLSConfig
+    from alprfed.cli.client import resolve_connection
     from alprfed.ledger.remote import GrpcLedgerSource
-    from alprfed.rpc.identity import INSECURE_IDENTITY_HEADER
-    from alprfed.rpc.tls import secure_channel
 
-    assert options.gateway is not None
-    tls = TLSConfig(ca=options.ca, cert=options.cert, key=options.key, insecure=options.insecure)
-    tls.check("--gateway")
-    channel = secure_channel(options.gateway, tls)
+    connection = resolve_connection(
+        profile=options.profile,
+        address=options.gateway,
+        ca=options.ca,
+        cert=options.cert,
+        key=options.key,
+        insecure=options.insecure,
+        insecure_identity=options.identity,
+        timeout_s=30.0,
+    )
+    channel = connection.channel()
     ctx.call_on_close(channel.close)
-    metadata = [(INSECURE_IDENTITY_HEADER, options.identity)] if options.insecure else []
-    return GrpcLedgerSource(channel, metadata=metadata)
+    return GrpcLedgerSource(channel, metadata=connection.metadata())
 
 
 def load_verifiers(values: Sequence[str]) -> list[NoteVerifier]:
@@ -102,6 +109,11 @@ _KEY_OPTION = click.option(
 
 @click.group()
 @click.option("--database", metavar="URL", help="Read the ledger's database (operators).")
+@click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read from the gateway a client profile names, with its certificate.",
+)
 @click.option("--gateway", metavar="HOST:PORT", help="Read from a gateway (auditors).")
 @click.option("--ca", type=click.Path(path_type=Path), help="Federation root, PEM (--gateway).")
 @click.option("--cert", type=click.Path(path_type=Path), help="Your certificate, PEM.")
@@ -117,6 +129,7 @@ _KEY_OPTION = click.option(
 def ledger(
     ctx: click.Context,
     database: str | None,
+    profile: Path | None,
     gateway: str | None,
     ca: Path | None,
     cert: Path | None,
@@ -125,7 +138,7 @@ def ledger(
     identity: str,
 ) -> None:
     """Read and verify the audit ledger (docs/LEDGER.md)."""
-    ctx.obj = _SourceOptions(database, gateway, ca, cert, key, insecure, identity)
+    ctx.obj = _SourceOptions(database, profile, gateway, ca, cert, key, insecure, identity)
 
 
 @ledger.command()
@@ -290,3 +303,66 @@ def verify_proof(file: Any, keys: tuple[str, ...]) -> None:
 
 def _entry_json(view: LedgerEntryView) -> dict[str, Any]:
     return {**view.to_json(), "time_utc": format_time(view.time)}
+
+
+@ledger.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@friendly_errors
+def audit(ctx: click.Context, as_json: bool) -> None:
+    """Re-decide every logged query with the policy that was in force for it.
+
+    Lists every decision the published policy contradicts (exit 1 if any), then sums up
+    queries per agency, purpose and outcome, warrants used, exigent queries awaiting review.
+    Verify the ledger first (`verify`): the replay trusts the entries it reads.
+    """
+    from rich.table import Table
+
+    from alprfed.policy.replay import audit_entries
+
+    report = audit_entries(iter_entries(_open_source(ctx)))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "entries": report.entries,
+                    "queries": report.queries,
+                    "rejected": report.rejected,
+                    "by_requester": dict(report.by_requester),
+                    "by_purpose": dict(report.by_purpose),
+                    "by_outcome": dict(report.by_outcome),
+                    "warrants_used": dict(report.warrants_used),
+                    "awaiting_review": report.awaiting_review,
+                    "disagreements": [d.__dict__ for d in report.disagreements],
+                },
+                indent=2,
+            )
+        )
+    else:
+        summary = Table(title=f"audit of {report.entries} entries", header_style="bold")
+        summary.add_column("what")
+        summary.add_column("count", justify="right")
+        rows = [("queries", report.queries), ("malformed requests", report.rejected)]
+        rows += [(f"by {k}", v) for k, v in sorted(report.by_requester.items())]
+        rows += [(f"purpose {k}", v) for k, v in sorted(report.by_purpose.items())]
+        rows += [(f"answers {k}", v) for k, v in sorted(report.by_outcome.items())]
+        rows += [
+            ("warrants used", len(report.warrants_used)),
+            ("exigent queries awaiting review", len(report.awaiting_review)),
+        ]
+        for what, count in rows:
+            summary.add_row(what, str(count))
+        console.print(summary)
+        for query_id in report.awaiting_review:
+            console.print(f"awaiting judicial review: exigent query {query_id}")
+        for d in report.disagreements:
+            console.print(
+                f"[bold red]DISAGREES[/] entry {d.index} (query {d.query_id}, "
+                f"{d.agency}): logged {d.logged}; policy says {d.replayed}"
+                + (f" — {d.note}" if d.note else ""),
+                highlight=False,
+            )
+        if report.clean:
+            console.print("[green]every logged decision agrees with the policy in force[/]")
+    if not report.clean:
+        raise SystemExit(1)

@@ -138,7 +138,7 @@ def test_verify_succeeds_then_names_the_tampered_entry(
 def test_a_source_must_be_named(verifier: NoteVerifier) -> None:
     result = run("verify", "--key", verifier.to_vkey())
     assert result.exit_code == 2
-    assert "--database URL or --gateway HOST:PORT" in result.output
+    assert "--database URL, or --profile FILE or --gateway HOST:PORT" in result.output
 
 
 def test_a_malformed_verifier_key_is_refused(log: LedgerStore, database_url: str) -> None:
