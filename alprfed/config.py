@@ -93,7 +93,7 @@ class FederationConfig:
     name: str
     origin: str  # the ledger's origin line, unique per federation
     gateway_key: VerifyingKey  # verifies the gateway's signed queries
-    agencies: Mapping[AgencyId, Agency]
+    agencies: Mapping[str, Agency]
     courts: Mapping[str, CourtConfig]
     exigent_enabled: bool = True
     exigent_lookback_seconds: int = DEFAULT_EXIGENT_LOOKBACK_HOURS * 3600
@@ -151,26 +151,26 @@ class _Table:
             raise ConfigError(f"{self.where}: {key!r} has the wrong type")
         return value
 
-    def str(self, key: str, default: Any = None) -> Any:
+    def text(self, key: str, default: Any = None) -> Any:
         return self._get(key, str, _REQUIRED if default is None else default)
 
     def opt_str(self, key: str) -> str | None:
         value: str | None = self._get(key, str, None)
         return value
 
-    def int(self, key: str, default: Any = None) -> Any:
+    def integer(self, key: str, default: Any = None) -> Any:
         return self._get(key, int, _REQUIRED if default is None else default)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value: bool = self._get(key, bool, default)
         return value
 
-    def list(self, key: str) -> list[Any]:
+    def items(self, key: str) -> list[Any]:
         value: list[Any] = self._get(key, list, [])
         return value
 
     def path(self, key: str) -> Path:
-        return self.base / self.str(key)
+        return self.base / str(self.text(key))
 
     def opt_path(self, key: str) -> Path | None:
         value = self.opt_str(key)
@@ -178,7 +178,7 @@ class _Table:
 
     def key(self, key: str) -> VerifyingKey:
         try:
-            return VerifyingKey.from_text(self.str(key))
+            return VerifyingKey.from_text(self.text(key))
         except ConfigError as exc:
             raise ConfigError(f"{self.where}: {key!r}: {exc}") from None
 
@@ -205,19 +205,19 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     retention = node.data.get("retention_seconds")
     if retention is not None and (not isinstance(retention, int) or retention <= 0):
         raise ConfigError(f"{path}: retention_seconds must be a positive integer")
-    keys = node.list("gateway_keys") or [node.str("gateway_key")]
+    keys = node.items("gateway_keys") or [node.text("gateway_key")]
     config = NodeConfig(
-        agency_id=AgencyId(_id(node.str("agency_id"), path)),
-        state=_state(node.str("state"), path),
-        database_url=_database_url(node.str("database_url"), path.parent),
+        agency_id=AgencyId(_id(node.text("agency_id"), path)),
+        state=_state(node.text("state"), path),
+        database_url=_database_url(node.text("database_url"), path.parent),
         signing_key=node.path("signing_key"),
         gateway_keys=tuple(VerifyingKey.from_text(k) for k in keys),
-        listen=node.str("listen", "127.0.0.1:0"),
+        listen=node.text("listen", "127.0.0.1:0"),
         tls=_tls(root.table("tls"), insecure),
         retention_seconds=retention,
         policies_dir=node.opt_path("policies_dir"),
-        purge_interval_seconds=node.int("purge_interval_seconds", DEFAULT_PURGE_INTERVAL_S),
-        gateway_address=node.str("gateway_address", ""),
+        purge_interval_seconds=node.integer("purge_interval_seconds", DEFAULT_PURGE_INTERVAL_S),
+        gateway_address=node.text("gateway_address", ""),
     )
     config.tls.check(str(path))
     return config
@@ -227,41 +227,41 @@ def load_federation(path: Path) -> FederationConfig:
     """Read the federation file: agencies, courts, the gateway key. Raises: ConfigError."""
     root = _Table(read_toml(path), str(path), path.parent)
     fed = root.table("federation")
-    agencies: dict[AgencyId, Agency] = {}
-    for i, raw in enumerate(root.list("agency")):
+    agencies: dict[str, Agency] = {}
+    for i, raw in enumerate(root.items("agency")):
         t = _Table(raw, f"{path} agency #{i + 1}", path.parent)
-        agency_id = AgencyId(_id(t.str("id"), path))
+        agency_id = AgencyId(_id(t.text("id"), path))
         if agency_id in agencies:
             raise ConfigError(f"{path}: agency {agency_id!r} is listed twice")
-        address = t.str("node_address", "")
+        address = t.text("node_address", "")
         try:
-            kind = AgencyKind(t.str("kind"))
+            kind = AgencyKind(t.text("kind"))
         except ValueError:
             raise ConfigError(f"{t.where}: kind must be local, state or federal") from None
         agencies[agency_id] = Agency(
             agency_id=agency_id,
-            name=t.str("name"),
-            state=_state(t.str("state"), path),
+            name=t.text("name"),
+            state=_state(t.text("state"), path),
             kind=kind,
             node_address=address,
             node_key=t.key("node_key").raw if address else b"",
-            declarations_on_file=frozenset(_state(s, path) for s in t.list("declarations")),
+            declarations_on_file=frozenset(_state(s, path) for s in t.items("declarations")),
         )
     courts: dict[str, CourtConfig] = {}
-    for i, raw in enumerate(root.list("court")):
+    for i, raw in enumerate(root.items("court")):
         t = _Table(raw, f"{path} court #{i + 1}", path.parent)
-        court_id = _id(t.str("id"), path)
-        courts[court_id] = CourtConfig(court_id, t.str("name"), t.key("key"))
+        court_id = _id(t.text("id"), path)
+        courts[court_id] = CourtConfig(court_id, t.text("name"), t.key("key"))
     if not agencies:
         raise ConfigError(f"{path}: the federation lists no agencies")
-    lookback_hours = fed.int("exigent_lookback_hours", DEFAULT_EXIGENT_LOOKBACK_HOURS)
+    lookback_hours = fed.integer("exigent_lookback_hours", DEFAULT_EXIGENT_LOOKBACK_HOURS)
     return FederationConfig(
-        name=fed.str("name"),
-        origin=fed.str("origin"),
+        name=fed.text("name"),
+        origin=fed.text("origin"),
         gateway_key=fed.key("gateway_key"),
         agencies=agencies,
         courts=courts,
-        exigent_enabled=fed.bool("exigent_enabled", True),
+        exigent_enabled=fed.flag("exigent_enabled", True),
         exigent_lookback_seconds=lookback_hours * 3600,
     )
 
@@ -274,15 +274,15 @@ def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
     config = GatewayConfig(
         federation=load_federation(federation_file),
         federation_file=federation_file,
-        database_url=_database_url(gw.str("database_url"), path.parent),
+        database_url=_database_url(gw.text("database_url"), path.parent),
         signing_key=gw.path("signing_key"),
         ledger_key=gw.path("ledger_key"),
-        listen=gw.str("listen", "127.0.0.1:0"),
+        listen=gw.text("listen", "127.0.0.1:0"),
         tls=_tls(root.table("tls"), insecure),
         node_tls=_tls(root.table("node_tls"), insecure),
         policies_dir=gw.opt_path("policies_dir"),
-        per_node_timeout_ms=gw.int("per_node_timeout_ms", DEFAULT_PER_NODE_TIMEOUT_MS),
-        default_query_timeout_ms=gw.int("default_query_timeout_ms", DEFAULT_QUERY_TIMEOUT_MS),
+        per_node_timeout_ms=gw.integer("per_node_timeout_ms", DEFAULT_PER_NODE_TIMEOUT_MS),
+        default_query_timeout_ms=gw.integer("default_query_timeout_ms", DEFAULT_QUERY_TIMEOUT_MS),
     )
     config.tls.check(f"{path} [tls]")
     config.node_tls.check(f"{path} [node_tls]")

@@ -52,7 +52,7 @@ class NodePool:
         self._tls = tls
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, node_pb2_grpc.AgencyNodeStub] = {}
-        self._keys = {
+        self._keys: dict[str, VerifyingKey] = {
             a.agency_id: VerifyingKey(a.node_key) for a in agencies.values() if a.runs_node
         }
 

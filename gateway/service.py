@@ -205,14 +205,16 @@ class QueryService:
             approval = self._registry.get_approval(query.exigent_approval_id)
             if approval is None:
                 return Resolved()
-            view = approval.view(query.plate)
+            approval_view = approval.view(query.plate)
             slot = (
                 self._ledger.match_commitment(approval.ledger_index, query.plate)
-                if view.plate_matches
+                if approval_view.plate_matches
                 else None
             )
             return Resolved(
-                approval=view, approval_entry=approval.ledger_index, approval_plate_slot=slot
+                approval=approval_view,
+                approval_entry=approval.ledger_index,
+                approval_plate_slot=slot,
             )
         return Resolved()
 

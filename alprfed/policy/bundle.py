@@ -74,8 +74,8 @@ def federation_to_canonical(federation: FederationConfig) -> dict[str, JSONValue
 
 
 def federation_from_canonical(value: Mapping[str, Any]) -> FederationConfig:
-    agencies = {
-        AgencyId(a["id"]): Agency(
+    agencies: dict[str, Agency] = {
+        a["id"]: Agency(
             agency_id=AgencyId(a["id"]),
             name=a["name"],
             state=a["state"],

@@ -22,7 +22,8 @@ log = logging.getLogger("alprfed.rpc")
 
 
 def status_code(error: AlprfedError) -> grpc.StatusCode:
-    return getattr(grpc.StatusCode, error.status.value)  # type: ignore[no-any-return]
+    code: grpc.StatusCode = getattr(grpc.StatusCode, error.status.value)
+    return code
 
 
 def _describe(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:

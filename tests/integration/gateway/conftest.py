@@ -13,4 +13,3 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     running = start_federation(tmp_path_factory.mktemp("federation") / "fed")
     yield running
     stop_federation(running)
-

@@ -20,15 +20,17 @@ def test_purge_reports_are_delivered_to_the_ledger_and_dequeued(tmp_path: Path) 
         config = load_node_config(federation.layout.node_config("norfolk-pd"))
         with NodeStore.open(config.database_url) as store:
             queued = store.pending_purge_reports()
-            delivery = PurgeReportDelivery(store, gateway_address=config.gateway_address,
-                                           tls=config.tls)
+            delivery = PurgeReportDelivery(
+                store, gateway_address=config.gateway_address, tls=config.tls
+            )
             try:
                 delivered = delivery.deliver_pending()
                 left = store.pending_purge_reports()
             finally:
                 delivery.stop()
         reader = LedgerReader.open_readonly(
-            f"sqlite:///{federation.layout.gateway_config.parent / 'gateway.db'}")
+            f"sqlite:///{federation.layout.gateway_config.parent / 'gateway.db'}"
+        )
         try:
             purges = list(iter_entries(reader, kinds=["retention_purge"]))
         finally:
