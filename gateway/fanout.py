@@ -119,7 +119,11 @@ async def _ask(
             return NodeAnswer(
                 agency, Outcome.TIMED_OUT, detail=f"no answer within {timeout_s:.3f} s"
             )
-        return NodeAnswer(agency, Outcome.UNAVAILABLE, detail=f"{code.name}: {exc.details()}")
+        # The first clause is what an officer needs ("failed to connect to all addresses");
+        # the rest (addresses, socket errors) is for the gateway log.
+        log.info("node %s unavailable: %s", agency.agency_id, exc.details())
+        reason = (exc.details() or "").split(";", 1)[0]
+        return NodeAnswer(agency, Outcome.UNAVAILABLE, detail=f"{code.name}: {reason}")
     try:
         sightings = tuple(wire.result_from_pb(s) for s in response.sightings)
         refusals = tuple(wire.reason_from_pb(r) for r in response.refusals)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from alprfed.clock import FixedClock
 from alprfed.config import TLSConfig
+from alprfed.demo.spec import DEMO
 from alprfed.signing import SigningKey
 
 POSTGRES_URL = os.environ.get(
@@ -99,27 +100,9 @@ def node_key() -> SigningKey:
 
 # --- a federation PKI shared by the integration tests (real certificates, made once) --------
 
-DEMO_AGENCIES = (
-    "sjpd",
-    "chicago-pd",
-    "norfolk-pd",
-    "seattle-pd",
-    "minneapolis-pd",
-    "ice-ero",
-    "johnson-county-so",
-)
-DEMO_PEOPLE = {
-    "sjpd": ("officer-garcia", "sgt-nguyen"),
-    "chicago-pd": ("officer-walsh",),
-    "norfolk-pd": ("officer-brooks",),
-    "seattle-pd": ("officer-kim",),
-    "minneapolis-pd": ("officer-olson",),
-    "ice-ero": ("agent-reyes",),
-    "johnson-county-so": ("deputy-hale",),
-    "santa-clara-superior": ("clerk-lee",),
-    "ca-state-auditor": ("auditor-patel",),
-    "federation": ("admin-ortiz",),
-}
+# The demo federation's organizations and people (alprfed.demo.spec, policies/policy.csv).
+DEMO_AGENCIES = tuple(a.agency_id for a in DEMO.agencies)
+DEMO_PEOPLE = DEMO.people
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +112,7 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from alprfed.rpc.identity import PrincipalKind
 
     directory = tmp_path_factory.mktemp("pki")
-    orgs = (*DEMO_AGENCIES, "santa-clara-superior", "ca-state-auditor")
+    orgs = sorted(set(DEMO.organizations()) | set(DEMO.people) - {"federation"})
     init_pki(directory, organizations=orgs)
     for agency in DEMO_AGENCIES:
         issue(directory, organization=agency, kind=PrincipalKind.NODE, principal="node")

@@ -46,6 +46,76 @@ class Checks:
             self.failures.append(what)
 
 
+@dataclass(frozen=True)
+class Case:
+    """One investigation of the story: who asks, about which plate, why, under which warrant."""
+
+    agency: str
+    person: str
+    plate: str
+    days: int  # the window reaches back this far
+    purpose: Purpose
+    case_number: str
+    court: str = ""
+    clerk: str = ""
+    judge: str = ""
+    warrant_id: str = ""
+
+    def window(self, now: int) -> TimeWindow:
+        return TimeWindow(now - self.days * DAY, now)
+
+
+ROBBERY = Case(
+    "sjpd",
+    "officer-garcia",
+    SUSPECT.plate,
+    7,
+    Purpose.ROBBERY,
+    "SJ-2026-04417",
+    "santa-clara-superior",
+    "clerk-lee",
+    "Hon. M. Alvarez",
+    "w-sc-2026-0142",
+)
+IMMIGRATION = Case(
+    "ice-ero",
+    "agent-reyes",
+    SUSPECT.plate,
+    7,
+    Purpose.IMMIGRATION_ENFORCEMENT,
+    "ERO-26-1193",
+    "us-district-dc",
+    "clerk-baker",
+    "Hon. R. Okafor",
+    "w-dc-2026-0077",
+)
+CLINIC = Case(
+    "johnson-county-so",
+    "deputy-hale",
+    CLINIC_VISITOR.plate,
+    21,
+    Purpose.REPRODUCTIVE_HEALTH_CARE_INVESTIGATION,
+    "JC-26-0571",
+    "johnson-county-district",
+    "clerk-cruz",
+    "Hon. T. Briggs",
+    "w-jc-2026-0031",
+)
+STALE_CAR = Case(
+    "norfolk-pd",
+    "officer-brooks",
+    STALE.plate,
+    40,
+    Purpose.STOLEN_VEHICLE,
+    "NF-26-3302",
+    "norfolk-circuit",
+    "clerk-adams",
+    "Hon. L. Carter",
+    "w-nf-2026-0208",
+)
+AMBER = Case("sjpd", "officer-garcia", SUSPECT.plate, 2, Purpose.AMBER_ALERT, "SJ-AMBER-0912")
+
+
 def outcome_of(answer: QueryAnswer, agency: str) -> Outcome:
     return next(o.outcome for o in answer.outcomes if o.agency_id == agency)
 
@@ -81,74 +151,72 @@ class Story:
         console.print(Rule(f"[bold]{title}[/]", align="left"))
         console.print(text, highlight=False)
 
-    def warrant(
-        self,
-        court: str,
-        clerk: str,
-        *,
-        warrant_id: str,
-        agency: str,
-        plate: str,
-        window: TimeWindow,
-        offense: Purpose,
-        judge: str,
-    ) -> str:
+    def register_warrant(self, case: Case) -> str:
+        """The court signs the case's warrant with its key; its clerk registers it."""
         warrant = Warrant(
-            warrant_id=warrant_id,
-            court=court,
-            judge=judge,
+            warrant_id=case.warrant_id,
+            court=case.court,
+            judge=case.judge,
             issued_at=self.now - 60,
             expires_at=self.now + 30 * DAY,
-            agency=agency,
-            plates=(plate,),
-            window=window,
-            offense=offense,
+            agency=case.agency,
+            plates=(case.plate,),
+            window=case.window(self.now),
+            offense=case.purpose,
         )
-        envelope = SigningKey.load(self.layout.court_key(court)).sign_envelope(
+        envelope = SigningKey.load(self.layout.court_key(case.court)).sign_envelope(
             WARRANT_TYPE, warrant.to_canonical()
         )
-        status = self.stub(court, clerk).RegisterWarrant(
+        status = self.stub(case.court, case.clerk).RegisterWarrant(
             gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope)), timeout=15
         )
         console.print(
-            f"  {judge} of {court} signs warrant [bold]{warrant_id}[/] for {agency}: "
-            f"plate {plate}, {offense.value}; clerk {clerk} registers it "
-            f"(ledger entry {status.ledger_index})",
+            f"  {case.judge} of {case.court} signs warrant [bold]{case.warrant_id}[/] for "
+            f"{case.agency}: plate {case.plate}, {case.purpose.value}; clerk {case.clerk} "
+            f"registers it (ledger entry {status.ledger_index})",
             highlight=False,
         )
-        return warrant_id
+        return case.warrant_id
 
-    def query(self, organization: str, person: str, **fields: object) -> QueryAnswer:
-        query = QueryInput.create(**fields)  # type: ignore[arg-type]
+    def ask(self, case: Case, *, warrant_id: str = "", approval_id: str = "") -> QueryAnswer:
+        """The case's officer queries, citing the warrant or approval given (or neither)."""
+        window = case.window(self.now)
+        query = QueryInput.create(
+            plate=case.plate,
+            window_from=window.start,
+            window_to=window.end,
+            purpose=case.purpose,
+            case_number=case.case_number,
+            warrant_id=warrant_id,
+            exigent_approval_id=approval_id,
+        )
+        authority = (
+            f"warrant {warrant_id}"
+            if warrant_id
+            else f"exigent approval {approval_id}"
+            if approval_id
+            else "no warrant"
+        )
         console.print(
-            f"  [dim]{person} of {organization}: plate {query.plate}, "
-            f"{query.purpose.value}, case {query.case_number}"
-            + (f", warrant {query.warrant_id}" if query.warrant_id else "")
-            + (
-                f", exigent approval {query.exigent_approval_id}"
-                if query.exigent_approval_id
-                else ", no warrant"
-                if not query.warrant_id
-                else ""
-            )
-            + "[/]",
+            f"  [dim]{case.person} of {case.agency}: plate {query.plate}, "
+            f"{query.purpose.value}, case {query.case_number}, {authority}[/]",
             highlight=False,
         )
-        answer = send_query(self.connection(organization, person), query)
+        answer = send_query(self.connection(case.agency, case.person), query)
         render_answer(answer, show_sightings=False)
         return answer
 
     # --- the story --------------------------------------------------------------------------
 
     def run(self, receipt_path: Path) -> Checks:
-        lawful = self.lawful_query(receipt_path)
+        warrant = self.lawful_query(receipt_path)
         self.without_warrant()
         self.immigration()
         self.reproductive_health_care()
         self.retention()
-        self.node_killed(lawful)
-        approval_query = self.amber_alert()
-        self.oversight(receipt_path, approval_query)
+        self.node_killed(warrant)
+        exigent_query = self.amber_alert()
+        self.oversight(receipt_path, exigent_query)
         return self.checks
 
     def lawful_query(self, receipt_path: Path) -> str:
@@ -157,26 +225,8 @@ class Story:
             "A robbery suspect's car has been seen across the country. The Santa "
             "Clara court authorizes San Jose PD to search one plate for one week.",
         )
-        warrant = self.warrant(
-            "santa-clara-superior",
-            "clerk-lee",
-            warrant_id="w-sc-2026-0142",
-            agency="sjpd",
-            plate=SUSPECT.plate,
-            window=TimeWindow(self.now - 7 * DAY, self.now),
-            offense=Purpose.ROBBERY,
-            judge="Hon. M. Alvarez",
-        )
-        answer = self.query(
-            "sjpd",
-            "officer-garcia",
-            plate=SUSPECT.plate,
-            window_from=self.now - 7 * DAY,
-            window_to=self.now,
-            purpose=Purpose.ROBBERY,
-            case_number="SJ-2026-04417",
-            warrant_id=warrant,
-        )
+        warrant = self.register_warrant(ROBBERY)
+        answer = self.ask(ROBBERY, warrant_id=warrant)
         receipt_path.write_text(answer.ledger_proof)
         with_results = {
             o.state for o in answer.outcomes if o.outcome == Outcome.RESULTS and o.sightings
@@ -194,15 +244,7 @@ class Story:
 
     def without_warrant(self) -> None:
         self.chapter("2. The same query without a warrant", "No warrant, no search, anywhere.")
-        answer = self.query(
-            "sjpd",
-            "officer-garcia",
-            plate=SUSPECT.plate,
-            window_from=self.now - 7 * DAY,
-            window_to=self.now,
-            purpose=Purpose.ROBBERY,
-            case_number="SJ-2026-04417",
-        )
+        answer = self.ask(ROBBERY)
         self.checks.expect(
             all(o.outcome == Outcome.DENIED for o in answer.outcomes),
             "refused by every agency: warrant.required",
@@ -213,31 +255,12 @@ class Story:
             "3. An immigration-enforcement query",
             "ICE obtains a federal warrant and asks the federation for a plate.",
         )
-        warrant = self.warrant(
-            "us-district-dc",
-            "clerk-baker",
-            warrant_id="w-dc-2026-0077",
-            agency="ice-ero",
-            plate=SUSPECT.plate,
-            window=TimeWindow(self.now - 7 * DAY, self.now),
-            offense=Purpose.IMMIGRATION_ENFORCEMENT,
-            judge="Hon. R. Okafor",
-        )
-        answer = self.query(
-            "ice-ero",
-            "agent-reyes",
-            plate=SUSPECT.plate,
-            window_from=self.now - 7 * DAY,
-            window_to=self.now,
-            purpose=Purpose.IMMIGRATION_ENFORCEMENT,
-            case_number="ERO-26-1193",
-            warrant_id=warrant,
-        )
+        answer = self.ask(IMMIGRATION, warrant_id=self.register_warrant(IMMIGRATION))
         refusing = states_refusing(answer)
         self.checks.expect(
             {"CA", "IL", "WA"} <= refusing,
-            f"refused by California, Illinois and Washington law "
-            f"(refusing states: {', '.join(sorted(refusing))})",
+            "refused by California, Illinois and Washington law, each citing its "
+            f"statute (refusing: {', '.join(sorted(refusing))})",
         )
 
     def reproductive_health_care(self) -> None:
@@ -245,29 +268,10 @@ class Story:
             "4. An out-of-state reproductive-health-care investigation",
             "A Texas sheriff looks for a car seen at a family planning clinic.",
         )
-        warrant = self.warrant(
-            "johnson-county-district",
-            "clerk-cruz",
-            warrant_id="w-jc-2026-0031",
-            agency="johnson-county-so",
-            plate=CLINIC_VISITOR.plate,
-            window=TimeWindow(self.now - 21 * DAY, self.now),
-            offense=Purpose.REPRODUCTIVE_HEALTH_CARE_INVESTIGATION,
-            judge="Hon. T. Briggs",
-        )
-        answer = self.query(
-            "johnson-county-so",
-            "deputy-hale",
-            plate=CLINIC_VISITOR.plate,
-            window_from=self.now - 21 * DAY,
-            window_to=self.now,
-            purpose=Purpose.REPRODUCTIVE_HEALTH_CARE_INVESTIGATION,
-            case_number="JC-26-0571",
-            warrant_id=warrant,
-        )
+        answer = self.ask(CLINIC, warrant_id=self.register_warrant(CLINIC))
         self.checks.expect(
             all(o.outcome == Outcome.DENIED for o in answer.outcomes),
-            "refused by every state holding data, each citing its law",
+            "refused by every agency holding data, each citing its rule",
         )
 
     def retention(self) -> None:
@@ -276,26 +280,7 @@ class Story:
             "A Norfolk officer asks for 40 days of a car last seen 22 to 34 days ago. "
             "Virginia keeps 21 days (Va. Code 2.2-5517); Minnesota keeps 60.",
         )
-        warrant = self.warrant(
-            "norfolk-circuit",
-            "clerk-adams",
-            warrant_id="w-nf-2026-0208",
-            agency="norfolk-pd",
-            plate=STALE.plate,
-            window=TimeWindow(self.now - 40 * DAY, self.now),
-            offense=Purpose.STOLEN_VEHICLE,
-            judge="Hon. L. Carter",
-        )
-        answer = self.query(
-            "norfolk-pd",
-            "officer-brooks",
-            plate=STALE.plate,
-            window_from=self.now - 40 * DAY,
-            window_to=self.now,
-            purpose=Purpose.STOLEN_VEHICLE,
-            case_number="NF-26-3302",
-            warrant_id=warrant,
-        )
+        answer = self.ask(STALE_CAR, warrant_id=self.register_warrant(STALE_CAR))
         norfolk = next(o for o in answer.outcomes if o.agency_id == "norfolk-pd")
         self.checks.expect(
             norfolk.outcome == Outcome.RESULTS and not norfolk.sightings,
@@ -313,16 +298,7 @@ class Story:
     def node_killed(self, warrant: str) -> None:
         self.chapter("6. A node dies mid-story", "Chicago's node process is killed (SIGKILL).")
         self.processes.kill("chicago-pd")
-        answer = self.query(
-            "sjpd",
-            "officer-garcia",
-            plate=SUSPECT.plate,
-            window_from=self.now - 7 * DAY,
-            window_to=self.now,
-            purpose=Purpose.ROBBERY,
-            case_number="SJ-2026-04417",
-            warrant_id=warrant,
-        )
+        answer = self.ask(ROBBERY, warrant_id=warrant)
         self.checks.expect(
             not answer.complete and outcome_of(answer, "chicago-pd") == Outcome.UNAVAILABLE,
             "the answer is partial and says so; the other agencies answered",
@@ -336,25 +312,16 @@ class Story:
         )
         approval = self.stub("sjpd", "sgt-nguyen").ApproveExigent(
             gateway_pb2.ApproveExigentRequest(
-                officer_id="officer-garcia",
-                plate=SUSPECT.plate,
-                purpose="amber_alert",
-                case_number="SJ-AMBER-0912",
+                officer_id=AMBER.person,
+                plate=AMBER.plate,
+                purpose=AMBER.purpose.value,
+                case_number=AMBER.case_number,
                 note="child seen entering this car",
             ),
             timeout=15,
         )
         console.print(f"  sgt-nguyen co-approves: {approval.approval_id}")
-        answer = self.query(
-            "sjpd",
-            "officer-garcia",
-            plate=SUSPECT.plate,
-            window_from=self.now - 48 * HOUR,
-            window_to=self.now,
-            purpose=Purpose.AMBER_ALERT,
-            case_number="SJ-AMBER-0912",
-            exigent_approval_id=approval.approval_id,
-        )
+        answer = self.ask(AMBER, approval_id=approval.approval_id)
         self.checks.expect(
             answer.flagged_for_review and any(o.sightings for o in answer.outcomes),
             "the exigent query went through and awaits judicial review",
