@@ -306,21 +306,30 @@ def _entry_json(view: LedgerEntryView) -> dict[str, Any]:
 
 
 @ledger.command()
+@_KEY_OPTION
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Monitor state file, as for `verify`.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @friendly_errors
-def audit(ctx: click.Context, as_json: bool) -> None:
-    """Re-decide every logged query with the policy that was in force for it.
+def audit(ctx: click.Context, keys: tuple[str, ...], state: Path | None, as_json: bool) -> None:
+    """Verify the ledger, then re-decide every logged query with the policy then in force.
 
-    Lists every decision the published policy contradicts (exit 1 if any), then sums up
-    queries per agency, purpose and outcome, warrants used, exigent queries awaiting review.
-    Verify the ledger first (`verify`): the replay trusts the entries it reads.
+    A replay of entries that do not verify would prove nothing, so the whole ledger is verified
+    first (exactly as `verify`; exit non-zero naming the first bad index). Then every decision
+    the published policy contradicts is listed (exit 1 if any), and a summary: queries per
+    agency, purpose and outcome, warrants used, exigent queries awaiting review.
     """
     from rich.table import Table
 
     from alprfed.policy.replay import audit_entries
 
-    report = audit_entries(iter_entries(_open_source(ctx)))
+    source = _open_source(ctx)
+    verified = verify_ledger(source, load_verifiers(keys), state_file=state)
+    report = audit_entries(iter_entries(source, end=verified.size))
     if as_json:
         click.echo(
             json.dumps(
@@ -363,6 +372,9 @@ def audit(ctx: click.Context, as_json: bool) -> None:
                 highlight=False,
             )
         if report.clean:
-            console.print("[green]every logged decision agrees with the policy in force[/]")
+            console.print(
+                f"[green]ledger verified ({verified.size} entries); every logged "
+                "decision agrees with the policy in force[/]"
+            )
     if not report.clean:
         raise SystemExit(1)

@@ -81,3 +81,42 @@ def test_an_honest_ledger_replays_clean_and_a_lying_gateway_is_caught(tmp_path: 
     assert [(d.index, d.agency) for d in caught.disagreements] == [(appended.index, "sjpd")]
     assert caught.disagreements[0].logged == "allowed"
     assert caught.disagreements[0].replayed == "denied: warrant.required"
+
+
+def test_ledger_audit_command_verifies_first_then_replays(tmp_path: Path) -> None:
+    """`alprfed ledger audit`: exit 0 on an honest ledger; non-zero naming the index once one
+    entry's byte is changed, because a replay of unverified entries proves nothing."""
+    import sqlalchemy as sa
+    from click.testing import CliRunner
+
+    from alprfed.cli.main import cli
+    from alprfed.ledger import schema
+
+    federation = start_federation(tmp_path / "fed")
+    try:
+        federation.query("sjpd", "officer-garcia", warrant_id=federation.warrant())
+    finally:
+        stop_federation(federation)
+    url = f"sqlite:///{federation.layout.gateway_config.parent / 'gateway.db'}"
+    vkey = str(federation.layout.vkey_file)
+    runner = CliRunner()
+    honest = runner.invoke(cli, ["ledger", "--database", url, "audit", "--key", vkey])
+    assert honest.exit_code == 0, honest.output
+    assert "agrees with the policy in" in honest.output
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        index, data = conn.execute(
+            sa.select(schema.entries.c.idx, schema.entries.c.data)
+            .order_by(schema.entries.c.idx.desc())
+            .limit(1)
+        ).one()
+        tampered = data.replace(b'"complete":true', b'"complete":fals')
+        assert tampered != data
+        conn.execute(
+            sa.update(schema.entries).where(schema.entries.c.idx == index).values(data=tampered)
+        )
+    engine.dispose()
+    caught = runner.invoke(cli, ["ledger", "--database", url, "audit", "--key", vkey])
+    assert caught.exit_code != 0
+    assert f"entry {index}" in caught.output
