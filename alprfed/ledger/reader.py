@@ -288,14 +288,14 @@ class LedgerReader:
             ) from None
 
 
+_FETCH_NODES = sa.select(schema.nodes.c.node, schema.nodes.c.hash).where(
+    schema.nodes.c.node.in_(sa.bindparam("keys", expanding=True))
+)
+
+
 def fetch_nodes(conn: sa.Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
-    """The stored hashes of the complete subtrees ``ids``, in one query."""
+    """The stored hashes of the complete subtrees ``ids``, in one indexed query."""
     if not ids:
         return {}
-    key = sa.tuple_(schema.nodes.c.level, schema.nodes.c.idx)
-    rows = conn.execute(
-        sa.select(schema.nodes.c.level, schema.nodes.c.idx, schema.nodes.c.hash).where(
-            key.in_(list(ids))
-        )
-    )
-    return {(int(level), int(idx)): bytes(value) for level, idx, value in rows}
+    rows = conn.execute(_FETCH_NODES, {"keys": [schema.node_key(*node) for node in ids]})
+    return {schema.node_of_key(int(key)): bytes(value) for key, value in rows}

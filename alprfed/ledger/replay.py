@@ -2,7 +2,9 @@
 
 The walk streams entries in order and, at each checkpoint's size, compares the recomputed root
 with the signed one. Between two checkpoints it keeps only the leaves since the last good one,
-so memory stays bounded by the largest batch.
+so memory stays bounded by the largest batch. The per-entry checks (canonical decoding, index,
+chain) run beside it, in worker processes for large logs (alprfed.ledger.entry_checks); the
+first failure in log order is what is reported, whichever check found it.
 
 When a signed root does not match, the first bad entry is found by bisection: a prefix of
 ``m`` recomputed leaves is intact exactly when the source proves it consistent with the signed
@@ -25,7 +27,8 @@ from alprfed.ledger.checkpoint import (
     open_checkpoint,
     read_checkpoint,
 )
-from alprfed.ledger.entry import GENESIS_PREV, decode_entry
+from alprfed.ledger.entry import GENESIS_PREV
+from alprfed.ledger.entry_checks import EntryChecks
 from alprfed.ledger.merkle import CompactRange, leaf_hash
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.proof import verify_consistency
@@ -50,21 +53,15 @@ class _Replay:
         self.tree = CompactRange()
         self.base = self.tree.copy()  # the tree at the last checkpoint that verified
         self.window: list[bytes] = []  # leaves since then
-        self.prev = GENESIS_PREV
-        self.first_local: tuple[int, str] | None = None
         self.remember_size = remember_size
         self.remembered: tuple[bytes, ...] | None = None
         if remember_size == 0:
             self.remembered = ()
 
     def add(self, data: bytes) -> None:
-        position = self.tree.size
         leaf = leaf_hash(data)
         self.tree.append(leaf)
         self.window.append(leaf)
-        if self.first_local is None:
-            self.first_local = _local_fault(position, data, self.prev)
-        self.prev = leaf
         if self.tree.size == self.remember_size:
             self.remembered = tuple(self.tree.peak_hashes())
 
@@ -72,8 +69,6 @@ class _Replay:
         intact = self.tree.size == checkpoint.size and self.tree.root() == checkpoint.root
         if not intact:
             bad = self._first_unproven(checkpoint)
-            if self.first_local is not None and self.first_local[0] < bad:
-                _fail(*self.first_local)
             if bad < self.tree.size:
                 _fail(
                     bad,
@@ -85,8 +80,6 @@ class _Replay:
                 f"the log signed a checkpoint of size {checkpoint.size} but serves only "
                 f"{bad} entries: this one and those after it are missing",
             )
-        if self.first_local is not None:
-            _fail(*self.first_local)
         self.base, self.window = self.tree.copy(), []
 
     def _first_unproven(self, checkpoint: Checkpoint) -> int:
@@ -114,30 +107,20 @@ class _Replay:
         return True
 
 
-def _local_fault(position: int, data: bytes, prev: bytes) -> tuple[int, str] | None:
-    try:
-        entry = decode_entry(data)
-    except LedgerVerificationError as exc:
-        return position, str(exc)
-    if entry.index != position:
-        return position, f"the entry at this position says it is entry {entry.index}"
-    if entry.prev != prev:
-        return position, "its prev is not the leaf hash of the entry before it"
-    return None
-
-
 def _fail(index: int, message: str) -> None:
     raise LedgerVerificationError(message, index=index)
 
 
-def _entry_stream(source: LedgerSource, page_size: int) -> Iterator[bytes]:
-    position = 0
+def _entry_stream(source: LedgerSource, page_size: int, checks: EntryChecks) -> Iterator[bytes]:
+    """Every entry in order; each page is handed to ``checks`` as it is read."""
+    position, prev = 0, GENESIS_PREV
     while True:
         page = source.entries(position, position + page_size)
         if not page:
             return
+        checks.submit(position, prev, page)
         yield from page
-        position += len(page)
+        position, prev = position + len(page), leaf_hash(page[-1])
 
 
 def _checkpoint_stream(source: LedgerSource, newest_size: int) -> Iterator[str]:
@@ -156,6 +139,7 @@ def replay(
     origin: str,
     remember_size: int | None = None,
     page_size: int = VERIFY_PAGE,
+    workers: int | None = None,
 ) -> ReplayResult:
     """Recompute the chain and tree from every entry and check every stored checkpoint.
 
@@ -166,11 +150,38 @@ def replay(
             position or does not chain to its predecessor, a signed root the entries do not
             reproduce, entries beyond the newest checkpoint, or a newest checkpoint that is
             not the last one the log lists.
+
+    ``workers`` sets how many processes run the per-entry checks (default: one per CPU for
+    large logs, none for small ones).
     """
     newest_note = source.latest_checkpoint()
     newest = _open(newest_note, verifiers, origin)
-    walk = _Replay(source, remember_size)
-    entries = _entry_stream(source, page_size)
+    with EntryChecks.for_log(newest.size, workers) as checks:
+        walk = _Replay(source, remember_size)
+        try:
+            count = _walk(source, verifiers, origin, newest, newest_note, walk, checks, page_size)
+        except LedgerVerificationError as exc:
+            # An entry check may have found an earlier fault than this one (it runs beside
+            # the walk); the first problem in log order is the one to report.
+            limit = walk.tree.size if exc.index is None else exc.index
+            fault = checks.first_fault()
+            if fault is not None and fault[0] < limit:
+                _fail(*fault)
+            raise
+    return ReplayResult(newest, newest_note, count, walk.remembered, tuple(walk.tree.peak_hashes()))
+
+
+def _walk(
+    source: LedgerSource,
+    verifiers: Sequence[NoteVerifier],
+    origin: str,
+    newest: Checkpoint,
+    newest_note: str,
+    walk: _Replay,
+    checks: EntryChecks,
+    page_size: int,
+) -> int:
+    entries = _entry_stream(source, page_size, checks)
     last_note, count, last_size = None, 0, -1
     for note in _checkpoint_stream(source, newest.size):
         checkpoint = _open(note, verifiers, origin)
@@ -188,6 +199,9 @@ def replay(
         last_note, count, last_size = note, count + 1, checkpoint.size
     if last_note is None:
         raise LedgerVerificationError("the log lists no checkpoints")
+    fault = checks.first_fault()
+    if fault is not None and fault[0] < walk.tree.size:
+        _fail(*fault)
     for _ in entries:
         _fail(
             last_size,
@@ -200,7 +214,7 @@ def replay(
             f"lists (size {last_size})",
             index=min(newest.size, last_size),
         )
-    return ReplayResult(newest, newest_note, count, walk.remembered, tuple(walk.tree.peak_hashes()))
+    return count
 
 
 def _open(note: str, verifiers: Sequence[NoteVerifier], origin: str) -> Checkpoint:

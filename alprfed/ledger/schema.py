@@ -1,8 +1,9 @@
 """The ledger's tables (SQLAlchemy Core, one definition for SQLite and PostgreSQL).
 
 - ``ledger_entries``: the canonical bytes of every entry, by index. The authority.
-- ``ledger_nodes``: the hash of every complete subtree (level, index), leaves at level 0, so a
-  proof is a few primary-key lookups. Derived data: a verifier never trusts it.
+- ``ledger_nodes``: the hash of every complete subtree, leaves at level 0, keyed by one integer
+  ``node_key(level, index)`` so a proof is one ``IN`` list of primary-key lookups (a two-column
+  row-value ``IN`` is not served from the index by SQLite). Derived data: never trusted.
 - ``ledger_checkpoints``: every checkpoint the log signed, by tree size (one per batch).
 - ``ledger_head``: one row, the size and checkpoint of the newest batch. Writers advance it by
   compare-and-swap on the size, which is what keeps two writers from signing forks.
@@ -41,10 +42,24 @@ entries = sa.Table(
 nodes = sa.Table(
     "ledger_nodes",
     metadata,
-    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
-    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("node", _INDEX, primary_key=True, autoincrement=False),  # node_key(level, index)
     sa.Column("hash", sa.LargeBinary(HASH_SIZE), nullable=False),
 )
+
+# A node key packs (level, index) into one signed 64-bit integer: level in the top bits, the
+# index of the subtree at that level below. Levels reach 56 and indices 2**56 - 1, which bounds
+# a stored log at 2**56 entries (7e16), far beyond any ledger's life.
+NODE_INDEX_BITS = 56
+MAX_STORED_SIZE = 1 << NODE_INDEX_BITS
+
+
+def node_key(level: int, index: int) -> int:
+    return (level << NODE_INDEX_BITS) | index
+
+
+def node_of_key(key: int) -> tuple[int, int]:
+    return key >> NODE_INDEX_BITS, key & (MAX_STORED_SIZE - 1)
+
 
 checkpoints = sa.Table(
     "ledger_checkpoints",

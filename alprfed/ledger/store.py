@@ -181,13 +181,15 @@ class LedgerStore(LedgerReader):
         Raises:
             LedgerConflict: the head is no longer at ``tip.size`` (the caller rolls back).
         """
+        if tip.size + len(batch) > schema.MAX_STORED_SIZE:
+            raise LedgerError(f"the ledger is full at {schema.MAX_STORED_SIZE} entries")
         now = self._clock.now()
         node_rows: list[dict[str, object]] = []
         tree = CompactRange(
             tip.size,
             tip.peak_hashes,
             on_node=lambda level, idx, value: node_rows.append(
-                {"level": level, "idx": idx, "hash": value}
+                {"node": schema.node_key(level, idx), "hash": value}
             ),
         )
         entry_rows: list[dict[str, object]] = []

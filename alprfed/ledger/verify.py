@@ -45,12 +45,14 @@ def verify_ledger(
     *,
     state_file: Path | None = None,
     page_size: int = VERIFY_PAGE,
+    workers: int | None = None,
 ) -> VerificationReport:
     """Verify everything the source holds; with ``state_file``, also against the last
     checkpoint this verifier accepted, and remember the new one.
 
     The log's origin is the key name of ``verifiers`` (a log key is named after its origin).
     Without a state file the first run trusts on first use, after recomputing everything.
+    ``workers``: processes for the per-entry checks (default: one per CPU for large logs).
 
     Raises:
         LedgerVerificationError: the ledger does not verify; ``index`` names the first bad
@@ -67,6 +69,7 @@ def verify_ledger(
         origin=origin,
         page_size=page_size,
         remember_size=None if state is None else state.size,
+        workers=workers,
     )
     if state is not None:
         _check_extends(source, state, result)
