@@ -137,10 +137,18 @@ def start_federation(
     node_ports: dict[str, int] | None = None,
     skip_nodes: tuple[str, ...] = (),
     spec_edit: Callable[[FederationSpec], FederationSpec] | None = None,
+    gateway_policies: Path | None = None,
 ) -> Federation:
+    """Build, seed and start a federation; ``gateway_policies`` gives the gateway its own
+    policies directory (to edit and reload it in a test)."""
     spec = test_spec() if spec_edit is None else spec_edit(test_spec())
     ports = {a: free_port() for a in NODES} | (node_ports or {})
     layout = build_layout(root, spec, gateway_port=free_port(), node_ports=ports)
+    if gateway_policies is not None:
+        config = layout.gateway_config.read_text()
+        layout.gateway_config.write_text(
+            config.replace("[gateway]\n", f'[gateway]\npolicies_dir = "{gateway_policies}"\n', 1)
+        )
     now = int(time.time())
     nodes = {}
     for i, agency in enumerate(NODES):
