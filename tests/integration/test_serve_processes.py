@@ -48,7 +48,7 @@ def test_a_bad_config_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
         '[node]\nagency_id = "sjpd"\nstate = "ZZ"\ndatabase_url = "sqlite:///n.db"\n'
         'signing_key = "k.pem"\ngateway_key = "ed25519:AAAA"\n'
     )
-    result = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+    result = subprocess.run(
         [sys.executable, "-m", "alprfed", "node", "serve", "--config", str(config)],
         capture_output=True,
         text=True,
