@@ -57,10 +57,10 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         max_size = request.max_size or None
         if max_size is not None and max_size < request.min_size:
             raise InvalidRequest("max_size is below min_size", field="max_size")
-        notes = await asyncio.to_thread(self._store.checkpoints, request.min_size, max_size)
-        return ledger_pb2.CheckpointList(
-            checkpoints=[ledger_pb2.Checkpoint(note=n) for n in notes[:CHECKPOINT_PAGE]]
+        notes = await asyncio.to_thread(
+            self._store.checkpoints, request.min_size, max_size, limit=CHECKPOINT_PAGE
         )
+        return ledger_pb2.CheckpointList(checkpoints=[ledger_pb2.Checkpoint(note=n) for n in notes])
 
     async def GetEntries(
         self, request: ledger_pb2.GetEntriesRequest, context: grpc.aio.ServicerContext

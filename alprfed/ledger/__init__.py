@@ -19,6 +19,7 @@ Modules, from the bottom up::
     writer       LedgerWriter: group commit for asyncio callers
     source       the LedgerSource protocol, entry iteration by kind
     remote       a LedgerSource over gRPC (auditors reading a gateway)
+    entry_checks per-entry checks of a verification, in worker processes for large logs
     replay       recompute every entry and check every checkpoint
     monitor      the verifier's state file
     verify       verify_ledger: the whole check, as an oversight body runs it

@@ -110,13 +110,19 @@ class LedgerReader:
         with self._engine.connect() as conn:
             return str(conn.execute(sa.select(schema.head.c.checkpoint)).scalar_one())
 
-    def checkpoints(self, min_size: int = 0, max_size: int | None = None) -> list[str]:
-        """Every checkpoint the log signed with min_size <= size <= max_size, oldest first."""
+    def checkpoints(
+        self, min_size: int = 0, max_size: int | None = None, *, limit: int | None = None
+    ) -> list[str]:
+        """Every checkpoint the log signed with min_size <= size <= max_size, oldest first;
+        at most ``limit`` of them when given."""
         query = sa.select(schema.checkpoints.c.note).where(schema.checkpoints.c.size >= min_size)
         if max_size is not None:
             query = query.where(schema.checkpoints.c.size <= max_size)
+        query = query.order_by(schema.checkpoints.c.size)
+        if limit is not None:
+            query = query.limit(limit)
         with self._engine.connect() as conn:
-            return list(conn.execute(query.order_by(schema.checkpoints.c.size)).scalars())
+            return list(conn.execute(query).scalars())
 
     # --- entries ----------------------------------------------------------------------------
 

@@ -107,6 +107,11 @@ class LedgerStore(LedgerReader):
             raise ConfigError(f"ledger origin: {exc.detail}") from None
         note_signer = NoteSigner(origin, signer)
         engine = create_engine(url, durable=True)
+        if engine.dialect.name == "postgresql":
+            # Batch rows into multi-row INSERTs (SQLAlchemy's "insertmanyvalues", cached per
+            # statement) rather than psycopg's one pipelined statement per row: a batch writes
+            # three to four rows per entry, and this roughly halves the time it takes.
+            engine.dialect.use_insertmanyvalues_wo_returning = True
         with disposed_on_failure(engine):
             schema.upgrade(engine)
             stored_origin = _initialize(engine, note_signer)

@@ -47,6 +47,9 @@ class LedgerWriter:
     ) -> AppendedEntry:
         """Append one entry; return it once its batch and checkpoint are committed.
 
+        ``body`` is encoded when its batch commits: do not change it (or anything it holds)
+        before this returns. A caller cancelled after its batch began is still logged.
+
         Raises:
             InvalidRequest: a bad kind, body or plate (raised at once; nothing queued).
             LedgerError: the writer is closed, or the batch failed in storage.
