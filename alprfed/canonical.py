@@ -32,8 +32,37 @@ class CanonicalError(InvalidRequest):
 
 
 def _check(value: object, depth: int = 0) -> None:
+    # Everything signed or hashed passes here (node receipts, ledger entries, verification),
+    # so the common case is made cheap: dicts and lists of plain str/int/bool/None leaves are
+    # checked by exact type in one loop, without a call or an isinstance test per leaf.
+    # Anything else (subclasses, other mappings and sequences, bad values) takes _check_other.
     if depth > MAX_DEPTH:
         raise CanonicalError("value nests too deeply")
+    kind = type(value)
+    if kind is dict:
+        for key in value:  # type: ignore[attr-defined]
+            if type(key) is not str and not isinstance(key, str):
+                raise CanonicalError(f"object key {key!r} is not a string")
+        items = value.values()  # type: ignore[attr-defined]
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        _check_other(value, depth)
+        return
+    if depth >= MAX_DEPTH and items:
+        raise CanonicalError("value nests too deeply")
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str or item_kind is bool or item is None:
+            continue
+        if item_kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                raise CanonicalError(f"integer {item} is outside the exactly representable range")
+            continue
+        _check(item, depth + 1)
+
+
+def _check_other(value: object, depth: int) -> None:
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
