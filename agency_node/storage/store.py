@@ -22,6 +22,7 @@ from agency_node.storage.migrations import NODE_MIGRATIONS
 from agency_node.storage.schema import MAX_NONCE, cameras, purge_reports, seen_nonces, sightings
 from agency_node.storage.statements import (
     FIND_SIGHTINGS,
+    DriverStatement,
     camera_upsert,
     nonce_claim,
     purge_chunk_statement,
@@ -80,7 +81,8 @@ class NodeStore:
         self._writer = writer(engine)
         self._postgres = engine.dialect.name == "postgresql"
         self._camera_upsert = camera_upsert(postgres=self._postgres)
-        self._nonce_claim = nonce_claim(postgres=self._postgres)
+        self._find = DriverStatement(FIND_SIGHTINGS, engine.dialect)
+        self._nonce_claim = DriverStatement(nonce_claim(postgres=self._postgres), engine.dialect)
         self.schema_version = schema_version
 
     @classmethod
@@ -177,7 +179,7 @@ class NodeStore:
         """
         params = {"plate": normalize_plate(plate), "start": start, "end": end}
         with self._reader.connect() as conn:
-            rows = conn.execute(FIND_SIGHTINGS, params).all()
+            rows = self._find.rows(conn, params)
         return [
             Sighting(
                 id=id_,
@@ -241,12 +243,9 @@ class NodeStore:
         """
         if not 0 < len(nonce) <= MAX_NONCE:
             raise InvalidRequest(f"nonce must be 1 to {MAX_NONCE} characters", field="nonce")
-        statement = self._nonce_claim
-        with self._writer.begin() as conn:
-            return (
-                conn.execute(statement, {"nonce": nonce, "expires_at": expires_at}).first()
-                is not None
-            )
+        # The reader: no transaction of SQLAlchemy's; the claim commits as its own.
+        with self._reader.connect() as conn:
+            return bool(self._nonce_claim.write(conn, {"nonce": nonce, "expires_at": expires_at}))
 
     def forget_expired_nonces(self, now: int) -> int:
         """Drop nonces whose queries expired before ``now``; return how many were dropped."""
