@@ -13,6 +13,7 @@ officers (the gateway's certificate comes from the federation's own intermediate
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,6 +29,7 @@ log = logging.getLogger("alprfed.identity")
 # Only honoured by a server started with --insecure: a local-experiment stand-in for a
 # certificate, formatted "kind:org/principal". Never consulted when TLS is on.
 INSECURE_IDENTITY_HEADER = "x-alprfed-insecure-identity"
+IDENTITY_CACHE_ENTRIES = 1024  # distinct peer certificates remembered, parsed
 
 
 class PrincipalKind(StrEnum):
@@ -69,6 +71,13 @@ def identity_from_certificate(cert: x509.Certificate) -> Identity:
     return Identity(_single(subject, NameOID.COMMON_NAME, "subject CN"), organization, kind)
 
 
+@functools.lru_cache(maxsize=IDENTITY_CACHE_ENTRIES)
+def _identity_of_pem(pem: bytes) -> Identity:
+    # gRPC hands every call the peer's PEM; parsing it anew showed in the node's profile.
+    # An Identity is a pure function of the bytes, and a failure raises, so nothing bad is kept.
+    return identity_from_certificate(x509.load_pem_x509_certificate(pem))
+
+
 def peer_identity(context: Any, *, insecure: bool) -> Identity:
     """The caller's identity from a servicer context (sync or aio).
 
@@ -78,7 +87,7 @@ def peer_identity(context: Any, *, insecure: bool) -> Identity:
     auth = context.auth_context() or {}
     pems = auth.get("x509_pem_cert") or []
     if pems:
-        return identity_from_certificate(x509.load_pem_x509_certificate(pems[0]))
+        return _identity_of_pem(bytes(pems[0]))
     if insecure:
         for key, value in context.invocation_metadata() or ():
             if key == INSECURE_IDENTITY_HEADER:
