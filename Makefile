@@ -9,6 +9,8 @@ PROTOS    := $(wildcard protos/alprfed/v1/*.proto)
 GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
 
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS=--quick (minutes), or parts: BENCH_ARGS="node-search fanout"
+BENCH_ARGS ?=
 
 .PHONY: all dev venv protos lint typecheck test test-fast demo up bench clean distclean
 
@@ -44,8 +46,10 @@ demo: dev
 up: dev
 	$(VENV)/bin/alprfed up
 
+# Every target's figure beside its floor; the table is printed and saved in bench/results/.
+# The first full run builds and caches 10M-row tables in bench/cache/ (see docs/PERFORMANCE.md).
 bench: dev
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

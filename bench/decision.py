@@ -1,0 +1,214 @@
+"""Part 4, decision time: ``Gates.decide`` with the real Casbin policy and law book.
+
+A federation of N node agencies spread over the states (those with a law pack and some
+governed by the default pack), plus San Jose PD as the requester, is loaded the way the gateway
+loads it: a policy bundle built from the bundled policies and the federation, then the gates
+from the bundle's own bytes. Each decision is a warranted query by officer-garcia aimed at
+every node: Casbin, the warrant's scope and per-target limits, and both states' law for every
+target. Some holders' law refuses, as in a real federation, so the refusal paths run too.
+
+The Casbin policy is the bundled one plus OFFICERS_PER_AGENCY officers of every agency (role
+assignments grow with the federation). A second measurement aims the same query at one agency
+only, to separate the size of the federation from the number of targets.
+
+The floor is the state law alone: the law book deciding the same (holder, requester)
+requests, built beforehand. No decision can skip asking each holder's law.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from alprfed.config import CourtConfig, FederationConfig, bundled_policies_dir
+from alprfed.law import LawBook, LawRequest, load_law_book
+from alprfed.models import Agency, AgencyId, AgencyKind, Purpose, TimeWindow
+from alprfed.policy.bundle import build_bundle, load_policy
+from alprfed.policy.decision import Gates, QueryFacts
+from alprfed.policy.warrants import WarrantLimits, WarrantView
+from alprfed.signing import SigningKey
+from bench.environment import BenchEnv, BenchError
+from bench.federation import COURT, REQUESTER_AGENCY, REQUESTER_OFFICER
+from bench.queries import CASE_NUMBER, WARRANT_ID
+from bench.report import Figure, PartReport, at_most
+from bench.stats import US_PER_S, Latency, time_each
+
+PART = "decision"
+TITLE = "Decision time: the three gates with the real Casbin policy and law book"
+P50_LIMIT_US = 200.0
+FLOOR_LABEL = "state law alone"
+OFFICERS_PER_AGENCY = 10
+DAY_S = 86_400
+# Holder states: every state with a law pack of its own, then states the default pack governs.
+HOLDER_STATES = (
+    "CA", "IL", "VA", "WA", "MN", "OR", "UT", "NC", "TN", "AR", "ME", "MT", "NE", "NH", "VT",
+    "TX", "NY", "FL", "GA", "OH",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    agency_counts: tuple[int, ...] = (10, 200)
+    warmup: int = 500
+    calls: int = 5_000
+
+
+def federation(nodes: int) -> FederationConfig:
+    """``nodes`` node agencies over HOLDER_STATES, the requester, and one court."""
+    key = SigningKey.generate().public.raw
+    agencies: dict[str, Agency] = {
+        REQUESTER_AGENCY: Agency(
+            AgencyId(REQUESTER_AGENCY), "San Jose Police Department", "CA", AgencyKind.LOCAL
+        )
+    }
+    for number in range(1, nodes + 1):
+        agency_id = AgencyId(f"agency-{number:03d}")
+        agencies[agency_id] = Agency(
+            agency_id,
+            f"Agency {number}",
+            HOLDER_STATES[(number - 1) % len(HOLDER_STATES)],
+            AgencyKind.LOCAL,
+            node_address=f"localhost:{10_000 + number}",
+            node_key=key,
+        )
+    return FederationConfig(
+        name="alprfed decision benchmark",
+        origin="bench.alprfed.example/decision",
+        gateway_key=SigningKey.generate().public,
+        agencies=agencies,
+        courts={
+            COURT: CourtConfig(COURT, "Santa Clara Superior Court", SigningKey.generate().public)
+        },
+    )
+
+
+def _facts(fed: FederationConfig, now: int) -> tuple[QueryFacts, WarrantView]:
+    window = TimeWindow(now - 3 * DAY_S, now)
+    facts = QueryFacts(
+        officer=REQUESTER_OFFICER,
+        agency=REQUESTER_AGENCY,
+        plate="8FXR413",
+        window=window,
+        purpose=Purpose.ROBBERY,
+        case_number=CASE_NUMBER,
+        warrant_id=WARRANT_ID,
+        exigent_approval_id=None,
+        targets=tuple(a.agency_id for a in fed.nodes()),
+        now=now,
+    )
+    warrant = WarrantView(
+        warrant_id=WARRANT_ID,
+        agency=REQUESTER_AGENCY,
+        window=TimeWindow(now - 7 * DAY_S, now),
+        offense=Purpose.ROBBERY,
+        limits=WarrantLimits(),
+        issued_at=now - 60,
+        expires_at=now + 30 * DAY_S,
+        revoked_at=None,
+        plate_listed=True,
+    )
+    return facts, warrant
+
+
+def policies(directory: Path, fed: FederationConfig) -> Path:
+    """The bundled policies, with officers of every agency of ``fed`` holding the officer role."""
+    shutil.copytree(bundled_policies_dir(), directory)
+    with (directory / "policy.csv").open("a", encoding="utf-8") as policy:
+        for agency in fed.nodes():
+            for number in range(1, OFFICERS_PER_AGENCY + 1):
+                officer = f"officer-{number:02d}"
+                policy.write(f"g, {agency.agency_id}/{officer}, officer, {agency.agency_id}\n")
+    return directory
+
+
+def _law_requests(fed: FederationConfig, facts: QueryFacts) -> list[LawRequest]:
+    requester = fed.agencies[AgencyId(REQUESTER_AGENCY)]
+    return [
+        LawRequest(
+            holder_agency=holder.agency_id,
+            holder_state=holder.state,
+            requester_agency=requester.agency_id,
+            requester_state=requester.state,
+            requester_kind=requester.kind,
+            purpose=facts.purpose,
+            case_number=facts.case_number,
+            window=facts.window,
+            now=facts.now,
+            warrant=True,
+            declarations_on_file=requester.declarations_on_file,
+        )
+        for holder in fed.nodes()
+        if holder.agency_id in facts.targets
+    ]
+
+
+def _measure(
+    gates: Gates,
+    law: LawBook,
+    requests: list[LawRequest],
+    facts: QueryFacts,
+    warrant: WarrantView,
+    settings: DecisionSettings,
+) -> tuple[Latency, Latency]:
+    """The gates' decision, and the law book alone on the same requests."""
+    gate = time_each(
+        lambda _: gates.decide(facts, warrant=warrant), count=settings.calls, warmup=settings.warmup
+    )
+    floor = time_each(
+        lambda _: [law.decide(request) for request in requests],
+        count=settings.calls,
+        warmup=settings.warmup,
+    )
+    return Latency.of(gate), Latency.of(floor)
+
+
+def _figures(config: str, gate: Latency, floor: Latency) -> list[Figure]:
+    target = at_most(P50_LIMIT_US, f"≤ {P50_LIMIT_US:g} µs")
+    return [
+        Figure(
+            PART, "decision p50", config, gate.p50 * US_PER_S, "µs", floor.p50 * US_PER_S,
+            FLOOR_LABEL, (target,),
+        ),
+        Figure(
+            PART, "decision p99", config, gate.p99 * US_PER_S, "µs", floor.p99 * US_PER_S,
+            FLOOR_LABEL,
+        ),
+    ]  # fmt: skip
+
+
+def run(settings: DecisionSettings, env: BenchEnv) -> PartReport:
+    started = time.perf_counter()
+    report = PartReport(PART, TITLE)
+    now = int(time.time())
+    law = load_law_book(bundled_policies_dir())
+    for nodes in settings.agency_counts:
+        env.log(f"{PART}: {nodes} agencies")
+        fed = federation(nodes)
+        bundle = build_bundle(policies(env.scratch(PART) / "policies", fed), fed)
+        gates = load_policy(bundle).gates
+        every, warrant = _facts(fed, now)
+        for facts, aimed in (
+            (every, "every agency"),
+            (replace(every, targets=every.targets[:1]), "one agency"),
+        ):
+            decision = gates.decide(facts, warrant=warrant)
+            permitted = len(decision.permitted)
+            if len(decision.agencies) != len(facts.targets) or permitted == 0:
+                raise BenchError(f"the gates decided {decision.agencies} with none permitted")
+            requests = _law_requests(fed, facts)
+            gate, floor = _measure(gates, law, requests, facts, warrant, settings)
+            config = f"{nodes} agencies, aimed at {aimed} ({permitted} permitted)"
+            for figure in _figures(config, gate, floor):
+                report.add(figure)
+    report.notes += [
+        "One warranted query by officer-garcia (San Jose PD) aimed at every node of the "
+        f"federation; holders over {len(HOLDER_STATES)} states, some of whose law refuses.",
+        f"Casbin: the bundled policy plus {OFFICERS_PER_AGENCY} officers per agency; its "
+        "decisions come from the gate's per-policy cache after the first query of a subject, "
+        f"as in the running gateway. {settings.calls} timed calls after {settings.warmup} "
+        "warm-up.",
+    ]
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,105 @@
+"""The benchmark parts, in running order, and their sizes for a full, quick or tiny run.
+
+``full`` is ``make bench``: the sizes the targets are stated at (10 million sightings, 32 nodes,
+200 agencies, a million ledger entries). ``quick`` keeps every part and every comparison at
+sizes that run in minutes. ``tiny`` is for the smoke tests: it only proves each part produces
+well-formed results, and its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import decision, fanout, ingest, ledger, node_search
+from bench.decision import DecisionSettings
+from bench.environment import BenchEnv
+from bench.fanout import FanoutSettings
+from bench.ingest import IngestSettings
+from bench.ledger import LedgerSettings
+from bench.node_search import NodeSearchSettings
+from bench.report import PartReport
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    node_search: NodeSearchSettings
+    ingest: IngestSettings
+    fanout: FanoutSettings
+    decision: DecisionSettings
+    ledger: LedgerSettings
+
+
+PRESETS = {
+    "full": Preset(
+        "full",
+        node_search=NodeSearchSettings(sizes=(1_000_000, 10_000_000)),
+        ingest=IngestSettings(sizes=(200_000, 1_000_000)),
+        fanout=FanoutSettings(),
+        decision=DecisionSettings(),
+        ledger=LedgerSettings(),
+    ),
+    "quick": Preset(
+        "quick",
+        node_search=NodeSearchSettings(
+            sizes=(100_000, 1_000_000), latency_calls=1_000, rate_calls=1_500
+        ),
+        ingest=IngestSettings(sizes=(50_000, 200_000)),
+        fanout=FanoutSettings(latency_calls=150, rate_calls=300, fault_calls=10),
+        decision=DecisionSettings(calls=2_000, warmup=200),
+        ledger=LedgerSettings(
+            appends=((1, 200), (16, 2_000), (256, 10_000)),
+            proof_sizes=(10_000, 100_000),
+            proofs=500,
+            verify_sizes=(10_000, 100_000),
+        ),
+    ),
+    "tiny": Preset(
+        "tiny",
+        node_search=NodeSearchSettings(
+            sizes=(1_000, 2_000),
+            probes=20,
+            warmup=5,
+            latency_calls=20,
+            rate_calls=20,
+            concurrency=2,
+        ),
+        ingest=IngestSettings(sizes=(1_000,)),
+        fanout=FanoutSettings(
+            node_counts=(2,),
+            sightings_per_node=500,
+            warmup=2,
+            latency_calls=5,
+            rate_calls=6,
+            concurrency=2,
+            deadline_s=0.5,
+            fault_calls=2,
+            target_nodes=2,
+        ),
+        decision=DecisionSettings(agency_counts=(3, 10), calls=20, warmup=5),
+        ledger=LedgerSettings(
+            appends=((1, 5), (4, 40)),
+            proof_sizes=(1_000,),
+            proofs=20,
+            warmup=5,
+            verify_sizes=(1_000,),
+        ),
+    ),
+}
+
+
+def preset(name: str) -> Preset:
+    """Raises: KeyError for an unknown preset."""
+    return PRESETS[name]
+
+
+PartRunner = Callable[[Preset, BenchEnv], PartReport]
+
+PARTS: dict[str, PartRunner] = {
+    node_search.PART: lambda p, env: node_search.run(p.node_search, env),
+    ingest.PART: lambda p, env: ingest.run(p.ingest, env),
+    fanout.PART: lambda p, env: fanout.run(p.fanout, env),
+    decision.PART: lambda p, env: decision.run(p.decision, env),
+    ledger.PART: lambda p, env: ledger.run(p.ledger, env),
+}

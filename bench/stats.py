@@ -1,0 +1,147 @@
+"""Timing primitives: latency samples, percentiles, and rates under concurrency.
+
+Every benchmark times with ``time.perf_counter`` (monotonic, sub-microsecond) around exactly the
+work it names, after a warm-up that is thrown away: the first calls pay for connection set-up,
+statement preparation and cold caches, which a long-running service pays once.
+
+Percentiles are nearest-rank over the sorted samples, so p99 of 1,000 samples is the tenth
+slowest call, an observed value and never an interpolation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+MS_PER_S = 1_000
+US_PER_S = 1_000_000
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of ``samples`` (any order), e.g. ``fraction=0.99``.
+
+    Raises:
+        ValueError: no samples, or ``fraction`` outside (0, 1].
+    """
+    if not samples:
+        raise ValueError("a percentile of no samples is undefined")
+    if not 0 < fraction <= 1:
+        raise ValueError("fraction must be in (0, 1]")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A summary of per-call durations, in seconds."""
+
+    count: int
+    p50: float
+    p99: float
+    mean: float
+    max: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Latency:
+        """Raises: ValueError when there are no samples."""
+        return cls(
+            count=len(samples),
+            p50=percentile(samples, 0.50),
+            p99=percentile(samples, 0.99),
+            mean=sum(samples) / len(samples) if samples else math.nan,
+            max=max(samples),
+        )
+
+
+def time_each(call: Callable[[int], object], *, count: int, warmup: int) -> list[float]:
+    """Call ``call(i)`` ``warmup`` times untimed, then ``count`` times, timing each call."""
+    for i in range(warmup):
+        call(i)
+    samples = []
+    for i in range(warmup, warmup + count):
+        started = time.perf_counter()
+        call(i)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def rate_threads(
+    call: Callable[[int], object], *, count: int, concurrency: int, warmup: int = 0
+) -> float:
+    """Calls per second when ``concurrency`` threads share ``count`` calls of ``call(i)``.
+
+    Each thread takes the next index until all are taken, so the threads finish together. An
+    exception in any call stops the run and is raised here.
+    """
+    for i in range(warmup):
+        call(i)
+    next_index = iter(range(warmup, warmup + count))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(next_index, None)
+            if index is None:
+                return
+            call(index)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench") as pool:
+        started = time.perf_counter()
+        futures = [pool.submit(worker) for _ in range(concurrency)]
+        for future in futures:
+            future.result()
+        elapsed = time.perf_counter() - started
+    return count / elapsed
+
+
+@dataclass(frozen=True)
+class ConcurrentRun:
+    """Calls per second and the latency of each call under ``concurrency`` callers."""
+
+    per_second: float
+    latency: Latency
+
+
+async def run_concurrently(
+    call: Callable[[int], Awaitable[object]], *, count: int, concurrency: int, warmup: int = 0
+) -> ConcurrentRun:
+    """Await ``count`` calls of ``call(i)`` from ``concurrency`` asyncio tasks.
+
+    Per-call latency is measured too, so the same run gives the rate and what callers waited.
+    """
+    for i in range(warmup):
+        await call(i)
+    indices = iter(range(warmup, warmup + count))
+    samples: list[float] = []
+
+    async def worker() -> None:
+        for index in indices:  # one shared iterator: tasks take turns, never the same index
+            started = time.perf_counter()
+            await call(index)
+            samples.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return ConcurrentRun(per_second=count / elapsed, latency=Latency.of(samples))
+
+
+async def time_each_async(
+    call: Callable[[int], Awaitable[object]], *, count: int, warmup: int
+) -> list[float]:
+    """The asyncio twin of ``time_each``: one call at a time, each timed."""
+    for i in range(warmup):
+        await call(i)
+    samples = []
+    for i in range(warmup, warmup + count):
+        started = time.perf_counter()
+        await call(i)
+        samples.append(time.perf_counter() - started)
+    return samples

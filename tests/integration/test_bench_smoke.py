@@ -1,0 +1,137 @@
+"""Tiny runs of every benchmark part, so the benchmarks keep working as the system changes.
+
+These assert that each part runs the real system end to end and reports well-formed results
+(every figure finite and positive, beside a floor, with its targets evaluated, in JSON and in
+Markdown). They never assert on timing: the tiny sizes make every figure meaningless.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import POSTGRES_URL, require_postgres
+
+from bench import decision, fanout, ingest, ledger, node_search
+from bench.environment import POSTGRES, SQLITE, BenchEnv
+from bench.hosts import REPO_ROOT
+from bench.parts import preset
+from bench.report import Figure, PartReport, table_rows
+
+TINY = preset("tiny")
+UNITS = {"ms", "µs", "s", "/s", "x"}
+DATABASES = [SQLITE, pytest.param(POSTGRES, marks=pytest.mark.postgres)]
+
+
+@pytest.fixture
+def make_env(tmp_path: Path) -> Callable[[str], BenchEnv]:
+    def make(database: str) -> BenchEnv:
+        postgres = None
+        if database == POSTGRES:
+            require_postgres()
+            postgres = POSTGRES_URL
+        work = tmp_path / "work"
+        work.mkdir(exist_ok=True)
+        return BenchEnv(work, tmp_path / "cache", postgres, seed=7, log=lambda _: None)
+
+    return make
+
+
+def well_formed(report: PartReport, part: str) -> dict[str, list[Figure]]:
+    """Check every figure; return them by measure."""
+    assert report.part == part
+    assert report.figures
+    assert report.notes
+    by_measure: dict[str, list[Figure]] = {}
+    for figure in report.figures:
+        assert figure.part == part
+        assert figure.unit in UNITS
+        assert math.isfinite(figure.value)
+        assert figure.value > 0
+        assert figure.floor is not None
+        assert math.isfinite(figure.floor)
+        assert figure.floor > 0
+        assert figure.floor_label
+        assert figure.met in (None, True, False)
+        assert (figure.met is None) == (not figure.targets)
+        by_measure.setdefault(figure.measure, []).append(figure)
+    rendered = json.loads(json.dumps(report.to_json()))
+    assert len(rendered["figures"]) == len(report.figures)
+    assert all(
+        row[2].endswith(f.unit)
+        for row, f in zip(table_rows(report.figures), report.figures, strict=True)
+    )
+    return by_measure
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_node_search_reports_each_size_and_the_growth(
+    make_env: Callable[[str], BenchEnv], database: str
+) -> None:
+    settings = replace(TINY.node_search, databases=(database,))
+    figures = well_formed(node_search.run(settings, make_env(database)), node_search.PART)
+    assert len(figures["search p50"]) == len(settings.sizes)
+    assert all(f.targets for f in figures["search p50"])
+    assert len(figures["p50 growth with the table"]) == 1
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_ingest_reports_both_paths_beside_bulk_load(
+    make_env: Callable[[str], BenchEnv], database: str
+) -> None:
+    settings = replace(TINY.ingest, databases=(database,))
+    report = ingest.run(settings, make_env(database))
+    figures = well_formed(report, ingest.PART)
+    assert len(report.figures) == 2 * len(settings.sizes)
+    assert all(f.floor_label == "bulk_load" for fs in figures.values() for f in fs)
+
+
+def test_fanout_reports_each_node_count_and_both_faults(
+    make_env: Callable[[str], BenchEnv],
+) -> None:
+    settings = TINY.fanout
+    figures = well_formed(fanout.run(settings, make_env(SQLITE)), fanout.PART)
+    assert len(figures["federated query p50"]) == len(settings.node_counts)
+    faults = [f for fs in figures.values() for f in fs if "one " in f.config]
+    assert sorted(f.config.rsplit(" ", 1)[1] for f in faults) == ["dead", "hanging"]
+    assert all(f.floor == settings.deadline_s * 1000 for f in faults)
+
+
+def test_decision_reports_every_federation_size(make_env: Callable[[str], BenchEnv]) -> None:
+    settings = TINY.decision
+    figures = well_formed(decision.run(settings, make_env(SQLITE)), decision.PART)
+    # aimed at every agency and at one, for each federation size
+    assert len(figures["decision p50"]) == 2 * len(settings.agency_counts)
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_ledger_reports_appends_proofs_and_verification(
+    make_env: Callable[[str], BenchEnv], database: str
+) -> None:
+    settings = replace(TINY.ledger, databases=(database,))
+    figures = well_formed(ledger.run(settings, make_env(database)), ledger.PART)
+    assert len(figures["durable appends/s"]) == len(settings.appends)
+    assert len(figures["inclusion proof p50"]) == len(settings.proof_sizes)
+    assert len(figures["alprfed ledger verify"]) == len(settings.verify_sizes)
+
+
+def test_the_command_writes_json_and_markdown(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "decision", "--preset", "tiny", "--no-postgres",
+         "--results", str(results), "--cache", str(tmp_path / "cache")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (written,) = results.glob("*.json")
+    data = json.loads(written.read_text())
+    assert [p["part"] for p in data["parts"]] == ["decision"]
+    assert data["machine"]["cpus usable (nproc)"].isdigit()
+    assert data["parts"][0]["figures"]
+    assert "decision p50" in written.with_suffix(".md").read_text()
