@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,6 +28,7 @@ from alprfed.ledger.checkpoint import read_checkpoint
 from alprfed.ledger.entry import decode_entry, plate_commitment
 from alprfed.ledger.merkle import (
     NodeId,
+    ProofPlan,
     assemble,
     consistency_plan,
     inclusion_plan,
@@ -66,6 +68,14 @@ class LedgerReader:
     def __init__(self, engine: Engine, origin: str) -> None:
         self._engine = engine
         self.origin = origin
+        # Reads need no transaction: entries, subtrees and checkpoints never change once
+        # written, and each read takes the head first. On PostgreSQL autocommit spares a
+        # proof the BEGIN and ROLLBACK round trips; SQLite reads begin locally anyway.
+        self._reads = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @classmethod
     def open_readonly(cls, url: str) -> LedgerReader:
@@ -102,12 +112,12 @@ class LedgerReader:
 
     def size(self) -> int:
         """The number of entries committed (the size of the newest checkpoint)."""
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return self._size(conn)
 
     def latest_checkpoint(self) -> str:
         """The newest signed checkpoint, verbatim."""
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return str(conn.execute(sa.select(schema.head.c.checkpoint)).scalar_one())
 
     def checkpoints(
@@ -121,7 +131,7 @@ class LedgerReader:
         query = query.order_by(schema.checkpoints.c.size)
         if limit is not None:
             query = query.limit(limit)
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return list(conn.execute(query).scalars())
 
     # --- entries ----------------------------------------------------------------------------
@@ -152,12 +162,12 @@ class LedgerReader:
             .where(schema.entries.c.idx >= start, schema.entries.c.idx < end)
             .order_by(schema.entries.c.idx)
         )
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return [(int(idx), bytes(data)) for idx, data in conn.execute(query)]
 
     def entry(self, index: int) -> bytes:
         """Raises: LedgerRangeError when index is not below the size."""
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return self._entry(conn, index, self._size(conn))
 
     # --- proofs -----------------------------------------------------------------------------
@@ -169,9 +179,8 @@ class LedgerReader:
             LedgerRangeError: index >= tree_size, or tree_size beyond the log's size.
         """
         plan = inclusion_plan(index, tree_size)
-        with self._engine.connect() as conn:
-            self._check_size(conn, tree_size)
-            return self._assemble(conn, plan)
+        with self._reads.connect() as conn:
+            return self._proof(conn, plan, tree_size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """The RFC 9162 §2.1.4 proof that the tree of ``new_size`` extends that of ``old_size``.
@@ -181,9 +190,8 @@ class LedgerReader:
                 new_size beyond the log's size.
         """
         plan = consistency_plan(old_size, new_size)
-        with self._engine.connect() as conn:
-            self._check_size(conn, new_size)
-            return self._assemble(conn, plan)
+        with self._reads.connect() as conn:
+            return self._proof(conn, plan, new_size)
 
     def tlog_proof(self, index: int) -> str:
         """An offline receipt for entry ``index`` against the newest checkpoint (tlog-proof@v1
@@ -192,11 +200,12 @@ class LedgerReader:
         Raises:
             LedgerRangeError: index is not below the log's size.
         """
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             note = str(conn.execute(sa.select(schema.head.c.checkpoint)).scalar_one())
             size = read_checkpoint(note).size
             data = self._entry(conn, index, size)
-            path = self._assemble(conn, inclusion_plan(index, size))
+            plan = inclusion_plan(index, size)
+            path = _assemble_or_fail(plan, fetch_nodes(conn, plan_nodes(plan)))
         return TlogProof(index, tuple(path), note, extra=data).to_text()
 
     # --- plate commitments ------------------------------------------------------------------
@@ -216,7 +225,7 @@ class LedgerReader:
             .where(schema.openings.c.entry_idx == index)
             .order_by(schema.openings.c.slot)
         )
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             data = self._entry(conn, index, self._size(conn))
             rows = conn.execute(query).all()
         commitments = decode_entry(data).commitments
@@ -263,10 +272,19 @@ class LedgerReader:
     def _size(conn: sa.Connection) -> int:
         return int(conn.execute(sa.select(schema.head.c.size)).scalar_one())
 
-    def _check_size(self, conn: sa.Connection, tree_size: int) -> None:
-        size = self._size(conn)
+    @staticmethod
+    def _proof(conn: sa.Connection, plan: ProofPlan, tree_size: int) -> list[bytes]:
+        """The proof hashes of ``plan`` for a tree of ``tree_size``: the log's size and the
+        subtree hashes come in one round trip."""
+        keys = [schema.node_key(*node) for node in plan_nodes(plan)]
+        rows = conn.execute(_SIZE_AND_NODES[conn.dialect.name], {"keys": keys}).all()
+        size = int(rows[0].size)
         if tree_size > size:
             raise LedgerRangeError(f"tree size {tree_size} is beyond the log's size {size}")
+        hashes = {
+            schema.node_of_key(int(r.node)): bytes(r.hash) for r in rows if r.node is not None
+        }
+        return _assemble_or_fail(plan, hashes)
 
     @staticmethod
     def _entry(conn: sa.Connection, index: int, size: int) -> bytes:
@@ -282,26 +300,44 @@ class LedgerReader:
             )
         return bytes(data)
 
-    @staticmethod
-    def _assemble(conn: sa.Connection, plan: list[list[NodeId]]) -> list[bytes]:
-        hashes = fetch_nodes(conn, plan_nodes(plan))
-        try:
-            return assemble(plan, hashes)
-        except KeyError as missing:
-            raise LedgerError(
-                f"subtree {missing.args[0]} is missing: the ledger's node store "
-                "is damaged; run `alprfed ledger verify`"
-            ) from None
+
+def _assemble_or_fail(plan: ProofPlan, hashes: dict[NodeId, bytes]) -> list[bytes]:
+    try:
+        return assemble(plan, hashes)
+    except KeyError as missing:
+        raise LedgerError(
+            f"subtree {missing.args[0]} is missing: the ledger's node store "
+            "is damaged; run `alprfed ledger verify`"
+        ) from None
 
 
-_FETCH_NODES = sa.select(schema.nodes.c.node, schema.nodes.c.hash).where(
-    schema.nodes.c.node.in_(sa.bindparam("keys", expanding=True))
-)
+def _is_wanted(dialect: str) -> sa.ColumnElement[bool]:
+    """``node`` is one of the keys bound as "keys": an expanding IN list, or on PostgreSQL one
+    array parameter (``= ANY``), which spares rendering a parameter per key on every proof."""
+    if dialect == "postgresql":
+        return schema.nodes.c.node == sa.any_(
+            sa.bindparam("keys", type_=postgresql.ARRAY(sa.BigInteger))
+        )
+    return schema.nodes.c.node.in_(sa.bindparam("keys", expanding=True))
+
+
+# The head's size with each wanted subtree (or one row of NULLs): one round trip per proof.
+_SIZE_AND_NODES = {
+    dialect: sa.select(schema.head.c.size, schema.nodes.c.node, schema.nodes.c.hash).select_from(
+        schema.head.outerjoin(schema.nodes, _is_wanted(dialect))
+    )
+    for dialect in ("postgresql", "sqlite")
+}
+_FETCH_NODES = {
+    dialect: sa.select(schema.nodes.c.node, schema.nodes.c.hash).where(_is_wanted(dialect))
+    for dialect in ("postgresql", "sqlite")
+}
 
 
 def fetch_nodes(conn: sa.Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
     """The stored hashes of the complete subtrees ``ids``, in one indexed query."""
     if not ids:
         return {}
-    rows = conn.execute(_FETCH_NODES, {"keys": [schema.node_key(*node) for node in ids]})
+    keys = [schema.node_key(*node) for node in ids]
+    rows = conn.execute(_FETCH_NODES[conn.dialect.name], {"keys": keys})
     return {schema.node_of_key(int(key)): bytes(value) for key, value in rows}
