@@ -13,6 +13,7 @@ from agency_node.search import SearchService
 from agency_node.storage import NodeStore
 from alprfed import wire
 from alprfed.errors import PermissionDenied
+from alprfed.pki import FEDERATION_ORG  # the gateway's certificate comes from this CA
 from alprfed.rpc.identity import Identity, PrincipalKind, peer_identity
 from alprfed.v1 import node_pb2, node_pb2_grpc
 
@@ -50,7 +51,7 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
     def Search(self, request: node_pb2.SearchRequest, context: Any) -> node_pb2.SearchResponse:
         caller = self._caller(context)
         # Defence in depth: the gateway signature is the real gate, but only the gateway calls.
-        if caller.kind != PrincipalKind.GATEWAY:
+        if caller.kind != PrincipalKind.GATEWAY or caller.organization != FEDERATION_ORG:
             raise PermissionDenied(f"{caller} is not the federation gateway")
         outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"))
         return node_pb2.SearchResponse(

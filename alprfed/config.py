@@ -86,6 +86,8 @@ class CourtConfig:
     court_id: str
     name: str
     key: VerifyingKey
+    # States whose agencies' exigent queries this court's clerks review (its jurisdiction).
+    states: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,12 @@ def load_federation(path: Path) -> FederationConfig:
     for i, raw in enumerate(root.items("court")):
         t = _Table(raw, f"{path} court #{i + 1}", path.parent)
         court_id = _id(t.text("id"), path)
-        courts[court_id] = CourtConfig(court_id, t.text("name"), t.key("key"))
+        courts[court_id] = CourtConfig(
+            court_id,
+            t.text("name"),
+            t.key("key"),
+            frozenset(_state(x, path) for x in t.items("states")),
+        )
     if not agencies:
         raise ConfigError(f"{path}: the federation lists no agencies")
     lookback_hours = fed.integer("exigent_lookback_hours", DEFAULT_EXIGENT_LOOKBACK_HOURS)

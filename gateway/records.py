@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from alprfed.clock import Clock
 from alprfed.errors import (
     AlreadyExists,
+    FailedPrecondition,
     InvalidRequest,
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    VerificationError,
 )
 from alprfed.ledger import AppendedEntry
 from alprfed.models import EXIGENT_PURPOSES, normalize_plate, parse_purpose
@@ -72,7 +74,13 @@ class RecordsService:
         """Raises: PermissionDenied, VerificationError (not court-signed), AlreadyExists."""
         self.authorize(identity, "warrant", "register")
         courts = {c.court_id: c.key for c in self._policy.current.federation.courts.values()}
-        warrant = open_warrant(envelope, courts)
+        try:
+            warrant = open_warrant(envelope, courts)
+        except VerificationError as exc:
+            # The clerk is authenticated; what failed is the document, so say what failed.
+            raise InvalidRequest(
+                f"not a warrant this federation accepts: {exc.detail}", field="warrant"
+            ) from None
         if warrant.court != identity.organization:
             raise PermissionDenied(
                 f"a clerk of {identity.organization} may not register a warrant of {warrant.court}"
@@ -84,6 +92,8 @@ class RecordsService:
         if await asyncio.to_thread(self._registry.has_warrant, warrant.warrant_id):
             raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
         now = self._clock.now()
+        if warrant.expires_at <= now:
+            raise FailedPrecondition(f"warrant {warrant.warrant_id} has already expired")
         entry = await self._audit.warrant_registered(
             warrant, envelope, registered_by=identity, registered_at=now
         )
@@ -104,7 +114,12 @@ class RecordsService:
         self.authorize(identity, "warrant", "revoke")
         if not reason.strip() or len(reason) > MAX_REASON:
             raise InvalidRequest(f"give a reason of 1 to {MAX_REASON} characters", field="reason")
-        await asyncio.to_thread(self._registry.check_revocable, warrant_id)
+        record = await asyncio.to_thread(self._registry.check_revocable, warrant_id)
+        if record.warrant.court != identity.organization:
+            raise PermissionDenied(
+                f"a clerk of {identity.organization} may not revoke a warrant of "
+                f"{record.warrant.court}"
+            )
         now = self._clock.now()
         entry = await self._audit.warrant_revoked(
             warrant_id, revoked_by=identity, reason=reason.strip(), revoked_at=now
@@ -190,7 +205,16 @@ class RecordsService:
         self, reviewer: Identity, *, query_id: str, upheld: bool, note: str
     ) -> ReviewResult:
         self.authorize(reviewer, "exigent", "review")
-        await asyncio.to_thread(self._registry.check_reviewable, query_id)
+        agency_id = await asyncio.to_thread(self._registry.check_reviewable, query_id)
+        federation = self._policy.current.federation
+        court, agency = (
+            federation.courts.get(reviewer.organization),
+            federation.agencies.get(agency_id),
+        )
+        if court is None or agency is None or agency.state not in court.states:
+            raise PermissionDenied(
+                f"{reviewer.organization} has no jurisdiction over exigent queries of {agency_id}"
+            )
         now = self._clock.now()
         entry = await self._audit.exigent_reviewed(
             query_id=query_id,

@@ -306,11 +306,14 @@ class GatewayRegistry:
                 )
             )
 
-    def check_reviewable(self, query_id: str) -> None:
-        """Raises: NotFound (no such flagged query), AlreadyExists (reviewed before)."""
+    def check_reviewable(self, query_id: str) -> str:
+        """The agency whose exigent query this is.
+
+        Raises: NotFound (no such flagged query), AlreadyExists (reviewed before).
+        """
         with self._engine.connect() as conn:
             row = conn.execute(
-                sa.select(exigent_queries.c.reviewed_at).where(
+                sa.select(exigent_queries.c.reviewed_at, exigent_queries.c.agency).where(
                     exigent_queries.c.query_id == query_id
                 )
             ).first()
@@ -318,6 +321,7 @@ class GatewayRegistry:
             raise NotFound(f"query {query_id} is not an exigent query awaiting review")
         if row.reviewed_at is not None:
             raise AlreadyExists(f"exigent query {query_id} was already reviewed")
+        return str(row.agency)
 
     def record_review(
         self, query_id: str, *, upheld: bool, reviewer: str, reviewed_at: int, ledger_index: int

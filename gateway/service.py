@@ -100,6 +100,7 @@ class QueryService:
             exigent_approval_id=query.exigent_approval_id,
             targets=targets,
             now=now,
+            kind=identity.kind.value,
         )
         resolved = await asyncio.to_thread(self._resolve, query)
         decision = loaded.gates.decide(facts, warrant=resolved.warrant, approval=resolved.approval)

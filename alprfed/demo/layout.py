@@ -159,6 +159,7 @@ def build_layout(
                     "id": court.court_id,
                     "name": court.name,
                     "key": court_keys[court.court_id].public.to_text(),
+                    "states": list(court.states),
                 },
                 array=True,
             )

@@ -29,6 +29,7 @@ class CourtSpec:
     court_id: str
     name: str
     clerk: str
+    states: tuple[str, ...] = ()  # whose agencies' exigent queries it reviews
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,23 @@ DEMO = FederationSpec(
             "santa-clara-superior",
             "Superior Court of California, County of Santa Clara",
             "clerk-lee",
+            ("CA",),
         ),
-        CourtSpec("norfolk-circuit", "Circuit Court of the City of Norfolk", "clerk-adams"),
         CourtSpec(
-            "us-district-dc", "U.S. District Court for the District of Columbia", "clerk-baker"
+            "norfolk-circuit", "Circuit Court of the City of Norfolk", "clerk-adams", ("VA",)
         ),
-        CourtSpec("johnson-county-district", "Johnson County District Court (Texas)", "clerk-cruz"),
+        CourtSpec(
+            "us-district-dc",
+            "U.S. District Court for the District of Columbia",
+            "clerk-baker",
+            ("DC",),
+        ),
+        CourtSpec(
+            "johnson-county-district",
+            "Johnson County District Court (Texas)",
+            "clerk-cruz",
+            ("TX",),
+        ),
     ),
     people={
         "sjpd": ("officer-garcia", "sgt-nguyen"),

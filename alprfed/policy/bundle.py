@@ -67,7 +67,7 @@ def federation_to_canonical(federation: FederationConfig) -> dict[str, JSONValue
             for a in federation.agencies.values()
         ],
         "courts": [
-            {"id": c.court_id, "name": c.name, "key": c.key.to_text()}
+            {"id": c.court_id, "name": c.name, "key": c.key.to_text(), "states": sorted(c.states)}
             for c in federation.courts.values()
         ],
     }
@@ -87,7 +87,9 @@ def federation_from_canonical(value: Mapping[str, Any]) -> FederationConfig:
         for a in value["agencies"]
     }
     courts = {
-        c["id"]: CourtConfig(c["id"], c["name"], VerifyingKey.from_text(c["key"]))
+        c["id"]: CourtConfig(
+            c["id"], c["name"], VerifyingKey.from_text(c["key"]), frozenset(c["states"])
+        )
         for c in value["courts"]
     }
     return FederationConfig(

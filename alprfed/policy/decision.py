@@ -23,6 +23,7 @@ from alprfed.policy.warrants import WarrantView, check_warrant_scope, check_warr
 
 QUERY_OBJECT, QUERY_ACTION = "query", "create"
 CASBIN_RULE = f"casbin:{QUERY_OBJECT}.{QUERY_ACTION}"
+PERSON_RULE = "request.person"
 
 
 class AccessPolicyLike(Protocol):
@@ -52,6 +53,7 @@ class QueryFacts:
     exigent_approval_id: str | None
     targets: tuple[str, ...]  # agency ids in scope, in federation order
     now: int
+    kind: str = "person"  # certificate OU: only people query; cameras and services never
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,15 @@ class Gates:
         approval: ApprovalView | None = None,
     ) -> QueryDecision:
         common: list[Reason] = []
-        rules: list[str] = [CASBIN_RULE]
+        rules: list[str] = [PERSON_RULE, CASBIN_RULE]
+        if facts.kind != "person":
+            common.append(
+                Reason(
+                    gate="request",
+                    rule_id=PERSON_RULE,
+                    message=f"a {facts.kind} certificate cannot query; only people can",
+                )
+            )
         if not self._access.allows(
             subject_of(facts.agency, facts.officer), facts.agency, QUERY_OBJECT, QUERY_ACTION
         ):

@@ -155,6 +155,7 @@ class _Replayer:
             exigent_approval_id=body["exigent_approval_id"],
             targets=tuple(body["targets"]),
             now=body["decided_at"],
+            kind=requester["kind"],
         )
         decision = loaded.gates.decide(
             facts, warrant=self.warrant_view(body), approval=self.approval_view(body)

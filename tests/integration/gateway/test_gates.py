@@ -140,12 +140,31 @@ def test_revoked_warrant(federation: Federation) -> None:
     assert all("warrant.not-revoked" in rules for _, rules in by_agency(answer).values())
 
 
-def test_expired_warrant(federation: Federation) -> None:
-    warrant = federation.warrant(
-        issued_at=federation.now - 10 * DAY, expires_at=federation.now - DAY
-    )
+def test_a_warrant_that_expires_after_registration_stops_authorizing(
+    federation: Federation,
+) -> None:
+    import time
+
+    warrant = federation.warrant(expires_at=int(time.time()) + 2)
+    time.sleep(3)  # a correctness wait for the expiry, not a timing assertion
     answer = federation.query("sjpd", "officer-garcia", warrant_id=warrant)
     assert all("warrant.unexpired" in rules for _, rules in by_agency(answer).values())
+
+
+def test_a_camera_certificate_cannot_query(federation: Federation) -> None:
+    from alprfed.pki import issue
+    from alprfed.rpc.identity import PrincipalKind
+
+    # A camera named like an officer, of the officer's own agency.
+    issue(
+        federation.layout.pki,
+        organization="sjpd",
+        kind=PrincipalKind.CAMERA,
+        principal="officer-garcia-cam",
+    )
+    answer = federation.query("sjpd", "officer-garcia-cam", warrant_id=federation.warrant())
+    assert all("request.person" in rules for _, rules in by_agency(answer).values())
+    assert not answer.sightings_total()
 
 
 def test_unregistered_warrant(federation: Federation) -> None:

@@ -23,7 +23,10 @@ def register_error(
 
 def test_a_forged_warrant_is_refused(federation: Federation) -> None:
     forged = federation.sign_warrant(key=SigningKey.generate())  # not the court's key
-    assert register_error(federation, forged).code() == grpc.StatusCode.UNAUTHENTICATED
+    error = register_error(federation, forged)
+    # The clerk is authenticated; the document is what failed, and the clerk is told why.
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a warrant this federation accepts" in error.details()
 
 
 def test_a_warrant_signed_by_one_court_but_naming_another_is_refused(
@@ -33,7 +36,9 @@ def test_a_warrant_signed_by_one_court_but_naming_another_is_refused(
 
     other_court_key = SigningKey.load(federation.layout.court_key("norfolk-circuit"))
     envelope = federation.sign_warrant(court="santa-clara-superior", key=other_court_key)
-    assert register_error(federation, envelope).code() == grpc.StatusCode.UNAUTHENTICATED
+    error = register_error(federation, envelope)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not signed by santa-clara-superior" in error.details()
 
 
 def test_only_court_clerks_register_and_only_their_own_courts_warrants(
@@ -174,3 +179,45 @@ def test_envelope_helpers_round_trip() -> None:
     key = SigningKey.generate()
     envelope = key.sign_envelope("t", {"a": 1})
     assert wire.envelope_from_pb(wire.envelope_to_pb(envelope), field="x") == envelope
+
+
+def test_an_expired_warrant_is_not_registered(federation: Federation) -> None:
+    expired = federation.sign_warrant(
+        issued_at=federation.now - 10 * DAY, expires_at=federation.now - DAY
+    )
+    assert register_error(federation, expired).code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_clerk_revokes_only_their_own_courts_warrants(federation: Federation) -> None:
+    warrant_id = federation.warrant()
+    with pytest.raises(grpc.RpcError) as excinfo:
+        federation.stub("norfolk-circuit", "clerk-adams").RevokeWarrant(
+            gateway_pb2.RevokeWarrantRequest(warrant_id=warrant_id, reason="not mine"), timeout=10
+        )
+    assert excinfo.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    shown = federation.stub("sjpd", "officer-garcia").GetWarrant(
+        gateway_pb2.GetWarrantRequest(warrant_id=warrant_id), timeout=10
+    )
+    assert not shown.revoked
+
+
+def test_exigent_review_needs_the_courts_jurisdiction(federation: Federation) -> None:
+    approval = approve(federation)
+    answer = federation.query(
+        "sjpd",
+        "officer-garcia",
+        exigent_approval_id=approval.approval_id,
+        purpose=Purpose.AMBER_ALERT,
+        case_number="SJ-AMBER-1",
+        window_from=federation.now - DAY,
+    )
+    assert answer.flagged_for_review
+    with pytest.raises(grpc.RpcError) as excinfo:  # a Texas court over a California agency
+        federation.stub("johnson-county-district", "clerk-cruz").ReviewExigent(
+            gateway_pb2.ReviewExigentRequest(query_id=answer.query_id, upheld=True), timeout=10
+        )
+    assert excinfo.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    review = federation.stub("santa-clara-superior", "clerk-lee").ReviewExigent(
+        gateway_pb2.ReviewExigentRequest(query_id=answer.query_id, upheld=False), timeout=10
+    )
+    assert not review.upheld
