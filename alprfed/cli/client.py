@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 import grpc
 
+from alprfed.cli.common import friendly_errors
 from alprfed.config import TLSConfig, read_toml
 from alprfed.errors import ConfigError
 from alprfed.rpc.identity import INSECURE_IDENTITY_HEADER
@@ -29,6 +30,7 @@ from alprfed.rpc.tls import secure_channel, warn_insecure
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TIMEOUT_S = 10.0
+PROFILE_KEYS = frozenset({"gateway", "ca", "cert", "key"})
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def connection_options(func: F) -> F:
         click.option(
             "--timeout",
             "timeout_s",
-            type=float,
+            type=click.FloatRange(min=0.1),
             default=DEFAULT_TIMEOUT_S,
             show_default=True,
             help="Deadline for the call, in seconds.",
@@ -95,6 +97,7 @@ def connection_options(func: F) -> F:
         func = option(func)
 
     @functools.wraps(func)
+    @friendly_errors  # a missing profile or certificate is one clear line, not a traceback
     def wrapper(
         *args: Any,
         profile: Path | None,
@@ -137,6 +140,12 @@ def resolve_connection(
     values: dict[str, Any] = {}
     if profile is not None:
         data = read_toml(profile)
+        unknown = set(data) - PROFILE_KEYS
+        if unknown or not all(isinstance(v, str) for v in data.values()):
+            raise ConfigError(
+                f"{profile} is not a client profile (keys: gateway, ca, cert, key; "
+                f"unexpected: {', '.join(sorted(unknown)) or 'non-text values'})"
+            )
         base = profile.parent
         values = {"address": data.get("gateway")}
         for name in ("ca", "cert", "key"):

@@ -36,6 +36,11 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except AlprfedError as exc:
             fail(str(exc))
+        except OSError as exc:  # a file we were told to read or write
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}")
+        except UnicodeDecodeError:
+            fail("a file that should be text (UTF-8) is not")
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
@@ -53,9 +58,8 @@ def parse_time(text: str, *, now: int | None = None) -> int:
     current = now if now is not None else int(dt.datetime.now(dt.UTC).timestamp())
     if text == "now":
         return current
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text.startswith("-") and text[-1:] in units and text[1:-1].isdigit():
-        return current - int(text[1:-1]) * units[text[-1]]
+    if text.startswith("-") and text[-1:] in DURATION_UNITS and text[1:-1].isdigit():
+        return current - int(text[1:-1]) * DURATION_UNITS[text[-1]]
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -65,6 +69,17 @@ def parse_time(text: str, *, now: int | None = None) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return int(parsed.timestamp())
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from '90s', '15m', '72h', '30d'. Raises click.BadParameter."""
+    text = text.strip()
+    if text[-1:] in DURATION_UNITS and text[:-1].isdigit() and int(text[:-1]) > 0:
+        return int(text[:-1]) * DURATION_UNITS[text[-1]]
+    raise click.BadParameter(f"{text!r}: use a positive number and a unit, e.g. 72h or 30d")
 
 
 def format_time(ts: int) -> str:

@@ -29,6 +29,19 @@ from alprfed.errors import AlprfedError
 
 SEED_DAYS = 40  # the synthetic traffic spans this many days before now
 PARALLEL_SEEDS = 2  # one per core
+# Closing the terminal (SIGHUP) or a kill (SIGTERM) must stop the federation too: its
+# processes run in their own sessions and would otherwise outlive us.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so every cleanup block runs."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for signum in STOP_SIGNALS[1:]:
+        signal.signal(signum, interrupt)
 
 
 def free_ports(count: int) -> list[int]:
@@ -142,6 +155,9 @@ def demo(keep: Path | None) -> None:
     """
     from alprfed.demo.story import Story
 
+    if keep is not None and keep.exists():
+        fail(f"{keep} exists; --keep builds a new directory (remove it or choose another)")
+    stop_on_signals()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="alprfed-demo-") as tmp:
         root = keep if keep is not None else Path(tmp) / "federation"
@@ -172,9 +188,14 @@ def up(directory: Path, fresh: bool) -> None:
     if directory.exists():
         if not fresh:
             fail(f"{directory} exists; pass --fresh to rebuild it")
+        if not (directory / "federation.toml").is_file():
+            fail(
+                f"{directory} does not look like a federation built by alprfed up; "
+                "refusing to delete it"
+            )
         shutil.rmtree(directory)
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, lambda *_: stop.set())
     with running_federation(directory.resolve(), DEMO) as (layout, _):
         show_how_to_query(layout)
@@ -200,11 +221,12 @@ def show_how_to_query(layout: Layout) -> None:
       --purpose robbery --case SJ-2026-1 --warrant w-demo-1 --proof-out receipt.tlog-proof
 
   [dim]# an auditor verifies the ledger and the officer's receipt[/]
-  alprfed ledger verify --profile {profiles}/ca-state-auditor-auditor-patel.toml \\
-      --key {layout.vkey_file}
+  alprfed ledger --profile {profiles}/ca-state-auditor-auditor-patel.toml \\
+      verify --key {layout.vkey_file}
   alprfed ledger verify-proof receipt.tlog-proof --key {layout.vkey_file}
 
 Every person's profile is in {profiles}; logs are in {root / "logs"}.
 Press Ctrl-C to stop everything.""",
         highlight=False,
+        soft_wrap=True,  # copy-pasteable even when the output is not a terminal
     )

@@ -87,10 +87,14 @@ def load_verifiers(values: Sequence[str]) -> list[NoteVerifier]:
     texts: list[str] = []
     for value in values:
         path = Path(value)
-        if "+" not in value and path.is_file():
+        if "+" in value:
+            texts.append(value.strip())
+        elif path.is_file():
             texts.extend(line.strip() for line in path.read_text().splitlines() if line.strip())
         else:
-            texts.append(value.strip())
+            raise ConfigError(
+                f"verifier key {value!r}: no such file, and not a vkey (name+hexid+base64key)"
+            )
     try:
         return [NoteVerifier.from_vkey(text) for text in texts]
     except NoteError as exc:
@@ -120,7 +124,8 @@ _KEY_OPTION = click.option(
 @click.option("--key", type=click.Path(path_type=Path), help="Your TLS private key, PEM.")
 @click.option("--insecure", is_flag=True, help="Plaintext gRPC, local experiments only.")
 @click.option(
-    "--identity",
+    "--as",
+    "identity",
     default=DEFAULT_INSECURE_IDENTITY,
     show_default=True,
     help="Who you claim to be under --insecure (kind:org/principal).",

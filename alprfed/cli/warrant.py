@@ -10,7 +10,13 @@ from rich.table import Table
 
 from alprfed import canonical, wire
 from alprfed.cli.client import Connection, connection_options
-from alprfed.cli.common import console, format_time, friendly_errors, parse_time
+from alprfed.cli.common import (
+    console,
+    format_time,
+    friendly_errors,
+    parse_duration,
+    parse_time,
+)
 from alprfed.models import Purpose, TimeWindow, normalize_plate
 from alprfed.policy.warrants import Warrant, WarrantLimits
 from alprfed.signing import WARRANT_TYPE, SigningKey, envelope_from_json, envelope_to_json
@@ -35,7 +41,12 @@ def warrant() -> None:
 @click.option("--agency", required=True, help="The agency it authorizes.")
 @click.option("--plate", "plates", multiple=True, required=True, help="Repeat for each plate.")
 @click.option("--from", "window_from", required=True, help="Start of the sightings it covers.")
-@click.option("--to", "window_to", default="now", show_default=True)
+@click.option(
+    "--to",
+    "window_to",
+    default=None,
+    help="End of the sightings it covers (default: until the warrant expires).",
+)
 @click.option("--offense", required=True, type=click.Choice([p.value for p in Purpose]))
 @click.option(
     "--valid-for",
@@ -60,7 +71,7 @@ def issue(
     agency: str,
     plates: tuple[str, ...],
     window_from: str,
-    window_to: str,
+    window_to: str | None,
     offense: str,
     valid_for: str,
     limit_states: tuple[str, ...],
@@ -74,10 +85,15 @@ def issue(
         court=court,
         judge=judge,
         issued_at=now,
-        expires_at=now + (now - parse_time("-" + valid_for, now=now)),
+        expires_at=now + parse_duration(valid_for),
         agency=agency,
         plates=tuple(normalize_plate(p) for p in plates),
-        window=TimeWindow(parse_time(window_from, now=now), parse_time(window_to, now=now)),
+        window=TimeWindow(
+            parse_time(window_from, now=now),
+            now + parse_duration(valid_for)
+            if window_to is None
+            else parse_time(window_to, now=now),
+        ),
         offense=Purpose(offense),
         limits=WarrantLimits(frozenset(s.upper() for s in limit_states), frozenset(limit_agencies)),
     )

@@ -59,3 +59,36 @@ def test_a_bad_config_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
     assert "error:" in result.stderr
     assert "ZZ" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_the_demo_stops_every_process_and_cleans_up_when_signalled(signum: int) -> None:
+    import re
+    import time
+
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "alprfed", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    output = []
+    for line in demo.stdout:  # wait until the services are being started
+        output.append(line)
+        if "starting every node" in line:
+            break
+    root = re.search(r"building the federation in (\S+)", "".join(output).replace("\n", ""))
+    assert root, "".join(output)
+    time.sleep(2)  # let some services come up, so there is something to stop
+    demo.send_signal(signum)
+    demo.communicate(timeout=60)
+    left = subprocess.run(
+        ["pgrep", "-f", root.group(1)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert left == "", f"processes left running: {left}"
+    assert not Path(root.group(1)).exists()  # the temporary federation (with keys) is gone
