@@ -150,7 +150,7 @@ def test_a_malformed_verifier_key_is_refused(log: LedgerStore, database_url: str
 def test_an_auditor_verifies_through_a_gateway(
     log: LedgerStore, ledger_address: str, verifier: NoteVerifier, tmp_path: Path
 ) -> None:
-    source = ("--gateway", ledger_address, "--insecure", "--identity", "person:oversight/lee")
+    source = ("--gateway", ledger_address, "--insecure", "--as", "person:oversight/lee")
     result = run(*source, "verify", "--key", verifier.to_vkey())
     assert result.exit_code == 0, result.output
     assert "ledger verifies: 8 entries" in result.output
