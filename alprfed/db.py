@@ -21,10 +21,12 @@ A database newer than the code is refused rather than used.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -56,7 +58,7 @@ def _sqlite_pragmas(synchronous: str) -> tuple[str, ...]:
     )
 
 
-def create_engine(url: str, *, durable: bool = False) -> Engine:
+def create_engine(url: str, *, durable: bool = False, must_exist: bool = False) -> Engine:
     """Create the engine for a database URL.
 
     ``durable`` asks SQLite to fsync every commit (synchronous=FULL): for the audit ledger,
@@ -64,8 +66,13 @@ def create_engine(url: str, *, durable: bool = False) -> Engine:
     mode) no committed transaction is lost when a process crashes, only possibly the newest
     ones on power loss. PostgreSQL commits are durable by its own configuration.
 
+    A new SQLite file is created readable by its owner only (0600): it holds plates in clear,
+    and SQLite gives its -wal and -shm files the same permissions. ``must_exist`` refuses to
+    create one (readers such as an auditor's tools must not leave empty databases behind).
+
     Raises:
-        ConfigError: malformed URL, unsupported database, or an in-memory SQLite database.
+        ConfigError: malformed URL, unsupported database, an in-memory SQLite database, or
+            (``must_exist``) a SQLite file that does not exist.
     """
     try:
         parsed = make_url(url)
@@ -78,6 +85,7 @@ def create_engine(url: str, *, durable: bool = False) -> Engine:
             raise ConfigError(
                 "the database must be a file (sqlite:///path/to/file.db), not in memory"
             )
+        _create_private_file(Path(parsed.database), must_exist=must_exist)
         engine = sa.create_engine(parsed)
         pragmas = _sqlite_pragmas("FULL" if durable else "NORMAL")
         event.listen(engine, "connect", lambda conn, _rec: _configure_sqlite(conn, pragmas))
@@ -97,6 +105,15 @@ def create_engine(url: str, *, durable: bool = False) -> Engine:
         f"database {backend!r} is not supported; use sqlite:///path/file.db or "
         "postgresql+psycopg://user@host/dbname"
     )
+
+
+def _create_private_file(path: Path, *, must_exist: bool) -> None:
+    if path.exists():
+        return
+    if must_exist:
+        raise ConfigError(f"no database at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def writer(engine: Engine) -> Engine:

@@ -82,10 +82,10 @@ class LedgerReader:
         """Open an existing ledger for reading (auditors, the CLI); never creates or upgrades.
 
         Raises:
-            ConfigError: a malformed or unsupported URL.
+            ConfigError: a malformed or unsupported URL, or no such SQLite file.
             LedgerError: the database holds no ledger, or one of another schema version.
         """
-        engine = create_engine(url, durable=True)
+        engine = create_engine(url, durable=True, must_exist=True)
         with disposed_on_failure(engine), engine.connect() as conn:
             version = schema.MIGRATIONS.current_version(conn)
             origin = (
