@@ -34,7 +34,7 @@ from alprfed.ledger.entry import (
     SALT_SIZE,
     AppendedEntry,
     PendingEntry,
-    encode_entry,
+    encode_pending,
     plate_commitment,
 )
 from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash, peaks
@@ -203,12 +203,11 @@ class LedgerStore(LedgerReader):
         prev = tip.last_leaf
         for index, pending in enumerate(batch, start=tip.size):
             salts = [self._salt() for _ in pending.plates]
-            data = encode_entry(
+            data = encode_pending(
+                pending,
                 index=index,
                 prev=prev,
                 time=now,
-                kind=pending.kind,
-                body=pending.body,
                 commitments=[
                     plate_commitment(s, p) for s, p in zip(salts, pending.plates, strict=True)
                 ],

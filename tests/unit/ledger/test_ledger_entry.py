@@ -6,7 +6,11 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from alprfed import canonical
+from alprfed.canonical import MAX_DEPTH
 from alprfed.errors import InvalidPlate, InvalidRequest, LedgerVerificationError
 from alprfed.ledger.entry import (
     GENESIS_PREV,
@@ -15,6 +19,7 @@ from alprfed.ledger.entry import (
     PendingEntry,
     decode_entry,
     encode_entry,
+    encode_pending,
     plate_commitment,
 )
 
@@ -137,3 +142,58 @@ def test_a_body_that_is_not_canonical_json_is_refused() -> None:
 def test_decoding_refuses_anything_but_a_canonical_entry(attack: str, data: bytes) -> None:
     with pytest.raises(LedgerVerificationError):
         decode_entry(data)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=8).filter(lambda k: k.lower() not in {"plate", "plates"}),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@given(
+    body=st.dictionaries(
+        st.text(max_size=8).filter(lambda k: k.lower() not in {"plate", "plates"}),
+        json_values,
+        max_size=6,
+    ),
+    index=st.integers(0, 2**40),
+    time=st.integers(0, 2**40),
+    commitments=st.lists(st.binary(min_size=32, max_size=32).map(bytes.hex), max_size=3),
+)
+def test_a_pending_entry_encodes_exactly_as_the_one_encoder(
+    body: dict[str, object], index: int, time: int, commitments: list[str]
+) -> None:
+    """The store builds entry bytes around the body bytes validated at construction; they
+    must be the bytes alprfed.canonical gives for the whole entry."""
+    pending = PendingEntry("query_outcome", body)
+    prev = hashlib.sha256(b"%d" % index).digest()
+    spliced = encode_pending(pending, index=index, prev=prev, time=time, commitments=commitments)
+    assert spliced == encode_entry(
+        index=index, prev=prev, time=time, kind="query_outcome", body=body, commitments=commitments
+    )
+    assert decode_entry(spliced).body == body
+
+
+def test_a_body_is_held_to_the_nesting_limit_it_will_have_inside_the_entry() -> None:
+    deep: dict[str, object] = {}
+    for _ in range(MAX_DEPTH - 1):  # as deep as a body can be on its own, not inside an entry
+        deep = {"d": deep}
+    canonical.encode(deep)  # fine alone
+    with pytest.raises(InvalidRequest, match="nests too deeply"):
+        PendingEntry("query_decision", {"d": deep})
+
+
+def test_a_pending_entry_keeps_the_body_as_it_was_when_created() -> None:
+    body: dict[str, object] = {"query_id": "q-1"}
+    pending = PendingEntry("query_decision", body)
+    body["query_id"] = "q-2"  # a caller changing its dict afterwards changes nothing logged
+    entry = encode_pending(pending, index=0, prev=GENESIS_PREV, time=1, commitments=[])
+    assert decode_entry(entry).body == {"query_id": "q-1"}
