@@ -137,11 +137,53 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+# Every key each table may hold. Anything else is an error: a misspelt key (say
+# "gateway_adress") must not silently turn a feature off.
+ROOT_NODE = {"node", "tls"}
+ROOT_GATEWAY = {"gateway", "tls", "node_tls"}
+ROOT_FEDERATION = {"federation", "agency", "court"}
+NODE_KEYS = {
+    "agency_id",
+    "state",
+    "database_url",
+    "signing_key",
+    "gateway_key",
+    "gateway_keys",
+    "listen",
+    "retention_seconds",
+    "policies_dir",
+    "purge_interval_seconds",
+    "gateway_address",
+}
+GATEWAY_KEYS = {
+    "federation",
+    "database_url",
+    "signing_key",
+    "ledger_key",
+    "listen",
+    "policies_dir",
+    "per_node_timeout_ms",
+    "default_query_timeout_ms",
+}
+TLS_KEYS = {"ca", "cert", "key"}
+FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_lookback_hours"}
+AGENCY_KEYS = {"id", "name", "state", "kind", "node_address", "node_key", "declarations"}
+COURT_KEYS = {"id", "name", "key", "states"}
+MAX_PORT = 65_535
+
+
 class _Table:
     """Typed access to one TOML table with errors that name the file and key."""
 
-    def __init__(self, data: Mapping[str, Any], where: str, base: Path) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], where: str, base: Path, known: set[str] | None = None
+    ) -> None:
         self.data, self.where, self.base = data, where, base
+        if known is not None and (unknown := sorted(set(data) - known)):
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
 
     def _get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         if key not in self.data:
@@ -184,8 +226,20 @@ class _Table:
         except ConfigError as exc:
             raise ConfigError(f"{self.where}: {key!r}: {exc}") from None
 
-    def table(self, key: str) -> _Table:
-        return _Table(self._get(key, dict, {}), f"{self.where} [{key}]", self.base)
+    def table(self, key: str, known: set[str] | None = None) -> _Table:
+        return _Table(self._get(key, dict, {}), f"{self.where} [{key}]", self.base, known)
+
+    def address(self, key: str, default: str, *, any_port: bool = False) -> str:
+        """HOST:PORT with a real port (0, "any free port", only where ``any_port``)."""
+        value = str(self.text(key, default))
+        host, _, port = value.rpartition(":")
+        low = 0 if any_port else 1
+        if not host or not port.isdigit() or not low <= int(port) <= MAX_PORT:
+            raise ConfigError(
+                f"{self.where}: {key!r} must be HOST:PORT with a port from {low} "
+                f"to {MAX_PORT}, not {value!r}"
+            )
+        return value
 
 
 _REQUIRED = object()
@@ -202,8 +256,8 @@ def _tls(table: _Table, insecure: bool) -> TLSConfig:
 
 def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     """Read a node TOML file (docs/OPERATIONS.md). Raises: ConfigError."""
-    root = _Table(read_toml(path), str(path), path.parent)
-    node = root.table("node")
+    root = _Table(read_toml(path), str(path), path.parent, ROOT_NODE)
+    node = root.table("node", NODE_KEYS)
     retention = node.data.get("retention_seconds")
     if retention is not None and (not isinstance(retention, int) or retention <= 0):
         raise ConfigError(f"{path}: retention_seconds must be a positive integer")
@@ -214,12 +268,14 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         database_url=_database_url(node.text("database_url"), path.parent),
         signing_key=node.path("signing_key"),
         gateway_keys=tuple(VerifyingKey.from_text(k) for k in keys),
-        listen=node.text("listen", "127.0.0.1:0"),
-        tls=_tls(root.table("tls"), insecure),
+        listen=node.address("listen", "127.0.0.1:0", any_port=True),
+        tls=_tls(root.table("tls", TLS_KEYS), insecure),
         retention_seconds=retention,
         policies_dir=node.opt_path("policies_dir"),
         purge_interval_seconds=node.integer("purge_interval_seconds", DEFAULT_PURGE_INTERVAL_S),
-        gateway_address=node.text("gateway_address", ""),
+        gateway_address=node.address("gateway_address", "")
+        if node.data.get("gateway_address")
+        else "",
     )
     config.tls.check(str(path))
     return config
@@ -227,15 +283,15 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
 
 def load_federation(path: Path) -> FederationConfig:
     """Read the federation file: agencies, courts, the gateway key. Raises: ConfigError."""
-    root = _Table(read_toml(path), str(path), path.parent)
-    fed = root.table("federation")
+    root = _Table(read_toml(path), str(path), path.parent, ROOT_FEDERATION)
+    fed = root.table("federation", FEDERATION_KEYS)
     agencies: dict[str, Agency] = {}
     for i, raw in enumerate(root.items("agency")):
-        t = _Table(raw, f"{path} agency #{i + 1}", path.parent)
+        t = _Table(raw, f"{path} agency #{i + 1}", path.parent, AGENCY_KEYS)
         agency_id = AgencyId(_id(t.text("id"), path))
         if agency_id in agencies:
             raise ConfigError(f"{path}: agency {agency_id!r} is listed twice")
-        address = t.text("node_address", "")
+        address = t.address("node_address", "") if raw.get("node_address") else ""
         try:
             kind = AgencyKind(t.text("kind"))
         except ValueError:
@@ -251,7 +307,7 @@ def load_federation(path: Path) -> FederationConfig:
         )
     courts: dict[str, CourtConfig] = {}
     for i, raw in enumerate(root.items("court")):
-        t = _Table(raw, f"{path} court #{i + 1}", path.parent)
+        t = _Table(raw, f"{path} court #{i + 1}", path.parent, COURT_KEYS)
         court_id = _id(t.text("id"), path)
         courts[court_id] = CourtConfig(
             court_id,
@@ -275,8 +331,8 @@ def load_federation(path: Path) -> FederationConfig:
 
 def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
     """Read a gateway TOML file and the federation file it names. Raises: ConfigError."""
-    root = _Table(read_toml(path), str(path), path.parent)
-    gw = root.table("gateway")
+    root = _Table(read_toml(path), str(path), path.parent, ROOT_GATEWAY)
+    gw = root.table("gateway", GATEWAY_KEYS)
     federation_file = gw.path("federation")
     config = GatewayConfig(
         federation=load_federation(federation_file),
@@ -284,9 +340,9 @@ def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
         database_url=_database_url(gw.text("database_url"), path.parent),
         signing_key=gw.path("signing_key"),
         ledger_key=gw.path("ledger_key"),
-        listen=gw.text("listen", "127.0.0.1:0"),
-        tls=_tls(root.table("tls"), insecure),
-        node_tls=_tls(root.table("node_tls"), insecure),
+        listen=gw.address("listen", "127.0.0.1:0", any_port=True),
+        tls=_tls(root.table("tls", TLS_KEYS), insecure),
+        node_tls=_tls(root.table("node_tls", TLS_KEYS), insecure),
         policies_dir=gw.opt_path("policies_dir"),
         per_node_timeout_ms=gw.integer("per_node_timeout_ms", DEFAULT_PER_NODE_TIMEOUT_MS),
         default_query_timeout_ms=gw.integer("default_query_timeout_ms", DEFAULT_QUERY_TIMEOUT_MS),

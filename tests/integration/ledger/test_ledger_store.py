@@ -290,5 +290,11 @@ def test_a_ledger_refuses_another_origin(
 
 
 def test_reading_a_database_without_a_ledger_is_refused(database_url: str) -> None:
+    from alprfed.db import create_engine
+
+    engine = create_engine(database_url)  # a real database, holding something else
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE unrelated (x INTEGER)")
+    engine.dispose()
     with pytest.raises(LedgerError, match="no alprfed ledger"):
         LedgerReader.open_readonly(database_url)
