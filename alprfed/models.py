@@ -327,6 +327,11 @@ class Sighting:
         }
 
 
+MAX_WINDOW_SPAN_S = 400 * 86_400  # longer than any state's retention that we know of
+MAX_WINDOW_LOOKBACK_S = 20 * 365 * 86_400  # absurd beyond this (retention clips far earlier)
+MAX_WINDOW_FUTURE_S = 300  # clock skew between an officer's machine, the gateway and a node
+
+
 @dataclass(frozen=True)
 class TimeWindow:
     """An inclusive window of observation times [start, end], Unix seconds."""
@@ -334,14 +339,25 @@ class TimeWindow:
     start: UnixTime
     end: UnixTime
 
-    def check_sane(self, *, now: UnixTime, max_span: int, max_lookback: int) -> None:
-        """Raises: InvalidWindow when inverted, in the future, too long or reaching too far back."""
+    def check_sane(
+        self,
+        *,
+        now: UnixTime,
+        max_span: int = MAX_WINDOW_SPAN_S,
+        max_lookback: int = MAX_WINDOW_LOOKBACK_S,
+    ) -> None:
+        """Raises: InvalidWindow when inverted, in the future, too long or reaching too far back.
+
+        The end may pass ``now`` by a little clock skew only: sightings are never in the future.
+        """
         if self.start < 0 or self.end < 0:
             raise InvalidWindow("window bounds must be non-negative Unix seconds", field="window")
         if self.start > self.end:
             raise InvalidWindow("window starts after it ends", field="window")
-        if self.start > now + 60:
+        if self.start > now + MAX_WINDOW_FUTURE_S:
             raise InvalidWindow("window starts in the future", field="window")
+        if self.end > now + MAX_WINDOW_FUTURE_S:
+            raise InvalidWindow("window ends in the future", field="window")
         if self.end - self.start > max_span:
             raise InvalidWindow(
                 f"window spans {self.end - self.start} s, more than the {max_span} s allowed",

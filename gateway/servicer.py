@@ -78,6 +78,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
         try:
             identity = self._caller(context)
             query = gwire.query_from_pb(request)
+            query.window.check_sane(now=received_at)
         except (Unauthenticated, InvalidRequest) as exc:
             await self._audit.query_rejected(
                 identity=identity,

@@ -233,6 +233,8 @@ def test_malformed_requests_get_invalid_argument_and_are_recorded(federation: Fe
         {"purpose": "curiosity"},
         {"case_number": ""},
         {"window_from": federation.now, "window_to": federation.now - DAY},
+        {"window_to": 4_102_444_800},  # 2100: sightings are never in the future
+        {"window_from": federation.now - 900 * DAY},  # absurdly long
         {"warrant_id": "Not An Id"},
     ):
         with pytest.raises(grpc.RpcError) as excinfo:
