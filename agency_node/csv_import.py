@@ -44,6 +44,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from agency_node.law_guard import ObservationBounds
 from agency_node.storage import NodeStore
 from agency_node.storage.store import ProgressCallback
 from alprfed.errors import InvalidRequest
@@ -203,7 +204,11 @@ def _position(row: dict[str, str]) -> Position:
 
 
 def check_import(
-    store: NodeStore, sightings_csv: Path, cameras_csv: Path | None = None
+    store: NodeStore,
+    sightings_csv: Path,
+    cameras_csv: Path | None = None,
+    *,
+    bounds: ObservationBounds,
 ) -> CheckedImport:
     """Validate both files completely; store nothing.
 
@@ -229,6 +234,8 @@ def check_import(
     )
     for line, sighting in sighting_records:
         count += 1
+        if (problem := bounds.problem(sighting)) is not None:
+            findings.add(Problem(sightings_csv.name, line, problem))
         if sighting.camera_id not in cameras:
             first, uses = elsewhere.get(sighting.camera_id, (line, 0))
             elsewhere[sighting.camera_id] = (first, uses + 1)

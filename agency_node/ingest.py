@@ -7,9 +7,10 @@ The contract (``AgencyNode.IngestSightings``, protos/alprfed/v1/node.proto):
   completely or not at all.
 - A batch is refused whole when it holds more than MAX_BATCH_SIGHTINGS sightings or
   MAX_BATCH_CAMERAS cameras, when any camera or sighting fails validation (``alprfed.wire``
-  names the field), or when a sighting names a camera that is neither registered on this node
-  nor part of the same batch. The stream then ends with ``BatchRejected`` (INVALID_ARGUMENT):
-  it names the batch's ``sequence`` (the client's counter, echoed back), the 0-based
+  names the field), when a sighting was observed in the future or earlier than the node's
+  retention allows it to hold, or when a sighting names a camera that is neither registered on
+  this node nor part of the same batch. The stream then ends with ``BatchRejected``
+  (INVALID_ARGUMENT): it names the batch's ``sequence`` (the client's counter), the 0-based
   ``position`` of the first bad sighting (none for an oversized batch or a bad camera, whose
   index the message names instead) and the reason.
 - Batches before the refused one stay stored; the error says how many, so a client resumes
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agency_node.law_guard import ObservationBounds
 from agency_node.storage import NodeStore, UnknownCamera
 from alprfed.errors import BatchRejected, InvalidRequest
 from alprfed.models import Camera, Sighting
@@ -32,7 +34,7 @@ MAX_BATCH_CAMERAS = 1000  # cameras per IngestBatch
 
 
 def ingest_stream(
-    store: NodeStore, batches: Iterable[node_pb2.IngestBatch]
+    store: NodeStore, batches: Iterable[node_pb2.IngestBatch], *, bounds: ObservationBounds
 ) -> node_pb2.IngestSummary:
     """Store every batch of the stream, each one whole or not at all (see module docstring).
 
@@ -41,7 +43,7 @@ def ingest_stream(
     """
     stored_batches = stored_sightings = stored_cameras = 0
     for batch in batches:
-        cameras, sightings = _validated(batch, stored_batches)
+        cameras, sightings = _validated(batch, stored_batches, bounds)
         try:
             store.add_batch(cameras, sightings)
         except UnknownCamera as exc:
@@ -60,7 +62,7 @@ def ingest_stream(
 
 
 def _validated(
-    batch: node_pb2.IngestBatch, stored_batches: int
+    batch: node_pb2.IngestBatch, stored_batches: int, bounds: ObservationBounds
 ) -> tuple[list[Camera], list[Sighting]]:
     """The batch as domain objects. Raises: BatchRejected naming the first bad record."""
     sequence = batch.sequence
@@ -85,9 +87,14 @@ def _validated(
     sightings: list[Sighting] = []
     for position, sighting_pb in enumerate(batch.sightings):
         try:
-            sightings.append(sighting_from_pb(sighting_pb))
+            sighting = sighting_from_pb(sighting_pb)
         except InvalidRequest as exc:
             raise BatchRejected(
                 str(exc), sequence=sequence, position=position, stored_batches=stored_batches
             ) from None
+        if (problem := bounds.problem(sighting)) is not None:
+            raise BatchRejected(
+                problem, sequence=sequence, position=position, stored_batches=stored_batches
+            )
+        sightings.append(sighting)
     return cameras, sightings

@@ -8,12 +8,37 @@ the retention period, and no sighting from a sensitive-site category its law wit
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Protocol
 
 from alprfed.config import NodeConfig
 from alprfed.law import HolderGuard, LawDecision, LawRequest, load_law_book
-from alprfed.models import Sighting
+from alprfed.models import MAX_WINDOW_FUTURE_S, Sighting
 from alprfed.search import SearchQuery
+
+
+@dataclass(frozen=True)
+class ObservationBounds:
+    """Which observation times a node accepts at ingest and import.
+
+    Nothing from the future (beyond clock skew), and nothing its retention no longer allows it
+    to hold: such a record would be stored only to be purged, or never purged at all.
+    """
+
+    oldest: int
+    newest: int
+
+    def problem(self, sighting: Sighting) -> str | None:
+        """Why ``sighting`` may not be stored, or None."""
+        when = dt.datetime.fromtimestamp(sighting.observed_at, dt.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        if sighting.observed_at > self.newest:
+            return f"observed_at {when} is in the future"
+        if sighting.observed_at < self.oldest:
+            return f"observed_at {when} is older than this node's retention allows it to hold"
+        return None
 
 
 class LawBookLike(Protocol):
@@ -77,6 +102,11 @@ class NodeLawGuard:
                 exigent=query.exigent,
                 declarations_on_file=frozenset(requester.declarations_on_file),
             )
+        )
+
+    def ingest_bounds(self, now: int) -> ObservationBounds:
+        return ObservationBounds(
+            oldest=self.oldest_releasable(now), newest=now + MAX_WINDOW_FUTURE_S
         )
 
     def oldest_releasable(self, now: int) -> int:

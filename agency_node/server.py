@@ -118,6 +118,8 @@ def create_server(
             node_id=config.agency_id,
             search=search,
             store=store,
+            law=law,
+            clock=clock,
             info=info,
             insecure=config.tls.insecure,
         )

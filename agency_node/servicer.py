@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from agency_node.ingest import ingest_stream
+from agency_node.law_guard import NodeLawGuard
 from agency_node.search import SearchService
 from agency_node.storage import NodeStore
 from alprfed import wire
+from alprfed.clock import Clock
 from alprfed.errors import PermissionDenied
 from alprfed.pki import FEDERATION_ORG  # the gateway's certificate comes from this CA
 from alprfed.rpc.identity import Identity, PrincipalKind, peer_identity
@@ -27,12 +29,16 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         node_id: str,
         search: SearchService,
         store: NodeStore,
+        law: NodeLawGuard,
+        clock: Clock,
         info: node_pb2.NodeInfo,
         insecure: bool,
     ) -> None:
         self._node_id = node_id
         self._search = search
         self._store = store
+        self._law = law
+        self._clock = clock
         self._info = info
         self._insecure = insecure
 
@@ -46,7 +52,8 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         # Only this agency's own cameras and node tooling write its data.
         if caller.organization != self._node_id or caller.kind not in INGEST_KINDS:
             raise PermissionDenied(f"{caller} may not write sightings to {self._node_id}")
-        return ingest_stream(self._store, request_iterator)
+        bounds = self._law.ingest_bounds(self._clock.now())
+        return ingest_stream(self._store, request_iterator, bounds=bounds)
 
     def Search(self, request: node_pb2.SearchRequest, context: Any) -> node_pb2.SearchResponse:
         caller = self._caller(context)

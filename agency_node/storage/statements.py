@@ -75,7 +75,14 @@ def _insert(table: sa.Table, *, postgres: bool) -> postgresql.Insert | sqlite.In
 
 
 def camera_upsert(*, postgres: bool) -> postgresql.Insert | sqlite.Insert:
-    """Insert a camera or replace every field of the one with its id."""
+    """Insert a camera or update the one with its id.
+
+    A sensitive-site category can be set or changed by an upsert but never cleared: a camera
+    record without one (a re-import that left the column empty, a camera resending its
+    position) must not quietly expose the past sightings of a clinic's camera, which are
+    shielded by the category joined at read time. Clearing it is a deliberate act done in
+    the database by the agency, not a side effect of ingest.
+    """
     statement = _insert(cameras, postgres=postgres)
     return statement.on_conflict_do_update(
         index_elements=[cameras.c.camera_id],
@@ -83,7 +90,9 @@ def camera_upsert(*, postgres: bool) -> postgresql.Insert | sqlite.Insert:
             "name": statement.excluded.name,
             "lat_e6": statement.excluded.lat_e6,
             "lon_e6": statement.excluded.lon_e6,
-            "sensitive_site": statement.excluded.sensitive_site,
+            "sensitive_site": sa.func.coalesce(
+                statement.excluded.sensitive_site, cameras.c.sensitive_site
+            ),
         },
     )
 

@@ -152,15 +152,18 @@ def import_(sightings_csv: Path, config_path: Path, cameras_csv: Path | None) ->
 
     Both files are checked completely first. If any record is bad, nothing is stored: every
     bad record is listed with its line and reason (the first 20, then how many more) and the
-    command exits with status 1. Otherwise all records are stored in one transaction.
+    command exits with status 1. Otherwise all records are stored in one transaction. Reads
+    from the future, or older than the node's retention allows it to hold, are bad records.
     """
     from agency_node.csv_import import CsvRejected, check_import, run_import
+    from agency_node.law_guard import load_node_law
     from agency_node.storage import NodeStore
 
     config = _load(config_path)
+    bounds = load_node_law(config).ingest_bounds(SYSTEM_CLOCK.now())
     with NodeStore.open(config.database_url) as store:
         try:
-            checked = check_import(store, sightings_csv, cameras_csv)
+            checked = check_import(store, sightings_csv, cameras_csv, bounds=bounds)
             with _progress("importing", checked.sightings) as step:
                 stored = run_import(store, checked, on_progress=step)
         except CsvRejected as rejected:

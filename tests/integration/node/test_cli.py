@@ -59,6 +59,13 @@ def config(tmp_path: Path, database_url: str, node_key: SigningKey) -> Path:
     return write_config(tmp_path, database_url, node_key)
 
 
+@pytest.fixture
+def archive_config(tmp_path: Path, database_url: str, node_key: SigningKey) -> Path:
+    """The import tests hold reads of November 2025: a node whose retention still allows them
+    (a Virginia node keeps 21 days and refuses older reads; see the retention test below)."""
+    return write_config(tmp_path, database_url, node_key, state="IL", retention=20 * 365 * 86_400)
+
+
 def run(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, ["node", *map(str, args)])
 
@@ -98,13 +105,18 @@ def test_seed_refuses_an_unknown_city_as_a_usage_error(config: Path) -> None:
 
 
 def test_import_stores_every_record_with_its_cameras(
-    config: Path, database_url: str, tmp_path: Path
+    archive_config: Path, database_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / "cameras.csv").write_text(CAMERAS_CSV)
     (tmp_path / "reads.csv").write_text(SIGHTINGS_HEADER + GOOD_ROWS)
 
     result = run(
-        "import", tmp_path / "reads.csv", "--config", config, "--cameras", tmp_path / "cameras.csv"
+        "import",
+        tmp_path / "reads.csv",
+        "--config",
+        archive_config,
+        "--cameras",
+        tmp_path / "cameras.csv",
     )
 
     assert result.exit_code == 0, result.output
@@ -129,7 +141,7 @@ def test_import_stores_every_record_with_its_cameras(
 
 
 def test_import_with_bad_records_stores_nothing_and_names_each_line(
-    config: Path, database_url: str, tmp_path: Path
+    archive_config: Path, database_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / "cameras.csv").write_text(CAMERAS_CSV)
     rows = (
@@ -142,7 +154,12 @@ def test_import_with_bad_records_stores_nothing_and_names_each_line(
     (tmp_path / "reads.csv").write_text(SIGHTINGS_HEADER + rows)
 
     result = run(
-        "import", tmp_path / "reads.csv", "--config", config, "--cameras", tmp_path / "cameras.csv"
+        "import",
+        tmp_path / "reads.csv",
+        "--config",
+        archive_config,
+        "--cameras",
+        tmp_path / "cameras.csv",
     )
 
     assert result.exit_code == 1
@@ -156,13 +173,41 @@ def test_import_with_bad_records_stores_nothing_and_names_each_line(
         assert store.known_camera_ids(["npd-cam-001"]) == set()
 
 
+def test_import_refuses_reads_the_node_may_not_hold(
+    tmp_path: Path, database_url: str, node_key: SigningKey
+) -> None:
+    virginia = write_config(tmp_path, database_url, node_key)  # 21 days, Va. Code 2.2-5517
+    now = int(time.time())
+    (tmp_path / "cameras.csv").write_text(CAMERAS_CSV)
+    (tmp_path / "reads.csv").write_text(
+        SIGHTINGS_HEADER
+        + f"ABC1234,VA,{now - 3600},npd-cam-001,36.85,-76.28,0.9,,,,\n"  # fine
+        + f"ABC1234,VA,{now - 30 * 86_400},npd-cam-001,36.85,-76.28,0.9,,,,\n"  # line 3
+        + f"ABC1234,VA,{now + 86_400},npd-cam-001,36.85,-76.28,0.9,,,,\n"  # line 4
+    )
+    result = run(
+        "import",
+        tmp_path / "reads.csv",
+        "--config",
+        virginia,
+        "--cameras",
+        tmp_path / "cameras.csv",
+    )
+    assert result.exit_code == 1
+    assert "reads.csv:3: observed_at" in result.stderr
+    assert "older than this node's retention" in result.stderr
+    assert "reads.csv:4: observed_at" in result.stderr
+    assert "in the future" in result.stderr
+    assert count(database_url) == 0
+
+
 def test_import_lists_the_first_twenty_problems_and_counts_the_rest(
-    config: Path, database_url: str, tmp_path: Path
+    archive_config: Path, database_url: str, tmp_path: Path
 ) -> None:
     bad = "".join(f"P{i},VA,1763647200,nowhere-{i},36.85,-76.28,0.9,,,,\n" for i in range(25))
     (tmp_path / "reads.csv").write_text(SIGHTINGS_HEADER + bad)
 
-    result = run("import", tmp_path / "reads.csv", "--config", config)
+    result = run("import", tmp_path / "reads.csv", "--config", archive_config)
 
     assert result.exit_code == 1
     assert result.stderr.count("reads.csv:") == 20

@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 
 from agency_node.csv_import import CsvRejected, check_import, run_import
+from agency_node.law_guard import ObservationBounds
 from agency_node.storage import NodeStore
 from alprfed.models import Camera, Position
+
+# Tests not about observation times accept any.
+ANY_TIME = ObservationBounds(oldest=0, newest=2**62)
 
 HEADER = "plate,plate_state,observed_at,camera_id,latitude,longitude,confidence\n"
 CAMERA = Camera("cam-1", "Main St & 1st Ave", Position(44_977_800, -93_265_000))
@@ -20,7 +24,7 @@ def row(plate: str = "ABC123", camera_id: str = "cam-1") -> str:
 
 def problems_of(store: NodeStore, path: Path, cameras: Path | None = None) -> list[str]:
     with pytest.raises(CsvRejected) as rejected:
-        check_import(store, path, cameras)
+        check_import(store, path, cameras, bounds=ANY_TIME)
     return [str(problem) for problem in rejected.value.problems]
 
 
@@ -30,7 +34,7 @@ def test_checked_file_is_imported_in_one_transaction(store: NodeStore, tmp_path:
     path.write_text(HEADER + "".join(row(f"MNP{i:03d}") for i in range(50)))
     progress: list[int] = []
 
-    checked = check_import(store, path)
+    checked = check_import(store, path, bounds=ANY_TIME)
     stored = run_import(store, checked, on_progress=progress.append)
 
     assert (checked.sightings, stored, sum(progress)) == (50, 50, 50)
@@ -41,7 +45,7 @@ def test_file_changed_after_the_check_stores_nothing(store: NodeStore, tmp_path:
     store.upsert_cameras([CAMERA])
     path = tmp_path / "reads.csv"
     path.write_text(HEADER + row() * 10)
-    checked = check_import(store, path)
+    checked = check_import(store, path, bounds=ANY_TIME)
     path.write_text(HEADER + row() * 9 + row(plate="BAD!"))
 
     with pytest.raises(CsvRejected) as rejected:

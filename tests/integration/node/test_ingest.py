@@ -7,9 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from agency_node.ingest import MAX_BATCH_CAMERAS, MAX_BATCH_SIGHTINGS, ingest_stream
+from agency_node.law_guard import ObservationBounds
 from agency_node.storage import NodeStore
 from alprfed.errors import BatchRejected
 from alprfed.v1 import common_pb2, node_pb2
+
+# Tests not about observation times accept any.
+ANY_TIME = ObservationBounds(oldest=0, newest=2**62)
 
 CAMERA = common_pb2.Camera(
     camera_id="cam-7",
@@ -56,7 +60,9 @@ class Recorder:
 
 
 def test_stream_is_stored_and_normalized(store: NodeStore, now: int) -> None:
-    summary = ingest_stream(store, [batch(1, [now - 30, now - 20]), batch(2, [now - 10])])
+    summary = ingest_stream(
+        store, [batch(1, [now - 30, now - 20]), batch(2, [now - 10])], bounds=ANY_TIME
+    )
 
     assert (summary.batches, summary.sightings, summary.cameras) == (2, 3, 1)
     found = store.find_sightings("ABC1234", now - 60, now)
@@ -70,7 +76,7 @@ def test_bad_record_refuses_its_batch_and_keeps_earlier_ones(store: NodeStore, n
     stream = Recorder([batch(1, [now - 30]), second, batch(3, [now - 1])])
 
     with pytest.raises(BatchRejected) as refused:
-        ingest_stream(store, stream)
+        ingest_stream(store, stream, bounds=ANY_TIME)
 
     error = refused.value
     assert (error.sequence, error.position, error.stored_batches) == (2, 2, 1)
@@ -85,7 +91,7 @@ def test_unknown_camera_refuses_the_batch_at_its_position(store: NodeStore, now:
     first.sightings[1].camera_id = "cam-unregistered"
 
     with pytest.raises(BatchRejected) as refused:
-        ingest_stream(store, [first])
+        ingest_stream(store, [first], bounds=ANY_TIME)
 
     assert (refused.value.sequence, refused.value.position) == (1, 1)
     assert "cam-unregistered" in str(refused.value)
@@ -97,7 +103,7 @@ def test_oversized_batch_is_refused_before_anything_is_stored(store: NodeStore, 
     huge = batch(1, [now - 1] * (MAX_BATCH_SIGHTINGS + 1))
 
     with pytest.raises(BatchRejected, match=f"limit of {MAX_BATCH_SIGHTINGS}") as refused:
-        ingest_stream(store, [huge])
+        ingest_stream(store, [huge], bounds=ANY_TIME)
 
     assert refused.value.position is None
     assert store.count_sightings() == 0
@@ -110,7 +116,7 @@ def test_too_many_cameras_are_refused(store: NodeStore) -> None:
     ]
 
     with pytest.raises(BatchRejected, match=f"limit of {MAX_BATCH_CAMERAS}"):
-        ingest_stream(store, [node_pb2.IngestBatch(sequence=4, cameras=cameras)])
+        ingest_stream(store, [node_pb2.IngestBatch(sequence=4, cameras=cameras)], bounds=ANY_TIME)
 
     assert store.known_camera_ids(["cam-0"]) == set()
 
@@ -120,13 +126,13 @@ def test_bad_camera_is_named_by_its_index(store: NodeStore, now: int) -> None:
     bad.cameras.append(common_pb2.Camera(camera_id="cam-8", name="Clinic", sensitive_site="spa"))
 
     with pytest.raises(BatchRejected, match="camera 1: position") as refused:
-        ingest_stream(store, [bad])
+        ingest_stream(store, [bad], bounds=ANY_TIME)
 
     assert refused.value.sequence == 1
     assert store.count_sightings() == 0
 
 
 def test_empty_stream_stores_nothing(store: NodeStore) -> None:
-    summary = ingest_stream(store, [])
+    summary = ingest_stream(store, [], bounds=ANY_TIME)
 
     assert (summary.batches, summary.sightings, summary.cameras) == (0, 0, 0)

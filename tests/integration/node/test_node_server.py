@@ -98,13 +98,35 @@ def seed(node: RunningNode, pki_dir: Path, now: int) -> None:
             sightings=[
                 sighting_pb(now - 3600),
                 sighting_pb(now - 2 * DAY),
-                sighting_pb(now - 40 * DAY),  # past the node's 30-day retention
                 sighting_pb(now - 600, camera=CLINIC),
                 sighting_pb(now - 60, plate="OTHER1"),
             ],
         ),
     )
-    assert (summary.batches, summary.sightings, summary.cameras) == (1, 5, 2)
+    assert (summary.batches, summary.sightings, summary.cameras) == (1, 4, 2)
+    # A read that has aged past the node's 30-day retention since it was stored, and that
+    # the next purge has not reached yet: the search must still never return it.
+    aged = wire.sighting_from_pb(sighting_pb(now - 40 * DAY))
+    with NodeStore.open(node.config.database_url) as store:
+        store.add_batch([], [aged])
+
+
+def test_ingest_refuses_reads_from_the_future_or_past_retention(
+    node: RunningNode, pki_dir: Path, clock: FixedClock
+) -> None:
+    now = clock.now()
+    for observed_at, reason in ((now + DAY, "in the future"), (now - 31 * DAY, "retention")):
+        batch = node_pb2.IngestBatch(
+            sequence=7,
+            cameras=[wire.camera_to_pb(STREET)],
+            sightings=[sighting_pb(now - 10), sighting_pb(observed_at)],
+        )
+        with pytest.raises(grpc.RpcError) as excinfo:
+            ingest(node, pki_dir, batch)
+        assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "batch 7, record 1" in excinfo.value.details()
+        assert reason in excinfo.value.details()
+    assert count(node) == 0
 
 
 def test_health_reports_serving(node: RunningNode, pki_dir: Path) -> None:

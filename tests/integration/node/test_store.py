@@ -120,6 +120,21 @@ def test_camera_upsert_replaces_and_marks_past_sightings_sensitive(
     assert found.sensitive_site is SensitiveSite.PLACE_OF_WORSHIP
 
 
+def test_an_upsert_never_clears_a_sensitive_site(
+    store: NodeStore, street_cameras: list[Camera], make_sighting: SightingMaker, now: int
+) -> None:
+    clinic = street_cameras[2]
+    store.add_batch(street_cameras, [make_sighting(now - 5, camera_id=clinic.camera_id)])
+    renamed = Camera(clinic.camera_id, "Renamed, category left empty", clinic.position)
+    store.upsert_cameras([renamed])  # e.g. a re-imported cameras CSV with an empty column
+    (found,) = store.find_sightings("7ABC123", now - 10, now)
+    assert found.sensitive_site is clinic.sensitive_site
+    changed = Camera(clinic.camera_id, "Now a shelter", clinic.position, SensitiveSite.SHELTER)
+    store.upsert_cameras([changed])  # a category may still be changed
+    (found,) = store.find_sightings("7ABC123", now - 10, now)
+    assert found.sensitive_site is SensitiveSite.SHELTER
+
+
 def test_bulk_load_reports_progress_and_is_all_or_nothing(
     store: NodeStore, street_cameras: list[Camera], make_sighting: SightingMaker, now: int
 ) -> None:
