@@ -21,6 +21,7 @@ DEFAULT_PURGE_INTERVAL_S = 60
 DEFAULT_PER_NODE_TIMEOUT_MS = 2_000
 DEFAULT_QUERY_TIMEOUT_MS = 5_000
 DEFAULT_EXIGENT_LOOKBACK_HOURS = 72
+DEFAULT_OPENINGS_RETENTION_DAYS = 365  # how long the plates behind ledger commitments are kept
 
 
 def bundled_policies_dir() -> Path:
@@ -117,6 +118,7 @@ class GatewayConfig:
     policies_dir: Path | None = None
     per_node_timeout_ms: int = DEFAULT_PER_NODE_TIMEOUT_MS
     default_query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS
+    openings_retention_days: int = DEFAULT_OPENINGS_RETENTION_DAYS
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -156,6 +158,7 @@ NODE_KEYS = {
     "gateway_address",
 }
 GATEWAY_KEYS = {
+    "openings_retention_days",
     "federation",
     "database_url",
     "signing_key",
@@ -346,6 +349,9 @@ def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
         policies_dir=gw.opt_path("policies_dir"),
         per_node_timeout_ms=gw.integer("per_node_timeout_ms", DEFAULT_PER_NODE_TIMEOUT_MS),
         default_query_timeout_ms=gw.integer("default_query_timeout_ms", DEFAULT_QUERY_TIMEOUT_MS),
+        openings_retention_days=gw.integer(
+            "openings_retention_days", DEFAULT_OPENINGS_RETENTION_DAYS
+        ),
     )
     config.tls.check(f"{path} [tls]")
     config.node_tls.check(f"{path} [node_tls]")

@@ -251,12 +251,28 @@ class AuditTrail:
             },
         )
 
+    async def openings_purged(
+        self, *, before_index: int, deleted: int, retention_seconds: int, ran_at: int
+    ) -> AppendedEntry:
+        """The gateway deleted the plates behind old commitments (not the commitments)."""
+        return await self._append(
+            "retention_purge",
+            {
+                "scope": "commitment_openings",
+                "before_index": before_index,
+                "deleted_openings": deleted,
+                "retention_seconds": retention_seconds,
+                "ran_at": ran_at,
+            },
+        )
+
     async def retention_purge(
         self, report: dict[str, JSONValue], envelope: Envelope
     ) -> AppendedEntry:
         return await self._append(
             "retention_purge",
             {
+                "scope": "node_sightings",
                 "node": report["node"],
                 "state": report["state"],
                 "cutoff": report["cutoff"],

@@ -233,6 +233,17 @@ class RecordsService:
         )
         return ReviewResult(query_id, upheld, entry.index)
 
+    # --- policy ---------------------------------------------------------------------------
+
+    async def reload_policy(self, admin: Identity) -> tuple[bool, str]:
+        """Reload policies/ and the federation file for a federation admin (as SIGHUP does).
+
+        Raises: PermissionDenied; ConfigError (the files do not load; the old policy stays).
+        """
+        self.authorize(admin, "policy", "reload")
+        changed = await self._policy.load()
+        return changed, self._policy.current.bundle.digest
+
     # --- node purge reports ---------------------------------------------------------------
 
     async def report_purge(self, caller: Identity, envelope: Envelope) -> AppendedEntry:

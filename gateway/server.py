@@ -27,6 +27,7 @@ from alprfed.v1 import gateway_pb2_grpc, ledger_pb2_grpc
 from gateway.audit import AuditTrail
 from gateway.fanout import NodePool
 from gateway.ledger_servicer import LedgerServicer
+from gateway.openings import OpeningsRetention
 from gateway.policy_state import PolicyHolder
 from gateway.records import RecordsService
 from gateway.registry import GatewayRegistry
@@ -49,6 +50,7 @@ class GatewayServer:
         policy: PolicyHolder,
         writer: LedgerWriter,
         pool: NodePool,
+        openings: OpeningsRetention,
         closers: list[Any],
     ) -> None:
         self._server = grpc_server
@@ -56,10 +58,12 @@ class GatewayServer:
         self.policy = policy
         self._writer = writer
         self._pool = pool
+        self.openings = openings
         self._closers = closers
 
     async def start(self) -> None:
         await self._server.start()
+        self.openings.start()
         for name in SERVICE_NAMES:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -71,6 +75,7 @@ class GatewayServer:
         """Refuse new calls, finish in-flight ones, then flush the ledger and close."""
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        await self.openings.stop()
         await self._pool.close()
         await self._writer.close()
         for close in self._closers:
@@ -171,5 +176,8 @@ async def create_server(
         policy=policy,
         writer=writer,
         pool=pool,
+        openings=OpeningsRetention(
+            store, audit, retention_seconds=config.openings_retention_days * 86_400, clock=clock
+        ),
         closers=closers,
     ), port

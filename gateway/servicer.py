@@ -11,7 +11,13 @@ from typing import Any
 
 from alprfed import wire
 from alprfed.clock import Clock
-from alprfed.errors import InvalidPlate, InvalidRequest, Unauthenticated
+from alprfed.errors import (
+    ConfigError,
+    FailedPrecondition,
+    InvalidPlate,
+    InvalidRequest,
+    Unauthenticated,
+)
 from alprfed.models import normalize_plate
 from alprfed.rpc.identity import Identity, peer_identity
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
@@ -164,3 +170,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
             self._caller(context), wire.envelope_from_pb(request.report, field="report")
         )
         return gateway_pb2.ReportPurgeResponse(ledger_index=entry.index)
+
+    async def ReloadPolicy(
+        self, request: gateway_pb2.ReloadPolicyRequest, context: Any
+    ) -> gateway_pb2.ReloadPolicyResponse:
+        try:
+            changed, digest = await self._records.reload_policy(self._caller(context))
+        except ConfigError as exc:
+            # The admin is authenticated and asked for this: say what is wrong with the files.
+            raise FailedPrecondition(
+                f"policy not reloaded, the old one stays in force: {exc}"
+            ) from None
+        return gateway_pb2.ReloadPolicyResponse(changed=changed, bundle_sha256=digest)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, friendly_errors, new_signing_key
 from alprfed.config import load_gateway_config
 from alprfed.errors import ConfigError
@@ -65,3 +66,23 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
 def keygen(out: Path) -> None:
     """Make an Ed25519 signing key (query, ledger or court key); print its public key."""
     console.print(new_signing_key(out).to_text())
+
+
+@gateway.command("reload")
+@connection_options
+def reload(connection: Connection) -> None:
+    """Reload the gateway's policies and federation file (federation admins).
+
+    A changed policy is published in the audit ledger before it takes effect; files that do
+    not load leave the old policy in force. The same as sending the gateway SIGHUP.
+    """
+    from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
+
+    with connection.channel() as channel:
+        reply = gateway_pb2_grpc.GatewayStub(channel).ReloadPolicy(
+            gateway_pb2.ReloadPolicyRequest(),
+            timeout=connection.timeout_s,
+            metadata=connection.metadata(),
+        )
+    state = "changed and published" if reply.changed else "unchanged"
+    console.print(f"policy {state}; bundle {reply.bundle_sha256} in force")

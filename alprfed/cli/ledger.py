@@ -60,10 +60,18 @@ def _open_source(ctx: click.Context) -> LedgerSource:
         reader = LedgerReader.open_readonly(options.database)
         ctx.call_on_close(reader.close)
         return reader
-    from alprfed.cli.client import resolve_connection
     from alprfed.ledger.remote import GrpcLedgerSource
 
-    connection = resolve_connection(
+    connection = _gateway_connection(options)
+    channel = connection.channel()
+    ctx.call_on_close(channel.close)
+    return GrpcLedgerSource(channel, metadata=connection.metadata())
+
+
+def _gateway_connection(options: _SourceOptions) -> Any:
+    from alprfed.cli.client import resolve_connection
+
+    return resolve_connection(
         profile=options.profile,
         address=options.gateway,
         ca=options.ca,
@@ -73,9 +81,6 @@ def _open_source(ctx: click.Context) -> LedgerSource:
         insecure_identity=options.identity,
         timeout_s=30.0,
     )
-    channel = connection.channel()
-    ctx.call_on_close(channel.close)
-    return GrpcLedgerSource(channel, metadata=connection.metadata())
 
 
 def load_verifiers(values: Sequence[str]) -> list[NoteVerifier]:
@@ -383,3 +388,38 @@ def audit(ctx: click.Context, keys: tuple[str, ...], state: Path | None, as_json
             )
     if not report.clean:
         raise SystemExit(1)
+
+
+@ledger.command("open")
+@click.option("--index", type=click.IntRange(min=0), required=True, help="The entry to open.")
+@click.option("--reason", required=True, help="Why (recorded in the ledger with your name).")
+@click.pass_context
+@friendly_errors
+def open_commitment(ctx: click.Context, index: int, reason: str) -> None:
+    """Open one entry's plate commitments (auditors; through a gateway only).
+
+    The gateway appends a commitment_opened entry naming you, the entry and the reason before
+    it answers, so every opening is itself audited. Openings past the gateway's retention of
+    them are gone for good: the commitment stays, the plate cannot be recovered.
+    """
+    options: _SourceOptions = ctx.obj
+    if options.database or not (options.gateway or options.profile):
+        raise click.UsageError(
+            "opening commitments goes through a gateway: --profile FILE or "
+            "--gateway HOST:PORT (before the command)"
+        )
+    from alprfed.v1 import ledger_pb2, ledger_pb2_grpc
+
+    connection = _gateway_connection(options)
+    with connection.channel() as channel:
+        opening = ledger_pb2_grpc.LedgerStub(channel).OpenCommitment(
+            ledger_pb2.OpenCommitmentRequest(index=index, reason=reason),
+            timeout=connection.timeout_s,
+            metadata=connection.metadata(),
+        )
+    console.print(
+        f"entry {opening.index}: opening recorded as ledger entry {opening.opening_ledger_index}",
+        highlight=False,
+    )
+    for slot, (plate, salt) in enumerate(zip(opening.plates, opening.salts, strict=True)):
+        console.print(f"  commitment {slot}: plate {plate} (salt {salt.hex()})", highlight=False)
