@@ -154,6 +154,7 @@ def import_(sightings_csv: Path, config_path: Path, cameras_csv: Path | None) ->
     bad record is listed with its line and reason (the first 20, then how many more) and the
     command exits with status 1. Otherwise all records are stored in one transaction. Reads
     from the future, or older than the node's retention allows it to hold, are bad records.
+    Importing the same file twice stores its reads twice: import each export once.
     """
     from agency_node.csv_import import CsvRejected, check_import, run_import
     from agency_node.law_guard import load_node_law

@@ -70,7 +70,10 @@ def answer_to_json(answer: QueryAnswer) -> dict[str, Any]:
 
 
 def render_answer(answer: QueryAnswer, *, show_sightings: bool = True) -> None:
-    status = "[green]complete[/]" if answer.complete else "[yellow]PARTIAL[/]"
+    if all(o.outcome == Outcome.DENIED for o in answer.outcomes):
+        status = "[red]refused by every agency[/]"
+    else:
+        status = "[green]complete[/]" if answer.complete else "[yellow]PARTIAL[/]"
     console.print(
         f"query [bold]{answer.query_id}[/] — {status}, "
         f"{answer.sightings_total()} sighting(s), ledger entry {answer.ledger_index}"
