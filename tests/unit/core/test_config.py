@@ -14,9 +14,14 @@ GATEWAY_KEY = SigningKey.generate().public.to_text()
 
 
 def node_toml(tmp_path: Path, **overrides: str) -> Path:
-    values = {"agency_id": '"sjpd"', "state": '"CA"', "database_url": '"sqlite:///n.db"',
-              "signing_key": '"k.pem"', "gateway_key": f'"{GATEWAY_KEY}"',
-              "listen": '"127.0.0.1:7600"'}
+    values = {
+        "agency_id": '"sjpd"',
+        "state": '"CA"',
+        "database_url": '"sqlite:///n.db"',
+        "signing_key": '"k.pem"',
+        "gateway_key": f'"{GATEWAY_KEY}"',
+        "listen": '"127.0.0.1:7600"',
+    }
     values.update(overrides)
     path = tmp_path / "node.toml"
     path.write_text("[node]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()))
@@ -29,18 +34,22 @@ def test_a_valid_node_file_loads_with_paths_relative_to_it(tmp_path: Path) -> No
     assert config.database_url == f"sqlite:///{(tmp_path / 'n.db').resolve()}"
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ({"gateway_adress": '"gw:7443"'}, "unknown key(s) 'gateway_adress'"),
-    ({"listen": '"127.0.0.1:99999"'}, "port from 0 to 65535"),
-    ({"listen": '"7600"'}, "HOST:PORT"),
-    ({"gateway_address": '"gw:0"'}, "port from 1"),
-    ({"state": '"ZZ"'}, "ZZ"),
-    ({"agency_id": '"SJPD PD"'}, "not a valid id"),
-    ({"retention_seconds": "-5"}, "positive"),
-    ({"gateway_key": '"rsa:AAAA"'}, "ed25519:"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"gateway_adress": '"gw:7443"'}, "unknown key(s) 'gateway_adress'"),
+        ({"listen": '"127.0.0.1:99999"'}, "port from 0 to 65535"),
+        ({"listen": '"7600"'}, "HOST:PORT"),
+        ({"gateway_address": '"gw:0"'}, "port from 1"),
+        ({"state": '"ZZ"'}, "ZZ"),
+        ({"agency_id": '"SJPD PD"'}, "not a valid id"),
+        ({"retention_seconds": "-5"}, "positive"),
+        ({"gateway_key": '"rsa:AAAA"'}, "ed25519:"),
+    ],
+)
 def test_bad_node_files_are_refused_naming_the_problem(
-        tmp_path: Path, override: dict[str, str], message: str) -> None:
+    tmp_path: Path, override: dict[str, str], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_node_config(node_toml(tmp_path, **override), insecure=True)
 
@@ -52,8 +61,10 @@ def test_tls_is_required_unless_insecure(tmp_path: Path) -> None:
 
 def test_unknown_tables_and_agency_keys_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "federation.toml"
-    base = (f'[federation]\nname = "f"\norigin = "o.example/log"\ngateway_key = "{GATEWAY_KEY}"\n'
-            '[[agency]]\nid = "sjpd"\nname = "SJPD"\nstate = "CA"\nkind = "local"\n')
+    base = (
+        f'[federation]\nname = "f"\norigin = "o.example/log"\ngateway_key = "{GATEWAY_KEY}"\n'
+        '[[agency]]\nid = "sjpd"\nname = "SJPD"\nstate = "CA"\nkind = "local"\n'
+    )
     path.write_text(base)
     assert list(load_federation(path).agencies) == ["sjpd"]
     path.write_text(base + 'declaration = ["IL"]\n')  # misspelt "declarations"

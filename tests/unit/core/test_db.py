@@ -27,8 +27,10 @@ def test_readers_never_create_a_database(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()
 
 
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "mysql://x/y",
-                                 "postgresql+asyncpg://u@h/d", "not a url"])
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "mysql://x/y", "postgresql+asyncpg://u@h/d", "not a url"],
+)
 def test_unsupported_urls(url: str) -> None:
     with pytest.raises(ConfigError):
         create_engine(url)
