@@ -22,7 +22,7 @@ from rich.table import Table
 from bench.environment import DEFAULT_POSTGRES_URL, BenchEnv
 from bench.machine import describe_machine
 from bench.parts import PARTS, PRESETS, preset
-from bench.report import COLUMNS, RunReport, markdown, table_rows
+from bench.report import COLUMNS, PartReport, RunReport, markdown, table_rows
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SEED = 20_261_128
@@ -43,6 +43,9 @@ def _print(report: RunReport) -> None:
         machine.add_row(key, value)
     console.print(machine)
     for part in report.parts:
+        if part.error:
+            console.print(f"[red]{part.part} FAILED: {part.error}[/]", highlight=False)
+            continue
         table = Table(title=f"{part.title} ({part.seconds:.0f} s)", title_justify="left")
         for column in COLUMNS:
             table.add_column(column, overflow="fold")
@@ -109,13 +112,21 @@ def main(
         env = BenchEnv(Path(work), cache_dir, pg_url, seed, _log)
         for name in chosen:
             _log(f"[bold]{name}[/]")
-            report.parts.append(PARTS[name](settings, env))
+            try:
+                part = PARTS[name](settings, env)
+            except Exception as exc:  # one part failing must not cost the others' figures
+                log_console.print_exception()
+                part = PartReport(name, name, error=f"{type(exc).__name__}: {exc}")
+            report.parts.append(part)
     report.seconds = time.perf_counter() - began
     _print(report)
     stem = started_at.strftime("%Y%m%dT%H%M%SZ")
     path = report.write_json(results_dir, stem)
     (results_dir / f"{stem}.md").write_text(markdown(report))
     _log(f"results: {path} (and {stem}.md beside it)")
+    failed = [part.part for part in report.parts if part.error]
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ query and every node does real work.
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,9 @@ COURT, COURT_CLERK = "santa-clara-superior", "clerk-lee"
 NODE_STATE = "CA"
 NODE_RETENTION_S = 365 * DAY  # longer than any benchmark data reaches back
 HOST = "localhost"
+LISTEN_PORTS = range(20_000, 32_000)  # below the ephemeral ports (32768 and up on Linux)
+PORT_ATTEMPTS = 200
+_ports = random.SystemRandom()  # ports only need to differ between runs, not be reproducible
 
 
 def node_ids(count: int) -> list[str]:
@@ -57,10 +61,21 @@ def bench_spec(node_count: int, *, origin: str = "bench.alprfed.example/ledger")
 
 
 def free_port() -> int:
-    """A port free right now (the OS picks it); the layout needs node addresses up front."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on right now; the layout needs node addresses up front.
+
+    Drawn below Linux's ephemeral range: a port the OS hands out (port 0) is one it may give
+    to an outgoing connection before our server binds it, which 33 servers and their clients
+    starting at once made happen.
+    """
+    for _ in range(PORT_ATTEMPTS):
+        port = _ports.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop)
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {LISTEN_PORTS} after {PORT_ATTEMPTS} tries")
 
 
 def write_layout(

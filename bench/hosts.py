@@ -82,10 +82,13 @@ class Host:
         reader.start()
         reader.join(READY_TIMEOUT_S)
         if not lines or not lines[0].strip():
-            raise HostError(
-                f"{self.kind} host did not become ready in {READY_TIMEOUT_S:.0f} s "
-                f"(exit status {self._process.poll()}); its log ends:\n{self._log_tail()}"
+            status = self._process.poll()
+            what = (
+                f"did not become ready in {READY_TIMEOUT_S:.0f} s"
+                if status is None
+                else f"exited with status {status} before it was ready"
             )
+            raise HostError(f"{self.kind} host {what}; its log ends:\n{self._log_tail()}")
         self.ports = [int(port) for port in json.loads(lines[0])["ports"]]
         return self
 

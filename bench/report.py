@@ -108,6 +108,7 @@ class PartReport:
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    error: str = ""  # why the part failed (it then has no figures); the other parts still ran
 
     def add(self, figure: Figure) -> Figure:
         if figure.part != self.part:
@@ -120,6 +121,7 @@ class PartReport:
             "part": self.part,
             "title": self.title,
             "seconds": round(self.seconds, 1),
+            "error": self.error,
             "notes": list(self.notes),
             "figures": [f.to_json() for f in self.figures],
         }
@@ -197,7 +199,10 @@ def markdown(report: RunReport) -> str:
         "",
     ]
     for part in report.parts:
-        lines += [f"### {part.title}", "", "| " + " | ".join(COLUMNS) + " |"]
+        lines += [f"### {part.title}", ""]
+        if part.error:
+            lines += [f"**This part failed:** {part.error}", ""]
+        lines += ["| " + " | ".join(COLUMNS) + " |"]
         lines.append("|" + "---|" * len(COLUMNS))
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(part.figures)]
         lines += [""] + [f"- {note}" for note in part.notes] + [""]
