@@ -7,6 +7,7 @@ becomes an InvalidRequest naming it, which the RPC layer maps to INVALID_ARGUMEN
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from alprfed.errors import InvalidRequest, Reason
 from alprfed.models import Camera, Position, Sighting, parse_sensitive_site
@@ -44,39 +45,33 @@ def camera_to_pb(camera: Camera) -> common_pb2.Camera:
     )
 
 
-def sighting_from_pb(pb: common_pb2.Sighting) -> Sighting:
-    """Validate an ingested sighting (its id and sensitive_site are output-only and ignored)."""
+def _sighting_fields(pb: common_pb2.Sighting) -> dict[str, Any]:
+    """The fields a sighting carries in both directions; position is required."""
     if not pb.HasField("position"):
         raise InvalidRequest("sighting needs a position", field="position")
-    return Sighting.create(
-        plate=pb.plate,
-        plate_state=pb.plate_state,
-        observed_at=pb.observed_at,
-        camera_id=pb.camera_id,
-        position=position_from_pb(pb.position),
-        confidence_per_mille=pb.confidence_per_mille,
-        vehicle_make=pb.vehicle_make,
-        vehicle_model=pb.vehicle_model,
-        vehicle_color=pb.vehicle_color,
-        image_uri=pb.image_uri,
-    )
+    return {
+        "plate": pb.plate,
+        "plate_state": pb.plate_state,
+        "observed_at": pb.observed_at,
+        "camera_id": pb.camera_id,
+        "position": position_from_pb(pb.position),
+        "confidence_per_mille": pb.confidence_per_mille,
+        "vehicle_make": pb.vehicle_make,
+        "vehicle_model": pb.vehicle_model,
+        "vehicle_color": pb.vehicle_color,
+        "image_uri": pb.image_uri,
+    }
+
+
+def sighting_from_pb(pb: common_pb2.Sighting) -> Sighting:
+    """Validate an ingested sighting (its id and sensitive_site are output-only and ignored)."""
+    return Sighting.create(**_sighting_fields(pb))
 
 
 def result_from_pb(pb: common_pb2.Sighting) -> Sighting:
     """A sighting as a node returned it, kept exactly (no normalization) so digests match."""
     return Sighting(
-        plate=pb.plate,
-        plate_state=pb.plate_state,
-        observed_at=pb.observed_at,
-        camera_id=pb.camera_id,
-        position=position_from_pb(pb.position),
-        confidence_per_mille=pb.confidence_per_mille,
-        vehicle_make=pb.vehicle_make,
-        vehicle_model=pb.vehicle_model,
-        vehicle_color=pb.vehicle_color,
-        image_uri=pb.image_uri,
-        id=pb.id,
-        sensitive_site=parse_sensitive_site(pb.sensitive_site),
+        **_sighting_fields(pb), id=pb.id, sensitive_site=parse_sensitive_site(pb.sensitive_site)
     )
 
 
