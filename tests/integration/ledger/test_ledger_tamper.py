@@ -252,3 +252,58 @@ def test_entry_checks_in_worker_processes_name_the_same_entry(
         assert caught.value.index == 5, str(caught.value)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad"),
+    [
+        (change_a_byte_inside_the_body, 5),
+        (delete_one_entry, 5),
+        (swap_two_entries, 5),
+        (insert_a_forged_entry_in_the_middle, 5),
+        (remove_the_newest_entries, 12),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_ledger_audit_refuses_to_replay_a_tampered_ledger(
+    log: LedgerStore,
+    verifier: NoteVerifier,
+    database_url: str,
+    tmp_path: Path,
+    tamper: Callable[[LedgerStore], None],
+    first_bad: int,
+) -> None:
+    """`alprfed ledger audit` verifies before it replays: each tampering fails it, named."""
+    from click.testing import CliRunner
+
+    from alprfed.cli.main import cli
+
+    state = tmp_path / "monitor.json"
+    runner = CliRunner()
+    args = [
+        "ledger",
+        "--database",
+        database_url,
+        "verify",
+        "--key",
+        verifier.to_vkey(),
+        "--state",
+        str(state),
+    ]
+    assert runner.invoke(cli, args).exit_code == 0  # the monitor has seen the honest log
+    tamper(log)
+    result = runner.invoke(
+        cli,
+        [
+            "ledger",
+            "--database",
+            database_url,
+            "audit",
+            "--key",
+            verifier.to_vkey(),
+            "--state",
+            str(state),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert f"entry {first_bad}" in result.output
