@@ -26,6 +26,7 @@ from bench.report import COLUMNS, PartReport, RunReport, markdown, table_rows
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SEED = 20_261_128
+ERROR_CHARS = 300  # of a failed part's error, in the table and the JSON (the log has it all)
 
 # Wide enough for the table when the output is a file or a pipe, not a terminal.
 TABLE_WIDTH = shutil.get_terminal_size((160, 40)).columns
@@ -50,7 +51,7 @@ def _print(report: RunReport) -> None:
         for column in COLUMNS:
             table.add_column(column, overflow="fold")
         for row in table_rows(part.figures):
-            table.add_row(*row, style="red" if row[-1] == "MISSED" else None)
+            table.add_row(*row, style="red" if row[6] == "MISSED" else None)
         console.print(table)
         for note in part.notes:
             console.print(f"  - {note}", highlight=False)
@@ -116,7 +117,8 @@ def main(
                 part = PARTS[name](settings, env)
             except Exception as exc:  # one part failing must not cost the others' figures
                 log_console.print_exception()
-                part = PartReport(name, name, error=f"{type(exc).__name__}: {exc}")
+                summary = str(exc).splitlines()[0][:ERROR_CHARS] if str(exc) else ""
+                part = PartReport(name, name, error=f"{type(exc).__name__}: {summary}")
             report.parts.append(part)
     report.seconds = time.perf_counter() - began
     _print(report)

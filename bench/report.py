@@ -170,7 +170,7 @@ def verdict(figure: Figure) -> str:
 
 
 def table_rows(figures: Sequence[Figure]) -> list[list[str]]:
-    """measure, configuration, value, floor, value/floor, target, verdict: one row a figure."""
+    """measure, configuration, value, floor, value/floor, target, verdict, note: a row each."""
     rows = []
     for f in figures:
         floor = "" if f.floor is None else f"{format_number(f.floor)} {f.unit} ({f.floor_label})"
@@ -184,12 +184,13 @@ def table_rows(figures: Sequence[Figure]) -> list[list[str]]:
                 ratio,
                 "; ".join(t.text for t in f.targets),
                 verdict(f),
+                f.note,
             ]
         )
     return rows
 
 
-COLUMNS = ("measure", "configuration", "value", "floor", "÷ floor", "target", "verdict")
+COLUMNS = ("measure", "configuration", "value", "floor", "÷ floor", "target", "verdict", "note")
 
 
 def markdown(report: RunReport) -> str:
