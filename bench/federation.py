@@ -26,7 +26,7 @@ NODE_STATE = "CA"
 NODE_RETENTION_S = 365 * DAY  # longer than any benchmark data reaches back
 HOST = "localhost"
 LISTEN_PORTS = range(20_000, 32_000)  # below the ephemeral ports (32768 and up on Linux)
-PORT_ATTEMPTS = 200
+PORT_ATTEMPTS = 1_000
 _ports = random.SystemRandom()  # ports only need to differ between runs, not be reproducible
 
 
@@ -60,33 +60,48 @@ def bench_spec(node_count: int, *, origin: str = "bench.alprfed.example/ledger")
     )
 
 
-def free_port() -> int:
-    """A port nothing listens on right now; the layout needs node addresses up front.
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports nothing listens on right now (the layout needs addresses up
+    front), each checked on both loopback addresses a "localhost" server binds.
 
     Drawn below Linux's ephemeral range: a port the OS hands out (port 0) is one it may give
     to an outgoing connection before our server binds it, which 33 servers and their clients
-    starting at once made happen.
+    starting at once made happen. Every port stays bound until all are chosen, so no port is
+    chosen twice.
     """
-    for _ in range(PORT_ATTEMPTS):
-        port = _ports.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop)
-        with socket.socket() as sock:
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        for _ in range(PORT_ATTEMPTS):
+            if len(ports) == count:
+                return ports
+            port = _ports.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop)
             try:
-                sock.bind((HOST, port))
+                for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                    sock = socket.socket(family)
+                    held.append(sock)
+                    sock.bind((address, port))
             except OSError:
                 continue
-            return port
-    raise OSError(f"no free port in {LISTEN_PORTS} after {PORT_ATTEMPTS} tries")
+            ports.append(port)
+        if len(ports) == count:
+            return ports
+        raise OSError(f"no {count} free ports in {LISTEN_PORTS} after {PORT_ATTEMPTS} tries")
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def write_layout(
     root: Path, node_count: int, *, database_urls: Mapping[str, str] | None = None
 ) -> Layout:
     """Keys, PKI and configs for ``node_count`` nodes under ``root`` (which must not exist)."""
+    gateway_port, *node_ports = free_ports(node_count + 1)
     return build_layout(
         root,
         bench_spec(node_count),
-        gateway_port=free_port(),
-        node_ports={agency: free_port() for agency in node_ids(node_count)},
+        gateway_port=gateway_port,
+        node_ports=dict(zip(node_ids(node_count), node_ports, strict=True)),
         host=HOST,
         database_urls=database_urls,
     )
