@@ -1,7 +1,7 @@
 """Ledger entries as the gateway writes them, and big ledgers built once and reused.
 
 ``decision_body`` is shaped like the gateway's ``query_decision`` entry for a warranted query
-to TARGETS agencies (about a kilobyte of canonical JSON, one plate commitment), the entry the
+to TARGETS agencies (about 1.7 KB of canonical JSON, one plate commitment), the entry the
 ledger holds most of. ``cached_ledger`` keeps ``ledger-<size>.db`` in the cache directory with
 its origin and verifier key; the signing key that built it is thrown away, since only the
 verifier key is needed to verify or prove anything in it.
