@@ -21,7 +21,10 @@ DEFAULT_PURGE_INTERVAL_S = 60
 DEFAULT_PER_NODE_TIMEOUT_MS = 2_000
 DEFAULT_QUERY_TIMEOUT_MS = 5_000
 DEFAULT_EXIGENT_LOOKBACK_HOURS = 72
-DEFAULT_OPENINGS_RETENTION_DAYS = 365  # how long the plates behind ledger commitments are kept
+DEFAULT_OPENINGS_RETENTION_DAYS = 400  # how long the plates behind ledger commitments are kept
+# A warrant's plates are matched against its registration entry's openings for as long as the
+# warrant is in force (at most 366 days), so its openings must outlive it.
+MIN_OPENINGS_RETENTION_DAYS = 367
 
 
 def bundled_policies_dir() -> Path:
@@ -353,6 +356,12 @@ def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
             "openings_retention_days", DEFAULT_OPENINGS_RETENTION_DAYS
         ),
     )
+    if config.openings_retention_days < MIN_OPENINGS_RETENTION_DAYS:
+        raise ConfigError(
+            f"{path}: openings_retention_days must be at least "
+            f"{MIN_OPENINGS_RETENTION_DAYS}: a warrant's plates stay matchable as "
+            "long as the warrant can be in force"
+        )
     config.tls.check(f"{path} [tls]")
     config.node_tls.check(f"{path} [node_tls]")
     return config

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alprfed import canonical
-from alprfed.db import Migration, Migrations, create_engine, writer
+from alprfed.db import Migration, Migrations, create_engine, reader, writer
 from alprfed.errors import AlreadyExists, FailedPrecondition, NotFound
 from alprfed.models import Purpose
 from alprfed.policy.exigent import ApprovalView
@@ -152,6 +152,9 @@ class GatewayRegistry:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = writer(engine)
+        # Lookups are single SELECTs: no BEGIN/ROLLBACK round trips (a query resolves its
+        # warrant on the hot path).
+        self._reads = reader(engine)
 
     @classmethod
     def open(cls, url: str) -> GatewayRegistry:
@@ -165,7 +168,7 @@ class GatewayRegistry:
     # --- warrants ---------------------------------------------------------------------------
 
     def has_warrant(self, warrant_id: str) -> bool:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return (
                 conn.execute(
                     sa.select(warrants.c.warrant_id).where(warrants.c.warrant_id == warrant_id)
@@ -201,7 +204,7 @@ class GatewayRegistry:
                 raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered") from None
 
     def get_warrant(self, warrant_id: str) -> WarrantRecord | None:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(
                 sa.select(warrants).where(warrants.c.warrant_id == warrant_id)
             ).first()
@@ -265,7 +268,7 @@ class GatewayRegistry:
             )
 
     def get_approval(self, approval_id: str) -> ApprovalRecord | None:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(
                 sa.select(approvals).where(approvals.c.approval_id == approval_id)
             ).first()
@@ -311,7 +314,7 @@ class GatewayRegistry:
 
         Raises: NotFound (no such flagged query), AlreadyExists (reviewed before).
         """
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(
                 sa.select(exigent_queries.c.reviewed_at, exigent_queries.c.agency).where(
                     exigent_queries.c.query_id == query_id
@@ -339,7 +342,7 @@ class GatewayRegistry:
             )
 
     def pending_reviews(self) -> list[str]:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return list(
                 conn.execute(
                     sa.select(exigent_queries.c.query_id)
@@ -352,7 +355,7 @@ class GatewayRegistry:
 
     def last_published(self) -> tuple[str, dict[str, str]] | None:
         """The digest and key fingerprints of the policy bundle most recently published."""
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(
                 sa.select(published_bundles)
                 .order_by(published_bundles.c.ledger_index.desc())

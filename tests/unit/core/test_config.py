@@ -73,3 +73,21 @@ def test_unknown_tables_and_agency_keys_are_refused(tmp_path: Path) -> None:
     path.write_text(base + "[agencies]\n")
     with pytest.raises(ConfigError, match="'agencies'"):
         load_federation(path)
+
+
+def test_openings_must_outlive_any_warrant(tmp_path: Path) -> None:
+    from alprfed.config import load_gateway_config
+
+    federation = tmp_path / "federation.toml"
+    federation.write_text(
+        f'[federation]\nname = "f"\norigin = "o.example/log"\ngateway_key = "{GATEWAY_KEY}"\n'
+        '[[agency]]\nid = "sjpd"\nname = "SJPD"\nstate = "CA"\nkind = "local"\n'
+    )
+    gateway = tmp_path / "gateway.toml"
+    gateway.write_text(
+        '[gateway]\nfederation = "federation.toml"\n'
+        'database_url = "sqlite:///g.db"\nsigning_key = "q.pem"\n'
+        'ledger_key = "l.pem"\nopenings_retention_days = 30\n'
+    )
+    with pytest.raises(ConfigError, match="at least 367"):
+        load_gateway_config(gateway, insecure=True)
