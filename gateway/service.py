@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +36,7 @@ from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
 
+MAX_REMEMBERED_SLOTS = 4096  # warrant/approval plate matches kept in memory
 QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
 NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
 # Time kept back from the caller's deadline to record the outcome and answer.
@@ -81,6 +84,11 @@ class QueryService:
         self._clock = clock
         self._per_node_timeout = per_node_timeout_s
         self._default_timeout = default_timeout_s
+        # (ledger entry, plate) -> matching commitment slot. Safe to remember: an entry and its
+        # commitments never change, and openings outlive any warrant or approval citing them.
+        # Registry rows (revocations) are still read fresh for every query.
+        self._slots: OrderedDict[tuple[int, str], int | None] = OrderedDict()
+        self._slots_lock = threading.Lock()  # _resolve runs on worker threads
 
     async def query(
         self, identity: Identity, query: QueryInput, time_remaining: float | None
@@ -194,11 +202,7 @@ class QueryService:
             if record is None:
                 return Resolved()
             view = record.view(query.plate)
-            slot = (
-                self._ledger.match_commitment(record.ledger_index, query.plate)
-                if view.plate_listed
-                else None
-            )
+            slot = self._slot(record.ledger_index, query.plate) if view.plate_listed else None
             return Resolved(
                 warrant=view, warrant_entry=record.ledger_index, warrant_plate_slot=slot
             )
@@ -208,7 +212,7 @@ class QueryService:
                 return Resolved()
             approval_view = approval.view(query.plate)
             slot = (
-                self._ledger.match_commitment(approval.ledger_index, query.plate)
+                self._slot(approval.ledger_index, query.plate)
                 if approval_view.plate_matches
                 else None
             )
@@ -218,6 +222,19 @@ class QueryService:
                 approval_plate_slot=slot,
             )
         return Resolved()
+
+    def _slot(self, entry: int, plate: str) -> int | None:
+        key = (entry, plate)
+        with self._slots_lock:
+            if key in self._slots:
+                self._slots.move_to_end(key)
+                return self._slots[key]
+        slot = self._ledger.match_commitment(entry, plate)
+        with self._slots_lock:
+            self._slots[key] = slot
+            if len(self._slots) > MAX_REMEMBERED_SLOTS:
+                self._slots.popitem(last=False)
+        return slot
 
     def _budget(self, time_remaining: float | None) -> float:
         """Seconds the fan-out may take so the answer still arrives inside the deadline."""
