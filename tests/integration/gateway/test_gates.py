@@ -11,6 +11,7 @@ import pytest
 from federations import DAY, SUSPECT, Federation
 
 from alprfed.ledger import NoteVerifier, verify_tlog_proof
+from alprfed.ledger.tlog_proof import TlogProofError
 from alprfed.models import Purpose, TimeWindow
 from alprfed.query import QueryAnswer
 from alprfed.rpc.identity import INSECURE_IDENTITY_HEADER
@@ -56,7 +57,7 @@ def test_the_answer_carries_a_receipt_that_verifies_offline(federation: Federati
     # No plate in clear anywhere in the entry.
     assert SUSPECT not in answer.ledger_proof
     tampered = answer.ledger_proof.replace("index ", "index 1", 1)
-    with pytest.raises(Exception):  # noqa: B017 - any verification failure
+    with pytest.raises(TlogProofError):
         verify_tlog_proof(tampered, [verifier], origin=federation.layout.spec.origin)
 
 
@@ -179,8 +180,6 @@ def test_immigration_enforcement_is_refused_by_state_law_with_citations(
     warrant = federation.warrant(
         court="us-district-dc", agency="ice-ero", offense=Purpose.IMMIGRATION_ENFORCEMENT
     )
-    from alprfed.v1 import gateway_pb2  # noqa: F401
-
     answer = federation.query(
         "ice-ero",
         "agent-reyes",

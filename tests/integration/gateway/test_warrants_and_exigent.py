@@ -32,8 +32,6 @@ def test_a_forged_warrant_is_refused(federation: Federation) -> None:
 def test_a_warrant_signed_by_one_court_but_naming_another_is_refused(
     federation: Federation,
 ) -> None:
-    from alprfed.signing import WARRANT_TYPE  # noqa: F401
-
     other_court_key = SigningKey.load(federation.layout.court_key("norfolk-circuit"))
     envelope = federation.sign_warrant(court="santa-clara-superior", key=other_court_key)
     error = register_error(federation, envelope)
