@@ -21,6 +21,7 @@ DEFAULT_PURGE_INTERVAL_S = 60
 DEFAULT_PER_NODE_TIMEOUT_MS = 2_000
 DEFAULT_QUERY_TIMEOUT_MS = 5_000
 DEFAULT_EXIGENT_LOOKBACK_HOURS = 72
+DEFAULT_WITNESS_TIMEOUT_MS = 2_000  # one add-checkpoint request to one witness
 DEFAULT_OPENINGS_RETENTION_DAYS = 400  # how long the plates behind ledger commitments are kept
 # A warrant's plates are matched against its registration entry's openings for as long as the
 # warrant is in force (at most 366 days), so its openings must outlive it.
@@ -122,6 +123,12 @@ class GatewayConfig:
     per_node_timeout_ms: int = DEFAULT_PER_NODE_TIMEOUT_MS
     default_query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS
     openings_retention_days: int = DEFAULT_OPENINGS_RETENTION_DAYS
+    # C2SP tlog-policy file: the witnesses (with their URLs) and the quorum a checkpoint needs
+    # before it is published. None: no witnesses, every checkpoint published as signed.
+    witness_policy: Path | None = None
+    witness_ca: Path | None = None  # trusted roots for HTTPS witnesses (default: the system's)
+    witness_timeout_ms: int = DEFAULT_WITNESS_TIMEOUT_MS
+    tiles_listen: str = ""  # HOST:PORT of the C2SP tlog-tiles HTTP server; "" = none
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -170,6 +177,10 @@ GATEWAY_KEYS = {
     "policies_dir",
     "per_node_timeout_ms",
     "default_query_timeout_ms",
+    "witness_policy",
+    "witness_ca",
+    "witness_timeout_ms",
+    "tiles_listen",
 }
 TLS_KEYS = {"ca", "cert", "key"}
 FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_lookback_hours"}
@@ -355,7 +366,15 @@ def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
         openings_retention_days=gw.integer(
             "openings_retention_days", DEFAULT_OPENINGS_RETENTION_DAYS
         ),
+        witness_policy=gw.opt_path("witness_policy"),
+        witness_ca=gw.opt_path("witness_ca"),
+        witness_timeout_ms=gw.integer("witness_timeout_ms", DEFAULT_WITNESS_TIMEOUT_MS),
+        tiles_listen=gw.address("tiles_listen", "", any_port=True)
+        if gw.data.get("tiles_listen")
+        else "",
     )
+    if config.witness_timeout_ms <= 0:
+        raise ConfigError(f"{path}: witness_timeout_ms must be a positive number of ms")
     if config.openings_retention_days < MIN_OPENINGS_RETENTION_DAYS:
         raise ConfigError(
             f"{path}: openings_retention_days must be at least "

@@ -5,6 +5,9 @@ the action "ledger.read", except OpenCommitment, which needs "ledger.open_commit
 itself logged: the opening is appended to the ledger before the plates are returned. Reads run
 in a worker thread so SQL never blocks the event loop. Errors are alprfed errors; the shared
 interceptor maps them to status codes (a bad index or size is INVALID_ARGUMENT).
+
+Readers see the *published* log: entries, checkpoints and proofs up to the newest checkpoint
+the witness quorum cosigned (with no witnesses, every checkpoint is published as signed).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from alprfed.errors import InvalidRequest
+from alprfed.errors import InvalidRequest, LedgerRangeError
 from alprfed.ledger.entry import EntryKind
 from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.remote import CHECKPOINT_PAGE
@@ -57,6 +60,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         max_size = request.max_size or None
         if max_size is not None and max_size < request.min_size:
             raise InvalidRequest("max_size is below min_size", field="max_size")
+        published = await asyncio.to_thread(self._store.published_size)
+        max_size = published if max_size is None else min(max_size, published)
         notes = await asyncio.to_thread(
             self._store.checkpoints, request.min_size, max_size, limit=CHECKPOINT_PAGE
         )
@@ -69,7 +74,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         await self._authorize(context, READ)
         if request.end < request.start:
             raise InvalidRequest("end is before start", field="end")
-        end = min(request.end, request.start + ENTRY_PAGE)
+        published = await asyncio.to_thread(self._store.published_size)
+        end = min(request.end, request.start + ENTRY_PAGE, max(request.start, published))
         rows = await asyncio.to_thread(self._store.indexed_entries, request.start, end)
         return ledger_pb2.EntryList(
             entries=[ledger_pb2.LedgerEntry(index=index, data=data) for index, data in rows]
@@ -79,6 +85,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         self, request: ledger_pb2.GetInclusionProofRequest, context: grpc.aio.ServicerContext
     ) -> ledger_pb2.InclusionProof:
         await self._authorize(context, READ)
+        await self._check_published(request.tree_size)
         hashes = await asyncio.to_thread(
             self._store.inclusion_proof, request.index, request.tree_size
         )
@@ -90,12 +97,22 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         self, request: ledger_pb2.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> ledger_pb2.ConsistencyProof:
         await self._authorize(context, READ)
+        await self._check_published(request.new_size)
         hashes = await asyncio.to_thread(
             self._store.consistency_proof, request.old_size, request.new_size
         )
         return ledger_pb2.ConsistencyProof(
             old_size=request.old_size, new_size=request.new_size, hashes=hashes
         )
+
+    async def _check_published(self, tree_size: int) -> None:
+        """Proofs are served only up to the published checkpoint: nothing below the witness
+        quorum is offered as something to rely on."""
+        published = await asyncio.to_thread(self._store.published_size)
+        if tree_size > published:
+            raise LedgerRangeError(
+                f"tree size {tree_size} is beyond the published checkpoint (size {published})"
+            )
 
     async def OpenCommitment(
         self, request: ledger_pb2.OpenCommitmentRequest, context: grpc.aio.ServicerContext

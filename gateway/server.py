@@ -9,6 +9,7 @@ bind port 0 and learn the port.
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ from alprfed.config import GatewayConfig, load_federation
 from alprfed.errors import ConfigError
 from alprfed.ledger import LedgerStore, LedgerWriter
 from alprfed.ledger.note import NoteVerifier
+from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.rpc.errors import AsyncErrorMappingInterceptor
 from alprfed.rpc.identity import Identity, peer_identity
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port
@@ -33,6 +35,7 @@ from gateway.records import RecordsService
 from gateway.registry import GatewayRegistry
 from gateway.service import QueryService
 from gateway.servicer import GatewayServicer
+from gateway.witnessing import CheckpointWitnessing, Unwitnessed
 
 log = logging.getLogger("alprfed.gateway")
 
@@ -51,6 +54,7 @@ class GatewayServer:
         writer: LedgerWriter,
         pool: NodePool,
         openings: OpeningsRetention,
+        witnessing: CheckpointWitnessing | Unwitnessed,
         closers: list[Any],
     ) -> None:
         self._server = grpc_server
@@ -59,9 +63,11 @@ class GatewayServer:
         self._writer = writer
         self._pool = pool
         self.openings = openings
+        self.witnessing = witnessing
         self._closers = closers
 
     async def start(self) -> None:
+        await self.witnessing.start()
         await self._server.start()
         self.openings.start()
         for name in SERVICE_NAMES:
@@ -78,6 +84,7 @@ class GatewayServer:
         await self.openings.stop()
         await self._pool.close()
         await self._writer.close()
+        await self.witnessing.stop()
         for close in self._closers:
             close()
 
@@ -102,15 +109,31 @@ async def create_server(
             f"{config.federation_file}; nodes would refuse every query"
         )
     ledger_signer = SigningKey.load(config.ledger_key)
-    ledger_vkey = NoteVerifier.for_key(federation.origin, ledger_signer.public).to_vkey()
+    ledger_verifier = NoteVerifier.for_key(federation.origin, ledger_signer.public)
+    ledger_vkey = ledger_verifier.to_vkey()
+    witness_policy = load_gateway_witness_policy(config, ledger_verifier)
     store = LedgerStore.open(
-        config.database_url, origin=federation.origin, signer=ledger_signer, clock=clock
+        config.database_url,
+        origin=federation.origin,
+        signer=ledger_signer,
+        clock=clock,
+        publish_on_append=not witness_policy.requires_witnesses,
     )
     closers: list[Any] = [store.close]
     try:
         registry = GatewayRegistry.open(config.database_url)
         closers.append(registry.close)
-        writer = LedgerWriter(store)
+        witnessing: CheckpointWitnessing | Unwitnessed = (
+            CheckpointWitnessing(
+                store,
+                witness_policy,
+                ssl_context=witness_ssl_context(config),
+                request_timeout_s=config.witness_timeout_ms / 1000,
+            )
+            if witness_policy.requires_witnesses
+            else Unwitnessed(store)
+        )
+        writer = LedgerWriter(store, on_commit=witnessing.checkpoint_signed)
         audit = AuditTrail(writer)
         policy = PolicyHolder(
             policies_dir=config.effective_policies_dir,
@@ -129,6 +152,7 @@ async def create_server(
             audit=audit,
             ledger=store,
             pool=pool,
+            witnessing=witnessing,
             signer=query_signer,
             clock=clock,
             per_node_timeout_s=config.per_node_timeout_ms / 1000,
@@ -179,5 +203,41 @@ async def create_server(
         openings=OpeningsRetention(
             store, audit, retention_seconds=config.openings_retention_days * 86_400, clock=clock
         ),
+        witnessing=witnessing,
         closers=closers,
     ), port
+
+
+def load_gateway_witness_policy(config: GatewayConfig, ledger: NoteVerifier) -> WitnessPolicy:
+    """The gateway's witness policy: which witnesses to ask (each with its URL) and the
+    quorum a checkpoint needs before it is published.
+
+    Raises:
+        ConfigError: an unreadable or invalid policy, a witness without a URL, or a policy
+            whose log lines do not name this gateway's ledger key.
+    """
+    if config.witness_policy is None:
+        return WitnessPolicy.unwitnessed((ledger,))
+    policy = WitnessPolicy.load(config.witness_policy)
+    if policy.logs and ledger not in policy.logs:
+        raise ConfigError(
+            f"{config.witness_policy}: its log lines do not list this gateway's ledger key "
+            f"{ledger.to_vkey()}"
+        )
+    missing = [w.name for w in policy.witnesses.values() if not w.url]
+    if missing:
+        raise ConfigError(
+            f"{config.witness_policy}: the gateway needs the URL of every witness it asks "
+            f"('witness <name> <vkey> <url>'); none for {', '.join(missing)}"
+        )
+    return policy
+
+
+def witness_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    """TLS for HTTPS witnesses: the configured roots, else the system's (None)."""
+    if config.witness_ca is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(config.witness_ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"witness_ca {config.witness_ca}: {exc}") from None

@@ -41,6 +41,13 @@ QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
 NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
 # Time kept back from the caller's deadline to record the outcome and answer.
 MIN_RESERVE_S, MAX_RESERVE_S, RESERVE_FRACTION = 0.02, 0.25, 0.1
+MIN_WITNESS_WAIT_S = 1.0  # what a query waits at least for its outcome to be witnessed
+
+
+class Witnessing(Protocol):
+    """gateway.witnessing: when a checkpoint covering an entry is published."""
+
+    async def wait_published(self, size: int, timeout_s: float) -> str: ...
 
 
 class LedgerReader(Protocol):
@@ -70,6 +77,7 @@ class QueryService:
         audit: AuditTrail,
         ledger: LedgerReader,
         pool: NodePool,
+        witnessing: Witnessing,
         signer: SigningKey,
         clock: Clock,
         per_node_timeout_s: float,
@@ -80,6 +88,7 @@ class QueryService:
         self._audit = audit
         self._ledger = ledger
         self._pool = pool
+        self._witnessing = witnessing
         self._signer = signer
         self._clock = clock
         self._per_node_timeout = per_node_timeout_s
@@ -185,6 +194,10 @@ class QueryService:
                 decided_at=now,
                 ledger_index=decision_entry.index,
             )
+        # The officer's receipt is built only on a checkpoint the witness quorum cosigned.
+        await self._witnessing.wait_published(
+            outcome_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._budget(time_remaining))
+        )
         proof = await asyncio.to_thread(self._ledger.tlog_proof, outcome_entry.index)
         return QueryAnswer(
             query_id=query_id,

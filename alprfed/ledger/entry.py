@@ -29,7 +29,10 @@ from alprfed.models import UnixTime, normalize_plate
 ENTRY_VERSION = 1
 SALT_SIZE = 32  # bytes, fresh per (entry, slot)
 GENESIS_PREV = bytes(HASH_SIZE)  # the "previous leaf hash" of entry 0
-MAX_ENTRY_BYTES = 256 * 1024  # a query outcome carries node receipts; nothing needs more
+# C2SP tlog-tiles entry bundles prefix each entry with a big-endian uint16 length, so no entry
+# may exceed 65,535 bytes. A query outcome to ~130 nodes (with their receipts) or a policy
+# bundle of ~55 KB of law packs fits; larger ones must be split across entries.
+MAX_ENTRY_BYTES = 65_535
 MAX_PLATES_PER_ENTRY = 64
 # Room for the envelope fields and 64 commitments, so a body that fits always makes an entry
 # that fits and a batch never fails on one entry's size.

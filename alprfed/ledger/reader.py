@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alprfed.db import create_engine
 from alprfed.errors import (
+    FailedPrecondition,
     LedgerError,
     LedgerRangeError,
     LedgerVerificationError,
@@ -116,7 +117,17 @@ class LedgerReader:
             return self._size(conn)
 
     def latest_checkpoint(self) -> str:
-        """The newest signed checkpoint, verbatim."""
+        """The newest *published* checkpoint, verbatim, with the witness cosignatures collected
+        for it: what receipts, evidence and every public view are built on."""
+        with self._reads.connect() as conn:
+            return self._published_note(conn)
+
+    def published_size(self) -> int:
+        with self._reads.connect() as conn:
+            return int(conn.execute(_PUBLISHED_SIZE).scalar_one())
+
+    def head_checkpoint(self) -> str:
+        """The newest checkpoint the log signed, published or not (what witnesses are sent)."""
         with self._reads.connect() as conn:
             return str(conn.execute(sa.select(schema.head.c.checkpoint)).scalar_one())
 
@@ -194,15 +205,22 @@ class LedgerReader:
             return self._proof(conn, plan, new_size)
 
     def tlog_proof(self, index: int) -> str:
-        """An offline receipt for entry ``index`` against the newest checkpoint (tlog-proof@v1
-        with the entry's bytes in the extra line).
+        """An offline receipt for entry ``index`` against the newest published checkpoint
+        (tlog-proof@v1 with the entry's bytes in the extra line, and the checkpoint with its
+        witness cosignatures).
 
         Raises:
-            LedgerRangeError: index is not below the log's size.
+            LedgerRangeError: no such entry.
+            FailedPrecondition: the entry is not yet covered by a published checkpoint.
         """
         with self._reads.connect() as conn:
-            note = str(conn.execute(sa.select(schema.head.c.checkpoint)).scalar_one())
+            note = self._published_note(conn)
             size = read_checkpoint(note).size
+            if size <= index < self._size(conn):
+                raise FailedPrecondition(
+                    f"entry {index} is not yet in a published (witnessed) checkpoint; "
+                    f"the log publishes {size} entries"
+                )
             data = self._entry(conn, index, size)
             plan = inclusion_plan(index, size)
             path = _assemble_or_fail(plan, fetch_nodes(conn, plan_nodes(plan)))
@@ -269,6 +287,13 @@ class LedgerReader:
     # --- helpers ----------------------------------------------------------------------------
 
     @staticmethod
+    def _published_note(conn: sa.Connection) -> str:
+        note = conn.execute(_PUBLISHED_NOTE).scalar_one_or_none()
+        if note is None:
+            raise LedgerError("the published checkpoint is missing: damaged storage")
+        return str(note)
+
+    @staticmethod
     def _size(conn: sa.Connection) -> int:
         return int(conn.execute(sa.select(schema.head.c.size)).scalar_one())
 
@@ -320,6 +345,13 @@ def _is_wanted(dialect: str) -> sa.ColumnElement[bool]:
         )
     return schema.nodes.c.node.in_(sa.bindparam("keys", expanding=True))
 
+
+_PUBLISHED_SIZE = sa.select(schema.publication.c.size)
+_PUBLISHED_NOTE = sa.select(schema.checkpoints.c.note).select_from(
+    schema.publication.join(
+        schema.checkpoints, schema.checkpoints.c.size == schema.publication.c.size
+    )
+)
 
 # The head's size with each wanted subtree (or one row of NULLs): one round trip per proof.
 _SIZE_AND_NODES = {

@@ -27,10 +27,11 @@ from alprfed.ledger.checkpoint import (
     open_checkpoint,
     read_checkpoint,
 )
+from alprfed.ledger.cosignature import CosignatureVerifier, verify_cosignatures
 from alprfed.ledger.entry import GENESIS_PREV
 from alprfed.ledger.entry_checks import EntryChecks
 from alprfed.ledger.merkle import CompactRange, leaf_hash
-from alprfed.ledger.note import NoteVerifier
+from alprfed.ledger.note import NoteError, NoteVerifier
 from alprfed.ledger.proof import verify_consistency
 from alprfed.ledger.source import LedgerSource
 
@@ -140,6 +141,7 @@ def replay(
     remember_size: int | None = None,
     page_size: int = VERIFY_PAGE,
     workers: int | None = None,
+    witnesses: Sequence[CosignatureVerifier] = (),
 ) -> ReplayResult:
     """Recompute the chain and tree from every entry and check every stored checkpoint.
 
@@ -152,14 +154,15 @@ def replay(
             not the last one the log lists.
 
     ``workers`` sets how many processes run the per-entry checks (default: one per CPU for
-    large logs, none for small ones).
+    large logs, none for small ones). Every cosignature of one of ``witnesses`` on any listed
+    checkpoint must verify (which of them suffice is the witness policy's business).
     """
     newest_note = source.latest_checkpoint()
-    newest = _open(newest_note, verifiers, origin)
+    newest = _open(newest_note, verifiers, origin, witnesses)
     with EntryChecks.for_log(newest.size, workers) as checks:
         walk = _Replay(source, remember_size)
         try:
-            count = _walk(source, verifiers, origin, newest, newest_note, walk, checks, page_size)
+            count = _walk(source, verifiers, origin, witnesses, newest, walk, checks, page_size)
         except LedgerVerificationError as exc:
             # An entry check may have found an earlier fault than this one (it runs beside
             # the walk); the first problem in log order is the one to report.
@@ -175,8 +178,8 @@ def _walk(
     source: LedgerSource,
     verifiers: Sequence[NoteVerifier],
     origin: str,
+    witnesses: Sequence[CosignatureVerifier],
     newest: Checkpoint,
-    newest_note: str,
     walk: _Replay,
     checks: EntryChecks,
     page_size: int,
@@ -184,7 +187,7 @@ def _walk(
     entries = _entry_stream(source, page_size, checks)
     last_note, count, last_size = None, 0, -1
     for note in _checkpoint_stream(source, newest.size):
-        checkpoint = _open(note, verifiers, origin)
+        checkpoint = _open(note, verifiers, origin, witnesses)
         if checkpoint.size <= last_size:
             raise LedgerVerificationError(
                 f"checkpoint of size {checkpoint.size} follows one of "
@@ -202,27 +205,50 @@ def _walk(
     fault = checks.first_fault()
     if fault is not None and fault[0] < walk.tree.size:
         _fail(*fault)
-    for _ in entries:
+    if next(entries, None) is not None and not source.checkpoints(last_size + 1):
+        # Entries and their checkpoint commit in one transaction, so an entry that is there
+        # with no checkpoint listed after the walk read them all is covered by no signature.
+        # (A log that grew during the walk lists the newer checkpoint: not checked this run.)
         _fail(
             last_size,
             f"entries lie beyond the newest checkpoint (size {last_size}); "
             "nothing signed covers them",
         )
-    if last_note != newest_note:
+    if not any(_same_tree(note, newest) for note in source.checkpoints(newest.size, newest.size)):
         raise LedgerVerificationError(
-            f"the log's newest checkpoint (size {newest.size}) is not the last checkpoint it "
-            f"lists (size {last_size})",
+            f"the log's published checkpoint (size {newest.size}) is not one it lists",
             index=min(newest.size, last_size),
+        )
+    if newest.size > last_size:
+        raise LedgerVerificationError(
+            f"the log publishes a checkpoint of size {newest.size} but lists none beyond "
+            f"size {last_size}",
+            index=last_size,
         )
     return count
 
 
-def _open(note: str, verifiers: Sequence[NoteVerifier], origin: str) -> Checkpoint:
+def _same_tree(note: str, checkpoint: Checkpoint) -> bool:
     try:
-        return open_checkpoint(note, verifiers, origin=origin)
-    except CheckpointError as exc:
+        return read_checkpoint(note) == checkpoint
+    except CheckpointError:
+        return False
+
+
+def _open(
+    note: str,
+    verifiers: Sequence[NoteVerifier],
+    origin: str,
+    witnesses: Sequence[CosignatureVerifier] = (),
+) -> Checkpoint:
+    try:
+        checkpoint = open_checkpoint(note, verifiers, origin=origin)
+        if witnesses:
+            verify_cosignatures(note, witnesses)
+        return checkpoint
+    except NoteError as exc:
         try:  # name it by its claimed size, read only for this message
             what = f"the checkpoint of size {read_checkpoint(note).size}"
-        except CheckpointError:
+        except NoteError:
             what = "a malformed checkpoint"
         raise LedgerVerificationError(f"{what} does not verify: {exc.detail}") from None

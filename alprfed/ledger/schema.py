@@ -7,6 +7,10 @@
 - ``ledger_checkpoints``: every checkpoint the log signed, by tree size (one per batch).
 - ``ledger_head``: one row, the size and checkpoint of the newest batch. Writers advance it by
   compare-and-swap on the size, which is what keeps two writers from signing forks.
+- ``ledger_publication``: one row, the size of the newest *published* checkpoint: the newest one
+  the witnesses cosigned to the gateway's quorum (or every checkpoint, with no witnesses).
+  Receipts, evidence and the public views are built on it; the cosignatures collected for a
+  checkpoint are appended to its note in ``ledger_checkpoints``.
 - ``commitment_openings``: plate and salt of each plate commitment. Deleting rows here (the
   retention purge) makes commitments unopenable and leaves every hash and proof intact.
 
@@ -87,12 +91,29 @@ openings = sa.Table(
     sa.Column("salt", sa.LargeBinary(SALT_SIZE), nullable=False),
 )
 
-_TABLES = (entries, nodes, checkpoints, head, openings)
+publication = sa.Table(
+    "ledger_publication",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(f"id = {HEAD_ROW}", name="ledger_publication_single_row"),
+)
+
+_V1_TABLES = (entries, nodes, checkpoints, head, openings)
+_TABLES = (*_V1_TABLES, publication)
 
 
 def _create_tables(conn: sa.Connection) -> None:
-    for table in _TABLES:
+    for table in _V1_TABLES:
         table.create(conn)
+
+
+def _add_publication(conn: sa.Connection) -> None:
+    # Ledgers written before witnessing published every checkpoint as it was signed.
+    publication.create(conn)
+    size = conn.execute(sa.select(head.c.size)).scalar_one_or_none()
+    if size is not None:
+        conn.execute(publication.insert().values(id=HEAD_ROW, size=size))
 
 
 MIGRATIONS = Migrations(
@@ -100,7 +121,8 @@ MIGRATIONS = Migrations(
     version_table="ledger_schema_version",
     tables=[table.name for table in _TABLES],
     migrations=[
-        Migration(1, "entries, subtree hashes, checkpoints, head, openings", _create_tables)
+        Migration(1, "entries, subtree hashes, checkpoints, head, openings", _create_tables),
+        Migration(2, "the published (witnessed) checkpoint", _add_publication),
     ],
 )
 

@@ -26,9 +26,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alprfed.clock import Clock
 from alprfed.db import create_engine, writer
-from alprfed.errors import ConfigError, InvalidRequest, LedgerConflict, LedgerError
+from alprfed.errors import (
+    ConfigError,
+    InvalidRequest,
+    LedgerConflict,
+    LedgerError,
+    LedgerRangeError,
+)
 from alprfed.ledger import schema
 from alprfed.ledger.checkpoint import Checkpoint, sign_checkpoint
+from alprfed.ledger.cosignature import add_signature_lines
 from alprfed.ledger.entry import (
     GENESIS_PREV,
     SALT_SIZE,
@@ -74,11 +81,13 @@ class LedgerStore(LedgerReader):
         signer: NoteSigner,
         clock: Clock,
         random_bytes: RandomBytes,
+        publish_on_append: bool = True,
     ) -> None:
         super().__init__(engine, origin)
         self._signer = signer
         self._clock = clock
         self._random_bytes = random_bytes
+        self._publish_on_append = publish_on_append
 
     @classmethod
     def open(
@@ -89,11 +98,14 @@ class LedgerStore(LedgerReader):
         signer: SigningKey,
         clock: Clock,
         random_bytes: RandomBytes = os.urandom,
+        publish_on_append: bool = True,
     ) -> LedgerStore:
         """Open (creating or upgrading as needed) the ledger in the database at ``url``.
 
         A new ledger starts with a signed checkpoint of the empty tree. ``signer`` signs
         checkpoints under the key name ``origin``; ``random_bytes`` draws commitment salts.
+        ``publish_on_append`` publishes every checkpoint as it is signed (a ledger without
+        witnesses); a witnessed ledger publishes through ``publish`` once a quorum cosigned.
 
         Raises:
             ConfigError: a bad URL, an origin that cannot be a note key name, or a database
@@ -120,7 +132,7 @@ class LedgerStore(LedgerReader):
             raise ConfigError(
                 f"this database holds the ledger of origin {stored_origin!r}, not {origin!r}"
             )
-        return cls(engine, origin, note_signer, clock, random_bytes)
+        return cls(engine, origin, note_signer, clock, random_bytes, publish_on_append)
 
     def append_batch(self, entries: Sequence[PendingEntry]) -> list[AppendedEntry]:
         """Append ``entries`` atomically under one new signed checkpoint.
@@ -175,6 +187,43 @@ class LedgerStore(LedgerReader):
         try:
             with writer(self._engine).begin() as conn:
                 return int(conn.execute(statement).rowcount)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc) from None
+
+    def publish(self, size: int, lines: Sequence[str]) -> bool:
+        """Add witness cosignature ``lines`` to the checkpoint of ``size`` and publish it
+        unless a larger one is published already. Returns whether the publication advanced.
+
+        The cosignatures are the caller's to verify (the gateway checks each one as it
+        arrives); here only signature lines are added, so the log's own signature and the
+        checkpoint text stay exactly as signed.
+
+        Raises:
+            LedgerRangeError: the log never signed a checkpoint of that size.
+            LedgerError: the database failed.
+        """
+        try:
+            with writer(self._engine).begin() as conn:
+                note = conn.execute(
+                    sa.select(schema.checkpoints.c.note).where(schema.checkpoints.c.size == size)
+                ).scalar_one_or_none()
+                if note is None:
+                    raise LedgerRangeError(f"the log signed no checkpoint of size {size}")
+                merged = add_signature_lines(str(note), lines)
+                if merged != note:
+                    conn.execute(
+                        sa.update(schema.checkpoints)
+                        .where(schema.checkpoints.c.size == size)
+                        .values(note=merged)
+                    )
+                advanced = conn.execute(
+                    sa.update(schema.publication)
+                    .where(schema.publication.c.size < size)
+                    .values(size=size)
+                ).rowcount
+                return bool(advanced)
+        except NoteError as exc:
+            raise LedgerError(f"cannot add those cosignatures: {exc.detail}") from None
         except SQLAlchemyError as exc:
             raise storage_error(exc) from None
 
@@ -233,6 +282,8 @@ class LedgerStore(LedgerReader):
         if opening_rows:
             conn.execute(schema.openings.insert(), opening_rows)
         conn.execute(schema.checkpoints.insert().values(size=tree.size, note=note))
+        if self._publish_on_append:
+            conn.execute(sa.update(schema.publication).values(size=tree.size))
         return [AppendedEntry(index, leaf, data, note) for index, leaf, data in written]
 
     def _salt(self) -> bytes:
@@ -284,6 +335,7 @@ def _initialize(engine: Engine, signer: NoteSigner) -> str:
                     )
                 )
                 conn.execute(schema.checkpoints.insert().values(size=0, note=note))
+                conn.execute(schema.publication.insert().values(id=schema.HEAD_ROW, size=0))
                 return signer.name
         except IntegrityError:
             continue  # another process created the head between our read and insert

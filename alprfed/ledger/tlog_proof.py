@@ -28,6 +28,7 @@ from alprfed.ledger.entry import MAX_ENTRY_BYTES, LedgerEntryView, decode_entry
 from alprfed.ledger.merkle import HASH_SIZE, leaf_hash
 from alprfed.ledger.note import NoteError, NoteVerifier, strict_b64decode
 from alprfed.ledger.proof import verify_inclusion
+from alprfed.ledger.witness_policy import WitnessPolicy, WitnessPolicyError
 
 HEADER = "c2sp.org/tlog-proof@v1"
 MAX_PROOF_HASHES = 64  # a tree of 2**63 leaves needs 63
@@ -98,13 +99,19 @@ class VerifiedReceipt:
 
 
 def verify_tlog_proof(
-    text: str, verifiers: Sequence[NoteVerifier], *, origin: str
+    text: str,
+    verifiers: Sequence[NoteVerifier],
+    *,
+    origin: str,
+    witness_policy: WitnessPolicy | None = None,
 ) -> VerifiedReceipt:
-    """Verify an alprfed receipt offline: checkpoint signature, inclusion, entry format.
+    """Verify an alprfed receipt offline: checkpoint signature, witness quorum (with
+    ``witness_policy``), inclusion, entry format.
 
     Raises:
         TlogProofError: malformed file, no entry in the extra line, a checkpoint not signed by
-            a known key or of another origin, a failing inclusion proof, or entry bytes that
+            a known key or of another origin, a checkpoint below the policy's witness
+            quorum or with a bad cosignature, a failing inclusion proof, or entry bytes that
             are not an alprfed entry at the proof's index.
     """
     proof = TlogProof.parse(text)
@@ -114,6 +121,11 @@ def verify_tlog_proof(
         checkpoint = open_checkpoint(proof.checkpoint, verifiers, origin=origin)
     except CheckpointError as exc:
         raise TlogProofError(f"checkpoint: {exc.detail}") from None
+    if witness_policy is not None:
+        try:
+            witness_policy.check(proof.checkpoint, logs=tuple(verifiers), origin=origin)
+        except WitnessPolicyError as exc:
+            raise TlogProofError(f"checkpoint: {exc}") from None
     try:
         verify_inclusion(
             proof.index, checkpoint.size, leaf_hash(proof.extra), proof.path, checkpoint.root

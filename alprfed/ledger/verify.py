@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alprfed.errors import LedgerError, LedgerVerificationError
@@ -23,6 +23,7 @@ from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.proof import verify_consistency
 from alprfed.ledger.replay import VERIFY_PAGE, ReplayResult, replay
 from alprfed.ledger.source import LedgerSource
+from alprfed.ledger.witness_policy import WitnessPolicy, WitnessPolicyError
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class VerificationReport:
     checkpoint_note: str
     checkpoints_checked: int
     previous_size: int | None  # the size this verifier had accepted before, if any
+    cosigners: dict[str, int] = field(default_factory=dict)  # witness -> cosignature time
 
     @property
     def size(self) -> int:
@@ -46,6 +48,7 @@ def verify_ledger(
     state_file: Path | None = None,
     page_size: int = VERIFY_PAGE,
     workers: int | None = None,
+    witness_policy: WitnessPolicy | None = None,
 ) -> VerificationReport:
     """Verify everything the source holds; with ``state_file``, also against the last
     checkpoint this verifier accepted, and remember the new one.
@@ -53,6 +56,9 @@ def verify_ledger(
     The log's origin is the key name of ``verifiers`` (a log key is named after its origin).
     Without a state file the first run trusts on first use, after recomputing everything.
     ``workers``: processes for the per-entry checks (default: one per CPU for large logs).
+    With ``witness_policy``, the published checkpoint must carry the policy's quorum of
+    witness cosignatures, and every cosignature of a known witness on any checkpoint must
+    verify: only then is a split view (another history shown to someone else) excluded.
 
     Raises:
         LedgerVerificationError: the ledger does not verify; ``index`` names the first bad
@@ -63,6 +69,7 @@ def verify_ledger(
     state = MonitorState.load(state_file) if state_file is not None else None
     if state is not None and state.origin != origin:
         raise LedgerError(f"the monitor state is for the log {state.origin!r}, not {origin!r}")
+    witnesses = witness_policy.witness_verifiers() if witness_policy else []
     result = replay(
         source,
         verifiers,
@@ -70,7 +77,21 @@ def verify_ledger(
         page_size=page_size,
         remember_size=None if state is None else state.size,
         workers=workers,
+        witnesses=witnesses,
     )
+    cosigners: dict[str, int] = {}
+    if witness_policy is not None:
+        try:
+            cosigners = dict(
+                witness_policy.check(
+                    result.newest_note, logs=tuple(verifiers), origin=origin
+                ).cosigners
+            )
+        except WitnessPolicyError as exc:
+            raise LedgerVerificationError(
+                f"the published checkpoint is not witnessed as the policy requires: {exc}",
+                index=result.newest.size,
+            ) from None
     if state is not None:
         _check_extends(source, state, result)
     if state_file is not None:
@@ -78,7 +99,11 @@ def verify_ledger(
             origin, result.newest.size, result.newest.root, result.final_peaks, result.newest_note
         ).save(state_file)
     return VerificationReport(
-        result.newest, result.newest_note, result.checkpoints, None if state is None else state.size
+        result.newest,
+        result.newest_note,
+        result.checkpoints,
+        None if state is None else state.size,
+        cosigners,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alprfed.errors import ConfigError, LedgerError
@@ -33,9 +33,18 @@ _Waiter = tuple[PendingEntry, "asyncio.Future[AppendedEntry]"]
 class LedgerWriter:
     """Batches appends from concurrent coroutines of one event loop into atomic commits."""
 
-    def __init__(self, store: LedgerStore, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        on_commit: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_commit`` is called (on the event loop) with each committed batch's checkpoint
+        note, before the batch's callers resume: the gateway's witnessing starts from it."""
         if not 1 <= max_batch <= MAX_BATCH_ENTRIES:
             raise ConfigError(f"max_batch must be 1 to {MAX_BATCH_ENTRIES}")
+        self._on_commit = on_commit
         self._store = store
         self._max_batch = max_batch
         self._waiting: deque[_Waiter] = deque()
@@ -97,6 +106,8 @@ class LedgerWriter:
                     failure.__cause__ = exc
                     future.set_exception(failure)
             return
+        if self._on_commit is not None and appended:
+            self._on_commit(appended[-1].checkpoint)
         for (_, future), entry in zip(batch, appended, strict=True):
             if not future.done():  # a caller cancelled mid-commit; its entry is in the log
                 future.set_result(entry)

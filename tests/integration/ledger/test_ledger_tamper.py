@@ -153,6 +153,7 @@ def _roll_back_coherently(store: LedgerStore, size: int) -> None:
         conn.execute(sa.delete(schema.nodes).where(schema.nodes.c.node.in_(newer)))
         conn.execute(sa.delete(schema.checkpoints).where(schema.checkpoints.c.size > size))
         conn.execute(sa.update(schema.head).values(size=size, checkpoint=note))
+        conn.execute(sa.update(schema.publication).values(size=size))
 
 
 def test_a_rolled_back_log_is_caught_by_the_monitor_state(

@@ -1,0 +1,323 @@
+"""Getting the ledger's checkpoints cosigned by independent witnesses (C2SP tlog-witness).
+
+A single signer could show one history to one auditor and another to the next (a split
+view). So the gateway publishes a checkpoint -- builds receipts and evidence on it, serves it
+to auditors and tile clients -- only once a quorum of witnesses (the witness policy, in C2SP
+tlog-policy form) has cosigned it. Each witness remembers the newest checkpoint it cosigned
+and cosigns a new one only with a consistency proof from that one, so no two checkpoints the
+quorum cosigned can disagree.
+
+One task per witness submits the newest signed checkpoint whenever the log grows: each
+witness must be asked in order (its ``old`` size must be its latest), witnesses run in
+parallel, and a slow one only skips the checkpoints it had no time for. A failing witness is
+retried with exponential backoff; a 409 teaches the task the witness's real size. Every
+cosignature is verified before it counts. A checkpoint that reaches the quorum is published
+(cosignatures appended to its note); later cosignatures of the published checkpoint are added
+too, for monitors. Waiters (a query about to answer) wake when a published checkpoint covers
+their entry, or fail after their deadline with the state of every witness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from alprfed.errors import LedgerError, Unavailable
+from alprfed.ledger.checkpoint import read_checkpoint
+from alprfed.ledger.cosignature import add_signature_lines, verify_cosignatures
+from alprfed.ledger.note import NoteError
+from alprfed.ledger.witness_policy import PolicyWitness, WitnessPolicy
+
+log = logging.getLogger("alprfed.gateway.witnessing")
+
+DEFAULT_REQUEST_TIMEOUT_S = 2.0
+MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
+MAX_RESPONSE_BYTES = 64 * 1024
+SIZE_CONTENT_TYPE = "text/x.tlog.size"
+
+
+class WitnessedStore(Protocol):
+    """What witnessing needs of the ledger (alprfed.ledger.LedgerStore has it)."""
+
+    def head_checkpoint(self) -> str: ...
+
+    def latest_checkpoint(self) -> str: ...
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+
+    def publish(self, size: int, lines: Sequence[str]) -> bool: ...
+
+
+class WitnessFailure(Exception):
+    """One submission to one witness failed; ``str`` says how (for the gateway's log)."""
+
+
+class WitnessConflict(WitnessFailure):
+    """409: the witness's latest size is not the ``old`` size we sent."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the witness is at size {size}")
+        self.size = size
+
+
+@dataclass
+class WitnessState:
+    """What the gateway knows of one witness, for its log and for error messages."""
+
+    name: str
+    size: int | None = None  # the size it last cosigned (None: not yet known)
+    last_error: str = ""
+    cosigned: int = 0
+
+
+async def submit_checkpoint(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    old_size: int,
+    proof: Sequence[bytes],
+    note: str,
+    timeout_s: float,
+) -> str:
+    """POST one add-checkpoint request; return the witness's signature lines.
+
+    Raises:
+        WitnessConflict: 409, with the witness's size.
+        WitnessFailure: any other answer, a malformed one, a timeout or a network failure.
+    """
+    body = f"old {old_size}\n" + "".join(base64.b64encode(h).decode("ascii") + "\n" for h in proof)
+    body += "\n" + note
+    try:
+        async with session.post(
+            url.rstrip("/") + "/add-checkpoint",
+            data=body.encode("utf-8"),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as response:
+            text = (await response.content.read(MAX_RESPONSE_BYTES)).decode("utf-8", "replace")
+            if response.status == 409:
+                size = text.strip()
+                if response.content_type != SIZE_CONTENT_TYPE or not size.isdigit():
+                    raise WitnessFailure("409 without a size")
+                raise WitnessConflict(int(size))
+            if response.status != 200:
+                raise WitnessFailure(f"HTTP {response.status}: {text.strip()[:200]}")
+            return text
+    except TimeoutError:
+        raise WitnessFailure(f"no answer within {timeout_s:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise WitnessFailure(f"{type(exc).__name__}: {exc}") from None
+
+
+class CheckpointWitnessing:
+    """Collects cosignatures for the ledger's checkpoints and publishes those at quorum."""
+
+    def __init__(
+        self,
+        store: WitnessedStore,
+        policy: WitnessPolicy,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._ssl = ssl_context
+        self._timeout = request_timeout_s
+        self._witnesses = list(policy.witnesses.values())
+        self.states = {w.name: WitnessState(w.name) for w in self._witnesses}
+        self._head_note = ""
+        self._head_size = -1
+        self._published_note = ""
+        self._published_size = -1
+        self._collected: dict[int, dict[str, str]] = {}  # size -> witness -> cosignature line
+        self._wake = {w.name: asyncio.Event() for w in self._witnesses}
+        self._published_changed = asyncio.Condition()
+        self._proofs: dict[tuple[int, int], list[bytes]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._publish_lock = asyncio.Lock()
+
+    @property
+    def published_size(self) -> int:
+        return self._published_size
+
+    async def start(self) -> None:
+        """Read the log's head and publication, and start one task per witness."""
+        self._head_note = await asyncio.to_thread(self._store.head_checkpoint)
+        self._head_size = read_checkpoint(self._head_note).size
+        self._published_note = await asyncio.to_thread(self._store.latest_checkpoint)
+        self._published_size = read_checkpoint(self._published_note).size
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+        )
+        for witness in self._witnesses:
+            self._wake[witness.name].set()
+            self._tasks.append(
+                asyncio.create_task(self._run(witness), name=f"witness-{witness.name}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._session is not None:
+            await self._session.close()
+
+    def checkpoint_signed(self, note: str) -> None:
+        """The writer committed a batch under ``note``: ask the witnesses to cosign it."""
+        size = read_checkpoint(note).size
+        if size > self._head_size:
+            self._head_note, self._head_size = note, size
+            for event in self._wake.values():
+                event.set()
+
+    async def wait_published(self, size: int, timeout_s: float) -> str:
+        """The published checkpoint once it covers ``size`` entries.
+
+        Raises:
+            Unavailable: no checkpoint covering them reached the quorum within ``timeout_s``;
+                the message gives the state of every witness.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._published_changed:
+                    await self._published_changed.wait_for(lambda: self._published_size >= size)
+        except TimeoutError:
+            raise Unavailable(
+                f"the ledger could not be witnessed: no checkpoint of {size} or more entries "
+                f"reached the witness quorum {self._policy.describe_quorum()} within "
+                f"{timeout_s:g} s ({self.describe()})"
+            ) from None
+        return self._published_note
+
+    def describe(self) -> str:
+        parts = []
+        for state in self.states.values():
+            where = f"cosigned size {state.size}" if state.size is not None else "no cosignature"
+            error = f", {state.last_error}" if state.last_error else ""
+            parts.append(f"{state.name}: {where}{error}")
+        return "; ".join(parts)
+
+    # --- one task per witness ---------------------------------------------------------------
+
+    async def _run(self, witness: PolicyWitness) -> None:
+        state, wake = self.states[witness.name], self._wake[witness.name]
+        backoff = MIN_BACKOFF_S
+        while True:
+            await wake.wait()
+            wake.clear()
+            note, size = self._head_note, self._head_size
+            if state.size == size and witness.name in self._collected.get(size, {}):
+                continue
+            try:
+                await self._submit(witness, state, note, size)
+                backoff = MIN_BACKOFF_S
+            except WitnessConflict as conflict:
+                if conflict.size > size:
+                    state.last_error = (
+                        f"it cosigned size {conflict.size}, beyond this log's {size}: the "
+                        "witness saw another history (a fork or a rolled-back database)"
+                    )
+                    log.error("witness %s: %s", witness.name, state.last_error)
+                    await asyncio.sleep(backoff)
+                    backoff = min(MAX_BACKOFF_S, backoff * 2)
+                else:
+                    state.size = conflict.size  # learnt its real size; retry at once
+                wake.set()
+            except (WitnessFailure, LedgerError, NoteError) as exc:
+                state.last_error = str(exc)
+                log.warning("witness %s: %s (retrying in %.1f s)", witness.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                wake.set()
+
+    async def _submit(
+        self, witness: PolicyWitness, state: WitnessState, note: str, size: int
+    ) -> None:
+        assert self._session is not None
+        old = state.size if state.size is not None and state.size <= size else 0
+        proof = await self._proof(old, size)
+        lines = await submit_checkpoint(
+            self._session,
+            witness.url,
+            old_size=old,
+            proof=proof,
+            note=note,
+            timeout_s=self._timeout,
+        )
+        cosigned = add_signature_lines(note, [line for line in lines.splitlines() if line])
+        mine = [
+            line
+            for line in cosigned.splitlines(keepends=True)
+            if line.startswith(f"\u2014 {witness.verifier.name} ")
+        ]
+        if witness.verifier not in verify_cosignatures(cosigned, [witness.verifier]):
+            raise WitnessFailure("its answer holds no cosignature by its key")
+        state.size, state.last_error = size, ""
+        state.cosigned += 1
+        self._collected.setdefault(size, {})[witness.name] = mine[0]
+        await self._maybe_publish(size)
+
+    async def _proof(self, old: int, new: int) -> list[bytes]:
+        if old in (0, new):
+            return []
+        key = (old, new)
+        if key not in self._proofs:
+            if len(self._proofs) > 64:
+                self._proofs.clear()
+            self._proofs[key] = await asyncio.to_thread(self._store.consistency_proof, old, new)
+        return self._proofs[key]
+
+    async def _maybe_publish(self, size: int) -> None:
+        collected = self._collected.get(size, {})
+        async with self._publish_lock:
+            if size < self._published_size:
+                return
+            if size == self._published_size:
+                # A straggler's cosignature: monitors get every cosignature there is.
+                await asyncio.to_thread(self._store.publish, size, list(collected.values()))
+            elif self._policy.quorum_met(collected):
+                await asyncio.to_thread(self._store.publish, size, list(collected.values()))
+                log.info(
+                    "published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected))
+                )
+            else:
+                return
+            self._published_note = await asyncio.to_thread(self._store.latest_checkpoint)
+            self._published_size = read_checkpoint(self._published_note).size
+            for older in [s for s in self._collected if s < self._published_size]:
+                del self._collected[older]
+        async with self._published_changed:
+            self._published_changed.notify_all()
+
+
+class Unwitnessed:
+    """The witnessing of a ledger whose policy is ``quorum none``: every checkpoint is
+    published as it is signed (the store does it in the append's transaction)."""
+
+    def __init__(self, store: WitnessedStore) -> None:
+        self._store = store
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def checkpoint_signed(self, note: str) -> None:
+        return None
+
+    async def wait_published(self, size: int, timeout_s: float) -> str:
+        del size, timeout_s  # published in the same transaction as the entries
+        return await asyncio.to_thread(self._store.latest_checkpoint)
+
+    def describe(self) -> str:
+        return "no witnesses"
