@@ -46,6 +46,8 @@ def test_spec() -> FederationSpec:
         origin="test.alprfed.example/ledger/" + uuid.uuid4().hex[:8],
         agencies=agencies,
         people=people,
+        witnesses=(),  # witnessed federations: tests/integration/witnessing
+        witness_quorum=0,
     )
 
 

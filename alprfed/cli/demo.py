@@ -57,9 +57,15 @@ def free_ports(count: int) -> list[int]:
 
 def build(root: Path, spec: FederationSpec) -> Layout:
     nodes = [a.agency_id for a in spec.agencies if a.runs_node]
-    gateway_port, *node_ports = free_ports(len(nodes) + 1)
+    witnesses = [w.witness_id for w in spec.witnesses]
+    gateway_port, tiles_port, *ports = free_ports(len(nodes) + len(witnesses) + 2)
     return build_layout(
-        root, spec, gateway_port=gateway_port, node_ports=dict(zip(nodes, node_ports, strict=True))
+        root,
+        spec,
+        gateway_port=gateway_port,
+        node_ports=dict(zip(nodes, ports[: len(nodes)], strict=True)),
+        witness_ports=dict(zip(witnesses, ports[len(nodes) :], strict=True)),
+        tiles_port=tiles_port,
     )
 
 
@@ -90,8 +96,12 @@ def seed_all(processes: FederationProcesses, spec: FederationSpec) -> None:
 
 def start_all(processes: FederationProcesses, layout: Layout) -> None:
     nodes = [a for a in layout.spec.agencies if a.runs_node]
+    for witness in layout.spec.witnesses:
+        processes.start_witness(witness.witness_id)
     for agency in nodes:
         processes.start_node(agency.agency_id)
+    for witness in layout.spec.witnesses:
+        processes.wait_http_ready(witness.witness_id, layout.witness_addresses[witness.witness_id])
     for agency in nodes:
         processes.wait_ready(
             agency.agency_id, layout.node_addresses[agency.agency_id], "alprfed.v1.AgencyNode"
@@ -113,6 +123,17 @@ def show_federation(layout: Layout) -> None:
             f"{a.sightings:,}" if a.runs_node else "",
         )
     console.print(table)
+    if layout.spec.witnesses:
+        witnesses = Table(
+            title=f"witnesses (any {layout.spec.witness_quorum} of "
+            f"{len(layout.spec.witnesses)} make a checkpoint public)",
+            header_style="bold",
+        )
+        for column in ("oversight body", "witness key name", "address"):
+            witnesses.add_column(column)
+        for w in layout.spec.witnesses:
+            witnesses.add_row(w.witness_id, w.name, layout.witness_addresses[w.witness_id])
+        console.print(witnesses)
 
 
 @contextmanager
@@ -130,7 +151,7 @@ def running_federation(
             f"{sum(a.runs_node for a in spec.agencies)} nodes ..."
         )
         seed_all(processes, spec)
-        console.print("starting every node and the gateway as separate processes ...")
+        console.print("starting every witness, node and the gateway as separate processes ...")
         start_all(processes, layout)
         console.print(f"federation up in {time.monotonic() - started:.1f} s")
         show_federation(layout)
@@ -222,8 +243,11 @@ def show_how_to_query(layout: Layout) -> None:
 
   [dim]# an auditor verifies the ledger and the officer's receipt[/]
   alprfed ledger --profile {profiles}/ca-state-auditor-auditor-patel.toml \\
-      verify --key {layout.vkey_file}
-  alprfed ledger verify-proof receipt.tlog-proof --key {layout.vkey_file}
+      verify --witness-policy {layout.witness_policy}
+  alprfed ledger verify-proof receipt.tlog-proof --witness-policy {layout.witness_policy}
+
+  [dim]# anyone follows the log as C2SP tlog-tiles[/]
+  curl http://{layout.tiles_address}/checkpoint
 
 Every person's profile is in {profiles}; logs are in {root / "logs"}.
 Press Ctrl-C to stop everything.""",

@@ -30,6 +30,7 @@ from alprfed.ledger.proof import verify_consistency
 from alprfed.ledger.source import LedgerSource, build_tlog_proof, iter_entries
 from alprfed.ledger.tlog_proof import verify_tlog_proof
 from alprfed.ledger.verify import verify_ledger
+from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.signing import SigningKey
 
 DEFAULT_INSECURE_IDENTITY = "person:oversight/auditor"
@@ -110,10 +111,34 @@ _KEY_OPTION = click.option(
     "--key",
     "keys",
     multiple=True,
-    required=True,
     metavar="VKEY",
-    help="The ledger's verifier key (name+id+key) or a file holding it; repeat for rotated keys.",
+    help="The ledger's verifier key (name+id+key) or a file holding it; repeat for rotated "
+    "keys. Optional with a --witness-policy that lists the log.",
 )
+_POLICY_OPTION = click.option(
+    "--witness-policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A C2SP tlog-policy file: the witnesses whose cosignatures are checked and the "
+    "quorum the published checkpoint must carry (its log lines count as --key).",
+)
+
+
+def load_trust(
+    keys: tuple[str, ...], policy_file: Path | None
+) -> tuple[list[NoteVerifier], WitnessPolicy | None]:
+    """The log keys to trust and the witness policy, from --key and --witness-policy.
+
+    Raises:
+        ConfigError: neither gives a log key, or a key or the policy is malformed.
+    """
+    policy = WitnessPolicy.load(policy_file) if policy_file is not None else None
+    verifiers = load_verifiers(keys) if keys else []
+    if policy is not None:
+        verifiers += [log for log in policy.logs if log not in verifiers]
+    if not verifiers:
+        raise ConfigError("give the ledger's verifier key (--key) or a --witness-policy listing it")
+    return verifiers, policy
 
 
 @click.group()
@@ -272,6 +297,7 @@ def consistency(ctx: click.Context, old_size: int, new_size: int, keys: tuple[st
 
 @ledger.command()
 @_KEY_OPTION
+@_POLICY_OPTION
 @click.option(
     "--state",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -280,17 +306,27 @@ def consistency(ctx: click.Context, old_size: int, new_size: int, keys: tuple[st
 )
 @click.pass_context
 @friendly_errors
-def verify(ctx: click.Context, keys: tuple[str, ...], state: Path | None) -> None:
-    """Recompute every entry and check every checkpoint the log signed."""
-    report = verify_ledger(_open_source(ctx), load_verifiers(keys), state_file=state)
+def verify(
+    ctx: click.Context, keys: tuple[str, ...], policy_file: Path | None, state: Path | None
+) -> None:
+    """Recompute every entry and check every checkpoint the log signed (and, with a witness
+    policy, every cosignature and the quorum on the published checkpoint)."""
+    verifiers, policy = load_trust(keys, policy_file)
+    report = verify_ledger(_open_source(ctx), verifiers, state_file=state, witness_policy=policy)
     since = (
         ""
         if report.previous_size is None
         else f"; consistent with the {report.previous_size} entries accepted before"
     )
+    witnessed = (
+        f"; published checkpoint cosigned by {', '.join(sorted(report.cosigners))} "
+        f"(quorum {policy.describe_quorum()})"
+        if policy is not None and policy.requires_witnesses
+        else ""
+    )
     console.print(
         f"[bold green]ledger verifies[/]: {report.size} entries, "
-        f"{report.checkpoints_checked} signed checkpoints{since}",
+        f"{report.checkpoints_checked} signed checkpoints{since}{witnessed}",
         highlight=False,
     )
 
@@ -298,11 +334,14 @@ def verify(ctx: click.Context, keys: tuple[str, ...], state: Path | None) -> Non
 @ledger.command("verify-proof")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @_KEY_OPTION
+@_POLICY_OPTION
 @friendly_errors
-def verify_proof(file: Any, keys: tuple[str, ...]) -> None:
+def verify_proof(file: Any, keys: tuple[str, ...], policy_file: Path | None) -> None:
     """Verify a .tlog-proof receipt offline and print the entry it proves."""
-    verifiers = load_verifiers(keys)
-    receipt = verify_tlog_proof(file.read(), verifiers, origin=verifiers_origin(verifiers))
+    verifiers, policy = load_trust(keys, policy_file)
+    receipt = verify_tlog_proof(
+        file.read(), verifiers, origin=verifiers_origin(verifiers), witness_policy=policy
+    )
     console.print(
         f"[bold green]receipt verifies[/]: entry {receipt.entry.index} is in "
         f"{receipt.checkpoint.origin} at tree size {receipt.checkpoint.size}",
@@ -317,6 +356,7 @@ def _entry_json(view: LedgerEntryView) -> dict[str, Any]:
 
 @ledger.command()
 @_KEY_OPTION
+@_POLICY_OPTION
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -325,7 +365,13 @@ def _entry_json(view: LedgerEntryView) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @friendly_errors
-def audit(ctx: click.Context, keys: tuple[str, ...], state: Path | None, as_json: bool) -> None:
+def audit(
+    ctx: click.Context,
+    keys: tuple[str, ...],
+    policy_file: Path | None,
+    state: Path | None,
+    as_json: bool,
+) -> None:
     """Verify the ledger, then re-decide every logged query with the policy then in force.
 
     A replay of entries that do not verify would prove nothing, so the whole ledger is verified
@@ -338,7 +384,8 @@ def audit(ctx: click.Context, keys: tuple[str, ...], state: Path | None, as_json
     from alprfed.policy.replay import audit_entries
 
     source = _open_source(ctx)
-    verified = verify_ledger(source, load_verifiers(keys), state_file=state)
+    verifiers, policy = load_trust(keys, policy_file)
+    verified = verify_ledger(source, verifiers, state_file=state, witness_policy=policy)
     report = audit_entries(iter_entries(source, end=verified.size))
     if as_json:
         click.echo(

@@ -9,6 +9,8 @@
     DIR/nodes/<agency>/node.toml     each node (its database and key live beside it)
     DIR/profiles/<org>-<person>.toml how each person reaches the gateway (alprfed --profile)
     DIR/ledger.vkey                  the ledger's verifier key, for oversight bodies
+    DIR/witnesses/<id>/witness.toml  each witness (its key and database live beside it)
+    DIR/witness-policy.txt           C2SP tlog-policy: the log, the witnesses, the quorum
 
 Everything refers to everything else by relative path, so the directory can move.
 """
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alprfed.demo.spec import FederationSpec
+from alprfed.ledger.cosignature import CosignatureVerifier
 from alprfed.ledger.note import NoteVerifier
 from alprfed.pki import FEDERATION_ORG, GATEWAY_PRINCIPAL, init_pki, issue
 from alprfed.rpc.identity import PrincipalKind
@@ -51,6 +54,8 @@ class Layout:
     spec: FederationSpec
     gateway_address: str
     node_addresses: dict[str, str]
+    witness_addresses: dict[str, str] = field(default_factory=dict)
+    tiles_address: str = ""
 
     @property
     def federation_file(self) -> Path:
@@ -71,6 +76,13 @@ class Layout:
     def node_config(self, agency_id: str) -> Path:
         return self.root / "nodes" / agency_id / "node.toml"
 
+    def witness_config(self, witness_id: str) -> Path:
+        return self.root / "witnesses" / witness_id / "witness.toml"
+
+    @property
+    def witness_policy(self) -> Path:
+        return self.root / "witness-policy.txt"
+
     def court_key(self, court_id: str) -> Path:
         return self.root / "keys" / "courts" / f"{court_id}.pem"
 
@@ -86,11 +98,14 @@ def build_layout(
     node_ports: Mapping[str, int],
     host: str = "localhost",
     database_urls: Mapping[str, str] | None = None,
+    witness_ports: Mapping[str, int] | None = None,
+    tiles_port: int = 0,
 ) -> Layout:
     """Create keys, PKI and configs for ``spec`` under ``root`` (which must not exist yet).
 
     ``database_urls`` maps "gateway" or an agency id to a database URL; the default is an
-    SQLite file beside each config.
+    SQLite file beside each config. ``witness_ports`` gives each of the spec's witnesses its
+    port (required when it has witnesses); ``tiles_port`` turns on the gateway's tiles server.
     """
     root.mkdir(parents=True)
     urls = dict(database_urls or {})
@@ -166,6 +181,11 @@ def build_layout(
         )
     (root / "federation.toml").write_text("\n".join(federation))
 
+    witness_addresses = _write_witnesses(
+        root, spec, ledger_key, host=host, ports=dict(witness_ports or {})
+    )
+    tiles_address = f"{host}:{tiles_port}" if tiles_port else None
+
     gateway_dir = root / "gateway"
     gateway_dir.mkdir()
     gateway_tls = {
@@ -184,6 +204,8 @@ def build_layout(
                         "signing_key": "../keys/gateway-query.pem",
                         "ledger_key": "../keys/ledger.pem",
                         "listen": f"{host}:{gateway_port}",
+                        "witness_policy": "../witness-policy.txt" if spec.witnesses else None,
+                        "tiles_listen": tiles_address,
                     },
                 ),
                 _table("tls", gateway_tls),
@@ -238,4 +260,48 @@ def build_layout(
     (root / "ledger.vkey").write_text(
         NoteVerifier.for_key(spec.origin, ledger_key.public).to_vkey() + "\n"
     )
-    return Layout(root, spec, f"{host}:{gateway_port}", addresses)
+    return Layout(
+        root, spec, f"{host}:{gateway_port}", addresses, witness_addresses, tiles_address or ""
+    )
+
+
+def _write_witnesses(
+    root: Path, spec: FederationSpec, ledger_key: SigningKey, *, host: str, ports: dict[str, int]
+) -> dict[str, str]:
+    """A key, config and database place per witness, and the witness policy naming them.
+
+    The demo's witnesses speak plain HTTP on this machine's loopback; an oversight body's
+    witness sets [tls] in its config (docs/WITNESS.md).
+    """
+    if not spec.witnesses:
+        return {}
+    log_vkey = NoteVerifier.for_key(spec.origin, ledger_key.public).to_vkey()
+    addresses, policy = {}, [f"log {log_vkey}"]
+    for witness in spec.witnesses:
+        directory = root / "witnesses" / witness.witness_id
+        directory.mkdir(parents=True)
+        key = SigningKey.generate()
+        key.save(directory / "witness-key.pem")
+        addresses[witness.witness_id] = f"{host}:{ports[witness.witness_id]}"
+        (directory / "witness.toml").write_text(
+            "\n".join(
+                [
+                    _table(
+                        "witness",
+                        {
+                            "name": witness.name,
+                            "signing_key": "witness-key.pem",
+                            "database_url": "sqlite:///witness.db",
+                            "listen": addresses[witness.witness_id],
+                        },
+                    ),
+                    _table("log", {"origin": spec.origin, "keys": [log_vkey]}, array=True),
+                ]
+            )
+        )
+        vkey = CosignatureVerifier.for_key(witness.name, key.public).to_vkey()
+        policy.append(f"witness {witness.witness_id} {vkey} http://{addresses[witness.witness_id]}")
+    members = " ".join(w.witness_id for w in spec.witnesses)
+    policy += [f"group witnesses {spec.witness_quorum} {members}", "quorum witnesses"]
+    (root / "witness-policy.txt").write_text("\n".join(policy) + "\n")
+    return addresses

@@ -1,4 +1,4 @@
-"""Run a federation as separate processes on this machine: one per node, one gateway.
+"""Run a federation as separate processes on this machine: one per witness and node, a gateway.
 
 Each service is the real command an agency would run (``alprfed node serve``, ``alprfed
 gateway serve``) with its own config, its own database and its own log file. Readiness is the
@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,6 +88,31 @@ class FederationProcesses:
         self._spawn(
             agency_id, ("node", "serve", "--config", str(self.layout.node_config(agency_id)))
         )
+
+    def start_witness(self, witness_id: str) -> None:
+        self._spawn(
+            f"witness-{witness_id}",
+            ("witness", "serve", "--config", str(self.layout.witness_config(witness_id))),
+        )
+
+    def wait_http_ready(
+        self, witness_id: str, address: str, timeout: float = READY_TIMEOUT_S
+    ) -> None:
+        """Wait for a witness's plain HTTP /healthz. Raises: Unavailable."""
+        name = f"witness-{witness_id}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise Unavailable(
+                    f"{name} exited with {process.returncode}; see {self.log_of(name)}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://{address}/healthz", timeout=1.0):
+                    return
+            except OSError:
+                time.sleep(POLL_S)
+        raise Unavailable(f"{name} did not become ready within {timeout:.0f} s")
 
     def start_gateway(self) -> None:
         self._spawn("gateway", ("gateway", "serve", "--config", str(self.layout.gateway_config)))

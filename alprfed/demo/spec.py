@@ -33,6 +33,14 @@ class CourtSpec:
 
 
 @dataclass(frozen=True)
+class WitnessSpec:
+    """An oversight body that runs a witness cosigning the ledger's checkpoints."""
+
+    witness_id: str  # its short name in the witness policy (the body's organization id)
+    name: str  # its key name, a schema-less URL
+
+
+@dataclass(frozen=True)
 class FederationSpec:
     name: str
     origin: str
@@ -41,6 +49,8 @@ class FederationSpec:
     people: dict[str, tuple[str, ...]]  # organization -> person ids
     oversight: tuple[str, ...] = ()
     exigent_lookback_hours: int = 72
+    witnesses: tuple[WitnessSpec, ...] = ()
+    witness_quorum: int = 0  # how many witnesses must cosign a checkpoint before it is used
 
     def agency(self, agency_id: str) -> AgencySpec:
         return next(a for a in self.agencies if a.agency_id == agency_id)
@@ -125,4 +135,11 @@ DEMO = FederationSpec(
         "federation": ("admin-ortiz",),
     },
     oversight=("ca-state-auditor",),
+    # Three independent bodies witness the ledger; any two cosigning make a checkpoint public.
+    witnesses=(
+        WitnessSpec("ca-state-auditor", "witness.auditor.ca.example/alprfed"),
+        WitnessSpec("santa-clara-superior", "witness.scscourt.example/alprfed"),
+        WitnessSpec("aclu-norcal", "witness.aclunc.example/alprfed"),
+    ),
+    witness_quorum=2,
 )

@@ -22,6 +22,8 @@ from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
 from alprfed.ledger import NoteVerifier, iter_entries, verify_ledger, verify_tlog_proof
 from alprfed.ledger.remote import GrpcLedgerSource
+from alprfed.ledger.tlog_proof import TlogProof
+from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.replay import audit_entries
 from alprfed.policy.warrants import Warrant
@@ -208,6 +210,26 @@ class Story:
 
     # --- the story --------------------------------------------------------------------------
 
+    def witness_policy(self) -> WitnessPolicy | None:
+        if not self.layout.spec.witnesses:
+            return None
+        return WitnessPolicy.load(self.layout.witness_policy)
+
+    def show_witnesses(self, answer: QueryAnswer) -> set[str]:
+        """Who cosigned the checkpoint of the officer's receipt (per the witness policy)."""
+        policy = self.witness_policy()
+        if policy is None:
+            return set()
+        note = TlogProof.parse(answer.ledger_proof).checkpoint
+        witnessed = policy.check(note)
+        names = set(witnessed.cosigners)
+        console.print(
+            f"  the receipt's checkpoint (size {witnessed.checkpoint.size}) is cosigned by "
+            f"{', '.join(sorted(names))}",
+            highlight=False,
+        )
+        return names
+
     def run(self, receipt_path: Path) -> Checks:
         warrant = self.lawful_query(receipt_path)
         self.without_warrant()
@@ -215,6 +237,7 @@ class Story:
         self.reproductive_health_care()
         self.retention()
         self.node_killed(warrant)
+        self.witness_killed(warrant)
         exigent_query = self.amber_alert()
         self.oversight(receipt_path, exigent_query)
         return self.checks
@@ -240,6 +263,13 @@ class Story:
             "Virginia and Washington keep their data in-state, each citing its law",
         )
         console.print(f"  the officer keeps the ledger receipt: {receipt_path.name}")
+        if self.layout.spec.witnesses:
+            cosigners = self.show_witnesses(answer)
+            self.checks.expect(
+                len(cosigners) >= self.layout.spec.witness_quorum,
+                f"the ledger published the answer only once {self.layout.spec.witness_quorum} "
+                "independent witnesses had cosigned its checkpoint",
+            )
         return warrant
 
     def without_warrant(self) -> None:
@@ -304,9 +334,27 @@ class Story:
             "the answer is partial and says so; the other agencies answered",
         )
 
+    def witness_killed(self, warrant: str) -> None:
+        if not self.layout.spec.witnesses:
+            return
+        victim = self.layout.spec.witnesses[-1].witness_id
+        self.chapter(
+            "7. A witness goes down",
+            f"The {victim} witness process is killed (SIGKILL). Two of three witnesses "
+            "still make a quorum.",
+        )
+        self.processes.kill(f"witness-{victim}")
+        answer = self.ask(ROBBERY, warrant_id=warrant)
+        cosigners = self.show_witnesses(answer)
+        self.checks.expect(
+            victim not in cosigners and len(cosigners) >= self.layout.spec.witness_quorum,
+            "the federation is still witnessed: the answer's checkpoint carries the quorum "
+            "without the dead witness",
+        )
+
     def amber_alert(self) -> str:
         self.chapter(
-            "7. An AMBER alert: exigent, co-approved, flagged for review",
+            "8. An AMBER alert: exigent, co-approved, flagged for review",
             "A child is missing. There is no time for a warrant: a sergeant "
             "co-approves the officer's query, which may look back 72 hours.",
         )
@@ -330,23 +378,36 @@ class Story:
 
     def oversight(self, receipt_path: Path, exigent_query: str) -> None:
         self.chapter(
-            "8. Oversight: the state auditor verifies on their own",
-            "With the ledger's verifier key and an auditor certificate only.",
+            "9. Oversight: the state auditor verifies on their own",
+            "With the ledger's verifier key, the witness policy and an auditor certificate only.",
         )
         vkey = self.layout.vkey_file.read_text().strip()
         verifier = NoteVerifier.from_vkey(vkey)
+        policy = self.witness_policy()
         channel = self.connection("ca-state-auditor", "auditor-patel").channel()
         source = GrpcLedgerSource(channel)
         report = verify_ledger(
-            source, [verifier], state_file=self.layout.root / "auditor-state.json"
+            source,
+            [verifier],
+            state_file=self.layout.root / "auditor-state.json",
+            witness_policy=policy,
+        )
+        witnessed = (
+            f"; the published checkpoint carries the witness quorum "
+            f"({', '.join(sorted(report.cosigners))})"
+            if policy is not None
+            else ""
         )
         self.checks.expect(
             True,
             f"ledger verified: {report.size} entries, every checkpoint "
-            "signature, the whole chain and tree recomputed",
+            f"signature, the whole chain and tree recomputed{witnessed}",
         )
         receipt = verify_tlog_proof(
-            receipt_path.read_text(), [verifier], origin=self.layout.spec.origin
+            receipt_path.read_text(),
+            [verifier],
+            origin=self.layout.spec.origin,
+            witness_policy=policy,
         )
         self.checks.expect(
             receipt.entry.kind == "query_outcome",

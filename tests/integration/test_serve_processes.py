@@ -21,6 +21,7 @@ def test_node_and_gateway_serve_until_sigterm_then_exit_cleanly(tmp_path: Path) 
         **{
             **DEMO.__dict__,
             "agencies": tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
+            "witnesses": (),
         }
     )
     layout = build_layout(
