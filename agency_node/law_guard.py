@@ -14,8 +14,8 @@ from typing import Protocol
 
 from alprfed.config import NodeConfig
 from alprfed.law import HolderGuard, LawDecision, LawRequest, load_law_book
+from alprfed.messages import SearchQuery
 from alprfed.models import MAX_WINDOW_FUTURE_S, Sighting
-from alprfed.search import SearchQuery
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ in the replay cache.
 
 1. envelope payload type is a search query, the key id is a configured gateway key, and the
    Ed25519 signature over PAE(type, payload) verifies;
-2. the payload is canonical JSON of the exact query shape (alprfed.search.SearchQuery);
+2. the payload is canonical JSON of the exact query shape (alprfed.messages.SearchQuery);
 3. this node is among the addressees;
 4. issued_at and expires_at lie within MAX_CLOCK_SKEW_S of now, and the lifetime is short;
 5. the nonce is well formed;
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from alprfed.clock import Clock
 from alprfed.errors import VerificationError
-from alprfed.search import SearchQuery
+from alprfed.messages import SearchQuery
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, VerifyingKey, keyring, open_envelope
 
 MAX_CLOCK_SKEW_S = 30  # tolerated disagreement between gateway and node clocks

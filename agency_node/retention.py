@@ -18,41 +18,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 
 from agency_node.storage import NodeStore
-from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
+from alprfed.messages import PurgeReport
 from alprfed.signing import PURGE_REPORT_TYPE, SigningKey
 
 log = logging.getLogger("alprfed.node.retention")
 
-PURGE_REPORT_VERSION = 1
 STOP_TIMEOUT_S = 30.0  # how long stop() waits for a run in progress to finish its chunk
-
-
-@dataclass(frozen=True)
-class PurgeReport:
-    """What one purge run did. ``forgotten_nonces`` is local housekeeping, not signed."""
-
-    node: str
-    state: str
-    cutoff: int
-    retention_seconds: int
-    deleted_sightings: int
-    ran_at: int
-    forgotten_nonces: int = field(default=0, compare=False)
-
-    def to_canonical(self) -> dict[str, JSONValue]:
-        return {
-            "v": PURGE_REPORT_VERSION,
-            "node": self.node,
-            "state": self.state,
-            "cutoff": self.cutoff,
-            "retention_seconds": self.retention_seconds,
-            "deleted_sightings": self.deleted_sightings,
-            "ran_at": self.ran_at,
-        }
 
 
 class RetentionPurger:

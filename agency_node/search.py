@@ -10,8 +10,8 @@ from agency_node.law_guard import NodeLawGuard
 from agency_node.query_verifier import QueryVerifier
 from alprfed.clock import Clock
 from alprfed.errors import Reason
+from alprfed.messages import SearchReceipt, results_digest
 from alprfed.models import Sighting
-from alprfed.search import SearchReceipt, results_digest
 from alprfed.signing import SEARCH_RECEIPT_TYPE, Envelope, SigningKey
 
 log = logging.getLogger("alprfed.node.search")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from alprfed.errors import InvalidRequest, Reason
+from alprfed.messages import Outcome
 from alprfed.models import Purpose, Sighting, TimeWindow, check_identifier, normalize_plate
-from alprfed.search import Outcome
 from alprfed.signing import Envelope
 
 MAX_CASE_NUMBER = 64

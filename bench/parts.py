@@ -9,9 +9,9 @@ well-formed results, and its figures mean nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bench import decision, fanout, ingest, ledger, node_search
+from bench import decision, fanout, ingest, ledger, node_search, witnessing
 from bench.decision import DecisionSettings
 from bench.environment import BenchEnv
 from bench.fanout import FanoutSettings
@@ -19,6 +19,7 @@ from bench.ingest import IngestSettings
 from bench.ledger import LedgerSettings
 from bench.node_search import NodeSearchSettings
 from bench.report import PartReport
+from bench.witnessing import WitnessingSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Preset:
     fanout: FanoutSettings
     decision: DecisionSettings
     ledger: LedgerSettings
+    witnessing: WitnessingSettings = field(default_factory=WitnessingSettings)
 
 
 PRESETS = {
@@ -54,6 +56,7 @@ PRESETS = {
             proofs=500,
             verify_sizes=(10_000, 100_000),
         ),
+        witnessing=WitnessingSettings(latency_appends=150, rate_appends=1_000),
     ),
     "tiny": Preset(
         "tiny",
@@ -85,6 +88,7 @@ PRESETS = {
             warmup=5,
             verify_sizes=(1_000,),
         ),
+        witnessing=WitnessingSettings(latency_appends=5, warmup=2, rate_callers=4, rate_appends=20),
     ),
 }
 
@@ -102,4 +106,5 @@ PARTS: dict[str, PartRunner] = {
     fanout.PART: lambda p, env: fanout.run(p.fanout, env),
     decision.PART: lambda p, env: decision.run(p.decision, env),
     ledger.PART: lambda p, env: ledger.run(p.ledger, env),
+    witnessing.PART: lambda p, env: witnessing.run(p.witnessing, env),
 }

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from alprfed import wire
 from alprfed.clock import Clock
+from alprfed.messages import Requester, SearchQuery
 from alprfed.models import AgencyKind, Purpose, TimeWindow
-from alprfed.search import Requester, SearchQuery
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from alprfed.v1 import node_pb2
 from bench.federation import REQUESTER_AGENCY, REQUESTER_OFFICER

@@ -20,6 +20,7 @@ from typing import Protocol
 from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.ledger import AppendedEntry
+from alprfed.messages import PurgeReport
 from alprfed.policy.bundle import PolicyBundle
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.warrants import Warrant
@@ -266,19 +267,17 @@ class AuditTrail:
             },
         )
 
-    async def retention_purge(
-        self, report: dict[str, JSONValue], envelope: Envelope
-    ) -> AppendedEntry:
+    async def retention_purge(self, report: PurgeReport, envelope: Envelope) -> AppendedEntry:
         return await self._append(
             "retention_purge",
             {
                 "scope": "node_sightings",
-                "node": report["node"],
-                "state": report["state"],
-                "cutoff": report["cutoff"],
-                "retention_seconds": report["retention_seconds"],
-                "deleted_sightings": report["deleted_sightings"],
-                "ran_at": report["ran_at"],
+                "node": report.node,
+                "state": report.state,
+                "cutoff": report.cutoff,
+                "retention_seconds": report.retention_seconds,
+                "deleted_sightings": report.deleted_sightings,
+                "ran_at": report.ran_at,
                 "report": envelope_record(envelope),
             },
         )

@@ -22,9 +22,9 @@ import grpc
 from alprfed import wire
 from alprfed.config import TLSConfig
 from alprfed.errors import AlprfedError, Reason
+from alprfed.messages import Outcome, verify_receipt
 from alprfed.models import Agency, Sighting
 from alprfed.rpc.tls import secure_channel
-from alprfed.search import Outcome, verify_receipt
 from alprfed.signing import Envelope, VerifyingKey
 from alprfed.v1 import node_pb2, node_pb2_grpc
 

@@ -22,6 +22,7 @@ from alprfed.errors import (
     VerificationError,
 )
 from alprfed.ledger import AppendedEntry
+from alprfed.messages import PurgeReport
 from alprfed.models import EXIGENT_PURPOSES, normalize_plate, parse_purpose
 from alprfed.policy.decision import subject_of
 from alprfed.policy.exigent import APPROVAL_LIFETIME_S
@@ -33,15 +34,6 @@ from gateway.policy_state import PolicyHolder
 from gateway.registry import ApprovalRecord, GatewayRegistry, WarrantRecord
 
 MAX_REASON = 500
-PURGE_REPORT_FIELDS = {
-    "v",
-    "node",
-    "state",
-    "cutoff",
-    "retention_seconds",
-    "deleted_sightings",
-    "ran_at",
-}
 
 
 @dataclass(frozen=True)
@@ -254,11 +246,13 @@ class RecordsService:
         agency = self._policy.current.federation.agencies.get(caller.organization)
         if caller.kind != PrincipalKind.NODE or agency is None or not agency.runs_node:
             raise Unauthenticated(f"{caller} is not a node of this federation")
-        report = open_envelope(
+        payload = open_envelope(
             envelope, payload_type=PURGE_REPORT_TYPE, keys=keyring(VerifyingKey(agency.node_key))
         )
-        if not isinstance(report, dict) or set(report) != PURGE_REPORT_FIELDS:
-            raise InvalidRequest("not a purge report", field="report")
-        if report["node"] != agency.agency_id:
-            raise Unauthenticated(f"{caller} reported a purge for {report['node']}")
+        try:
+            report = PurgeReport.from_canonical(payload)
+        except VerificationError as exc:
+            raise InvalidRequest(f"not a purge report: {exc.detail}", field="report") from None
+        if report.node != agency.agency_id:
+            raise Unauthenticated(f"{caller} reported a purge for {report.node}")
         return await self._audit.retention_purge(report, envelope)

@@ -23,13 +23,13 @@ from typing import Protocol
 from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
 from alprfed.errors import Reason
+from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.models import Agency
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
 from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput
 from alprfed.rpc.identity import Identity
-from alprfed.search import Outcome, Requester, SearchQuery
 from alprfed.signing import SEARCH_QUERY_TYPE, SigningKey
 from gateway.audit import AuditTrail, envelope_record
 from gateway.fanout import NodeAnswer, NodePool, fan_out

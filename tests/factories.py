@@ -6,8 +6,8 @@ import secrets
 import uuid
 from dataclasses import replace
 
+from alprfed.messages import Requester, SearchQuery
 from alprfed.models import AgencyKind, Purpose, TimeWindow
-from alprfed.search import Requester, SearchQuery
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 
 DAY = 86_400

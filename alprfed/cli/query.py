@@ -11,9 +11,9 @@ from rich.table import Table
 
 from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, format_time, friendly_errors, parse_time
+from alprfed.messages import Outcome
 from alprfed.models import Purpose, parse_purpose
 from alprfed.query import QueryAnswer, QueryInput
-from alprfed.search import Outcome
 from alprfed.v1 import gateway_pb2_grpc
 from alprfed.wire import gateway as gwire
 

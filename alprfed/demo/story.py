@@ -24,11 +24,11 @@ from alprfed.ledger import NoteVerifier, iter_entries, verify_ledger, verify_tlo
 from alprfed.ledger.remote import GrpcLedgerSource
 from alprfed.ledger.tlog_proof import TlogProof
 from alprfed.ledger.witness_policy import WitnessPolicy
+from alprfed.messages import Outcome
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.replay import audit_entries
 from alprfed.policy.warrants import Warrant
 from alprfed.query import QueryAnswer, QueryInput
-from alprfed.search import Outcome
 from alprfed.signing import WARRANT_TYPE, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from alprfed.canonical import JSONValue
+from alprfed.messages import Outcome
 from alprfed.models import parse_purpose
 from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput
-from alprfed.search import Outcome
 from alprfed.signing import Envelope
 from alprfed.v1 import gateway_pb2
 from alprfed.wire import (

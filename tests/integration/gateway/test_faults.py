@@ -17,7 +17,7 @@ from federations import Federation, start_federation, stop_federation
 
 from agency_node.server import create_server
 from alprfed.config import load_node_config
-from alprfed.search import Outcome
+from alprfed.messages import Outcome
 from alprfed.signing import SigningKey
 
 

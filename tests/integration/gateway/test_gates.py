@@ -12,10 +12,10 @@ from federations import DAY, SUSPECT, Federation
 
 from alprfed.ledger import NoteVerifier, verify_tlog_proof
 from alprfed.ledger.tlog_proof import TlogProofError
+from alprfed.messages import Outcome
 from alprfed.models import Purpose, TimeWindow
 from alprfed.query import QueryAnswer
 from alprfed.rpc.identity import INSECURE_IDENTITY_HEADER
-from alprfed.search import Outcome
 
 
 def by_agency(answer: QueryAnswer) -> dict[str, tuple[Outcome, list[str]]]:

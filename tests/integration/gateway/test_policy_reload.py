@@ -13,7 +13,7 @@ from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
 from alprfed.ledger import iter_entries
 from alprfed.ledger.reader import LedgerReader
-from alprfed.search import Outcome
+from alprfed.messages import Outcome
 
 GARCIA = "g, sjpd/officer-garcia, officer, sjpd\n"
 

@@ -7,8 +7,8 @@ import pytest
 from federations import DAY, SUSPECT, Federation
 
 from alprfed import wire
+from alprfed.messages import Outcome
 from alprfed.models import Purpose
-from alprfed.search import Outcome
 from alprfed.signing import SigningKey
 from alprfed.v1 import gateway_pb2
 

@@ -19,8 +19,8 @@ from nodes import RunningNode, running_node
 from agency_node.storage import NodeStore
 from alprfed import wire
 from alprfed.clock import FixedClock
+from alprfed.messages import results_digest, verify_receipt
 from alprfed.models import AgencyKind, Camera, Position, SensitiveSite, TimeWindow
-from alprfed.search import results_digest, verify_receipt
 from alprfed.signing import SigningKey
 from alprfed.v1 import common_pb2, node_pb2
 

@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from agency_node.retention import PurgeReport, RetentionPurger
+from agency_node.retention import RetentionPurger
 from agency_node.storage import NodeStore
 from alprfed.canonical import decode
 from alprfed.clock import FixedClock
+from alprfed.messages import PurgeReport
 from alprfed.models import Camera, Sighting
 from alprfed.signing import PURGE_REPORT_TYPE, SigningKey, keyring, open_envelope
 

@@ -12,13 +12,14 @@ shape is documented in docs/PROTOCOL.md and fixed by ``to_canonical``/``from_can
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.errors import VerificationError
+from alprfed.messages.fields import fields, integer, integers, text, texts
 from alprfed.models import (
     AgencyKind,
     Purpose,
@@ -56,13 +57,13 @@ class Requester:
 
     @classmethod
     def from_canonical(cls, value: JSONValue) -> Requester:
-        obj = _object(value, "requester", {"agency", "officer", "state", "kind", "declarations"})
+        obj = fields(value, "requester", {"agency", "officer", "state", "kind", "declarations"})
         return cls(
-            agency_id=check_identifier(_str(obj, "agency"), field_name="requester.agency"),
-            officer_id=check_identifier(_str(obj, "officer"), field_name="requester.officer"),
-            state=check_state(_str(obj, "state")),
-            kind=AgencyKind(_str(obj, "kind")),
-            declarations_on_file=tuple(check_state(s) for s in _list_of_str(obj, "declarations")),
+            agency_id=check_identifier(text(obj, "agency"), field_name="requester.agency"),
+            officer_id=check_identifier(text(obj, "officer"), field_name="requester.officer"),
+            state=check_state(text(obj, "state")),
+            kind=AgencyKind(text(obj, "kind")),
+            declarations_on_file=tuple(check_state(s) for s in texts(obj, "declarations")),
         )
 
 
@@ -102,7 +103,7 @@ class SearchQuery:
     def from_canonical(cls, value: JSONValue) -> SearchQuery:
         """Parse a verified payload. Raises: VerificationError on any shape or value error."""
         try:
-            obj = _object(
+            obj = fields(
                 value,
                 "query",
                 {
@@ -123,7 +124,7 @@ class SearchQuery:
             )
             if obj["v"] != SEARCH_QUERY_VERSION:
                 raise VerificationError(f"unsupported query version {obj['v']!r}")
-            window = _list_of_int(obj, "window")
+            window = integers(obj, "window")
             if len(window) != 2:
                 raise VerificationError("window must be [start, end]")
             warrant = obj["warrant_id"]
@@ -133,15 +134,15 @@ class SearchQuery:
             if not isinstance(exigent, bool):
                 raise VerificationError("exigent must be a boolean")
             return cls(
-                query_id=_str(obj, "query_id"),
-                addressees=tuple(_list_of_str(obj, "addressees")),
-                issued_at=_int(obj, "issued_at"),
-                expires_at=_int(obj, "expires_at"),
-                nonce=_str(obj, "nonce"),
-                plate=normalize_plate(_str(obj, "plate")),
+                query_id=text(obj, "query_id"),
+                addressees=tuple(texts(obj, "addressees")),
+                issued_at=integer(obj, "issued_at"),
+                expires_at=integer(obj, "expires_at"),
+                nonce=text(obj, "nonce"),
+                plate=normalize_plate(text(obj, "plate")),
                 window=TimeWindow(window[0], window[1]),
-                purpose=Purpose(_str(obj, "purpose")),
-                case_number=_str(obj, "case_number"),
+                purpose=Purpose(text(obj, "purpose")),
+                case_number=text(obj, "case_number"),
                 requester=Requester.from_canonical(obj["requester"]),
                 warrant_id=warrant,
                 exigent=exigent,
@@ -176,7 +177,7 @@ class SearchReceipt:
     def from_canonical(cls, value: JSONValue) -> SearchReceipt:
         """Raises: VerificationError on any shape error."""
         try:
-            obj = _object(
+            obj = fields(
                 value,
                 "receipt",
                 {"v", "query_id", "node", "count", "results_sha256", "refused_rules", "signed_at"},
@@ -184,12 +185,12 @@ class SearchReceipt:
             if obj["v"] != SEARCH_RECEIPT_VERSION:
                 raise VerificationError(f"unsupported receipt version {obj['v']!r}")
             return cls(
-                query_id=_str(obj, "query_id"),
-                node=_str(obj, "node"),
-                count=_int(obj, "count"),
-                results_sha256=_str(obj, "results_sha256"),
-                refused_rules=tuple(_list_of_str(obj, "refused_rules")),
-                signed_at=_int(obj, "signed_at"),
+                query_id=text(obj, "query_id"),
+                node=text(obj, "node"),
+                count=integer(obj, "count"),
+                results_sha256=text(obj, "results_sha256"),
+                refused_rules=tuple(texts(obj, "refused_rules")),
+                signed_at=integer(obj, "signed_at"),
             )
         except VerificationError:
             raise
@@ -239,47 +240,3 @@ def verify_receipt(
     if tuple(refused_rules) != receipt.refused_rules:
         raise VerificationError("refusals differ from the receipt")
     return receipt
-
-
-# Strict field access: a signed payload with a missing, extra or mistyped field is refused.
-
-
-def _object(value: JSONValue, what: str, keys: set[str]) -> Mapping[str, JSONValue]:
-    if not isinstance(value, dict):
-        raise VerificationError(f"{what} must be an object")
-    if set(value) != keys:
-        missing, extra = keys - set(value), set(value) - keys
-        raise VerificationError(
-            f"{what} fields differ: missing {sorted(missing)}, unexpected {sorted(extra)}"
-        )
-    return value
-
-
-def _str(obj: Mapping[str, JSONValue], key: str) -> str:
-    value = obj[key]
-    if not isinstance(value, str):
-        raise VerificationError(f"{key} must be a string")
-    return value
-
-
-def _int(obj: Mapping[str, JSONValue], key: str) -> int:
-    value = obj[key]
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise VerificationError(f"{key} must be an integer")
-    return value
-
-
-def _list_of_str(obj: Mapping[str, JSONValue], key: str) -> list[str]:
-    value = obj[key]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise VerificationError(f"{key} must be a list of strings")
-    return value
-
-
-def _list_of_int(obj: Mapping[str, JSONValue], key: str) -> list[int]:
-    value = obj[key]
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise VerificationError(f"{key} must be a list of integers")
-    return value
