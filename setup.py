@@ -58,7 +58,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     setup(
         packages=[
-            *find_packages(include=["alprfed*", "agency_node*", "gateway*"]),
+            *find_packages(include=["alprfed*", "agency_node*", "gateway*", "witness*"]),
             "alprfed.policies",
             "alprfed.policies.states",
         ],

@@ -84,8 +84,9 @@ class NodeLawGuard:
     def state(self) -> str:
         return self.guard.state
 
-    def decide(self, query: SearchQuery, now: int) -> LawDecision:
-        """The node state's law applied to the facts the gateway signed."""
+    def decide(self, query: SearchQuery, now: int, *, prospective: bool = False) -> LawDecision:
+        """The node state's law applied to the facts the gateway signed; ``prospective`` comes
+        from the verified warrant (it reaches past its issuance: tracking)."""
         requester = query.requester
         return self._law_book.decide(
             LawRequest(
@@ -101,6 +102,7 @@ class NodeLawGuard:
                 warrant=query.warrant_id is not None,
                 exigent=query.exigent,
                 declarations_on_file=frozenset(requester.declarations_on_file),
+                prospective=prospective,
             )
         )
 

@@ -1,16 +1,25 @@
-"""Signed search: verify the query, apply the node's own law, look up, sign a receipt."""
+"""Signed search: verify the query and its evidence, apply the node's own law, look up, sign a
+receipt, and keep a record of it all in the node's access log.
+
+Every query that reaches this service leaves an access-log record, answered or refused. An
+answer's record is written, claiming its query id, before any sighting leaves the node: if it
+cannot be written (a replayed query id), nothing is returned.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agency_node.evidence_verifier import EvidenceRefused, EvidenceVerifier
 from agency_node.law_guard import NodeLawGuard
 from agency_node.query_verifier import QueryVerifier
+from agency_node.storage.access import ANSWERED, REFUSED, AccessRecord
+from alprfed import canonical
 from alprfed.clock import Clock
-from alprfed.errors import Reason
-from alprfed.messages import SearchReceipt, results_digest
+from alprfed.errors import AlprfedError, Reason, VerificationError
+from alprfed.messages import SearchQuery, SearchReceipt, results_digest
 from alprfed.models import Sighting
 from alprfed.signing import SEARCH_RECEIPT_TYPE, Envelope, SigningKey
 
@@ -19,6 +28,8 @@ log = logging.getLogger("alprfed.node.search")
 
 class SightingFinder(Protocol):
     def find_sightings(self, plate: str, start: int, end: int) -> list[Sighting]: ...
+
+    def record_access(self, record: AccessRecord) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,7 @@ class SearchService:
         *,
         node_id: str,
         verifier: QueryVerifier,
+        evidence: EvidenceVerifier,
         law: NodeLawGuard,
         store: SightingFinder,
         signer: SigningKey,
@@ -41,21 +53,40 @@ class SearchService:
     ) -> None:
         self._node_id = node_id
         self._verifier = verifier
+        self._evidence = evidence
         self._law = law
         self._store = store
         self._signer = signer
         self._clock = clock
 
-    def search(self, envelope: Envelope) -> SearchOutcome:
-        """Answer one signed query.
+    def search(self, envelope: Envelope, evidence: Envelope | None = None) -> SearchOutcome:
+        """Answer one signed query that carries the evidence of its authorization.
 
         Raises:
             VerificationError: the query is not authentic, not for us, stale or replayed.
+            EvidenceRefused: the evidence does not prove it was authorized and logged.
             InvalidWindow: the authentic query's window is absurd.
         """
-        query = self._verifier.verify(envelope)
+        received_at = self._clock.now()
+        try:
+            query = self._verifier.verify(envelope)
+        except AlprfedError as exc:
+            self._refused(received_at, _claimed(envelope), str(exc))
+            raise
+        try:
+            verified = self._evidence.verify(query, evidence)
+        except EvidenceRefused as exc:
+            log.warning(
+                "REFUSED query %s from %s/%s: its evidence failed at %s",
+                query.query_id,
+                query.requester.agency_id,
+                query.requester.officer_id,
+                exc,
+            )
+            self._refused(received_at, query, str(exc))
+            raise
         now = self._clock.now()
-        decision = self._law.decide(query, now)
+        decision = self._law.decide(query, now, prospective=verified.prospective)
         sightings: list[Sighting] = []
         if decision.allowed:
             start = max(query.window.start, self._law.oldest_releasable(now))
@@ -78,8 +109,49 @@ class SearchService:
             refused_rules=tuple(r.rule_id for r in decision.reasons),
             signed_at=now,
         )
-        return SearchOutcome(
-            sightings=sightings,
-            refusals=decision.reasons,
-            receipt=self._signer.sign_envelope(SEARCH_RECEIPT_TYPE, receipt.to_canonical()),
+        signed = self._signer.sign_envelope(SEARCH_RECEIPT_TYPE, receipt.to_canonical())
+        answered = self._store.record_access(
+            replace(
+                _record(received_at, query, ANSWERED, ""),
+                decision_index=verified.decision_index,
+                checkpoint_size=verified.checkpoint_size,
+                count=len(sightings),
+                receipt=signed,
+            )
         )
+        if not answered:
+            self._refused(received_at, query, "query id already answered (replay)")
+            raise VerificationError(f"query {query.query_id} was answered before (replay)")
+        return SearchOutcome(sightings=sightings, refusals=decision.reasons, receipt=signed)
+
+    def _refused(self, received_at: int, query: SearchQuery | str | None, reason: str) -> None:
+        try:
+            self._store.record_access(_record(received_at, query, REFUSED, reason))
+        except Exception:  # the refusal stands even if its record cannot be written
+            log.exception("could not record a refused query in the access log")
+
+
+def _record(
+    received_at: int, query: SearchQuery | str | None, outcome: str, reason: str
+) -> AccessRecord:
+    if isinstance(query, SearchQuery):
+        return AccessRecord(
+            received_at=received_at,
+            outcome=outcome,
+            query_id=query.query_id,
+            requester_agency=query.requester.agency_id,
+            requester_officer=query.requester.officer_id,
+            purpose=query.purpose.value,
+            reason=reason,
+        )
+    return AccessRecord(received_at=received_at, outcome=outcome, query_id=query, reason=reason)
+
+
+def _claimed(envelope: Envelope) -> str | None:
+    """The query id an unverified query claims, for the access log only (never trusted)."""
+    try:
+        value = canonical.decode(envelope.payload)
+    except AlprfedError:
+        return None
+    claimed = value.get("query_id") if isinstance(value, dict) else None
+    return claimed[:64] if isinstance(claimed, str) else None

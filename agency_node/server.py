@@ -14,6 +14,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from agency_node.evidence_verifier import EvidenceVerifier
 from agency_node.law_guard import LawBookLike, load_node_law
 from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.query_verifier import QueryVerifier
@@ -21,8 +22,10 @@ from agency_node.retention import RetentionPurger
 from agency_node.search import SearchService
 from agency_node.servicer import AgencyNodeServicer
 from agency_node.storage import NodeStore
+from agency_node.trust import load_node_trust
 from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.config import NodeConfig
+from alprfed.errors import ConfigError
 from alprfed.rpc.errors import ErrorMappingInterceptor
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port
 from alprfed.signing import SigningKey
@@ -90,6 +93,12 @@ def create_server(
         OSError: the address cannot be bound.
     """
     signer = SigningKey.load(config.signing_key)
+    if config.trust_file is None:
+        raise ConfigError(
+            'the node needs its trust file ([node] trust = "trust.toml"): the ledger key, '
+            "witness policy and courts it checks every query's evidence against"
+        )
+    trust = load_node_trust(config.trust_file)
     law = load_node_law(config, law_book)
     store = NodeStore.open(config.database_url)
     try:
@@ -102,6 +111,13 @@ def create_server(
         search = SearchService(
             node_id=config.agency_id,
             verifier=verifier,
+            evidence=EvidenceVerifier(
+                node_id=config.agency_id,
+                node_state=config.state,
+                trust=trust,
+                gateway_keys=config.gateway_keys,
+                now=clock.now,
+            ),
             law=law,
             store=store,
             signer=signer,
@@ -122,6 +138,7 @@ def create_server(
             clock=clock,
             info=info,
             insecure=config.tls.insecure,
+            auditors=trust.auditors,
         )
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="node-rpc"),

@@ -5,6 +5,7 @@ Servicers raise alprfed errors; alprfed.rpc.errors maps them to status codes in 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,7 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         clock: Clock,
         info: node_pb2.NodeInfo,
         insecure: bool,
+        auditors: frozenset[str] = frozenset(),
     ) -> None:
         self._node_id = node_id
         self._search = search
@@ -41,6 +43,7 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         self._clock = clock
         self._info = info
         self._insecure = insecure
+        self._auditors = auditors
 
     def _caller(self, context: Any) -> Identity:
         return peer_identity(context, insecure=self._insecure)
@@ -60,7 +63,12 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         # Defence in depth: the gateway signature is the real gate, but only the gateway calls.
         if caller.kind != PrincipalKind.GATEWAY or caller.organization != FEDERATION_ORG:
             raise PermissionDenied(f"{caller} is not the federation gateway")
-        outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"))
+        evidence = (
+            wire.envelope_from_pb(request.evidence, field="evidence")
+            if request.HasField("evidence")
+            else None
+        )
+        outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"), evidence)
         return node_pb2.SearchResponse(
             sightings=[wire.sighting_to_pb(s) for s in outcome.sightings],
             receipt=wire.envelope_to_pb(outcome.receipt),
@@ -70,3 +78,14 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
     def GetNodeInfo(self, request: node_pb2.GetNodeInfoRequest, context: Any) -> node_pb2.NodeInfo:
         self._caller(context)
         return self._info
+
+    def GetAccessLog(
+        self, request: node_pb2.GetAccessLogRequest, context: Any
+    ) -> node_pb2.AccessLogPage:
+        caller = self._caller(context)
+        if caller.kind != PrincipalKind.PERSON or caller.organization not in self._auditors:
+            raise PermissionDenied(f"{caller} may not read the access log of {self._node_id}")
+        records = self._store.access_log(after=request.after, limit=request.limit or 1000)
+        return node_pb2.AccessLogPage(
+            records=[json.dumps(r.to_json(), sort_keys=True) for r in records]
+        )

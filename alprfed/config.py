@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -80,19 +81,39 @@ class NodeConfig:
     policies_dir: Path | None = None  # None: the bundled policies
     purge_interval_seconds: int = DEFAULT_PURGE_INTERVAL_S
     gateway_address: str = ""  # where purge reports go; "" keeps them queued
+    # The node's own trust anchors (agency_node.trust): the ledger key and witness policy,
+    # the courts it honours, its auditors. Without it the node answers no query.
+    trust_file: Path | None = None
 
     @property
     def effective_policies_dir(self) -> Path:
         return self.policies_dir or bundled_policies_dir()
 
 
+class CourtKind(StrEnum):
+    """Which court system a court belongs to; it decides whom its warrants can authorize."""
+
+    STATE = "state"  # authorizes local and state agencies of its state(s)
+    FEDERAL = "federal"  # authorizes federal agencies, and agencies of its district's state(s)
+
+
 @dataclass(frozen=True)
 class CourtConfig:
+    """A court the federation trusts (docs/OPERATIONS.md, ``[[court]]``).
+
+    Jurisdiction is ``alprfed.policy.warrants.court_covers``.
+    """
+
     court_id: str
     name: str
     key: VerifyingKey
-    # States whose agencies' exigent queries this court's clerks review (its jurisdiction).
+    # A state court's state; a federal court's district state(s). Also whose agencies'
+    # exigent queries this court's clerks review.
     states: frozenset[str] = frozenset()
+    # The federation file requires ``kind``; the default only keeps code that builds a
+    # CourtConfig positionally (agency_node/trust.py) working, and "state" is the narrower
+    # jurisdiction, so a forgotten kind never widens whom a warrant can authorize.
+    kind: CourtKind = CourtKind.STATE
 
 
 @dataclass(frozen=True)
@@ -166,6 +187,7 @@ NODE_KEYS = {
     "policies_dir",
     "purge_interval_seconds",
     "gateway_address",
+    "trust",
 }
 GATEWAY_KEYS = {
     "openings_retention_days",
@@ -185,7 +207,7 @@ GATEWAY_KEYS = {
 TLS_KEYS = {"ca", "cert", "key"}
 FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_lookback_hours"}
 AGENCY_KEYS = {"id", "name", "state", "kind", "node_address", "node_key", "declarations"}
-COURT_KEYS = {"id", "name", "key", "states"}
+COURT_KEYS = {"id", "name", "key", "kind", "states"}
 MAX_PORT = 65_535
 
 
@@ -293,6 +315,7 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         gateway_address=node.address("gateway_address", "")
         if node.data.get("gateway_address")
         else "",
+        trust_file=node.opt_path("trust"),
     )
     config.tls.check(str(path))
     return config
@@ -326,12 +349,21 @@ def load_federation(path: Path) -> FederationConfig:
     for i, raw in enumerate(root.items("court")):
         t = _Table(raw, f"{path} court #{i + 1}", path.parent, COURT_KEYS)
         court_id = _id(t.text("id"), path)
-        courts[court_id] = CourtConfig(
-            court_id,
-            t.text("name"),
-            t.key("key"),
-            frozenset(_state(x, path) for x in t.items("states")),
-        )
+        if court_id in courts:
+            raise ConfigError(f"{path}: court {court_id!r} is listed twice")
+        # Required, not defaulted: whom a court's warrants may authorize depends on it, and a
+        # federation file written before it existed should be reviewed, not guessed at.
+        try:
+            court_kind = CourtKind(t.text("kind"))
+        except ValueError:
+            raise ConfigError(f"{t.where}: kind must be state or federal") from None
+        states = frozenset(_state(x, path) for x in t.items("states"))
+        if not states:
+            raise ConfigError(
+                f"{t.where}: states must name the court's state (a federal court: its "
+                "district's state or states)"
+            )
+        courts[court_id] = CourtConfig(court_id, t.text("name"), t.key("key"), states, court_kind)
     if not agencies:
         raise ConfigError(f"{path}: the federation lists no agencies")
     lookback_hours = fed.integer("exigent_lookback_hours", DEFAULT_EXIGENT_LOOKBACK_HOURS)

@@ -7,10 +7,15 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
     ├── InvalidRequest                  INVALID_ARGUMENT   bad input, with the field and why
     │   ├── InvalidPlate
     │   ├── InvalidWindow
-    │   └── BatchRejected               a bad record or an oversized batch; nothing of it stored
+    │   ├── BatchRejected               a bad record or an oversized batch; nothing of it stored
+    │   ├── CanonicalError              (alprfed.canonical) not in the canonical JSON subset
+    │   ├── UnknownCamera               (agency_node.storage.store) a sighting's camera is unknown
+    │   └── CsvRejected                 (agency_node.csv_import) bad CSV records; none imported
     ├── Unauthenticated                 UNAUTHENTICATED    the caller learns no detail
     │   └── VerificationError           a signature, addressee, freshness or replay check failed
     ├── PermissionDenied                PERMISSION_DENIED  with reasons: rule, state, citation
+    │   └── EvidenceRefused             (agency_node.evidence_verifier) a query's evidence does
+    │                                   not prove it was authorized and logged; fixed message
     ├── NotFound                        NOT_FOUND
     ├── AlreadyExists                   ALREADY_EXISTS
     ├── FailedPrecondition              FAILED_PRECONDITION
@@ -20,9 +25,22 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
         ├── LedgerRangeError            INVALID_ARGUMENT   an index, size or range the log lacks
         ├── LedgerConflict              UNAVAILABLE        another writer advanced the log; retry
         └── LedgerVerificationError     the log does not verify; names the first bad index
+            ├── ProofError              (alprfed.ledger.proof) a Merkle proof fails or is malformed
+            ├── TlogProofError          (alprfed.ledger.tlog_proof) a receipt file does not verify
+            ├── WitnessPolicyError      (alprfed.ledger.witness_policy) no (fresh) witness quorum
+            └── NoteError               (alprfed.ledger.note) a signed note is malformed or unsigned
+                ├── CheckpointError     (alprfed.ledger.checkpoint) a bad or foreign checkpoint
+                └── CosignatureError    (alprfed.ledger.cosignature) a bad witness cosignature
 
 Unauthenticated errors keep their detail for the server log (``detail``) but show the caller
 only a fixed message: telling an attacker *which* check failed helps the attacker.
+
+The ledger's errors are about logs and notes the *reader* checks (a monitor, an auditor, a node
+checking a query's evidence, the gateway checking a witness's answer), or about the gateway's own
+stored log: a failure there is not the remote caller's failure to authenticate. Whoever turns
+one into an answer for a remote caller picks the status there (agency_node.evidence_verifier
+refuses with EvidenceRefused). ``detail`` on a LedgerVerificationError is its message without the
+entry index, for wrapping it into another error.
 """
 
 from __future__ import annotations
@@ -183,3 +201,6 @@ class LedgerVerificationError(LedgerError):
     def __init__(self, message: str, *, index: int | None = None) -> None:
         super().__init__(f"entry {index}: {message}" if index is not None else message)
         self.index = index
+        # What went wrong, without the index: note errors are re-raised as checkpoint, proof and
+        # policy errors by their message (they once were Unauthenticated, which has ``detail``).
+        self.detail = message

@@ -37,6 +37,7 @@ SEARCH_QUERY_TYPE = "application/vnd.alprfed.search-query+json"
 SEARCH_RECEIPT_TYPE = "application/vnd.alprfed.search-receipt+json"
 WARRANT_TYPE = "application/vnd.alprfed.warrant+json"
 PURGE_REPORT_TYPE = "application/vnd.alprfed.purge-report+json"
+SEARCH_EVIDENCE_TYPE = "application/vnd.alprfed.search-evidence+json"
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

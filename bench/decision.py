@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from alprfed.config import CourtConfig, FederationConfig, bundled_policies_dir
+from alprfed.config import CourtConfig, CourtKind, FederationConfig, bundled_policies_dir
 from alprfed.law import LawBook, LawRequest, load_law_book
 from alprfed.models import Agency, AgencyId, AgencyKind, Purpose, TimeWindow
 from alprfed.policy.bundle import build_bundle, load_policy
@@ -79,7 +79,13 @@ def federation(nodes: int) -> FederationConfig:
         gateway_key=SigningKey.generate().public,
         agencies=agencies,
         courts={
-            COURT: CourtConfig(COURT, "Santa Clara Superior Court", SigningKey.generate().public)
+            COURT: CourtConfig(
+                COURT,
+                "Santa Clara Superior Court",
+                SigningKey.generate().public,
+                frozenset({"CA"}),
+                CourtKind.STATE,
+            )
         },
     )
 
@@ -100,6 +106,7 @@ def _facts(fed: FederationConfig, now: int) -> tuple[QueryFacts, WarrantView]:
     )
     warrant = WarrantView(
         warrant_id=WARRANT_ID,
+        court=COURT,
         agency=REQUESTER_AGENCY,
         window=TimeWindow(now - 7 * DAY_S, now),
         offense=Purpose.ROBBERY,
@@ -108,6 +115,7 @@ def _facts(fed: FederationConfig, now: int) -> tuple[QueryFacts, WarrantView]:
         expires_at=now + 30 * DAY_S,
         revoked_at=None,
         plate_listed=True,
+        prospective=True,  # the window ends a minute after issuance
     )
     return facts, warrant
 

@@ -23,7 +23,7 @@ from alprfed import wire
 from alprfed.config import load_node_config
 from alprfed.demo.layout import Layout
 from alprfed.models import Purpose, TimeWindow
-from alprfed.policy.warrants import Warrant
+from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import WARRANT_TYPE, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
@@ -142,6 +142,8 @@ def register_warrant(layout: Layout, gateway_port: int, now: int) -> str:
         plates=(PLATE,),
         window=TimeWindow(now - 7 * DAY_S, now),
         offense=Purpose.ROBBERY,
+        prospective=True,  # the window ends a minute after issuance
+        salt=secrets.token_hex(WARRANT_SALT_BYTES),
     )
     envelope = SigningKey.load(layout.court_key(COURT)).sign_envelope(
         WARRANT_TYPE, warrant.to_canonical()

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from alprfed.config import TLSConfig
+from alprfed.config import CourtKind, TLSConfig
 from alprfed.demo.layout import NODE_PRINCIPAL, Layout, build_layout
 from alprfed.demo.spec import DAY, AgencySpec, CourtSpec, FederationSpec
 from alprfed.models import AgencyKind
@@ -54,7 +54,13 @@ def bench_spec(node_count: int, *, origin: str = "bench.alprfed.example/ledger")
             *nodes,
         ),
         courts=(
-            CourtSpec(COURT, "Superior Court of California, County of Santa Clara", COURT_CLERK),
+            CourtSpec(
+                COURT,
+                "Superior Court of California, County of Santa Clara",
+                COURT_CLERK,
+                CourtKind.STATE,
+                ("CA",),  # the requester's state: its warrants authorize San Jose
+            ),
         ),
         people={REQUESTER_AGENCY: (REQUESTER_OFFICER,), COURT: (COURT_CLERK,)},
     )

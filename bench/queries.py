@@ -18,6 +18,7 @@ from alprfed.messages import Requester, SearchQuery
 from alprfed.models import AgencyKind, Purpose, TimeWindow
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from alprfed.v1 import node_pb2
+from bench.evidence import BenchAuthority
 from bench.federation import REQUESTER_AGENCY, REQUESTER_OFFICER
 from gateway.service import QUERY_LIFETIME_S
 
@@ -55,9 +56,9 @@ class QuerySigner:
         self._requester = requester
         self._nonce = nonce
 
-    def envelope(self, addressees: Sequence[str], probe: Probe) -> Envelope:
+    def query(self, addressees: Sequence[str], probe: Probe) -> SearchQuery:
         now = self._clock.now()
-        query = SearchQuery(
+        return SearchQuery(
             query_id=uuid.uuid4().hex,
             addressees=tuple(addressees),
             issued_at=now,
@@ -68,10 +69,25 @@ class QuerySigner:
             purpose=Purpose.ROBBERY,
             case_number=CASE_NUMBER,
             requester=self._requester,
-            warrant_id=WARRANT_ID,
+            warrant_id=f"{WARRANT_ID}-{probe.plate}".lower(),
             exigent=False,
         )
+
+    def envelope(self, addressees: Sequence[str], probe: Probe) -> Envelope:
+        return self.sign(self.query(addressees, probe))
+
+    def sign(self, query: SearchQuery) -> Envelope:
         return self._key.sign_envelope(SEARCH_QUERY_TYPE, query.to_canonical())
 
-    def request(self, addressees: Sequence[str], probe: Probe) -> node_pb2.SearchRequest:
-        return node_pb2.SearchRequest(query=wire.envelope_to_pb(self.envelope(addressees, probe)))
+    def requests(
+        self, addressees: Sequence[str], probes: Sequence[Probe], authority: BenchAuthority
+    ) -> list[node_pb2.SearchRequest]:
+        """Signed queries with the evidence a node demands; their decisions share one
+        checkpoint (pass one probe per call for a checkpoint each)."""
+        queries = [self.query(addressees, probe) for probe in probes]
+        return [
+            node_pb2.SearchRequest(
+                query=wire.envelope_to_pb(self.sign(query)), evidence=wire.envelope_to_pb(evidence)
+            )
+            for query, evidence in zip(queries, authority.evidence(queries), strict=True)
+        ]

@@ -78,12 +78,16 @@ async def fan_out(
     pool: NodePool,
     targets: Sequence[Agency],
     envelope: Envelope,
+    evidence: Envelope | None,
     *,
     query_id: str,
     timeout_s: float,
 ) -> list[NodeAnswer]:
     """Ask every target in parallel; return one answer per target, in the targets' order."""
-    request = node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope))
+    request = node_pb2.SearchRequest(
+        query=wire.envelope_to_pb(envelope),
+        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
+    )
     tasks = [
         asyncio.create_task(_ask(pool, agency, request, query_id, timeout_s)) for agency in targets
     ]
@@ -118,6 +122,11 @@ async def _ask(
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return NodeAnswer(
                 agency, Outcome.TIMED_OUT, detail=f"no answer within {timeout_s:.3f} s"
+            )
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            log.warning("node %s refused the evidence of %s", agency.agency_id, query_id)
+            return NodeAnswer(
+                agency, Outcome.EVIDENCE_REFUSED, detail="the node refused the query's evidence"
             )
         # The first clause is what an officer needs ("failed to connect to all addresses");
         # the rest (addresses, socket errors) is for the gateway log.

@@ -26,7 +26,7 @@ from alprfed.messages import PurgeReport
 from alprfed.models import EXIGENT_PURPOSES, normalize_plate, parse_purpose
 from alprfed.policy.decision import subject_of
 from alprfed.policy.exigent import APPROVAL_LIFETIME_S
-from alprfed.policy.warrants import open_warrant
+from alprfed.policy.warrants import court_covers, describe_jurisdiction, open_warrant
 from alprfed.rpc.identity import Identity, PrincipalKind
 from alprfed.signing import PURGE_REPORT_TYPE, Envelope, VerifyingKey, keyring, open_envelope
 from gateway.audit import AuditTrail
@@ -63,9 +63,19 @@ class RecordsService:
     # --- warrants -------------------------------------------------------------------------
 
     async def register_warrant(self, identity: Identity, envelope: Envelope) -> WarrantRecord:
-        """Raises: PermissionDenied, VerificationError (not court-signed), AlreadyExists."""
+        """Check a court-signed warrant, record it in the ledger, then in the registry.
+
+        Raises:
+            PermissionDenied: the caller may not register warrants, is not a clerk of the
+                warrant's court, or the court has no jurisdiction over the agency it names.
+            InvalidRequest: not signed by a court this federation trusts, malformed, or naming
+                an agency outside the federation.
+            AlreadyExists: the warrant id is registered already.
+            FailedPrecondition: the warrant has already expired.
+        """
         self.authorize(identity, "warrant", "register")
-        courts = {c.court_id: c.key for c in self._policy.current.federation.courts.values()}
+        federation = self._policy.current.federation
+        courts = {c.court_id: c.key for c in federation.courts.values()}
         try:
             warrant = open_warrant(envelope, courts)
         except VerificationError as exc:
@@ -77,9 +87,17 @@ class RecordsService:
             raise PermissionDenied(
                 f"a clerk of {identity.organization} may not register a warrant of {warrant.court}"
             )
-        if warrant.agency not in self._policy.current.federation.agencies:
+        agency = federation.agencies.get(warrant.agency)
+        if agency is None:
             raise InvalidRequest(
                 f"warrant names {warrant.agency}, not an agency of this federation", field="agency"
+            )
+        # The court signed it, but a court cannot authorize an agency it has no power over;
+        # the gate checks this again at query time against the courts then in force.
+        court = federation.courts[warrant.court]  # open_warrant verified it is one of them
+        if not court_covers(court, agency):
+            raise PermissionDenied(
+                f"warrant {warrant.warrant_id}: {describe_jurisdiction(court, agency)}"
             )
         if await asyncio.to_thread(self._registry.has_warrant, warrant.warrant_id):
             raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
@@ -203,7 +221,7 @@ class RecordsService:
             federation.courts.get(reviewer.organization),
             federation.agencies.get(agency_id),
         )
-        if court is None or agency is None or agency.state not in court.states:
+        if court is None or agency is None or not court_covers(court, agency):
             raise PermissionDenied(
                 f"{reviewer.organization} has no jurisdiction over exigent queries of {agency_id}"
             )

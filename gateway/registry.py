@@ -110,6 +110,7 @@ class WarrantRecord:
         w = self.warrant
         return WarrantView(
             warrant_id=w.warrant_id,
+            court=w.court,
             agency=w.agency,
             window=w.window,
             offense=w.offense,
@@ -118,6 +119,7 @@ class WarrantRecord:
             expires_at=w.expires_at,
             revoked_at=self.revoked_at,
             plate_listed=plate in w.plates,
+            prospective=w.prospective,
         )
 
 

@@ -30,8 +30,9 @@ from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
 from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput
 from alprfed.rpc.identity import Identity
-from alprfed.signing import SEARCH_QUERY_TYPE, SigningKey
+from alprfed.signing import SEARCH_EVIDENCE_TYPE, SEARCH_QUERY_TYPE, Envelope, SigningKey
 from gateway.audit import AuditTrail, envelope_record
+from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
@@ -50,7 +51,7 @@ class Witnessing(Protocol):
     async def wait_published(self, size: int, timeout_s: float) -> str: ...
 
 
-class LedgerReader(Protocol):
+class LedgerReader(EvidenceSource, Protocol):
     """What the service reads back from the ledger (alprfed.ledger.LedgerStore has these)."""
 
     def tlog_proof(self, index: int) -> str: ...
@@ -61,6 +62,7 @@ class LedgerReader(Protocol):
 @dataclass(frozen=True)
 class Resolved:
     warrant: WarrantView | None = None
+    warrant_envelope: Envelope | None = None
     warrant_entry: int | None = None
     warrant_plate_slot: int | None = None
     approval: ApprovalView | None = None
@@ -87,6 +89,7 @@ class QueryService:
         self._registry = registry
         self._audit = audit
         self._ledger = ledger
+        self._evidence_source: EvidenceSource = ledger
         self._pool = pool
         self._witnessing = witnessing
         self._signer = signer
@@ -162,9 +165,31 @@ class QueryService:
                     exigent=decision.authority == "exigent",
                 ).to_canonical(),
             )
+            # Nodes answer only with proof that this decision is in a witnessed checkpoint.
+            checkpoint = await self._witnessing.wait_published(
+                decision_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._budget(time_remaining))
+            )
+            evidence = await asyncio.to_thread(
+                build_evidence,
+                self._evidence_source,
+                query_id=query_id,
+                checkpoint=checkpoint,
+                decision_index=decision_entry.index,
+                warrant=resolved.warrant_envelope if decision.authority == "warrant" else None,
+                warrant_index=resolved.warrant_entry if decision.authority == "warrant" else None,
+                approval_index=resolved.approval_entry if decision.authority == "exigent" else None,
+            )
+            signed_evidence = self._signer.sign_envelope(
+                SEARCH_EVIDENCE_TYPE, evidence.to_canonical()
+            )
             timeout = min(self._per_node_timeout, self._budget(time_remaining))
             for answer in await fan_out(
-                self._pool, permitted, envelope, query_id=query_id, timeout_s=timeout
+                self._pool,
+                permitted,
+                envelope,
+                signed_evidence,
+                query_id=query_id,
+                timeout_s=timeout,
             ):
                 answers[answer.agency.agency_id] = answer
 
@@ -217,7 +242,10 @@ class QueryService:
             view = record.view(query.plate)
             slot = self._slot(record.ledger_index, query.plate) if view.plate_listed else None
             return Resolved(
-                warrant=view, warrant_entry=record.ledger_index, warrant_plate_slot=slot
+                warrant=view,
+                warrant_envelope=record.envelope,
+                warrant_entry=record.ledger_index,
+                warrant_plate_slot=slot,
             )
         if query.exigent_approval_id:
             approval = self._registry.get_approval(query.exigent_approval_id)

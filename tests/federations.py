@@ -7,6 +7,7 @@ synthetic data holding the demo plates, one federation per test module.
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from alprfed.config import TLSConfig, load_gateway_config
 from alprfed.demo.layout import Layout, build_layout
 from alprfed.demo.spec import DEMO, FederationSpec
 from alprfed.models import Purpose, TimeWindow
-from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant, WarrantLimits
 from alprfed.query import QueryAnswer, QueryInput
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
@@ -111,6 +112,13 @@ class Federation:
             limits=WarrantLimits(),
         )
         values.update(fields)
+        # As a court would: drawn fresh, and marked prospective exactly when the window
+        # reaches past issuance (the default window does, by the minute before now).
+        values.setdefault("salt", secrets.token_hex(WARRANT_SALT_BYTES))
+        window, issued_at = values["window"], values["issued_at"]
+        assert isinstance(window, TimeWindow)
+        assert isinstance(issued_at, int)
+        values.setdefault("prospective", window.end > issued_at)
         warrant = Warrant(**values)  # type: ignore[arg-type]
         signer = key or SigningKey.load(self.layout.court_key(court))
         return signer.sign_envelope(WARRANT_TYPE, warrant.to_canonical())

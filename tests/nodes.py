@@ -9,6 +9,8 @@ from pathlib import Path
 
 import grpc
 
+from authority import Authority
+
 from agency_node.server import NodeServer, create_server
 from alprfed.clock import Clock
 from alprfed.config import NodeConfig, TLSConfig
@@ -27,6 +29,7 @@ class RunningNode:
     port: int
     key: SigningKey
     config: NodeConfig
+    authority: Authority
 
     @property
     def address(self) -> str:
@@ -46,6 +49,7 @@ def node_config(
     gateway_key: SigningKey,
     retention_seconds: int | None = 30 * 86_400,
     key: SigningKey | None = None,
+    trust_file: Path | None = None,
 ) -> tuple[NodeConfig, SigningKey]:
     key = key or SigningKey.generate()
     key_path = directory / f"{agency}-node-key.pem"
@@ -61,6 +65,7 @@ def node_config(
         tls=credential_path(pki_dir, agency, "node").tls(),
         retention_seconds=retention_seconds,
         purge_interval_seconds=3600,
+        trust_file=trust_file,
     ), key
 
 
@@ -77,6 +82,8 @@ def running_node(
     retention_seconds: int | None = 30 * 86_400,
     key: SigningKey | None = None,
 ) -> Iterator[RunningNode]:
+    """A node whose trust file trusts ``Authority``'s ledger and court (one per directory)."""
+    authority = Authority(directory, gateway_key, clock)
     config, key = node_config(
         directory,
         pki_dir,
@@ -86,13 +93,15 @@ def running_node(
         gateway_key=gateway_key,
         retention_seconds=retention_seconds,
         key=key,
+        trust_file=authority.trust_file(),
     )
     server, port = create_server(config, clock=clock)
     server.start()
     try:
-        yield RunningNode(agency, state, server, port, key, config)
+        yield RunningNode(agency, state, server, port, key, config, authority)
     finally:
         server.stop(grace=None)
+        authority.close()
 
 
 def status_of(call: object) -> grpc.StatusCode:

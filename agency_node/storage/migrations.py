@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from agency_node.storage.schema import cameras, purge_reports, seen_nonces, sightings
+from agency_node.storage.schema import (
+    access_log,
+    answered_queries,
+    cameras,
+    purge_reports,
+    seen_nonces,
+    sightings,
+)
 from alprfed.db import Migration, Migrations
 
 
@@ -25,15 +32,28 @@ def _create_purge_report_queue(conn: sa.Connection) -> None:
     purge_reports.create(conn)
 
 
+def _create_access_log(conn: sa.Connection) -> None:
+    access_log.create(conn)
+    answered_queries.create(conn)
+
+
 NODE_MIGRATIONS = Migrations(
     store="agency node",
     version_table="schema_version",
-    tables=[cameras.name, sightings.name, seen_nonces.name, purge_reports.name],
+    tables=[
+        cameras.name,
+        sightings.name,
+        seen_nonces.name,
+        purge_reports.name,
+        access_log.name,
+        answered_queries.name,
+    ],
     migrations=[
         Migration(1, "cameras, sightings, search replay cache", _create_core_tables),
         Migration(
             2, "queue of signed purge reports awaiting the gateway", _create_purge_report_queue
         ),
+        Migration(3, "access log: every query answered or refused", _create_access_log),
     ],
 )
 LATEST_VERSION = NODE_MIGRATIONS.latest

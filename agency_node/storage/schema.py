@@ -24,6 +24,8 @@ MAX_NONCE = 128
 MAX_SITE = 64
 MAX_PAYLOAD_TYPE = 128
 MAX_KEY_ID = 64
+MAX_QUERY_ID = 64
+MAX_REASON = 500
 
 # BIGINT on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" makes the column the rowid.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -87,6 +89,36 @@ purge_reports = sa.Table(
     sa.Column("ledger_index", sa.BigInteger, nullable=True),
     sa.Index("ix_purge_reports_ledger_index", "ledger_index"),
     sqlite_autoincrement=True,
+)
+
+# The node's own durable record of every query it answered or refused: the node's side of the
+# two-sided audit (auditors reconcile it with the ledger). It holds no plate: the decision
+# entry it relied on commits to the plate, and the ledger's openings reveal it to auditors.
+access_log = sa.Table(
+    "access_log",
+    metadata,
+    sa.Column("seq", _ID, primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("query_id", sa.String(MAX_QUERY_ID), nullable=True),  # as claimed, if readable
+    sa.Column("outcome", sa.String(16), nullable=False),  # "answered" | "refused"
+    sa.Column("requester_agency", sa.String(MAX_TEXT), nullable=True),
+    sa.Column("requester_officer", sa.String(MAX_TEXT), nullable=True),
+    sa.Column("purpose", sa.String(MAX_TEXT), nullable=True),
+    sa.Column("decision_index", sa.BigInteger, nullable=True),  # the ledger entry relied on
+    sa.Column("checkpoint_size", sa.BigInteger, nullable=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(MAX_REASON), nullable=False),  # why refused; "" if answered
+    sa.Column("receipt_payload", sa.LargeBinary, nullable=True),  # the receipt it signed
+    sa.Column("receipt_key_id", sa.String(MAX_KEY_ID), nullable=True),
+    sa.Column("receipt_signature", sa.LargeBinary, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# Query ids answered: one ledger decision buys one answer per node, whoever signs a new query.
+answered_queries = sa.Table(
+    "answered_queries",
+    metadata,
+    sa.Column("query_id", sa.String(MAX_QUERY_ID), primary_key=True),
 )
 
 # Column order of the bulk path (COPY / executemany) into sightings.

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from agency_node.storage.schema import cameras, seen_nonces, sightings
+from agency_node.storage.schema import answered_queries, cameras, seen_nonces, sightings
 
 # The search, built once: SQLAlchemy caches its compiled form and psycopg prepares it on the
 # server after a few executions.
@@ -107,6 +107,16 @@ def nonce_claim(*, postgres: bool) -> sa.Insert:
         .values(nonce=sa.bindparam("nonce"), expires_at=sa.bindparam("expires_at"))
         .on_conflict_do_nothing(index_elements=[seen_nonces.c.nonce])
         .returning(seen_nonces.c.nonce)
+    )
+
+
+def query_claim(*, postgres: bool) -> sa.Insert:
+    """Record the bound ``query_id`` as answered; returns a row only if this inserted it."""
+    return (
+        _insert(answered_queries, postgres=postgres)
+        .values(query_id=sa.bindparam("query_id"))
+        .on_conflict_do_nothing(index_elements=[answered_queries.c.query_id])
+        .returning(answered_queries.c.query_id)
     )
 
 

@@ -19,14 +19,23 @@ from sqlalchemy.exc import OperationalError
 
 from agency_node.storage.bulk import insert_sightings
 from agency_node.storage.migrations import NODE_MIGRATIONS
-from agency_node.storage.schema import MAX_NONCE, cameras, purge_reports, seen_nonces, sightings
+from agency_node.storage.schema import (
+    MAX_NONCE,
+    access_log,
+    cameras,
+    purge_reports,
+    seen_nonces,
+    sightings,
+)
 from agency_node.storage.statements import (
     FIND_SIGHTINGS,
     DriverStatement,
     camera_upsert,
     nonce_claim,
     purge_chunk_statement,
+    query_claim,
 )
+from agency_node.storage.access import ANSWERED, MAX_ACCESS_PAGE, AccessRecord
 from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
 from alprfed.models import Camera, Position, SensitiveSite, Sighting, normalize_plate
@@ -83,6 +92,7 @@ class NodeStore:
         self._camera_upsert = camera_upsert(postgres=self._postgres)
         self._find = DriverStatement(FIND_SIGHTINGS, engine.dialect)
         self._nonce_claim = DriverStatement(nonce_claim(postgres=self._postgres), engine.dialect)
+        self._claim_query_stmt = query_claim(postgres=self._postgres)
         self.schema_version = schema_version
 
     @classmethod
@@ -252,6 +262,39 @@ class NodeStore:
         statement = sa.delete(seen_nonces).where(seen_nonces.c.expires_at < now)
         with self._writer.begin() as conn:
             return int(conn.execute(statement).rowcount)
+
+    # --- the access log ----------------------------------------------------------------------
+
+    def record_access(self, record: AccessRecord) -> bool:
+        """Append ``record`` to the access log; an answer also claims its query id, in the
+        same transaction. False (and nothing written) when the query id was answered before:
+        one logged decision buys one answer from this node, whoever signs a new query for it.
+
+        Raises:
+            InvalidRequest: an answer without a query id.
+        """
+        answered = record.outcome == ANSWERED
+        if answered and not record.query_id:
+            raise InvalidRequest("an answer names its query id", field="query_id")
+        with self._writer.begin() as conn:
+            if answered:
+                first = conn.execute(self._claim_query_stmt, {"query_id": record.query_id}).first()
+                if first is None:
+                    conn.rollback()
+                    return False
+            conn.execute(access_log.insert().values(**record.to_row()))
+        return True
+
+    def access_log(self, *, after: int = 0, limit: int = 1000) -> list[AccessRecord]:
+        """Access-log records with ``seq > after``, oldest first, at most ``limit``."""
+        query = (
+            sa.select(access_log)
+            .where(access_log.c.seq > after)
+            .order_by(access_log.c.seq)
+            .limit(max(1, min(limit, MAX_ACCESS_PAGE)))
+        )
+        with self._reader.connect() as conn:
+            return [AccessRecord.from_row(row._mapping) for row in conn.execute(query)]
 
     # --- purge-report queue -------------------------------------------------------------------
 

@@ -470,3 +470,12 @@ def open_commitment(ctx: click.Context, index: int, reason: str) -> None:
     )
     for slot, (plate, salt) in enumerate(zip(opening.plates, opening.salts, strict=True)):
         console.print(f"  commitment {slot}: plate {plate} (salt {salt.hex()})", highlight=False)
+
+
+def _register_commands() -> None:
+    from alprfed.cli.ledger_reconcile import reconcile_command
+
+    ledger.add_command(reconcile_command)
+
+
+_register_commands()

@@ -23,6 +23,7 @@ OUTCOME_STYLE = {
     Outcome.UNAVAILABLE: "yellow",
     Outcome.TIMED_OUT: "yellow",
     Outcome.BAD_RECEIPT: "magenta",
+    Outcome.EVIDENCE_REFUSED: "magenta",
 }
 
 

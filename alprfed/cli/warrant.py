@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 
 import click
@@ -18,7 +19,7 @@ from alprfed.cli.common import (
     parse_time,
 )
 from alprfed.models import Purpose, TimeWindow, normalize_plate
-from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant, WarrantLimits
 from alprfed.signing import WARRANT_TYPE, SigningKey, envelope_from_json, envelope_to_json
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -45,7 +46,9 @@ def warrant() -> None:
     "--to",
     "window_to",
     default=None,
-    help="End of the sightings it covers (default: until the warrant expires).",
+    help="End of the sightings it covers (default: now, the moment of issuance: a historical "
+    "search). An end after issuance makes a prospective (tracking) warrant, marked as such; "
+    "some states' law refuses those.",
 )
 @click.option("--offense", required=True, type=click.Choice([p.value for p in Purpose]))
 @click.option(
@@ -80,6 +83,12 @@ def issue(
 ) -> None:
     """Sign a warrant with a court key (the court's side; no gateway involved)."""
     now = int(dt.datetime.now(dt.UTC).timestamp())
+    # Without --to the warrant reaches back only: tracking sightings not yet made is a
+    # different, graver authorization that the court must ask for explicitly.
+    window = TimeWindow(
+        parse_time(window_from, now=now),
+        now if window_to is None else parse_time(window_to, now=now),
+    )
     signed = Warrant(
         warrant_id=warrant_id,
         court=court,
@@ -88,19 +97,19 @@ def issue(
         expires_at=now + parse_duration(valid_for),
         agency=agency,
         plates=tuple(normalize_plate(p) for p in plates),
-        window=TimeWindow(
-            parse_time(window_from, now=now),
-            now + parse_duration(valid_for)
-            if window_to is None
-            else parse_time(window_to, now=now),
-        ),
+        window=window,
         offense=Purpose(offense),
+        prospective=window.end > now,
+        # The court draws it: the ledger publishes this payload's hash, and the salt keeps
+        # anyone from recovering the plates by hashing guesses.
+        salt=secrets.token_hex(WARRANT_SALT_BYTES),
         limits=WarrantLimits(frozenset(s.upper() for s in limit_states), frozenset(limit_agencies)),
     )
     envelope = SigningKey.load(court_key).sign_envelope(WARRANT_TYPE, signed.to_canonical())
     out.write_text(envelope_to_json(envelope))
+    kind = "prospective (tracking)" if signed.prospective else "historical"
     console.print(
-        f"warrant {warrant_id} signed by {court} (key {envelope.key_id}), "
+        f"{kind} warrant {warrant_id} signed by {court} (key {envelope.key_id}), "
         f"expires {format_time(signed.expires_at)}; written to {out}"
     )
 
@@ -120,6 +129,7 @@ def _show(status: gateway_pb2.WarrantStatus) -> None:
         ("plates", ", ".join(w.plates)),
         ("sightings from", format_time(w.window.start)),
         ("sightings to", format_time(w.window.end)),
+        ("prospective", "yes: covers sightings after issuance" if w.prospective else "no"),
         ("offense", w.offense.value),
         ("in force", f"{format_time(w.issued_at)} → {format_time(w.expires_at)}"),
         ("limits", ", ".join(sorted(w.limits.states | w.limits.agencies)) or "none"),

@@ -174,6 +174,7 @@ def build_layout(
                     "id": court.court_id,
                     "name": court.name,
                     "key": court_keys[court.court_id].public.to_text(),
+                    "kind": court.kind.value,
                     "states": list(court.states),
                 },
                 array=True,
@@ -218,6 +219,7 @@ def build_layout(
         node_dir = root / "nodes" / agency.agency_id
         node_dir.mkdir(parents=True)
         node_keys[agency.agency_id].save(node_dir / "node-key.pem")
+        _write_trust(node_dir / "trust.toml", spec, court_keys)
         principal = f"../../pki/orgs/{agency.agency_id}/principals/{NODE_PRINCIPAL}"
         (node_dir / "node.toml").write_text(
             "\n".join(
@@ -233,6 +235,7 @@ def build_layout(
                             "listen": addresses[agency.agency_id],
                             "retention_seconds": agency.retention_seconds,
                             "gateway_address": f"{host}:{gateway_port}",
+                            "trust": "trust.toml",
                         },
                     ),
                     _table(
@@ -265,6 +268,31 @@ def build_layout(
     )
 
 
+def _write_trust(path: Path, spec: FederationSpec, court_keys: Mapping[str, SigningKey]) -> None:
+    """A node's own trust file: the shared witness policy (the ledger's key, the witnesses,
+    the quorum), every court of the federation (a real agency chooses its own list) and the
+    oversight bodies that may read its access log."""
+    parts = [
+        'witness_policy = "../../witness-policy.txt"\n'
+        f"auditors = {_toml_value(list(spec.oversight))}\n"
+    ]
+    for court in spec.courts:
+        parts.append(
+            _table(
+                "court",
+                {
+                    "id": court.court_id,
+                    "name": court.name,
+                    "key": court_keys[court.court_id].public.to_text(),
+                    "kind": court.kind.value,
+                    "states": list(court.states),
+                },
+                array=True,
+            )
+        )
+    path.write_text("\n".join(parts))
+
+
 def _write_witnesses(
     root: Path, spec: FederationSpec, ledger_key: SigningKey, *, host: str, ports: dict[str, int]
 ) -> dict[str, str]:
@@ -273,10 +301,12 @@ def _write_witnesses(
     The demo's witnesses speak plain HTTP on this machine's loopback; an oversight body's
     witness sets [tls] in its config (docs/WITNESS.md).
     """
-    if not spec.witnesses:
-        return {}
     log_vkey = NoteVerifier.for_key(spec.origin, ledger_key.public).to_vkey()
-    addresses, policy = {}, [f"log {log_vkey}"]
+    addresses: dict[str, str] = {}
+    policy = [f"log {log_vkey}"]
+    if not spec.witnesses:  # the nodes still need the ledger's key from it
+        (root / "witness-policy.txt").write_text(f"log {log_vkey}\nquorum none\n")
+        return addresses
     for witness in spec.witnesses:
         directory = root / "witnesses" / witness.witness_id
         directory.mkdir(parents=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alprfed.config import CourtKind
 from alprfed.models import AgencyKind
 
 DAY = 86_400
@@ -29,7 +30,8 @@ class CourtSpec:
     court_id: str
     name: str
     clerk: str
-    states: tuple[str, ...] = ()  # whose agencies' exigent queries it reviews
+    kind: CourtKind  # with states, whom its warrants can authorize (court_covers)
+    states: tuple[str, ...]  # a state court's state; a federal court's district state(s)
 
 
 @dataclass(frozen=True)
@@ -101,21 +103,28 @@ DEMO = FederationSpec(
             "santa-clara-superior",
             "Superior Court of California, County of Santa Clara",
             "clerk-lee",
+            CourtKind.STATE,
             ("CA",),
         ),
         CourtSpec(
-            "norfolk-circuit", "Circuit Court of the City of Norfolk", "clerk-adams", ("VA",)
+            "norfolk-circuit",
+            "Circuit Court of the City of Norfolk",
+            "clerk-adams",
+            CourtKind.STATE,
+            ("VA",),
         ),
         CourtSpec(
             "us-district-dc",
             "U.S. District Court for the District of Columbia",
             "clerk-baker",
+            CourtKind.FEDERAL,
             ("DC",),
         ),
         CourtSpec(
             "johnson-county-district",
             "Johnson County District Court (Texas)",
             "clerk-cruz",
+            CourtKind.STATE,
             ("TX",),
         ),
     ),

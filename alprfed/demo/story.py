@@ -6,10 +6,13 @@ with their own certificate (the profiles in the layout); nothing reaches into a 
 
 from __future__ import annotations
 
+import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 from rich.rule import Rule
 from rich.table import Table
 
@@ -17,20 +20,33 @@ from agency_node.synthetic import CLINIC_VISITOR, STALE, SUSPECT
 from alprfed import wire
 from alprfed.cli.client import Connection, resolve_connection
 from alprfed.cli.common import console
+from alprfed.cli.ledger_reconcile import fetch_access_log
 from alprfed.cli.query import render_answer, send_query
+from alprfed.config import TLSConfig
 from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
 from alprfed.ledger import NoteVerifier, iter_entries, verify_ledger, verify_tlog_proof
+from alprfed.ledger.checkpoint import read_checkpoint
+from alprfed.ledger.entry import decode_entry
 from alprfed.ledger.remote import GrpcLedgerSource
 from alprfed.ledger.tlog_proof import TlogProof
 from alprfed.ledger.witness_policy import WitnessPolicy
-from alprfed.messages import Outcome
-from alprfed.models import Purpose, TimeWindow
+from alprfed.messages import Outcome, Requester, SearchQuery
+from alprfed.messages.evidence import LoggedEntry, SearchEvidence
+from alprfed.models import AgencyKind, Purpose, TimeWindow
+from alprfed.policy.reconcile import reconcile
 from alprfed.policy.replay import audit_entries
-from alprfed.policy.warrants import Warrant
+from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant
 from alprfed.query import QueryAnswer, QueryInput
-from alprfed.signing import WARRANT_TYPE, SigningKey
-from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
+from alprfed.rpc.tls import secure_channel
+from alprfed.signing import (
+    SEARCH_EVIDENCE_TYPE,
+    SEARCH_QUERY_TYPE,
+    WARRANT_TYPE,
+    Envelope,
+    SigningKey,
+)
+from alprfed.v1 import gateway_pb2, gateway_pb2_grpc, node_pb2, node_pb2_grpc
 
 DAY, HOUR = 86_400, 3_600
 
@@ -159,12 +175,16 @@ class Story:
             warrant_id=case.warrant_id,
             court=case.court,
             judge=case.judge,
-            issued_at=self.now - 60,
+            # Issued as the story starts, covering sightings up to then: a historical search,
+            # not tracking (the story's queries end at self.now too).
+            issued_at=self.now,
             expires_at=self.now + 30 * DAY,
             agency=case.agency,
             plates=(case.plate,),
             window=case.window(self.now),
             offense=case.purpose,
+            prospective=False,
+            salt=secrets.token_hex(WARRANT_SALT_BYTES),
         )
         envelope = SigningKey.load(self.layout.court_key(case.court)).sign_envelope(
             WARRANT_TYPE, warrant.to_canonical()
@@ -231,6 +251,7 @@ class Story:
         return names
 
     def run(self, receipt_path: Path) -> Checks:
+        self.receipt_path = receipt_path
         warrant = self.lawful_query(receipt_path)
         self.without_warrant()
         self.immigration()
@@ -238,6 +259,7 @@ class Story:
         self.retention()
         self.node_killed(warrant)
         self.witness_killed(warrant)
+        self.stolen_gateway_key()
         exigent_query = self.amber_alert()
         self.oversight(receipt_path, exigent_query)
         return self.checks
@@ -352,9 +374,109 @@ class Story:
             "without the dead witness",
         )
 
+    def stolen_gateway_key(self) -> None:
+        self.chapter(
+            "8. An insider steals the gateway's keys",
+            "Someone copies the gateway's query-signing key and its TLS identity and asks San "
+            "Jose's node directly, outside the ledger: first with no evidence, then with the "
+            "evidence of a lawful query from chapter 1 replayed for a new one.",
+        )
+        key = SigningKey.load(self.layout.root / "keys" / "gateway-query.pem")
+        principal = self.layout.pki / "orgs" / "federation" / "principals" / "gateway"
+        tls = TLSConfig(
+            ca=self.layout.pki / "ca.pem", cert=principal / "cert.pem", key=principal / "key.pem"
+        )
+        refused = 0
+        with secure_channel(self.layout.node_addresses["sjpd"], tls) as channel:
+            stub = node_pb2_grpc.AgencyNodeStub(channel)
+            for replay in (False, True):
+                forged = self.forged_query()
+                evidence = self.replayed_evidence(key, forged) if replay else None
+                try:
+                    stub.Search(
+                        node_pb2.SearchRequest(
+                            query=wire.envelope_to_pb(
+                                key.sign_envelope(SEARCH_QUERY_TYPE, forged.to_canonical())
+                            ),
+                            evidence=None if evidence is None else wire.envelope_to_pb(evidence),
+                        ),
+                        timeout=10,
+                    )
+                except grpc.RpcError as exc:
+                    console.print(
+                        f"  {'replayed evidence' if replay else 'no evidence'}: the node "
+                        f"answers {exc.code().name}: {exc.details()}"
+                    )
+                    refused += exc.code() == grpc.StatusCode.PERMISSION_DENIED
+        self.checks.expect(
+            refused == 2,
+            "the node released nothing: a gateway signature without a witnessed ledger "
+            "decision for this very query is worth nothing",
+        )
+
+    def reconcile_nodes(self, source: GrpcLedgerSource, size: int) -> None:
+        """The auditor fetches every live node's access log and holds it against the ledger."""
+        logs = {}
+        tls = self.connection("ca-state-auditor", "auditor-patel").tls
+        for agency, address in self.layout.node_addresses.items():
+            if agency not in self.processes.processes:
+                continue  # chapter 6 killed it
+            with secure_channel(address, tls) as channel:
+                logs[agency] = list(fetch_access_log(channel, ()))
+        report = reconcile(iter_entries(source, end=size), logs)
+        self.checks.expect(
+            report.clean and report.matched > 0,
+            f"the nodes' own access logs agree with the ledger: {report.matched} answers "
+            "match their logged decisions and receipts",
+        )
+        self.checks.expect(
+            report.attempts_without_decision >= 2,
+            f"and they show {report.attempts_without_decision} queries that reached San Jose "
+            "with no logged decision: the stolen key, caught",
+        )
+
+    @staticmethod
+    def forged_query() -> SearchQuery:
+        now = int(time.time())
+        return SearchQuery(
+            query_id=uuid.uuid4().hex,
+            addressees=("sjpd",),
+            issued_at=now,
+            expires_at=now + 60,
+            nonce=secrets.token_hex(16),
+            plate=CLINIC_VISITOR.plate,
+            window=TimeWindow(now - 30 * DAY, now),
+            purpose=Purpose.ROBBERY,
+            case_number="NONE",
+            requester=Requester("sjpd", "officer-garcia", "CA", AgencyKind.LOCAL),
+            warrant_id=ROBBERY.warrant_id,
+            exigent=False,
+        )
+
+    def replayed_evidence(self, key: SigningKey, forged: SearchQuery) -> Envelope:
+        """The evidence of the lawful chapter-1 query, read from the ledger as any insider
+        with read access could, and re-signed for the forged query."""
+        outcome = decode_entry(TlogProof.parse(self.receipt_path.read_text()).extra or b"")
+        index = int(outcome.body["decision_entry"])
+        with self.connection("ca-state-auditor", "auditor-patel").channel() as channel:
+            ledger = GrpcLedgerSource(channel)
+            checkpoint = ledger.latest_checkpoint()
+            size = read_checkpoint(checkpoint).size
+            bundle = SearchEvidence(
+                query_id=forged.query_id,
+                checkpoint=checkpoint,
+                decision=LoggedEntry(
+                    index,
+                    ledger.entries(index, index + 1)[0],
+                    tuple(ledger.inclusion_proof(index, size)),
+                ),
+                plate_salt=bytes(32),  # the insider cannot open the commitment
+            )
+        return key.sign_envelope(SEARCH_EVIDENCE_TYPE, bundle.to_canonical())
+
     def amber_alert(self) -> str:
         self.chapter(
-            "8. An AMBER alert: exigent, co-approved, flagged for review",
+            "9. An AMBER alert: exigent, co-approved, flagged for review",
             "A child is missing. There is no time for a warrant: a sergeant "
             "co-approves the officer's query, which may look back 72 hours.",
         )
@@ -378,7 +500,7 @@ class Story:
 
     def oversight(self, receipt_path: Path, exigent_query: str) -> None:
         self.chapter(
-            "9. Oversight: the state auditor verifies on their own",
+            "10. Oversight: the state auditor verifies on their own",
             "With the ledger's verifier key, the witness policy and an auditor certificate only.",
         )
         vkey = self.layout.vkey_file.read_text().strip()
@@ -422,6 +544,7 @@ class Story:
         self.checks.expect(
             exigent_query in audit.awaiting_review, "the AMBER-alert query awaits judicial review"
         )
+        self.reconcile_nodes(source, report.size)
         table = Table(title="ledger summary", show_header=True, header_style="bold")
         for column in ("what", "count"):
             table.add_column(column)

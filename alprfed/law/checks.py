@@ -128,6 +128,13 @@ def _requires_case_number(rule: LawRule) -> Predicate:
     return lambda request: not request.case_number.strip() and in_scope(request)
 
 
+def _refuses_prospective_warrant(rule: LawRule) -> Predicate:
+    # Only the warrant's own signed flag counts: a historical warrant, an exigent query or no
+    # authority at all is some other rule's business.
+    in_scope = SCOPE_TESTS[rule.scope]
+    return lambda request: request.warrant and request.prospective and in_scope(request)
+
+
 def _retention_notice(rule: LawRule) -> Notice:
     cap = rule.retention_seconds
     if cap is None:
@@ -162,6 +169,7 @@ _REFUSALS: dict[RuleKind, Callable[[LawRule], Predicate]] = {
     RuleKind.RECIPIENT_KINDS: _recipient_kinds,
     RuleKind.REQUIRES_WARRANT: _requires_warrant,
     RuleKind.REQUIRES_CASE_NUMBER: _requires_case_number,
+    RuleKind.REFUSES_PROSPECTIVE_WARRANT: _refuses_prospective_warrant,
 }
 _NOTICES: dict[RuleKind, Callable[[LawRule], Notice]] = {
     RuleKind.RETENTION: _retention_notice,

@@ -64,6 +64,7 @@ _KIND_KEYS: dict[RuleKind, dict[str, bool]] = {
         "older_than_seconds": False,
     },
     RuleKind.REQUIRES_CASE_NUMBER: {"scope": False},
+    RuleKind.REFUSES_PROSPECTIVE_WARRANT: {"scope": False},
     RuleKind.RETENTION: {"seconds": True},
     RuleKind.WITHHOLD_SITES: {"sites": True},
 }

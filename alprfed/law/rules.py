@@ -36,6 +36,9 @@ class RuleKind(StrEnum):
     # Requirements a query must meet
     REQUIRES_WARRANT = "requires_warrant"
     REQUIRES_CASE_NUMBER = "requires_case_number"
+    # Refuse a query relying on a prospective (tracking) alprfed warrant: the state demands
+    # its own tracking-warrant process for prospective location tracking.
+    REFUSES_PROSPECTIVE_WARRANT = "refuses_prospective_warrant"
     # What the node enforces on its own data (never refuse a query; they shape the answer)
     RETENTION = "retention"
     WITHHOLD_SITES = "withhold_sites"

@@ -27,6 +27,11 @@ class LawRequest:
     window: TimeWindow
     now: int
     warrant: bool = False  # a registered, in-scope judicial warrant is cited
+    # The cited warrant is prospective: its window ends after it was issued, so it authorizes
+    # tracking sightings not yet made (alprfed.policy.warrants.Warrant.prospective). The
+    # default is for requests without a warrant; a node re-checking its law passes the flag
+    # of the warrant it verified.
+    prospective: bool = False
     exigent: bool = False  # supervisor co-approved exigent query
     # Data-holder states for which the requester has a written declaration on file.
     declarations_on_file: frozenset[str] = frozenset()

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from alprfed.errors import VerificationError
+from alprfed.errors import LedgerVerificationError, VerificationError
 from alprfed.signing import SigningKey, VerifyingKey
 
 SIGNATURE_TYPE_ED25519 = 0x01
@@ -36,8 +36,13 @@ _BAD_NAME = re.compile(r"[\s+]")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 
-class NoteError(VerificationError):
-    """A signed note is malformed, or its signatures do not verify (``detail`` says which)."""
+class NoteError(LedgerVerificationError):
+    """A signed note is malformed, or its signatures do not verify (``detail`` says which).
+
+    A ledger verification error, not an Unauthenticated one: a note is a log's (or a witness's)
+    statement that a reader checks, so a bad one means the log does not verify. No servicer
+    answers a remote caller with a NoteError; callers that do must choose the status themselves.
+    """
 
 
 def check_key_name(name: str) -> str:

@@ -211,6 +211,7 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # the node could not be reached or failed
     TIMED_OUT = "timed_out"  # no answer inside the per-node deadline
     BAD_RECEIPT = "bad_receipt"  # the receipt did not verify; the results were dropped
+    EVIDENCE_REFUSED = "evidence_refused"  # the node found the query's evidence wanting
 
 
 def verify_receipt(

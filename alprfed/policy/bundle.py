@@ -21,7 +21,7 @@ from typing import Any
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
-from alprfed.config import CourtConfig, FederationConfig
+from alprfed.config import CourtConfig, CourtKind, FederationConfig
 from alprfed.errors import ConfigError
 from alprfed.models import Agency, AgencyId, AgencyKind
 from alprfed.policy.decision import Gates
@@ -67,7 +67,13 @@ def federation_to_canonical(federation: FederationConfig) -> dict[str, JSONValue
             for a in federation.agencies.values()
         ],
         "courts": [
-            {"id": c.court_id, "name": c.name, "key": c.key.to_text(), "states": sorted(c.states)}
+            {
+                "id": c.court_id,
+                "name": c.name,
+                "key": c.key.to_text(),
+                "kind": c.kind.value,
+                "states": sorted(c.states),
+            }
             for c in federation.courts.values()
         ],
     }
@@ -88,7 +94,13 @@ def federation_from_canonical(value: Mapping[str, Any]) -> FederationConfig:
     }
     courts = {
         c["id"]: CourtConfig(
-            c["id"], c["name"], VerifyingKey.from_text(c["key"]), frozenset(c["states"])
+            c["id"],
+            c["name"],
+            VerifyingKey.from_text(c["key"]),
+            frozenset(c["states"]),
+            # Bundles published before courts had a kind read as state courts: the narrower
+            # jurisdiction (docs/LEDGER.md, policy_bundle).
+            CourtKind(c.get("kind", CourtKind.STATE.value)),
         )
         for c in value["courts"]
     }
@@ -166,6 +178,7 @@ def load_policy(bundle: PolicyBundle) -> LoadedPolicy:
         access=access,
         law=law,
         agencies=federation.agencies,
+        courts=federation.courts,
         exigent_enabled=federation.exigent_enabled,
         exigent_lookback_seconds=federation.exigent_lookback_seconds,
     )

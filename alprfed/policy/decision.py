@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from alprfed.config import CourtConfig
 from alprfed.errors import Reason
 from alprfed.law import LawDecision, LawRequest
 from alprfed.models import Agency, Purpose, TimeWindow
@@ -84,12 +85,14 @@ class Gates:
         access: AccessPolicyLike,
         law: LawBookLike,
         agencies: Mapping[str, Agency],
+        courts: Mapping[str, CourtConfig],
         exigent_enabled: bool,
         exigent_lookback_seconds: int,
     ) -> None:
         self._access = access
         self._law = law
         self._agencies = agencies
+        self._courts = courts  # whose warrants are honoured, and over whom (court_covers)
         self._exigent_enabled = exigent_enabled
         self._lookback = exigent_lookback_seconds
 
@@ -159,6 +162,8 @@ class Gates:
                 window=facts.window,
                 purpose=facts.purpose,
                 now=facts.now,
+                courts=self._courts,
+                agencies=self._agencies,
             )
         if facts.exigent_approval_id:
             return "exigent", check_exigent(
@@ -220,6 +225,11 @@ class Gates:
                     now=facts.now,
                     warrant=authority == "warrant",
                     exigent=authority == "exigent",
+                    # Only a warrant in force can be prospective; the law decides whether a
+                    # prospective warrant is good enough in this state.
+                    prospective=authority == "warrant"
+                    and warrant is not None
+                    and warrant.prospective,
                     declarations_on_file=requester.declarations_on_file,
                 )
             )

@@ -179,10 +179,14 @@ class _Replayer:
             return None
         slot = body["warrant_plate_slot"]
         revoked_at = self.revoked.get(warrant["warrant_id"])
+        window = TimeWindow(*warrant["window"])
         return WarrantView(
             warrant_id=warrant["warrant_id"],
+            # The court's jurisdiction is judged by the gates against the courts of the bundle
+            # in force for this query, exactly as the gateway judged it.
+            court=warrant["court"],
             agency=warrant["agency"],
-            window=TimeWindow(*warrant["window"]),
+            window=window,
             offense=Purpose(warrant["offense"]),
             limits=WarrantLimits(
                 frozenset(warrant["limits"]["states"]), frozenset(warrant["limits"]["agencies"])
@@ -191,6 +195,9 @@ class _Replayer:
             expires_at=warrant["expires_at"],
             revoked_at=revoked_at,
             plate_listed=slot is not None and 0 <= slot < self.warrant_commitments[index],
+            # The entry records the window and issuance, not the flag; a registered warrant's
+            # signed flag equals this (Warrant.__post_init__ refuses any other).
+            prospective=window.end > warrant["issued_at"],
         )
 
     def approval_view(self, body: Mapping[str, Any]) -> ApprovalView | None:

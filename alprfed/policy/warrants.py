@@ -7,6 +7,18 @@ covers it: the same agency, the plate listed, the query window inside the warran
 purpose matching the warrant's offense, and every target inside the warrant's optional limits.
 This is stricter than most state laws, on purpose.
 
+A warrant authorizes only an agency within its court's jurisdiction (``court_covers``): a state
+court's warrants reach the local and state agencies of its state, a federal court's the federal
+agencies and the agencies of its district's state(s). Registration refuses a warrant outside
+it, and the gate checks it again against the courts in force, so a warrant registered under an
+older federation file cannot outlive the court's jurisdiction.
+
+A warrant whose window ends after it was issued covers sightings not yet made: it authorizes
+prospective location tracking, and says so in its signed ``prospective`` flag, which some
+states' law refuses to accept in place of their own tracking-warrant process (docs/LAW.md).
+Its ``salt`` (32 random bytes the court draws) makes the payload's hash, which the public
+ledger records, useless for guessing the plates it lists (docs/PROTOCOL.md).
+
 ``WarrantView`` is what the scope check needs, without the plates: the gateway builds it from a
 registered warrant, the audit replay from the ledger (where plates are only commitments), so the
 same check runs in both places.
@@ -14,13 +26,16 @@ same check runs in both places.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alprfed.canonical import JSONValue
+from alprfed.config import CourtConfig, CourtKind
 from alprfed.errors import InvalidRequest, Reason, VerificationError
 from alprfed.models import (
     Agency,
+    AgencyKind,
     Purpose,
     TimeWindow,
     check_identifier,
@@ -29,9 +44,32 @@ from alprfed.models import (
 )
 from alprfed.signing import WARRANT_TYPE, Envelope, VerifyingKey, keyring, open_envelope
 
-WARRANT_VERSION = 1
+WARRANT_VERSION = 2
 MAX_WARRANT_PLATES = 50
 MAX_WARRANT_VALIDITY_S = 366 * 86_400
+WARRANT_SALT_BYTES = 32  # drawn by the court: secrets.token_hex(WARRANT_SALT_BYTES)
+_SALT = re.compile(f"[0-9a-f]{{{2 * WARRANT_SALT_BYTES}}}")
+
+
+def court_covers(court: CourtConfig, agency: Agency) -> bool:
+    """Whether ``court``'s warrants can authorize ``agency``: the court's jurisdiction.
+
+    A state court reaches the local and state agencies of its state(s), never a federal
+    agency (even a field office in its state); a federal court reaches every federal agency
+    and the local and state agencies of its district's state(s).
+    """
+    if agency.kind is AgencyKind.FEDERAL:
+        return court.kind is CourtKind.FEDERAL
+    return agency.state in court.states
+
+
+def describe_jurisdiction(court: CourtConfig, agency: Agency) -> str:
+    """Why ``court`` lacks jurisdiction over ``agency``, in one sentence (for refusals)."""
+    states = ", ".join(sorted(court.states)) or "no state"
+    return (
+        f"court {court.court_id} ({court.kind.value} court, {states}) has no jurisdiction over "
+        f"{agency.agency_id} ({agency.kind.value} agency, {agency.state})"
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +101,12 @@ class Warrant:
     plates: tuple[str, ...]
     window: TimeWindow  # the sightings it covers
     offense: Purpose
+    # True exactly when the window ends after issuance: it covers sightings not yet made
+    # (tracking). Signed, so a state's law can refuse it, and checked, so it cannot lie.
+    prospective: bool
+    # 64 lower-case hex digits the court drew at signing: the ledger publishes the payload's
+    # SHA-256, and without an unguessable salt hashing guessed plates would reveal them.
+    salt: str
     limits: WarrantLimits = WarrantLimits()
 
     def __post_init__(self) -> None:
@@ -81,6 +125,16 @@ class Warrant:
             )
         if self.window.start > self.window.end:
             raise InvalidRequest("the warrant's window starts after it ends", field="window")
+        if self.prospective != (self.window.end > self.issued_at):
+            raise InvalidRequest(
+                "a warrant is prospective exactly when its window ends after it is issued",
+                field="prospective",
+            )
+        if not isinstance(self.salt, str) or not _SALT.fullmatch(self.salt):
+            raise InvalidRequest(
+                f"a warrant's salt is {2 * WARRANT_SALT_BYTES} lower-case hex digits",
+                field="salt",
+            )
 
     def to_canonical(self) -> dict[str, JSONValue]:
         return {
@@ -94,15 +148,33 @@ class Warrant:
             "plates": list(self.plates),
             "window": self.window.to_canonical(),
             "offense": self.offense.value,
+            "prospective": self.prospective,
+            "salt": self.salt,
             "limits": self.limits.to_canonical(),
         }
 
     @classmethod
     def from_canonical(cls, value: JSONValue) -> Warrant:
-        """Raises: InvalidRequest on a malformed warrant."""
+        """Raises: InvalidRequest on a malformed warrant, or one of another version."""
         try:
-            if not isinstance(value, dict) or value.get("v") != WARRANT_VERSION:
-                raise InvalidRequest("not a version 1 warrant")
+            if not isinstance(value, dict):
+                raise InvalidRequest("a warrant is a JSON object", field="warrant")
+            if value.get("v") != WARRANT_VERSION:
+                # v1 warrants had no salt (their hash in the ledger could reveal their plates)
+                # and no prospective flag; a court re-issues them with alprfed warrant issue.
+                raise InvalidRequest(
+                    f"not a version {WARRANT_VERSION} warrant (got v={value.get('v')!r}); "
+                    "the court must re-issue it",
+                    field="warrant",
+                )
+            if set(value) != _WARRANT_FIELDS:
+                raise InvalidRequest(
+                    f"a warrant has exactly the fields {', '.join(sorted(_WARRANT_FIELDS))}",
+                    field="warrant",
+                )
+            prospective = value["prospective"]
+            if not isinstance(prospective, bool):
+                raise InvalidRequest("prospective must be true or false", field="prospective")
             limits = value["limits"]
             window = value["window"]
             return cls(
@@ -115,6 +187,8 @@ class Warrant:
                 plates=tuple(normalize_plate(p) for p in value["plates"]),
                 window=TimeWindow(_int(window[0]), _int(window[1])),
                 offense=Purpose(value["offense"]),
+                prospective=prospective,
+                salt=str(value["salt"]),
                 limits=WarrantLimits(
                     states=frozenset(check_state(s) for s in limits["states"]),
                     agencies=frozenset(str(a) for a in limits["agencies"]),
@@ -124,6 +198,25 @@ class Warrant:
             raise
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise InvalidRequest(f"malformed warrant: {exc}", field="warrant") from None
+
+
+_WARRANT_FIELDS = frozenset(
+    {
+        "v",
+        "warrant_id",
+        "court",
+        "judge",
+        "issued_at",
+        "expires_at",
+        "agency",
+        "plates",
+        "window",
+        "offense",
+        "prospective",
+        "salt",
+        "limits",
+    }
+)
 
 
 def _int(value: object) -> int:
@@ -153,6 +246,7 @@ class WarrantView:
     """What the scope check needs; ``plate_listed`` is decided by whoever can see plates."""
 
     warrant_id: str
+    court: str  # the issuing court's id; its jurisdiction is judged against the courts in force
     agency: str
     window: TimeWindow
     offense: Purpose
@@ -161,10 +255,28 @@ class WarrantView:
     expires_at: int
     revoked_at: int | None
     plate_listed: bool
+    prospective: bool  # the window ends after issuance: prospective tracking (law may refuse)
 
 
 def _reason(rule: str, message: str) -> Reason:
     return Reason(gate="warrant", rule_id=f"warrant.{rule}", message=message)
+
+
+def _jurisdiction_refusal(
+    view: WarrantView, courts: Mapping[str, CourtConfig], agencies: Mapping[str, Agency]
+) -> str | None:
+    """Why the warrant's court (as the federation now knows it) cannot authorize its agency."""
+    court = courts.get(view.court)
+    if court is None:
+        return f"warrant {view.warrant_id}'s court {view.court} is not a court of this federation"
+    agency = agencies.get(view.agency)
+    if agency is None:
+        return (
+            f"warrant {view.warrant_id} authorizes {view.agency}, not an agency of this federation"
+        )
+    if not court_covers(court, agency):
+        return f"warrant {view.warrant_id}: {describe_jurisdiction(court, agency)}"
+    return None
 
 
 def check_warrant_scope(
@@ -175,14 +287,20 @@ def check_warrant_scope(
     window: TimeWindow,
     purpose: Purpose,
     now: int,
+    courts: Mapping[str, CourtConfig],
+    agencies: Mapping[str, Agency],
 ) -> tuple[Reason, ...]:
     """Reasons the cited warrant does not authorize this query at all (empty: it does).
 
+    ``courts`` and ``agencies`` are the federation's in force now, not at registration: a
+    court that lost jurisdiction (or the federation's trust) no longer authorizes anything.
     Per-target limits are checked separately by ``check_warrant_target``.
     """
     if view is None:
         return (_reason("registered", f"warrant {warrant_id} is not registered at the gateway"),)
+    jurisdiction = _jurisdiction_refusal(view, courts, agencies)
     checks = (
+        (jurisdiction is not None, "court-jurisdiction", jurisdiction or ""),
         (
             view.revoked_at is not None and view.revoked_at <= now,
             "not-revoked",

@@ -26,6 +26,7 @@ _OUTCOME_TO_PB = {
     Outcome.UNAVAILABLE: gateway_pb2.OUTCOME_UNAVAILABLE,
     Outcome.TIMED_OUT: gateway_pb2.OUTCOME_TIMED_OUT,
     Outcome.BAD_RECEIPT: gateway_pb2.OUTCOME_BAD_RECEIPT,
+    Outcome.EVIDENCE_REFUSED: gateway_pb2.OUTCOME_EVIDENCE_REFUSED,
 }
 _OUTCOME_FROM_PB = {v: k for k, v in _OUTCOME_TO_PB.items()}
 

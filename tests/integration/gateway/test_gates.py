@@ -112,19 +112,20 @@ def test_warrant_target_limits(federation: Federation) -> None:
 
 
 def test_an_officer_cannot_use_another_agencys_warrant(federation: Federation) -> None:
-    warrant = federation.warrant(agency="chicago-pd")
+    # ICE's federal warrant (a California court could not authorize Chicago at all).
+    warrant = federation.warrant(court="us-district-dc", agency="ice-ero")
     answer = federation.query("sjpd", "officer-garcia", warrant_id=warrant)
     assert all("warrant.same-agency" in rules for _, rules in by_agency(answer).values())
 
 
 def test_identity_comes_from_the_certificate_not_from_metadata(federation: Federation) -> None:
-    # Claiming to be a Chicago officer in metadata changes nothing: the certificate says sjpd.
-    warrant = federation.warrant(agency="chicago-pd")
+    # Claiming to be an ICE agent in metadata changes nothing: the certificate says sjpd.
+    warrant = federation.warrant(court="us-district-dc", agency="ice-ero")
     answer = federation.query(
         "sjpd",
         "officer-garcia",
         warrant_id=warrant,
-        metadata=((INSECURE_IDENTITY_HEADER, "person:chicago-pd/officer-walsh"),),
+        metadata=((INSECURE_IDENTITY_HEADER, "person:ice-ero/agent-reyes"),),
     )
     assert all("warrant.same-agency" in rules for _, rules in by_agency(answer).values())
 

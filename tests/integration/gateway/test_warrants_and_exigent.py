@@ -6,10 +6,11 @@ import grpc
 import pytest
 from federations import DAY, SUSPECT, Federation
 
-from alprfed import wire
+from alprfed import canonical, wire
 from alprfed.messages import Outcome
 from alprfed.models import Purpose
-from alprfed.signing import SigningKey
+from alprfed.policy.warrants import Warrant
+from alprfed.signing import WARRANT_TYPE, SigningKey
 from alprfed.v1 import gateway_pb2
 
 
@@ -48,6 +49,68 @@ def test_only_court_clerks_register_and_only_their_own_courts_warrants(
     assert "casbin" in officer.details()
     other = register_error(federation, envelope, clerk=("norfolk-circuit", "clerk-adams"))
     assert other.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_state_court_cannot_authorize_another_states_agency(federation: Federation) -> None:
+    # Santa Clara's superior court signs (validly) for the Johnson County, Texas sheriff.
+    envelope = federation.sign_warrant("santa-clara-superior", agency="johnson-county-so")
+    error = register_error(federation, envelope)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    details = error.details()
+    assert "santa-clara-superior" in details
+    assert "state court" in details
+    assert "johnson-county-so" in details
+    assert "TX" in details
+    assert "no jurisdiction" in details
+
+
+def test_a_state_court_cannot_authorize_a_federal_agency(federation: Federation) -> None:
+    envelope = federation.sign_warrant("santa-clara-superior", agency="ice-ero")
+    error = register_error(federation, envelope)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "ice-ero (federal agency, DC)" in error.details()
+
+
+def test_a_federal_court_authorizes_a_federal_agency(federation: Federation) -> None:
+    status = federation.register(federation.sign_warrant("us-district-dc", agency="ice-ero"))
+    assert status.ledger_index > 0
+    assert not status.revoked
+
+
+def test_a_federal_court_cannot_authorize_a_local_agency_outside_its_district(
+    federation: Federation,
+) -> None:
+    # The District of Columbia's federal court over San Jose: CA is not its district's state.
+    error = register_error(federation, federation.sign_warrant("us-district-dc", agency="sjpd"))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "us-district-dc (federal court, DC)" in error.details()
+    assert "sjpd (local agency, CA)" in error.details()
+
+
+def test_a_version_1_warrant_is_refused_asking_for_reissue(federation: Federation) -> None:
+    payload = Warrant.from_canonical(
+        canonical.decode(federation.sign_warrant().payload)
+    ).to_canonical()
+    del payload["salt"], payload["prospective"]
+    payload["v"] = 1
+    court_key = SigningKey.load(federation.layout.court_key("santa-clara-superior"))
+    error = register_error(federation, court_key.sign_envelope(WARRANT_TYPE, payload))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a version 2 warrant" in error.details()
+    assert "re-issue" in error.details()
+
+
+def test_a_warrant_lying_about_being_prospective_is_refused(federation: Federation) -> None:
+    # A tracking warrant (its window reaches a day past issuance) marked historical, so a
+    # state refusing prospective warrants would be fooled: refused before it is registered.
+    genuine = Warrant.from_canonical(canonical.decode(federation.sign_warrant().payload))
+    payload = genuine.to_canonical()
+    payload["window"] = [genuine.window.start, genuine.issued_at + DAY]
+    payload["prospective"] = False
+    court_key = SigningKey.load(federation.layout.court_key("santa-clara-superior"))
+    error = register_error(federation, court_key.sign_envelope(WARRANT_TYPE, payload))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "prospective exactly when its window ends after it is issued" in error.details()
 
 
 def test_a_warrant_is_registered_once(federation: Federation) -> None:

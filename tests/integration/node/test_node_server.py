@@ -17,11 +17,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nodes import RunningNode, running_node
 
 from agency_node.storage import NodeStore
-from alprfed import wire
+from alprfed import canonical, wire
 from alprfed.clock import FixedClock
-from alprfed.messages import results_digest, verify_receipt
+from alprfed.errors import AlprfedError
+from alprfed.messages import SearchQuery, results_digest, verify_receipt
 from alprfed.models import AgencyKind, Camera, Position, SensitiveSite, TimeWindow
-from alprfed.signing import SigningKey
+from alprfed.signing import Envelope, SigningKey
 from alprfed.v1 import common_pb2, node_pb2
 
 GATEWAY = ("federation", "gateway")
@@ -74,9 +75,24 @@ def ingest(
 
 
 def search(
-    node: RunningNode, pki_dir: Path, envelope: object, caller: tuple[str, str] = GATEWAY
+    node: RunningNode,
+    pki_dir: Path,
+    envelope: Envelope,
+    caller: tuple[str, str] = GATEWAY,
+    evidence: Envelope | None = None,
 ) -> node_pb2.SearchResponse:
-    request = node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope))  # type: ignore[arg-type]
+    """Send a signed query with the evidence an honest gateway would attach (a real decision
+    logged in the node's trusted ledger), unless ``evidence`` is given."""
+    if evidence is None:
+        try:
+            query = SearchQuery.from_canonical(canonical.decode(envelope.payload))
+            evidence = node.authority.evidence(query)
+        except AlprfedError:
+            pass  # a malformed query, or one no court would sign a warrant for
+    request = node_pb2.SearchRequest(
+        query=wire.envelope_to_pb(envelope),
+        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
+    )
     return node.stub(credential(pki_dir, *caller)).Search(request, timeout=10)
 
 

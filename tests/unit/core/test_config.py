@@ -91,3 +91,62 @@ def test_openings_must_outlive_any_warrant(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="at least 367"):
         load_gateway_config(gateway, insecure=True)
+
+
+FEDERATION_BASE = (
+    f'[federation]\nname = "f"\norigin = "o.example/log"\ngateway_key = "{GATEWAY_KEY}"\n'
+    '[[agency]]\nid = "ice-ero"\nname = "ICE"\nstate = "DC"\nkind = "federal"\n'
+)
+COURT_KEY = SigningKey.generate().public.to_text()
+
+
+def court_table(**overrides: str | None) -> str:
+    values: dict[str, str | None] = {
+        "id": '"us-district-dc"',
+        "name": '"U.S. District Court for the District of Columbia"',
+        "key": f'"{COURT_KEY}"',
+        "kind": '"federal"',
+        "states": '["DC"]',
+    }
+    values.update(overrides)
+    return "[[court]]\n" + "".join(f"{k} = {v}\n" for k, v in values.items() if v is not None)
+
+
+def test_a_courts_kind_and_states_are_its_jurisdiction(tmp_path: Path) -> None:
+    from alprfed.config import CourtKind
+
+    path = tmp_path / "federation.toml"
+    path.write_text(FEDERATION_BASE + court_table())
+    court = load_federation(path).courts["us-district-dc"]
+    assert court.kind is CourtKind.FEDERAL
+    assert court.states == frozenset({"DC"})
+    path.write_text(FEDERATION_BASE + court_table(id='"sc"', kind='"state"', states='["CA"]'))
+    assert load_federation(path).courts["sc"].kind is CourtKind.STATE
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kind": None}, "missing required key 'kind'"),  # no silent default
+        ({"kind": '"tribal"'}, "kind must be state or federal"),
+        ({"kind": "1"}, "'kind' has the wrong type"),
+        ({"states": None}, "states must name the court's state"),
+        ({"states": "[]"}, "states must name the court's state"),
+        ({"state": '"DC"'}, "unknown key"),  # misspelt "states"
+    ],
+)
+def test_a_court_without_a_clear_jurisdiction_is_refused(
+    tmp_path: Path, overrides: dict[str, str | None], message: str
+) -> None:
+    path = tmp_path / "federation.toml"
+    path.write_text(FEDERATION_BASE + court_table(**overrides))
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_federation(path)
+    assert str(path) in str(raised.value)
+
+
+def test_a_court_listed_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "federation.toml"
+    path.write_text(FEDERATION_BASE + court_table() + court_table(kind='"state"'))
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_federation(path)

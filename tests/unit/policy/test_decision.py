@@ -6,13 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from alprfed.config import bundled_policies_dir
-from alprfed.law import load_law_book
+from alprfed.config import CourtConfig, CourtKind, bundled_policies_dir
+from alprfed.law import LawDecision, LawRequest, load_law_book
 from alprfed.models import Agency, AgencyId, AgencyKind, Purpose, TimeWindow
 from alprfed.policy.access import AccessPolicy
 from alprfed.policy.decision import Gates, QueryFacts
 from alprfed.policy.exigent import ApprovalView
-from alprfed.policy.warrants import WarrantLimits, WarrantView
+from alprfed.policy.warrants import WarrantLimits, WarrantView, court_covers
+from alprfed.signing import SigningKey
 
 NOW = 1_764_000_000
 DAY = 86_400
@@ -43,12 +44,27 @@ AGENCIES = {
 }
 
 
+def court(court_id: str, kind: CourtKind, *states: str) -> CourtConfig:
+    return CourtConfig(court_id, court_id, SigningKey.generate().public, frozenset(states), kind)
+
+
+COURTS = {
+    c.court_id: c
+    for c in (
+        court("santa-clara-superior", CourtKind.STATE, "CA"),
+        court("us-district-dc", CourtKind.FEDERAL, "DC"),
+        court("us-district-ndcal", CourtKind.FEDERAL, "CA"),
+    )
+}
+
+
 @pytest.fixture(scope="module")
 def gates() -> Gates:
     return Gates(
         access=AccessPolicy.load(bundled_policies_dir()),
         law=load_law_book(bundled_policies_dir()),
         agencies=AGENCIES,
+        courts=COURTS,
         exigent_enabled=True,
         exigent_lookback_seconds=72 * 3600,
     )
@@ -68,6 +84,7 @@ FACTS = QueryFacts(
 )
 WARRANT = WarrantView(
     warrant_id="w-1",
+    court="santa-clara-superior",
     agency="sjpd",
     window=TimeWindow(NOW - 7 * DAY, NOW),
     offense=Purpose.ROBBERY,
@@ -76,6 +93,7 @@ WARRANT = WarrantView(
     expires_at=NOW + 30 * DAY,
     revoked_at=None,
     plate_listed=True,
+    prospective=True,  # its window ends at NOW, after it was issued
 )
 
 
@@ -140,6 +158,7 @@ def test_exigent_needs_an_enabled_federation(gates: Gates) -> None:
         access=AccessPolicy.load(bundled_policies_dir()),
         law=load_law_book(bundled_policies_dir()),
         agencies=AGENCIES,
+        courts=COURTS,
         exigent_enabled=False,
         exigent_lookback_seconds=72 * 3600,
     )
@@ -151,3 +170,101 @@ def test_revoked_at_the_moment_of_the_query_is_revoked(gates: Gates) -> None:
     assert refused_by(decision, "sjpd") == ["warrant.not-revoked"]
     later = gates.decide(FACTS, warrant=replace(WARRANT, revoked_at=NOW + 1))
     assert refused_by(later, "sjpd") == []
+
+
+# --- court jurisdiction (warrant.court-jurisdiction) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("court_id", "agency_id", "covered"),
+    [
+        ("santa-clara-superior", "sjpd", True),  # a state court, its own state's local agency
+        ("santa-clara-superior", "chicago-pd", False),  # another state's agency
+        ("santa-clara-superior", "ice-ero", False),  # a federal agency: never a state court's
+        ("us-district-dc", "ice-ero", True),  # a federal court, a federal agency
+        ("us-district-dc", "sjpd", False),  # a local agency outside its district's state
+        ("us-district-ndcal", "sjpd", True),  # ... inside it
+        ("us-district-ndcal", "ice-ero", True),  # every federal agency, wherever it sits
+    ],
+)
+def test_court_covers(court_id: str, agency_id: str, covered: bool) -> None:
+    assert court_covers(COURTS[court_id], AGENCIES[AgencyId(agency_id)]) is covered
+
+
+def test_a_state_agency_is_a_state_courts_too() -> None:
+    highway_patrol = agency("chp", "CA", AgencyKind.STATE)
+    assert court_covers(COURTS["santa-clara-superior"], highway_patrol)
+    assert not court_covers(court("tx", CourtKind.STATE, "TX"), highway_patrol)
+
+
+def test_a_warrant_whose_court_lacks_jurisdiction_authorizes_nothing(gates: Gates) -> None:
+    # Registered under an older federation file, say; the gate judges the courts in force.
+    decision = gates.decide(FACTS, warrant=replace(WARRANT, court="us-district-dc"))
+    assert decision.permitted == []
+    assert refused_by(decision, "sjpd") == ["warrant.court-jurisdiction"]
+    (reason,) = decision.for_agency("sjpd").reasons
+    assert "us-district-dc" in reason.message
+    assert "sjpd" in reason.message
+    assert "CA" in reason.message
+    assert "federal court" in reason.message
+
+
+def test_a_court_the_federation_no_longer_trusts_authorizes_nothing(gates: Gates) -> None:
+    decision = gates.decide(FACTS, warrant=replace(WARRANT, court="disbanded-court"))
+    assert refused_by(decision, "chicago-pd") == ["warrant.court-jurisdiction"]
+    assert "not a court of this federation" in decision.for_agency("sjpd").reasons[0].message
+
+
+def test_a_federal_courts_warrant_for_a_federal_agency(gates: Gates) -> None:
+    facts = replace(FACTS, agency="ice-ero", officer="agent-reyes")
+    ice = replace(WARRANT, court="us-district-dc", agency="ice-ero")
+    decision = gates.decide(facts, warrant=ice)
+    assert all("warrant.court-jurisdiction" not in refused_by(decision, a) for a in FACTS.targets)
+    by_state_court = gates.decide(facts, warrant=replace(ice, court="santa-clara-superior"))
+    assert "warrant.court-jurisdiction" in refused_by(by_state_court, "sjpd")
+
+
+# --- the prospective fact reaches the law ------------------------------------------------
+
+
+class RecordingLaw:
+    """Allows everything and keeps every request, to see the facts the gates pass on."""
+
+    def __init__(self) -> None:
+        self.requests: list[LawRequest] = []
+
+    def decide(self, request: LawRequest) -> LawDecision:
+        self.requests.append(request)
+        return LawDecision(allowed=True, rules_applied=("recorded",))
+
+
+def recording_gates(law: RecordingLaw) -> Gates:
+    return Gates(
+        access=AccessPolicy.load(bundled_policies_dir()),
+        law=law,
+        agencies=AGENCIES,
+        courts=COURTS,
+        exigent_enabled=True,
+        exigent_lookback_seconds=72 * 3600,
+    )
+
+
+@pytest.mark.parametrize("prospective", [True, False])
+def test_the_law_learns_whether_the_warrant_is_prospective(prospective: bool) -> None:
+    law = RecordingLaw()
+    recording_gates(law).decide(FACTS, warrant=replace(WARRANT, prospective=prospective))
+    assert [r.prospective for r in law.requests] == [prospective] * len(FACTS.targets)
+    assert all(r.warrant for r in law.requests)
+
+
+def test_a_failing_warrant_is_not_a_prospective_one() -> None:
+    # A warrant that does not authorize the query is no warrant for the law either.
+    law = RecordingLaw()
+    recording_gates(law).decide(FACTS, warrant=replace(WARRANT, revoked_at=NOW - 1))
+    assert law.requests
+    assert not any(r.warrant or r.prospective for r in law.requests)
+    exigent = replace(FACTS, warrant_id=None, exigent_approval_id="ex-1")
+    law.requests.clear()
+    recording_gates(law).decide(exigent, warrant=WARRANT)
+    assert law.requests
+    assert not any(r.prospective for r in law.requests)

@@ -1,0 +1,280 @@
+"""Attacks by whoever holds the gateway's signing key (and its TLS identity): the node must
+still release nothing without a witnessed ledger decision and a valid warrant it trusts.
+
+Every attack sends a query the gateway key really signed, over the gateway's real mTLS
+identity, to a real node; each is refused with PERMISSION_DENIED, returns no sighting and
+leaves a "refused" record in the node's access log naming the step that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from conftest import credential
+from factories import DAY, search_query, sign_query
+from authority import Authority
+from nodes import RunningNode, node_config, running_node
+
+from agency_node.server import create_server
+from agency_node.storage import NodeStore
+from alprfed import wire
+from alprfed.clock import FixedClock
+from alprfed.ledger.checkpoint import read_checkpoint
+from alprfed.ledger.cosignature import CosignatureSigner, add_signature_lines
+from alprfed.ledger.note import parse_note
+from alprfed.messages import SearchQuery
+from alprfed.models import Camera, Position, Sighting
+from alprfed.signing import Envelope, SigningKey
+from alprfed.v1 import node_pb2
+
+GATEWAY = ("federation", "gateway")
+STREET = Camera("cam-1", "1st & Santa Clara", Position(37_336_100, -121_890_600))
+
+
+@pytest.fixture
+def node(
+    tmp_path: Path, pki_dir: Path, sqlite_url: str, gateway_key: SigningKey, clock: FixedClock
+) -> Iterator[RunningNode]:
+    with running_node(
+        tmp_path,
+        pki_dir,
+        agency="sjpd",
+        state="CA",
+        database_url=sqlite_url,
+        gateway_key=gateway_key,
+        clock=clock,
+    ) as running:
+        now = clock.now()
+        sightings = [_sighting(now - hours * 3600) for hours in (1, 5, 30)]
+        with NodeStore.open(running.config.database_url) as store:
+            store.add_batch([STREET], sightings)
+        yield running
+
+
+def _sighting(observed_at: int) -> Sighting:
+    return Sighting(
+        plate="7ABC123",
+        plate_state="CA",
+        observed_at=observed_at,
+        camera_id=STREET.camera_id,
+        position=STREET.position,
+        confidence_per_mille=900,
+    )
+
+
+def send(
+    node: RunningNode, pki_dir: Path, query: Envelope, evidence: Envelope | None
+) -> node_pb2.SearchResponse:
+    request = node_pb2.SearchRequest(
+        query=wire.envelope_to_pb(query),
+        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
+    )
+    return node.stub(credential(pki_dir, *GATEWAY)).Search(request, timeout=10)
+
+
+def refused_at(
+    node: RunningNode, pki_dir: Path, query: SearchQuery, evidence: Envelope | None, key: SigningKey
+) -> str:
+    """Send the attack; assert it got nothing; return the step the node logged."""
+    with pytest.raises(grpc.RpcError) as caught:
+        send(node, pki_dir, sign_query(key, query), evidence)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert caught.value.details() == "the query's evidence does not authorize it"
+    with NodeStore.open(node.config.database_url) as store:
+        record = store.access_log()[-1]
+    assert record.outcome == "refused" and record.query_id == query.query_id
+    assert record.receipt is None and record.count == 0
+    return record.reason
+
+
+def test_the_honest_path_answers_and_logs_the_answer(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    decision = node.authority.decide(query)
+    response = send(
+        node,
+        pki_dir,
+        sign_query(gateway_key, query),
+        node.authority.evidence(query, decision_index=decision),
+    )
+    assert len(response.sightings) == 3
+    with NodeStore.open(node.config.database_url) as store:
+        (record,) = store.access_log()
+    assert (record.outcome, record.query_id, record.decision_index, record.count) == (
+        "answered",
+        query.query_id,
+        decision,
+        3,
+    )
+    assert record.receipt is not None and record.receipt.payload == response.receipt.payload
+
+
+def test_a_stolen_gateway_key_without_a_logged_decision_gets_nothing(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    assert "no evidence" in refused_at(node, pki_dir, query, None, gateway_key)
+
+
+def test_a_decision_logged_for_another_query_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    logged = search_query(clock.now())
+    other_entry = node.authority.decide(logged)
+    forged = search_query(clock.now())  # same plate, warrant and everything: another query id
+    evidence = node.authority.evidence(forged, decision_index=other_entry)
+    assert "query id" in refused_at(node, pki_dir, forged, evidence, gateway_key)
+
+
+def test_a_decision_for_another_plate_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    evidence = node.authority.evidence(query, plate="OTHER99")
+    assert "plate" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_decision_that_permits_another_node_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now(), addressees=("sjpd", "chicago-pd"))
+    evidence = node.authority.evidence(query, permitted=("chicago-pd",))
+    assert "permission for this node" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_decision_with_another_window_or_purpose_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    now = clock.now()
+    query = search_query(now)
+    wider = node.authority.evidence(query, window=[now - 400 * DAY, now])
+    assert "window" in refused_at(node, pki_dir, query, wider, gateway_key)
+    query = search_query(now)
+    other = node.authority.evidence(query, purpose="robbery")
+    assert "purpose" in refused_at(node, pki_dir, query, other, gateway_key)
+
+
+def test_an_answered_query_id_is_never_answered_again(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    decision = node.authority.decide(query)
+    evidence = node.authority.evidence(query, decision_index=decision)
+    assert len(send(node, pki_dir, sign_query(gateway_key, query), evidence).sightings) == 3
+    again = search_query(clock.now(), query_id=query.query_id)  # a fresh nonce, same decision
+    with pytest.raises(grpc.RpcError) as caught:
+        send(node, pki_dir, sign_query(gateway_key, again), evidence)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_evidence_signed_by_another_key_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    evidence = node.authority.evidence(query, key=SigningKey.generate())
+    assert "unknown signing key" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_warrant_from_an_unknown_court_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    rogue = node.authority.warrant_for(query, court="rogue-court", signer=SigningKey.generate())
+    evidence = node.authority.evidence(query, warrant=rogue)
+    assert "warrant" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_warrant_from_a_court_without_jurisdiction_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    """A Texas court this node trusts for Texas agencies cannot authorize San Jose PD."""
+    query = search_query(clock.now())
+    texan = node.authority.warrant_for(
+        query, court="court-tx", signer=node.authority.state_court_keys["TX"]
+    )
+    evidence = node.authority.evidence(query, warrant=texan)
+    assert "no jurisdiction" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_an_expired_warrant_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    now = clock.now()
+    query = search_query(now)
+    expired = node.authority.warrant_for(query, issued_at=now - 40 * DAY, expires_at=now - 1)
+    evidence = node.authority.evidence(query, warrant=expired)
+    assert "expired" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_warrant_for_another_plate_is_refused(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    other = node.authority.warrant_for(query, plates=("OTHER99",))
+    evidence = node.authority.evidence(query, warrant=other)
+    assert "does not list the plate" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_checkpoint_below_the_witness_quorum_or_stale_is_refused(
+    tmp_path: Path, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    """A node whose own policy demands a witness: no cosignature, or a stale one, is refused;
+    a fresh cosignature by that witness is accepted."""
+    witness = CosignatureSigner("witness.test.example/w1", SigningKey.generate())
+    _check_quorum_attacks(tmp_path, pki_dir, gateway_key, clock, witness)
+
+
+def _check_quorum_attacks(
+    tmp_path: Path,
+    pki_dir: Path,
+    gateway_key: SigningKey,
+    clock: FixedClock,
+    witness: CosignatureSigner,
+) -> None:
+    directory = tmp_path / "witnessed"
+    directory.mkdir()
+    authority = Authority(directory, gateway_key, clock)
+    authority.policy_file.write_text(
+        f"log {authority.vkey}\nwitness w1 {witness.verifier.to_vkey()}\nquorum w1\n"
+    )
+    config, _ = node_config(
+        directory,
+        pki_dir,
+        agency="sjpd",
+        state="CA",
+        database_url=f"sqlite:///{directory / 'node.db'}",
+        gateway_key=gateway_key,
+        trust_file=authority.trust_file(),
+    )
+    server, port = create_server(config, clock=clock)
+    server.start()
+    running = RunningNode("sjpd", "CA", server, port, SigningKey.generate(), config, authority)
+    try:
+        now = clock.now()
+
+        def evidence_with(timestamp: int | None, query: SearchQuery) -> Envelope:
+            decision = authority.decide(query)
+            note = authority.store.latest_checkpoint()
+            if timestamp is not None:
+                text = parse_note(note).text
+                note = add_signature_lines(note, [witness.signature_line(text, timestamp)])
+            assert read_checkpoint(note).size == decision + 1
+            return authority.evidence(query, decision_index=decision, checkpoint=note)
+
+        query = search_query(now)
+        assert "quorum" in refused_at(
+            running, pki_dir, query, evidence_with(None, query), gateway_key
+        )
+        query = search_query(now)
+        stale = evidence_with(now - 3600, query)
+        assert "quorum" in refused_at(running, pki_dir, query, stale, gateway_key)
+        query = search_query(now)
+        fresh = evidence_with(now - 5, query)
+        assert send(running, pki_dir, sign_query(gateway_key, query), fresh).receipt.payload
+    finally:
+        server.stop(grace=None)
+        authority.close()
