@@ -1,0 +1,173 @@
+"""C2SP tlog-cosignature lines and tlog-policy quorums (alprfed.ledger.cosignature,
+alprfed.ledger.witness_policy)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from alprfed.errors import ConfigError
+from alprfed.ledger.checkpoint import Checkpoint, sign_checkpoint
+from alprfed.ledger.cosignature import (
+    CosignatureError,
+    CosignatureSigner,
+    CosignatureVerifier,
+    add_signature_lines,
+    verify_cosignatures,
+)
+from alprfed.ledger.merkle import EMPTY_ROOT
+from alprfed.ledger.note import NoteSigner
+from alprfed.ledger.witness_policy import WitnessPolicy, WitnessPolicyError
+from alprfed.signing import SigningKey
+
+ORIGIN = "log.test.example/ledger"
+NOW = 1_764_000_000
+
+
+@pytest.fixture
+def log() -> NoteSigner:
+    return NoteSigner(ORIGIN, SigningKey.generate())
+
+
+@pytest.fixture
+def witnesses() -> list[CosignatureSigner]:
+    return [CosignatureSigner(f"w{i}.test.example/w", SigningKey.generate()) for i in range(3)]
+
+
+def checkpoint_note(log: NoteSigner, size: int = 0) -> tuple[str, str]:
+    checkpoint = Checkpoint(ORIGIN, size, EMPTY_ROOT if size == 0 else bytes(range(32)))
+    return sign_checkpoint(checkpoint, log), checkpoint.text()
+
+
+def cosigned(note: str, text: str, signers: list[CosignatureSigner], when: int = NOW) -> str:
+    return add_signature_lines(note, [w.signature_line(text, when) for w in signers])
+
+
+def test_a_cosignature_is_the_c2sp_bytes_and_verifies_with_plain_cryptography(
+    witnesses: list[CosignatureSigner], log: NoteSigner
+) -> None:
+    """Rebuild the key ID and the signed message from the spec, with nothing of ours."""
+    _, text = checkpoint_note(log, 5)
+    line = witnesses[0].signature_line(text, NOW)
+    name, encoded = line.removeprefix("\u2014 ").rstrip("\n").split(" ")
+    raw = base64.b64decode(encoded)
+    public = witnesses[0].verifier.public_key.raw
+    assert raw[:4] == hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4]
+    assert int.from_bytes(raw[4:12], "big") == NOW
+    message = f"cosignature/v1\ntime {NOW}\n".encode() + text.encode()
+    Ed25519PublicKey.from_public_bytes(public).verify(raw[12:], message)
+    vkey = witnesses[0].verifier.to_vkey()
+    assert CosignatureVerifier.from_vkey(vkey) == witnesses[0].verifier
+    assert base64.b64decode(vkey.split("+")[2])[0] == 0x04
+
+
+def test_a_zero_timestamp_is_never_signed_nor_accepted(
+    witnesses: list[CosignatureSigner], log: NoteSigner
+) -> None:
+    note, text = checkpoint_note(log)
+    with pytest.raises(CosignatureError):
+        witnesses[0].signature_line(text, 0)
+    # Forge one with timestamp 0 by hand: a valid signature over the message with time 0.
+    key = SigningKey.generate()
+    forged = CosignatureSigner("w0.test.example/w", key)
+    signature = key.sign(f"cosignature/v1\ntime 0\n{text}".encode())
+    raw = forged.verifier.key_id + bytes(8) + signature
+    line = f"\u2014 w0.test.example/w {base64.b64encode(raw).decode()}\n"
+    with pytest.raises(CosignatureError, match="timestamp 0"):
+        verify_cosignatures(add_signature_lines(note, [line]), [forged.verifier])
+
+
+def test_a_cosignature_over_another_checkpoint_fails(
+    witnesses: list[CosignatureSigner], log: NoteSigner
+) -> None:
+    note, _ = checkpoint_note(log, 5)
+    _, other_text = checkpoint_note(log, 6)
+    line = witnesses[0].signature_line(other_text, NOW)
+    with pytest.raises(CosignatureError, match="does not verify"):
+        verify_cosignatures(add_signature_lines(note, [line]), [witnesses[0].verifier])
+
+
+def policy_text(log: NoteSigner, witnesses: list[CosignatureSigner], quorum: str) -> str:
+    lines = [f"log {log.verifier.to_vkey()}"]
+    lines += [f"witness w{i} {w.verifier.to_vkey()}" for i, w in enumerate(witnesses)]
+    return "\n".join([*lines, quorum]) + "\n"
+
+
+def test_two_of_three_needs_two_fresh_cosignatures(
+    log: NoteSigner, witnesses: list[CosignatureSigner]
+) -> None:
+    policy = WitnessPolicy.parse(
+        policy_text(log, witnesses, "group g 2 w0 w1 w2\nquorum g"), where="p"
+    )
+    note, text = checkpoint_note(log, 5)
+    assert set(policy.check(cosigned(note, text, witnesses[1:])).cosigners) == {"w1", "w2"}
+    with pytest.raises(WitnessPolicyError, match=r"2 of \(w0, w1, w2\): cosigned by w2"):
+        policy.check(cosigned(note, text, witnesses[2:]))
+    stale = cosigned(note, text, witnesses[:2], when=NOW - 3600)
+    assert policy.check(stale).checkpoint.size == 5  # without a freshness demand
+    with pytest.raises(WitnessPolicyError, match="too old"):
+        policy.check(stale, now=NOW, max_age_s=300)
+
+
+def test_nested_groups_and_any_all(log: NoteSigner, witnesses: list[CosignatureSigner]) -> None:
+    policy = WitnessPolicy.parse(
+        policy_text(
+            log, witnesses, "group a any w0 w1\ngroup b all w2\ngroup both all a b\nquorum both"
+        )
+    )
+    assert policy.quorum_met({"w1", "w2"})
+    assert not policy.quorum_met({"w0", "w1"})
+    assert WitnessPolicy.parse(policy.to_text()).describe_quorum() == policy.describe_quorum()
+
+
+def test_a_bad_cosignature_of_a_known_witness_refuses_the_checkpoint(
+    log: NoteSigner, witnesses: list[CosignatureSigner]
+) -> None:
+    policy = WitnessPolicy.parse(policy_text(log, witnesses, "quorum w0"))
+    note, text = checkpoint_note(log, 5)
+    good = witnesses[0].signature_line(text, NOW)
+    name, encoded = good.rstrip("\n").removeprefix("\u2014 ").split(" ")
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 1
+    bad = f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n"
+    with pytest.raises(WitnessPolicyError, match="does not verify"):
+        policy.check(add_signature_lines(note, [bad, witnesses[1].signature_line(text, NOW)]))
+
+
+def test_a_checkpoint_not_signed_by_the_policys_log_is_refused(
+    log: NoteSigner, witnesses: list[CosignatureSigner]
+) -> None:
+    policy = WitnessPolicy.parse(policy_text(log, witnesses, "quorum none"))
+    other = NoteSigner(ORIGIN, SigningKey.generate())
+    note, _ = checkpoint_note(other, 5)
+    with pytest.raises(WitnessPolicyError):
+        policy.check(note)
+
+
+@pytest.mark.parametrize(
+    ("quorum", "problem"),
+    [
+        ("", "no quorum line"),
+        ("quorum w9", "not defined above"),
+        ("quorum w0\nquorum w1", "exactly one quorum"),
+        ("group g 4 w0 w1 w2\nquorum g", "threshold"),
+        ("group g 2 w0 w0\nquorum g", "only once"),
+        ("group none any w0\nquorum none", "reserved"),
+        ("frobnicate w0\nquorum w0", "unknown line"),
+    ],
+)
+def test_malformed_policies_name_the_line(
+    log: NoteSigner, witnesses: list[CosignatureSigner], quorum: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        WitnessPolicy.parse(policy_text(log, witnesses, quorum))
+
+
+def test_the_same_key_twice_is_refused(log: NoteSigner, witnesses: list[CosignatureSigner]) -> None:
+    text = policy_text(log, witnesses, "quorum w0")
+    twice = text + f"witness again {witnesses[0].verifier.to_vkey()}\n"
+    with pytest.raises(ConfigError, match="listed twice"):
+        WitnessPolicy.parse(twice)
