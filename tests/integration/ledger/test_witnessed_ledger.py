@@ -101,7 +101,8 @@ def test_an_unpublished_tail_still_verifies_against_its_signatures(
     cosign(store, append(store, 2), witnesses)
     append(store, 3)  # signed, not yet witnessed
     report = verify_ledger(store, [NoteVerifier.for_key(ORIGIN, key.public)], witness_policy=policy)
-    assert report.size == 2 and report.checkpoints_checked == 3
+    assert report.size == 2
+    assert report.checkpoints_checked == 3
 
 
 def test_publication_never_moves_back(

@@ -35,11 +35,22 @@ def test_round_trip_and_unique_encoding(value: object) -> None:
     data = canonical.encode(value)
     assert canonical.decode(data) == value
     assert canonical.encode(canonical.decode(data)) == data
-    # An outsider rebuilds the same bytes with the standard library alone.
-    assert (
-        data
-        == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    )
+    # An outsider rebuilds the same bytes with the standard library alone, as long as no key
+    # leaves the range where code-point and UTF-16 order agree (test_canonical_rfc8785 covers
+    # the rest against an RFC 8785 library).
+    if not any(ch > "\ud7ff" for key in _keys(value) for ch in key):
+        assert (
+            data
+            == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+
+
+def _keys(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [*value, *(key for item in value.values() for key in _keys(item))]
+    if isinstance(value, list):
+        return [key for item in value for key in _keys(item)]
+    return []
 
 
 def test_known_bytes() -> None:
