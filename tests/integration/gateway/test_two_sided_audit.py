@@ -53,13 +53,15 @@ def forge(federation: Federation) -> None:
         exigent=False,
     )
     envelope = key.sign_envelope(SEARCH_QUERY_TYPE, query.to_canonical())
-    with secure_channel(
-        federation.layout.node_addresses["sjpd"], federation.tls("federation", "gateway")
-    ) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            node_pb2_grpc.AgencyNodeStub(channel).Search(
-                node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope)), timeout=10
-            )
+    with (
+        secure_channel(
+            federation.layout.node_addresses["sjpd"], federation.tls("federation", "gateway")
+        ) as channel,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
+        node_pb2_grpc.AgencyNodeStub(channel).Search(
+            node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope)), timeout=10
+        )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

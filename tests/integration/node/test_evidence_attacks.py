@@ -13,9 +13,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from authority import Authority
 from conftest import credential
 from factories import DAY, search_query, sign_query
-from authority import Authority
 from nodes import RunningNode, node_config, running_node
 
 from agency_node.server import create_server
@@ -85,8 +85,10 @@ def refused_at(
     assert caught.value.details() == "the query's evidence does not authorize it"
     with NodeStore.open(node.config.database_url) as store:
         record = store.access_log()[-1]
-    assert record.outcome == "refused" and record.query_id == query.query_id
-    assert record.receipt is None and record.count == 0
+    assert record.outcome == "refused"
+    assert record.query_id == query.query_id
+    assert record.receipt is None
+    assert record.count == 0
     return record.reason
 
 
@@ -110,7 +112,8 @@ def test_the_honest_path_answers_and_logs_the_answer(
         decision,
         3,
     )
-    assert record.receipt is not None and record.receipt.payload == response.receipt.payload
+    assert record.receipt is not None
+    assert record.receipt.payload == response.receipt.payload
 
 
 def test_a_stolen_gateway_key_without_a_logged_decision_gets_nothing(
