@@ -1,13 +1,18 @@
 """The one canonical encoder: every byte string alprfed signs or hashes comes from ``encode``.
 
 The encoding is the JSON Canonicalization Scheme (RFC 8785) restricted to a subset that has
-exactly one spelling for every value, so an outsider can rebuild the bytes with any JCS library
-or with ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``:
+exactly one spelling for every value, so an outsider can rebuild the bytes with any JCS library:
 
-- objects with string keys, sorted by UTF-16 code units (for the ASCII keys we use, plain order);
+- objects with string keys, sorted by their UTF-16 code units (RFC 8785 §3.2.3), at every level;
 - arrays; strings (UTF-8, JSON escapes only where JSON requires them); ``true``/``false``/``null``;
 - integers only, with |n| <= 2**53 - 1 so every JSON reader holds them exactly. No floats:
   positions are microdegrees, confidences per mille, instants Unix seconds.
+
+``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` gives the same
+bytes only while no key holds a character outside the Basic Multilingual Plane or in
+U+E000..U+FFFF: it sorts by code point, and a character above U+FFFF is, in UTF-16, a surrogate
+pair (D800..DBFF first) that sorts *before* U+E000..U+FFFF. ``encode`` uses that fast call and
+re-orders explicitly only when the output holds a character above U+FFFF at all.
 
 ``decode`` is strict: it accepts only bytes that ``encode`` would have produced (it re-encodes
 and compares), so a signature over canonical bytes has one meaning.
@@ -88,13 +93,54 @@ def encode(value: JSONValue) -> bytes:
     """Return the canonical bytes of ``value``.
 
     Raises:
-        CanonicalError: the value holds a float, a non-string key, an unsafe integer or a type
-            outside the JSON subset.
+        CanonicalError: the value holds a float, a non-string key, an unsafe integer, a string
+            that is not valid Unicode (a lone surrogate) or a type outside the JSON subset.
     """
     _check(value)
-    return json.dumps(
+    text = json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    )
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (Python strs allow them, json.loads makes them from "\ud800") is not
+        # Unicode text and has no UTF-8 form; RFC 8785 refuses it, so do we.
+        raise CanonicalError("a string holds a lone surrogate, which is not Unicode") from None
+    # Code-point order (sort_keys) and UTF-16 order differ only between a character above
+    # U+FFFF and one in U+E000..U+FFFF. With no character above U+FFFF anywhere in the output,
+    # no key holds one and the fast result is right. ASCII output (the usual case) is settled
+    # by comparing lengths; otherwise by looking for the UTF-8 lead bytes of such characters.
+    if len(data) != len(text) and _beyond_bmp(data):
+        data = json.dumps(
+            _utf16_ordered(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    return data
+
+
+def _beyond_bmp(data: bytes) -> bool:
+    # In UTF-8 the bytes F0..F4 only ever lead a character above U+FFFF; five memchr scans
+    # cost far less than a regex or max() over the text.
+    return (
+        b"\xf0" in data or b"\xf1" in data or b"\xf2" in data or b"\xf3" in data or b"\xf4" in data
+    )
+
+
+def _utf16_sort_key(item: tuple[str, JSONValue]) -> bytes:
+    # Big-endian UTF-16 bytes compare exactly as the sequence of UTF-16 code units does. (encode
+    # has refused lone surrogates before it gets here, so this cannot fail.)
+    return item[0].encode("utf-16-be")
+
+
+def _utf16_ordered(value: JSONValue) -> JSONValue:
+    """A copy of ``value`` whose objects iterate in RFC 8785 key order (for json.dumps without
+    sort_keys). Only for values _check accepted and that hold no lone surrogate."""
+    if isinstance(value, Mapping):
+        return {
+            key: _utf16_ordered(item) for key, item in sorted(value.items(), key=_utf16_sort_key)
+        }
+    if isinstance(value, (list, tuple)):
+        return [_utf16_ordered(item) for item in value]
+    return value
 
 
 def decode(data: bytes) -> JSONValue:
