@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 import grpc
 from rich.console import Console
+from rich.markup import escape
 
 from alprfed.errors import AlprfedError, ConfigError
 from alprfed.signing import SigningKey, VerifyingKey
@@ -23,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Escaped: messages name TOML tables ("[tls]", "[[log]]") that rich would take for markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(code)
 
 

@@ -19,6 +19,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "warrant": ("alprfed.cli.warrant", "warrant", "Issue, register, revoke and show warrants."),
     "exigent": ("alprfed.cli.exigent", "exigent", "Approve or review exigent queries."),
     "ledger": ("alprfed.cli.ledger", "ledger", "Read and verify the audit ledger."),
+    "witness": (
+        "alprfed.cli.witness",
+        "witness",
+        "Run a witness that cosigns the ledger's checkpoints.",
+    ),
     "pki": ("alprfed.cli.pki", "pki", "Create a development federation PKI."),
     "demo": ("alprfed.cli.demo", "demo", "Run the scripted demo federation and exit."),
     "up": ("alprfed.cli.demo", "up", "Start the demo federation and keep it running."),
