@@ -33,12 +33,15 @@ WARRANT_REACH_S = 400 * DAY
 
 
 class BenchAuthority:
-    def __init__(self, layout: Layout, directory: Path) -> None:
+    def __init__(self, layout: Layout, directory: Path, *, witnessed: bool = True) -> None:
+        """``witnessed`` writes the layout's witness policy (3 witnesses, quorum 2) for nodes
+        not started yet; without it the layout's policy (no witnesses) stands."""
         spec = layout.spec
         self._gateway_key = SigningKey.load(layout.root / "keys" / "gateway-query.pem")
         ledger_key = SigningKey.load(layout.root / "keys" / "ledger.pem")
         self._court = spec.courts[0].court_id
         self._court_key = SigningKey.load(layout.court_key(self._court))
+        directory.mkdir(parents=True, exist_ok=True)
         self._store = LedgerStore.open(
             f"sqlite:///{directory / 'bench-ledger.db'}",
             origin=spec.origin,
@@ -51,13 +54,14 @@ class BenchAuthority:
         ]
         vkey = NoteVerifier.for_key(spec.origin, ledger_key.public).to_vkey()
         members = " ".join(f"w{i}" for i in range(WITNESSES))
-        layout.witness_policy.write_text(
-            f"log {vkey}\n"
-            + "".join(
-                f"witness w{i} {w.verifier.to_vkey()}\n" for i, w in enumerate(self._witnesses)
+        if witnessed:
+            layout.witness_policy.write_text(
+                f"log {vkey}\n"
+                + "".join(
+                    f"witness w{i} {w.verifier.to_vkey()}\n" for i, w in enumerate(self._witnesses)
+                )
+                + f"group witnesses {QUORUM} {members}\nquorum witnesses\n"
             )
-            + f"group witnesses {QUORUM} {members}\nquorum witnesses\n"
-        )
         self._warrants: dict[tuple[str, str], tuple[Envelope, int]] = {}
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -34,6 +35,7 @@ from alprfed.signing import SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc, node_pb2_grpc
 from bench.datasets import DAY_S
 from bench.environment import BenchEnv, BenchError
+from bench.evidence import BenchAuthority
 from bench.fanout_setup import PLATE, Running, running_federation, seed_nodes
 from bench.federation import (
     HOST,
@@ -57,6 +59,7 @@ DEADLINE_SLACK = 1.1  # an answer within the deadline + 10%
 QUERY_TIMEOUT_S = 30.0
 # The bare fan-out gives each node what the gateway gives it by default.
 PER_NODE_TIMEOUT_S = DEFAULT_PER_NODE_TIMEOUT_MS / 1000
+EVIDENCE_BATCH = 16  # bare fan-out queries whose decisions share one checkpoint
 WINDOW_S = 3 * DAY_S
 
 
@@ -111,12 +114,26 @@ class _Officer:
 class _BareFanout:
     """The floor: the same signed query to every node at once, as the gateway's own client."""
 
-    def __init__(self, running: Running, agencies: list[str], now: int) -> None:
+    def __init__(
+        self, running: Running, agencies: list[str], now: int, *, count: int, scratch: Path
+    ) -> None:
         layout = running.layout
         key = SigningKey.load(layout.root / "keys" / "gateway-query.pem")
-        self._signer = QuerySigner(key, SYSTEM_CLOCK)
-        self._agencies = agencies
-        self._probe = Probe(PLATE, TimeWindow(now - WINDOW_S, now))
+        signer = QuerySigner(key, SYSTEM_CLOCK)
+        probe = Probe(PLATE, TimeWindow(now - WINDOW_S, now))
+        # Every query carries the evidence nodes demand, logged before the clock starts (16
+        # decisions per checkpoint, as the gateway's writer batches them under load).
+        authority = BenchAuthority(layout, scratch, witnessed=False)
+        try:
+            self._requests = [
+                request
+                for start in range(0, count, EVIDENCE_BATCH)
+                for request in signer.requests(
+                    agencies, [probe] * min(EVIDENCE_BATCH, count - start), authority
+                )
+            ]
+        finally:
+            authority.close()
         tls = gateway_tls(layout)
         self._channels = [
             secure_channel(layout.node_addresses[a], tls, asynchronous=True) for a in agencies
@@ -125,7 +142,7 @@ class _BareFanout:
 
     async def query(self) -> bool:
         """Whether every node answered within the gateway's per-node deadline."""
-        request = self._signer.request(self._agencies, self._probe)
+        request = self._requests.pop()
         answers = await asyncio.gather(
             *(stub.Search(request, timeout=PER_NODE_TIMEOUT_S) for stub in self._stubs),
             return_exceptions=True,
@@ -201,7 +218,13 @@ async def _measure_gateway(running: Running, nodes: int, now: int, s: FanoutSett
 async def _measure_bare(
     running: Running, agencies: list[str], now: int, s: FanoutSettings
 ) -> _Side:
-    bare = _BareFanout(running, agencies, now)
+    bare = _BareFanout(
+        running,
+        agencies,
+        now,
+        count=s.warmup + s.latency_calls + s.rate_calls,
+        scratch=running.layout.root / "bare-ledger",
+    )
     try:
         return await _side(bare.query, s)
     finally:

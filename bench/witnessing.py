@@ -60,10 +60,19 @@ class WitnessingSettings:
 
 
 @contextmanager
-def witness_processes(work: Path, ledger_key: SigningKey) -> Iterator[WitnessPolicy]:
-    """Start WITNESSES witness processes for ORIGIN; yield the policy naming them."""
-    log_vkey = NoteVerifier.for_key(ORIGIN, ledger_key.public).to_vkey()
-    lines, processes = [f"log {log_vkey}"], []
+def witness_processes(
+    work: Path, ledger_key: SigningKey, origins: tuple[str, ...]
+) -> Iterator[WitnessPolicy]:
+    """Start WITNESSES witness processes, each witnessing every one of ``origins`` (one per
+    measured ledger: a fresh ledger under an origin a witness already saw grow is, rightly, a
+    fork to it); yield the policy naming them (no log line: the runs differ in origin)."""
+    logs = "".join(
+        f'\n[[log]]\norigin = "{origin}"\n'
+        f"keys = [{json.dumps(NoteVerifier.for_key(origin, ledger_key.public).to_vkey())}]\n"
+        for origin in origins
+    )
+    lines: list[str] = []
+    processes = []
     try:
         for i, port in enumerate(free_ports(WITNESSES)):
             directory = work / f"witness-{i}"
@@ -72,8 +81,7 @@ def witness_processes(work: Path, ledger_key: SigningKey) -> Iterator[WitnessPol
             key.save(directory / "key.pem")
             (directory / "witness.toml").write_text(
                 f'[witness]\nname = "{name}"\nsigning_key = "key.pem"\n'
-                f'database_url = "sqlite:///witness.db"\nlisten = "127.0.0.1:{port}"\n\n'
-                f'[[log]]\norigin = "{ORIGIN}"\nkeys = [{json.dumps(log_vkey)}]\n'
+                f'database_url = "sqlite:///witness.db"\nlisten = "127.0.0.1:{port}"\n' + logs
             )
             vkey = CosignatureVerifier.for_key(name, key.public).to_vkey()
             lines.append(f"witness w{i} {vkey} http://127.0.0.1:{port}")
@@ -115,13 +123,19 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 async def _run_ledger(
-    url: str, key: SigningKey, policy: WitnessPolicy | None, callers: int, total: int, seed: int
+    url: str,
+    origin: str,
+    key: SigningKey,
+    policy: WitnessPolicy | None,
+    callers: int,
+    total: int,
+    seed: int,
 ) -> tuple[list[float], float]:
     """Per-append latencies (append + publication) and the overall rate."""
     rng, now = random.Random(f"{seed}:{PART}"), SYSTEM_CLOCK.now()
     work = [(decision_body(rng, now), (plate(rng),)) for _ in range(total)]
     store = LedgerStore.open(
-        url, origin=ORIGIN, signer=key, clock=SYSTEM_CLOCK, publish_on_append=policy is None
+        url, origin=origin, signer=key, clock=SYSTEM_CLOCK, publish_on_append=policy is None
     )
     witnessing = CheckpointWitnessing(store, policy) if policy is not None else None
     try:
@@ -154,18 +168,27 @@ def run(settings: WitnessingSettings, env: BenchEnv) -> PartReport:
     report = PartReport(PART, TITLE)
     key = SigningKey.generate()
     work = env.scratch(PART)
-    with witness_processes(work, key) as policy:
-        cases = (
-            ("latency", 1, settings.latency_appends + settings.warmup),
-            ("rate", settings.rate_callers, settings.rate_appends),
-        )
+    cases = (
+        ("latency", 1, settings.latency_appends + settings.warmup),
+        ("rate", settings.rate_callers, settings.rate_appends),
+    )
+    origins = tuple(f"{ORIGIN}/{name}" for name, _, _ in cases)
+    with witness_processes(work, key, origins) as policy:
         results = {}
-        for name, callers, total in cases:
+        for (name, callers, total), origin in zip(cases, origins, strict=True):
             for witnessed in (True, False):
                 env.log(f"{PART}: {name}, {callers} appenders, witnessed={witnessed}")
                 url = f"sqlite:///{env.scratch(f'{PART}-{name}-{witnessed}') / 'ledger.db'}"
                 results[name, witnessed] = asyncio.run(
-                    _run_ledger(url, key, policy if witnessed else None, callers, total, env.seed)
+                    _run_ledger(
+                        url,
+                        origin if witnessed else f"{origin}/unwitnessed",
+                        key,
+                        policy if witnessed else None,
+                        callers,
+                        total,
+                        env.seed,
+                    )
                 )
     witnessed_latency = Latency.of(results["latency", True][0][settings.warmup :])
     bare_latency = Latency.of(results["latency", False][0][settings.warmup :])

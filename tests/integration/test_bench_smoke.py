@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import POSTGRES_URL, require_postgres
 
-from bench import decision, fanout, ingest, ledger, node_search
+from bench import decision, fanout, ingest, ledger, node_search, witnessing
 from bench.environment import POSTGRES, SQLITE, BenchEnv
 from bench.hosts import REPO_ROOT
 from bench.parts import preset
@@ -90,6 +90,16 @@ def test_ingest_reports_both_paths_beside_bulk_load(
     figures = well_formed(report, ingest.PART)
     assert len(report.figures) == 2 * len(settings.sizes)
     assert all(f.floor_label == "bulk_load" for fs in figures.values() for f in fs)
+
+
+def test_witnessing_reports_latency_and_rate_with_three_witness_processes(
+    make_env: Callable[[str], BenchEnv],
+) -> None:
+    figures = well_formed(witnessing.run(TINY.witnessing, make_env(SQLITE)), witnessing.PART)
+    (latency,) = figures["append to witnessed checkpoint p50"]
+    assert latency.targets
+    assert latency.value >= latency.floor  # witnessing never makes an append faster
+    assert len(figures["witnessed appends/s"]) == 1
 
 
 def test_fanout_reports_each_node_count_and_both_faults(
