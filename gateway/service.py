@@ -22,7 +22,7 @@ from typing import Protocol
 
 from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
-from alprfed.errors import Reason
+from alprfed.errors import Reason, Unavailable
 from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.models import Agency
 from alprfed.policy.decision import QueryDecision, QueryFacts
@@ -105,6 +105,7 @@ class QueryService:
     async def query(
         self, identity: Identity, query: QueryInput, time_remaining: float | None
     ) -> QueryAnswer:
+        deadline = self._deadline(time_remaining)
         loaded = self._policy.current
         federation = loaded.federation
         now = self._clock.now()
@@ -140,6 +141,7 @@ class QueryService:
 
         permitted = [federation.agencies[a] for a in decision.permitted]
         answers: dict[str, NodeAnswer] = {}
+        unwitnessed = ""
         if permitted:
             requester = federation.agencies[facts.agency]
             envelope = self._signer.sign_envelope(
@@ -166,9 +168,16 @@ class QueryService:
                 ).to_canonical(),
             )
             # Nodes answer only with proof that this decision is in a witnessed checkpoint.
-            checkpoint = await self._witnessing.wait_published(
-                decision_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._budget(time_remaining))
-            )
+            try:
+                checkpoint = await self._witnessing.wait_published(
+                    decision_entry.index + 1,
+                    max(MIN_WITNESS_WAIT_S, self._budget(deadline)),
+                )
+            except Unavailable as exc:
+                # Fail closed: nothing is sent; the outcome says why, then the answer fails.
+                unwitnessed = str(exc)
+                permitted = []
+        if permitted:
             evidence = await asyncio.to_thread(
                 build_evidence,
                 self._evidence_source,
@@ -182,7 +191,7 @@ class QueryService:
             signed_evidence = self._signer.sign_envelope(
                 SEARCH_EVIDENCE_TYPE, evidence.to_canonical()
             )
-            timeout = min(self._per_node_timeout, self._budget(time_remaining))
+            timeout = min(self._per_node_timeout, self._budget(deadline))
             for answer in await fan_out(
                 self._pool,
                 permitted,
@@ -193,6 +202,15 @@ class QueryService:
             ):
                 answers[answer.agency.agency_id] = answer
 
+        if unwitnessed:
+            answers = {
+                agency_id: NodeAnswer(
+                    federation.agencies[agency_id],
+                    Outcome.UNAVAILABLE,
+                    detail="ledger not witnessed",
+                )
+                for agency_id in decision.permitted
+            }
         outcomes = tuple(
             self._outcome(
                 federation.agencies.get(agency_id), agency_id, decision, answers.get(agency_id)
@@ -221,7 +239,7 @@ class QueryService:
             )
         # The officer's receipt is built only on a checkpoint the witness quorum cosigned.
         await self._witnessing.wait_published(
-            outcome_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._budget(time_remaining))
+            outcome_entry.index + 1, max(MIN_WITNESS_WAIT_S / 2, self._budget(deadline))
         )
         proof = await asyncio.to_thread(self._ledger.tlog_proof, outcome_entry.index)
         return QueryAnswer(
@@ -277,11 +295,17 @@ class QueryService:
                 self._slots.popitem(last=False)
         return slot
 
-    def _budget(self, time_remaining: float | None) -> float:
-        """Seconds the fan-out may take so the answer still arrives inside the deadline."""
+    def _deadline(self, time_remaining: float | None) -> float:
+        """The event-loop time by which the answer must be sent."""
         remaining = self._default_timeout
         if time_remaining is not None and time_remaining < NO_DEADLINE:
             remaining = min(remaining, time_remaining)
+        return asyncio.get_running_loop().time() + remaining
+
+    @staticmethod
+    def _budget(deadline: float) -> float:
+        """Seconds the next step may take so the answer still arrives before ``deadline``."""
+        remaining = deadline - asyncio.get_running_loop().time()
         reserve = min(MAX_RESERVE_S, max(MIN_RESERVE_S, remaining * RESERVE_FRACTION))
         return max(0.001, remaining - reserve)
 

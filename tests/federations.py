@@ -11,10 +11,10 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gateways import GatewayThread, free_port, seed_node, start_node
+from gateways import GatewayThread, WitnessThread, free_port, seed_node, start_node
 
 from agency_node.server import NodeServer
 from alprfed import canonical, wire
@@ -58,6 +58,7 @@ class Federation:
     gateway: GatewayThread
     nodes: dict[str, NodeServer]
     now: int
+    witnesses: dict[str, WitnessThread] = field(default_factory=dict)
 
     def tls(self, organization: str, person: str) -> TLSConfig:
         principal = self.layout.pki / "orgs" / organization / "principals" / person
@@ -148,12 +149,20 @@ def start_federation(
     skip_nodes: tuple[str, ...] = (),
     spec_edit: Callable[[FederationSpec], FederationSpec] | None = None,
     gateway_policies: Path | None = None,
+    witnessed: bool = False,
 ) -> Federation:
     """Build, seed and start a federation; ``gateway_policies`` gives the gateway its own
-    policies directory (to edit and reload it in a test)."""
+    policies directory (to edit and reload it in a test); ``witnessed`` runs the demo's three
+    witnesses (quorum 2) as real HTTP servers, and the gateway and nodes demand them."""
     spec = test_spec() if spec_edit is None else spec_edit(test_spec())
+    if witnessed:
+        spec = replace(spec, witnesses=DEMO.witnesses, witness_quorum=DEMO.witness_quorum)
     ports = {a: free_port() for a in NODES} | (node_ports or {})
-    layout = build_layout(root, spec, gateway_port=free_port(), node_ports=ports)
+    witness_ports = {w.witness_id: free_port() for w in spec.witnesses}
+    layout = build_layout(
+        root, spec, gateway_port=free_port(), node_ports=ports, witness_ports=witness_ports
+    )
+    witnesses = {w: WitnessThread(layout.witness_config(w)).start() for w in witness_ports}
     if gateway_policies is not None:
         config = layout.gateway_config.read_text()
         layout.gateway_config.write_text(
@@ -166,10 +175,12 @@ def start_federation(
         if agency not in skip_nodes:
             nodes[agency] = start_node(layout, agency)
     gateway = GatewayThread(load_gateway_config(layout.gateway_config)).start()
-    return Federation(layout, gateway, nodes, now)
+    return Federation(layout, gateway, nodes, now, witnesses)
 
 
 def stop_federation(federation: Federation) -> None:
     federation.gateway.stop()
     for node in federation.nodes.values():
         node.stop(grace=None)
+    for witness in federation.witnesses.values():
+        witness.stop()

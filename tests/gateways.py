@@ -6,6 +6,8 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from agency_node.server import NodeServer
 from agency_node.server import create_server as create_node_server
@@ -49,6 +51,42 @@ class GatewayThread:
     def stop(self) -> None:
         if self.server is not None:
             self._run(self.server.stop(grace=None))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+class WitnessThread:
+    """A real witness (aiohttp, its own database) whose event loop runs in a daemon thread."""
+
+    def __init__(self, config_path: Path) -> None:
+        from witness.config import load_witness_config
+
+        self._config = load_witness_config(config_path)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: Any = None
+
+    def _run(self, coro):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)
+
+    def start(self) -> WitnessThread:
+        from witness.server import create_server as create_witness
+
+        self._thread.start()
+
+        async def start() -> Any:
+            server, _ = await create_witness(self._config)
+            await server.start()
+            return server
+
+        self._server = self._run(start())
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._run(self._server.stop())
+            self._server = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
