@@ -10,13 +10,15 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
     │   ├── BatchRejected               a bad record or an oversized batch; nothing of it stored
     │   ├── CanonicalError              (alprfed.canonical) not in the canonical JSON subset
     │   ├── UnknownCamera               (agency_node.storage.store) a sighting's camera is unknown
-    │   └── CsvRejected                 (agency_node.csv_import) bad CSV records; none imported
+    │   ├── CsvRejected                 (agency_node.csv_import) bad CSV records; none imported
+    │   └── TileError                   (alprfed.ledger.tiles) not a C2SP tlog-tiles path or tile
     ├── Unauthenticated                 UNAUTHENTICATED    the caller learns no detail
     │   └── VerificationError           a signature, addressee, freshness or replay check failed
     ├── PermissionDenied                PERMISSION_DENIED  with reasons: rule, state, citation
     │   └── EvidenceRefused             (agency_node.evidence_verifier) a query's evidence does
     │                                   not prove it was authorized and logged; fixed message
     ├── NotFound                        NOT_FOUND
+    │   └── TileNotFound                (alprfed.ledger.tile_source) beyond the published size
     ├── AlreadyExists                   ALREADY_EXISTS
     ├── FailedPrecondition              FAILED_PRECONDITION
     ├── Unavailable                     UNAVAILABLE
@@ -28,6 +30,8 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
             ├── ProofError              (alprfed.ledger.proof) a Merkle proof fails or is malformed
             ├── TlogProofError          (alprfed.ledger.tlog_proof) a receipt file does not verify
             ├── WitnessPolicyError      (alprfed.ledger.witness_policy) no (fresh) witness quorum
+            ├── BundleError             (alprfed.ledger.tiles) a malformed tlog-tiles entry bundle
+            ├── ExportConflict          (alprfed.ledger.tile_export) an exported tile differs: a fork
             └── NoteError               (alprfed.ledger.note) a signed note is malformed or unsigned
                 ├── CheckpointError     (alprfed.ledger.checkpoint) a bad or foreign checkpoint
                 └── CosignatureError    (alprfed.ledger.cosignature) a bad witness cosignature

@@ -20,6 +20,7 @@ from alprfed.config import GatewayConfig, load_federation
 from alprfed.errors import ConfigError
 from alprfed.ledger import LedgerStore, LedgerWriter
 from alprfed.ledger.note import NoteVerifier
+from alprfed.ledger.tile_source import TileSource
 from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.rpc.errors import AsyncErrorMappingInterceptor
 from alprfed.rpc.identity import Identity, peer_identity
@@ -35,6 +36,7 @@ from gateway.records import RecordsService
 from gateway.registry import GatewayRegistry
 from gateway.service import QueryService
 from gateway.servicer import GatewayServicer
+from gateway.tiles_http import start_tiles_server
 from gateway.witnessing import CheckpointWitnessing, Unwitnessed
 
 log = logging.getLogger("alprfed.gateway")
@@ -55,6 +57,8 @@ class GatewayServer:
         pool: NodePool,
         openings: OpeningsRetention,
         witnessing: CheckpointWitnessing | Unwitnessed,
+        tiles: TileSource | None,
+        tiles_listen: str,
         closers: list[Any],
     ) -> None:
         self._server = grpc_server
@@ -64,10 +68,20 @@ class GatewayServer:
         self._pool = pool
         self.openings = openings
         self.witnessing = witnessing
+        self._tiles = tiles
+        self._tiles_listen = tiles_listen
+        self._tiles_runner: Any = None
+        self.tiles_port = 0
         self._closers = closers
 
     async def start(self) -> None:
         await self.witnessing.start()
+        if self._tiles is not None:
+            host, _, port = self._tiles_listen.rpartition(":")
+            self._tiles_runner, self.tiles_port = await start_tiles_server(
+                self._tiles, host, int(port)
+            )
+            log.info("serving the ledger as C2SP tlog-tiles on port %d", self.tiles_port)
         await self._server.start()
         self.openings.start()
         for name in SERVICE_NAMES:
@@ -85,6 +99,8 @@ class GatewayServer:
         await self._pool.close()
         await self._writer.close()
         await self.witnessing.stop()
+        if self._tiles_runner is not None:
+            await self._tiles_runner.cleanup()
         for close in self._closers:
             close()
 
@@ -204,6 +220,8 @@ async def create_server(
             store, audit, retention_seconds=config.openings_retention_days * 86_400, clock=clock
         ),
         witnessing=witnessing,
+        tiles=TileSource(store) if config.tiles_listen else None,
+        tiles_listen=config.tiles_listen,
         closers=closers,
     ), port
 

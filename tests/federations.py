@@ -160,7 +160,12 @@ def start_federation(
     ports = {a: free_port() for a in NODES} | (node_ports or {})
     witness_ports = {w.witness_id: free_port() for w in spec.witnesses}
     layout = build_layout(
-        root, spec, gateway_port=free_port(), node_ports=ports, witness_ports=witness_ports
+        root,
+        spec,
+        gateway_port=free_port(),
+        node_ports=ports,
+        witness_ports=witness_ports,
+        tiles_port=free_port() if witnessed else 0,
     )
     witnesses = {w: WitnessThread(layout.witness_config(w)).start() for w in witness_ports}
     if gateway_policies is not None:

@@ -474,8 +474,10 @@ def open_commitment(ctx: click.Context, index: int, reason: str) -> None:
 
 def _register_commands() -> None:
     from alprfed.cli.ledger_reconcile import reconcile_command
+    from alprfed.cli.ledger_tiles import export_tiles_command
 
     ledger.add_command(reconcile_command)
+    ledger.add_command(export_tiles_command)
 
 
 _register_commands()

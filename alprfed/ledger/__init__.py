@@ -23,6 +23,9 @@ Modules, from the bottom up::
     replay       recompute every entry and check every checkpoint
     monitor      the verifier's state file
     verify       verify_ledger: the whole check, as an oversight body runs it
+    tiles        C2SP tlog-tiles paths, tile sets, entry bundles                 (pure)
+    tile_source  tile and bundle bytes of the published tree, from the database
+    tile_export  the log as a static tlog-tiles directory (docs/TILES.md)
 """
 
 from __future__ import annotations

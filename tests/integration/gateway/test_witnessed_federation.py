@@ -4,11 +4,13 @@ down changes nothing; two down and the federation fails closed."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from federations import Federation, start_federation, stop_federation
+from tlog_tiles_client import HttpFetch, TlogTilesClient
 
 from alprfed.ledger import NoteVerifier, verify_ledger, verify_tlog_proof
 from alprfed.ledger.remote import GrpcLedgerSource
@@ -51,6 +53,21 @@ def test_answers_rest_on_checkpoints_the_quorum_cosigned(federation: Federation)
     ) as channel:
         report = verify_ledger(GrpcLedgerSource(channel), [vkey], witness_policy=policy(federation))
     assert len(report.cosigners) >= 2
+
+
+def test_the_gateway_serves_its_witnessed_log_as_tiles(federation: Federation) -> None:
+    """A tlog-tiles client written from the spec alone follows the gateway's tiles server: the
+    checkpoint it gets carries the witness quorum, and the tiles rebuild its root."""
+    federation.query("sjpd", "officer-garcia", warrant_id=federation.warrant())
+    assert federation.gateway.server is not None
+    port = federation.gateway.server.tiles_port
+    assert port
+    vkey = federation.layout.vkey_file.read_text().strip()
+    client = TlogTilesClient(HttpFetch(f"http://localhost:{port}/"), vkey)
+    checkpoint = client.update()
+    assert checkpoint.size >= 3
+    note = urllib.request.urlopen(f"http://localhost:{port}/checkpoint", timeout=5).read()
+    assert len(policy(federation).check(note.decode()).cosigners) >= 2
 
 
 def test_one_witness_down_the_federation_is_still_witnessed(federation: Federation) -> None:
