@@ -39,7 +39,7 @@ from alprfed.ledger.proof import verify_inclusion
 from alprfed.ledger.witness_policy import WitnessedCheckpoint, WitnessPolicyError
 from alprfed.messages import SearchQuery
 from alprfed.messages.evidence import LoggedEntry, SearchEvidence
-from alprfed.models import EXIGENT_PURPOSES, Agency
+from alprfed.models import EXIGENT_PURPOSES, Agency, AgencyId
 from alprfed.policy.warrants import Warrant, court_covers, open_warrant
 from alprfed.signing import SEARCH_EVIDENCE_TYPE, Envelope, VerifyingKey, keyring, open_envelope
 
@@ -249,7 +249,9 @@ class EvidenceVerifier:
         requester = query.requester
         covers = court_covers(
             self._trust.courts[warrant.court],
-            Agency(requester.agency_id, requester.agency_id, requester.state, requester.kind),
+            Agency(
+                AgencyId(requester.agency_id), requester.agency_id, requester.state, requester.kind
+            ),
         )
         checks = (
             (warrant.warrant_id == query.warrant_id, "is not the warrant the query cites"),

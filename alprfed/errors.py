@@ -31,7 +31,7 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
             ├── TlogProofError          (alprfed.ledger.tlog_proof) a receipt file does not verify
             ├── WitnessPolicyError      (alprfed.ledger.witness_policy) no (fresh) witness quorum
             ├── BundleError             (alprfed.ledger.tiles) a malformed tlog-tiles entry bundle
-            ├── ExportConflict          (alprfed.ledger.tile_export) an exported tile differs: a fork
+            ├── ExportConflict          (alprfed.ledger.tile_export) an exported tile differs
             └── NoteError               (alprfed.ledger.note) a signed note is malformed or unsigned
                 ├── CheckpointError     (alprfed.ledger.checkpoint) a bad or foreign checkpoint
                 └── CosignatureError    (alprfed.ledger.cosignature) a bad witness cosignature

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-
 from authority import Authority
 
 from agency_node.server import NodeServer, create_server

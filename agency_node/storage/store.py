@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from agency_node.storage.access import ANSWERED, MAX_ACCESS_PAGE, AccessRecord
 from agency_node.storage.bulk import insert_sightings
 from agency_node.storage.migrations import NODE_MIGRATIONS
 from agency_node.storage.schema import (
@@ -35,7 +36,6 @@ from agency_node.storage.statements import (
     purge_chunk_statement,
     query_claim,
 )
-from agency_node.storage.access import ANSWERED, MAX_ACCESS_PAGE, AccessRecord
 from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
 from alprfed.models import Camera, Position, SensitiveSite, Sighting, normalize_plate
@@ -294,7 +294,7 @@ class NodeStore:
             .limit(max(1, min(limit, MAX_ACCESS_PAGE)))
         )
         with self._reader.connect() as conn:
-            return [AccessRecord.from_row(row._mapping) for row in conn.execute(query)]
+            return [AccessRecord.from_row(dict(row._mapping)) for row in conn.execute(query)]
 
     # --- purge-report queue -------------------------------------------------------------------
 

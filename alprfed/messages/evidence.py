@@ -80,7 +80,10 @@ class SearchEvidence:
     def to_canonical(self) -> dict[str, JSONValue]:
         warrant = None
         if self.warrant is not None and self.warrant_entry is not None:
-            warrant = {**self.warrant_entry.to_canonical(), "envelope": envelope_record(self.warrant)}
+            warrant = {
+                **self.warrant_entry.to_canonical(),
+                "envelope": envelope_record(self.warrant),
+            }
         return {
             "v": SEARCH_EVIDENCE_VERSION,
             "query_id": self.query_id,
@@ -110,12 +113,12 @@ class SearchEvidence:
         if obj["warrant"] is not None:
             raw = obj["warrant"]
             warrant_entry = LoggedEntry.from_canonical(raw, "warrant", frozenset({"envelope"}))
-            warrant = envelope_from_record(raw["envelope"])  # type: ignore[index]
+            warrant = envelope_from_record(raw["envelope"])
         if obj["exigent"] is not None:
             exigent_entry = LoggedEntry.from_canonical(
                 obj["exigent"], "exigent", frozenset({"plate_salt"})
             )
-            exigent_salt = _salt(obj["exigent"])  # type: ignore[arg-type]
+            exigent_salt = _salt(obj["exigent"])
         return cls(
             query_id=text(obj, "query_id"),
             checkpoint=text(obj, "checkpoint"),
