@@ -96,7 +96,8 @@ def main(
 ) -> None:
     """Measure the federation against its performance targets, each figure beside its floor.
 
-    PARTS: node-search, ingest, fanout, decision, ledger (default: all, in this order).
+    PARTS: node-search, ingest, fanout, decision, ledger, witnessing (default: all, in this
+    order).
     """
     chosen = parts or tuple(PARTS)
     settings = preset(preset_name or ("quick" if quick else "full"))

@@ -21,7 +21,7 @@ from alprfed.cli.main import cli
 from alprfed.demo.layout import Layout
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-LONG_RUNNING = ("node serve", "gateway serve", "up")
+LONG_RUNNING = ("node serve", "gateway serve", "witness serve", "up")
 
 
 def blocks(language: str) -> list[str]:
@@ -57,6 +57,7 @@ def stage_files(work: Path, layout: Layout) -> None:
     write_profile(work / "auditor.toml", layout, "ca-state-auditor", "auditor-patel")
     (work / "court.pem").write_bytes(layout.court_key("santa-clara-superior").read_bytes())
     (work / "ledger.vkey").write_text(layout.vkey_file.read_text())
+    (work / "witness-policy.txt").write_text(layout.witness_policy.read_text())
     # node.toml exactly as the README shows it, but for the real federation key.
     (node_toml,) = [b for b in blocks("toml") if b.startswith("# node.toml")]
     gateway_key = re.search(r'gateway_key = "([^"]+)"', layout.federation_file.read_text()).group(1)  # type: ignore[union-attr]
