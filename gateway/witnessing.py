@@ -264,7 +264,7 @@ class CheckpointWitnessing:
         state.size, state.last_error = size, ""
         state.cosigned += 1
         self._collected.setdefault(size, {})[witness.name] = mine[0]
-        await self._maybe_publish(size)
+        await self._maybe_publish(size, note)
 
     async def _proof(self, old: int, new: int) -> list[bytes]:
         if old in (0, new):
@@ -276,25 +276,27 @@ class CheckpointWitnessing:
             self._proofs[key] = await asyncio.to_thread(self._store.consistency_proof, old, new)
         return self._proofs[key]
 
-    async def _maybe_publish(self, size: int) -> None:
+    async def _maybe_publish(self, size: int, note: str) -> None:
+        """Publish ``note`` (the checkpoint of ``size`` as signed) once its cosignatures meet
+        the quorum; add a later cosignature of the published checkpoint for monitors."""
         collected = self._collected.get(size, {})
         async with self._publish_lock:
             if size < self._published_size:
                 return
+            lines = list(collected.values())
             if size == self._published_size:
-                # A straggler's cosignature: monitors get every cosignature there is.
-                await asyncio.to_thread(self._store.publish, size, list(collected.values()))
-            elif self._policy.quorum_met(collected):
-                await asyncio.to_thread(self._store.publish, size, list(collected.values()))
-                log.info(
-                    "published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected))
-                )
-            else:
+                # A straggler's cosignature: nobody waits for it, monitors get it.
+                await asyncio.to_thread(self._store.publish, size, lines)
                 return
-            self._published_note = await asyncio.to_thread(self._store.latest_checkpoint)
-            self._published_size = read_checkpoint(self._published_note).size
-            for older in [s for s in self._collected if s < self._published_size]:
+            if not self._policy.quorum_met(collected):
+                return
+            await asyncio.to_thread(self._store.publish, size, lines)
+            # What the store now holds, without reading it back: the note plus these lines.
+            self._published_note = add_signature_lines(note, lines)
+            self._published_size = size
+            for older in [s for s in self._collected if s < size]:
                 del self._collected[older]
+        log.debug("published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected)))
         async with self._published_changed:
             self._published_changed.notify_all()
 
