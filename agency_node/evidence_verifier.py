@@ -46,6 +46,7 @@ from alprfed.signing import SEARCH_EVIDENCE_TYPE, Envelope, VerifyingKey, keyrin
 MAX_DECISION_AGE_S = 600  # a decision entry is used within minutes of being logged
 MAX_CLOCK_SKEW_S = 30
 CHECKPOINT_CACHE = 64  # verified checkpoint notes remembered (many queries share one)
+WARRANT_CACHE = 256  # verified warrants remembered (one warrant serves many queries)
 
 
 class EvidenceRefused(PermissionDenied):
@@ -85,6 +86,7 @@ class EvidenceVerifier:
         self._court_keys = {c.court_id: c.key for c in trust.courts.values()}
         self._now = now
         self._checkpoints: dict[str, WitnessedCheckpoint] = {}
+        self._warrants: dict[tuple[bytes, str, bytes], Warrant] = {}
 
     def verify(self, query: SearchQuery, envelope: Envelope | None) -> VerifiedEvidence:
         """Raises: EvidenceRefused naming the step that failed."""
@@ -132,6 +134,7 @@ class EvidenceVerifier:
                 now=now,
                 max_age_s=self._trust.max_checkpoint_age_s,
                 max_skew_s=MAX_CLOCK_SKEW_S,
+                verify_all=False,  # a quorum suffices here; auditors check every one
             )
         except WitnessPolicyError as exc:
             raise EvidenceRefused("2", str(exc)) from None
@@ -224,7 +227,7 @@ class EvidenceVerifier:
         if evidence.warrant is None or evidence.warrant_entry is None:
             raise EvidenceRefused("4", "the query cites a warrant but the evidence holds none")
         try:
-            warrant = open_warrant(evidence.warrant, self._court_keys)
+            warrant = self._open_warrant(evidence.warrant)
         except (VerificationError, CanonicalError) as exc:
             raise EvidenceRefused("4", f"the warrant: {exc}") from None
         except Exception as exc:  # a malformed warrant payload (InvalidRequest)
@@ -244,6 +247,18 @@ class EvidenceVerifier:
         if decision.get("warrant_entry") != registration.index:
             raise EvidenceRefused("4", "the decision cites another registration entry")
         return warrant.prospective
+
+    def _open_warrant(self, envelope: Envelope) -> Warrant:
+        """open_warrant, remembering warrants already verified: one warrant serves many
+        queries, and its signature cannot change. Time-dependent checks run every time."""
+        key = (hashlib.sha256(envelope.payload).digest(), envelope.key_id, envelope.signature)
+        warrant = self._warrants.get(key)
+        if warrant is None:
+            warrant = open_warrant(envelope, self._court_keys)
+            if len(self._warrants) >= WARRANT_CACHE:
+                self._warrants.clear()
+            self._warrants[key] = warrant
+        return warrant
 
     def _warrant_problems(self, query: SearchQuery, warrant: Warrant, now: int) -> list[str]:
         requester = query.requester

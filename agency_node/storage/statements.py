@@ -20,7 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from agency_node.storage.schema import answered_queries, cameras, seen_nonces, sightings
+from agency_node.storage.schema import (
+    access_log,
+    answered_queries,
+    cameras,
+    seen_nonces,
+    sightings,
+)
 
 # The search, built once: SQLAlchemy caches its compiled form and psycopg prepares it on the
 # server after a few executions.
@@ -117,6 +123,15 @@ def query_claim(*, postgres: bool) -> sa.Insert:
         .values(query_id=sa.bindparam("query_id"))
         .on_conflict_do_nothing(index_elements=[answered_queries.c.query_id])
         .returning(answered_queries.c.query_id)
+    )
+
+
+def access_log_insert() -> sa.Insert:
+    """Append one access-log record, every column but ``seq`` bound by its name."""
+    return (
+        access_log.insert()
+        .values({c.name: sa.bindparam(c.name) for c in access_log.columns if c.name != "seq"})
+        .returning(access_log.c.seq)  # a result to fetch on every driver
     )
 
 

@@ -31,6 +31,7 @@ from agency_node.storage.schema import (
 from agency_node.storage.statements import (
     FIND_SIGHTINGS,
     DriverStatement,
+    access_log_insert,
     camera_upsert,
     nonce_claim,
     purge_chunk_statement,
@@ -92,7 +93,8 @@ class NodeStore:
         self._camera_upsert = camera_upsert(postgres=self._postgres)
         self._find = DriverStatement(FIND_SIGHTINGS, engine.dialect)
         self._nonce_claim = DriverStatement(nonce_claim(postgres=self._postgres), engine.dialect)
-        self._claim_query_stmt = query_claim(postgres=self._postgres)
+        self._claim_query = DriverStatement(query_claim(postgres=self._postgres), engine.dialect)
+        self._log_access = DriverStatement(access_log_insert(), engine.dialect)
         self.schema_version = schema_version
 
     @classmethod
@@ -266,9 +268,13 @@ class NodeStore:
     # --- the access log ----------------------------------------------------------------------
 
     def record_access(self, record: AccessRecord) -> bool:
-        """Append ``record`` to the access log; an answer also claims its query id, in the
-        same transaction. False (and nothing written) when the query id was answered before:
-        one logged decision buys one answer from this node, whoever signs a new query for it.
+        """Append ``record`` to the access log; an answer first claims its query id. False
+        (and no record) when the query id was answered before: one logged decision buys one
+        answer from this node, whoever signs a new query for it.
+
+        Two statements, each its own transaction, straight on the driver (this runs on every
+        search): a crash between them leaves the query id claimed and no answer sent, which
+        fails closed.
 
         Raises:
             InvalidRequest: an answer without a query id.
@@ -276,13 +282,10 @@ class NodeStore:
         answered = record.outcome == ANSWERED
         if answered and not record.query_id:
             raise InvalidRequest("an answer names its query id", field="query_id")
-        with self._writer.begin() as conn:
-            if answered:
-                first = conn.execute(self._claim_query_stmt, {"query_id": record.query_id}).first()
-                if first is None:
-                    conn.rollback()
-                    return False
-            conn.execute(access_log.insert().values(**record.to_row()))
+        with self._reader.connect() as conn:
+            if answered and not self._claim_query.write(conn, {"query_id": record.query_id}):
+                return False
+            self._log_access.write(conn, record.to_row())
         return True
 
     def access_log(self, *, after: int = 0, limit: int = 1000) -> list[AccessRecord]:
