@@ -16,7 +16,9 @@ its own (agency_node.trust), in this order; the first failure refuses the query:
    registration entry is included in the checkpoint, binds this very warrant and is the entry
    the decision cites;
 5. exigent: the approval entry is included, names this officer, plate, purpose and case, is
-   unexpired, and the window stays within this node's exigent look-back.
+   unexpired, and the window stays within this node's exigent look-back; and the supervisor's
+   consent verifies with the supervisor's own certificate, which chains to the federation
+   root this node trusts, and says the same (its hash is the one the approval entry logged).
 
 Failures raise EvidenceRefused with the step and the reason, for the node's log and access
 log; the caller only ever learns a fixed message.
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography import x509
 
 from agency_node.trust import NodeTrust
 from alprfed.canonical import CanonicalError
@@ -38,6 +42,7 @@ from alprfed.ledger.merkle import leaf_hash
 from alprfed.ledger.proof import verify_inclusion
 from alprfed.ledger.witness_policy import WitnessedCheckpoint, WitnessPolicyError
 from alprfed.messages import SearchQuery
+from alprfed.messages.consent import verify_consent
 from alprfed.messages.evidence import LoggedEntry, SearchEvidence
 from alprfed.models import EXIGENT_PURPOSES, Agency, AgencyId
 from alprfed.policy.warrants import Warrant, court_covers, open_warrant
@@ -78,13 +83,17 @@ class EvidenceVerifier:
         trust: NodeTrust,
         gateway_keys: tuple[VerifyingKey, ...],
         now: Callable[[], int],
+        person_roots: Sequence[x509.Certificate] = (),
     ) -> None:
+        """``person_roots``: the federation roots people's certificates chain to, for the
+        supervisor's signed consent to an exigent query (the node's own TLS trust bundle)."""
         self._node_id = node_id
         self._node_state = node_state
         self._trust = trust
         self._gateway_keys = keyring(*gateway_keys)
         self._court_keys = {c.court_id: c.key for c in trust.courts.values()}
         self._now = now
+        self._person_roots = tuple(person_roots)
         self._checkpoints: dict[str, WitnessedCheckpoint] = {}
         self._warrants: dict[tuple[bytes, str, bytes], Warrant] = {}
 
@@ -335,3 +344,40 @@ class EvidenceVerifier:
         ]
         if problems:
             raise EvidenceRefused("5", f"the exigent approval {'; '.join(problems)}")
+        self._check_consent(query, evidence, body, now)
+
+    def _check_consent(
+        self, query: SearchQuery, evidence: SearchEvidence, approval: Mapping[str, Any], now: int
+    ) -> None:
+        """The supervisor signed this approval with their own certificate: the gateway cannot
+        have made it up."""
+        if evidence.consent is None or not evidence.certificate_chain:
+            raise EvidenceRefused("5", "the approval comes without the supervisor's signed consent")
+        if not self._person_roots:
+            raise EvidenceRefused("5", "this node has no federation root to check a consent")
+        try:
+            consent, signer = verify_consent(
+                evidence.consent, evidence.certificate_chain, self._person_roots, now=now
+            )
+        except VerificationError as exc:
+            raise EvidenceRefused("5", f"the supervisor's consent: {exc}") from None
+        problems = [
+            message
+            for ok, message in (
+                (
+                    approval.get("consent_sha256")
+                    == hashlib.sha256(evidence.consent.payload).hexdigest(),
+                    "is not the consent the approval entry logged",
+                ),
+                (signer.organization == query.requester.agency_id, "is from another agency"),
+                (signer.principal == approval.get("supervisor"), "is not the logged supervisor's"),
+                (consent.officer == query.requester.officer_id, "is for another officer"),
+                (consent.supervisor != query.requester.officer_id, "is self-signed"),
+                (consent.plate == query.plate, "is for another plate"),
+                (consent.purpose == query.purpose.value, "is for another purpose"),
+                (consent.case_number == query.case_number, "is for another case"),
+            )
+            if not ok
+        ]
+        if problems:
+            raise EvidenceRefused("5", f"the supervisor's consent {'; '.join(problems)}")

@@ -24,7 +24,7 @@ from agency_node.servicer import AgencyNodeServicer
 from agency_node.storage import NodeStore
 from agency_node.trust import load_node_trust
 from alprfed.clock import SYSTEM_CLOCK, Clock
-from alprfed.config import NodeConfig
+from alprfed.config import NodeConfig, federation_roots
 from alprfed.errors import ConfigError
 from alprfed.rpc.errors import ErrorMappingInterceptor
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port
@@ -117,6 +117,7 @@ def create_server(
                 trust=trust,
                 gateway_keys=config.gateway_keys,
                 now=clock.now,
+                person_roots=federation_roots(config.tls),
             ),
             law=law,
             store=store,

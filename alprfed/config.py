@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from alprfed.errors import ConfigError
 from alprfed.models import Agency, AgencyId, AgencyKind, check_identifier, check_state
 from alprfed.signing import VerifyingKey
@@ -438,3 +440,17 @@ def _database_url(url: str, base: Path) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
         return prefix + str((base / url[len(prefix) :]).resolve())
     return url
+
+
+def federation_roots(tls: TLSConfig) -> list[x509.Certificate]:
+    """The federation roots of a TLS configuration's CA bundle (none without one).
+
+    Raises:
+        ConfigError: the bundle is unreadable or not PEM certificates.
+    """
+    if tls.ca is None:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(tls.ca.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"TLS ca {tls.ca}: {exc}") from None

@@ -221,7 +221,9 @@ class AuditTrail:
         note: str,
         approved_at: int,
         expires_at: int,
+        consent: Envelope,
     ) -> AppendedEntry:
+        # The consent's payload names the plate, so only its (salted) hash is recorded.
         return await self._append(
             "exigent_approved",
             {
@@ -234,6 +236,8 @@ class AuditTrail:
                 "note": note,
                 "approved_at": approved_at,
                 "expires_at": expires_at,
+                "consent_sha256": hashlib.sha256(consent.payload).hexdigest(),
+                "consent_key_id": consent.key_id,
             },
             plates=(plate,),
         )

@@ -36,6 +36,8 @@ def build_evidence(
     warrant: Envelope | None = None,
     warrant_index: int | None = None,
     approval_index: int | None = None,
+    consent: Envelope | None = None,
+    certificate_chain: bytes = b"",
 ) -> SearchEvidence:
     """Blocking SQL: run in a worker thread.
 
@@ -60,6 +62,10 @@ def build_evidence(
     if approval_index is not None:
         (_, approval_salt), *_ = ledger.open_commitments(approval_index)
         evidence = replace(
-            evidence, exigent_entry=logged(approval_index), exigent_plate_salt=approval_salt
+            evidence,
+            exigent_entry=logged(approval_index),
+            exigent_plate_salt=approval_salt,
+            consent=consent,
+            certificate_chain=certificate_chain,
         )
     return evidence

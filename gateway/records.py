@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from cryptography import x509
 
 from alprfed.clock import Clock
 from alprfed.errors import (
@@ -23,6 +26,7 @@ from alprfed.errors import (
 )
 from alprfed.ledger import AppendedEntry
 from alprfed.messages import PurgeReport
+from alprfed.messages.consent import verify_consent
 from alprfed.models import EXIGENT_PURPOSES, normalize_plate, parse_purpose
 from alprfed.policy.decision import subject_of
 from alprfed.policy.exigent import APPROVAL_LIFETIME_S
@@ -34,6 +38,7 @@ from gateway.policy_state import PolicyHolder
 from gateway.registry import ApprovalRecord, GatewayRegistry, WarrantRecord
 
 MAX_REASON = 500
+MAX_CONSENT_SKEW_S = 300  # a consent is signed moments before it is sent
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,21 @@ class ReviewResult:
 
 class RecordsService:
     def __init__(
-        self, *, policy: PolicyHolder, registry: GatewayRegistry, audit: AuditTrail, clock: Clock
+        self,
+        *,
+        policy: PolicyHolder,
+        registry: GatewayRegistry,
+        audit: AuditTrail,
+        clock: Clock,
+        person_roots: Sequence[x509.Certificate] = (),
     ) -> None:
+        """``person_roots``: the federation roots supervisors' certificates chain to (their
+        signed consents to exigent queries are checked against them)."""
         self._policy = policy
         self._registry = registry
         self._audit = audit
         self._clock = clock
+        self._person_roots = tuple(person_roots)
 
     def authorize(self, identity: Identity, obj: str, act: str) -> None:
         """Raises: PermissionDenied with the Casbin reason."""
@@ -165,8 +179,15 @@ class RecordsService:
         purpose: str,
         case_number: str,
         note: str,
+        consent: Envelope | None = None,
+        certificate_chain: bytes = b"",
     ) -> ApprovalRecord:
-        """A supervisor co-approves one officer's exigent query of their own agency."""
+        """A supervisor co-approves one officer's exigent query of their own agency, with a
+        consent signed by their own certificate key (which nodes check for themselves).
+
+        Raises: PermissionDenied; InvalidRequest (no consent, or one that does not verify or
+        says something else than the request).
+        """
         self.authorize(supervisor, "exigent", "approve")
         loaded = self._policy.current
         if not loaded.federation.exigent_enabled:
@@ -184,6 +205,16 @@ class RecordsService:
             raise InvalidRequest("a case number is mandatory", field="case_number")
         normalized = normalize_plate(plate)
         now = self._clock.now()
+        signed = self._check_consent(
+            consent,
+            certificate_chain,
+            supervisor,
+            officer=officer,
+            plate=normalized,
+            purpose=chosen.value,
+            case_number=case_number.strip(),
+            now=now,
+        )
         approval_id = "ex-" + uuid.uuid4().hex[:16]
         entry = await self._audit.exigent_approved(
             approval_id=approval_id,
@@ -195,6 +226,7 @@ class RecordsService:
             note=note[:MAX_REASON],
             approved_at=now,
             expires_at=now + APPROVAL_LIFETIME_S,
+            consent=signed,
         )
         record = ApprovalRecord(
             approval_id,
@@ -207,9 +239,55 @@ class RecordsService:
             now,
             now + APPROVAL_LIFETIME_S,
             entry.index,
+            signed,
+            certificate_chain,
         )
         await asyncio.to_thread(self._registry.add_approval, record)
         return record
+
+    def _check_consent(
+        self,
+        consent: Envelope | None,
+        chain: bytes,
+        supervisor: Identity,
+        *,
+        officer: str,
+        plate: str,
+        purpose: str,
+        case_number: str,
+        now: int,
+    ) -> Envelope:
+        if consent is None or not chain:
+            raise InvalidRequest(
+                "an exigent approval carries the supervisor's signed consent "
+                "(alprfed exigent approve signs it with your certificate key)",
+                field="consent",
+            )
+        if not self._person_roots:
+            raise FailedPrecondition("this gateway has no federation root to check consents")
+        try:
+            signed, signer = verify_consent(consent, chain, self._person_roots, now=now)
+        except VerificationError as exc:
+            raise InvalidRequest(
+                f"the consent does not verify: {exc.detail}", field="consent"
+            ) from None
+        if (signer.organization, signer.principal) != (
+            supervisor.organization,
+            supervisor.principal,
+        ):
+            raise PermissionDenied(f"the consent is signed by {signer}, not by {supervisor}")
+        if (signed.officer, signed.plate, signed.purpose, signed.case_number) != (
+            officer,
+            plate,
+            purpose,
+            case_number,
+        ):
+            raise InvalidRequest(
+                "the signed consent says something else than the request", field="consent"
+            )
+        if abs(signed.signed_at - now) > MAX_CONSENT_SKEW_S:
+            raise InvalidRequest("the consent was not signed just now", field="consent")
+        return consent
 
     async def review_exigent(
         self, reviewer: Identity, *, query_id: str, upheld: bool, note: str

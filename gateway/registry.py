@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from alprfed import canonical
 from alprfed.db import Migration, Migrations, create_engine, reader, writer
 from alprfed.errors import AlreadyExists, FailedPrecondition, NotFound
+from alprfed.messages.consent import EXIGENT_CONSENT_TYPE
 from alprfed.models import Purpose
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import Warrant, WarrantView
@@ -78,12 +79,28 @@ published_bundles = sa.Table(
     sa.Column("published_at", sa.BigInteger, nullable=False),
 )
 
-_TABLES = (warrants, approvals, exigent_queries, published_bundles)
+# The supervisor's signed consent behind each approval, for the evidence nodes demand.
+consents = sa.Table(
+    "gateway_exigent_consents",
+    metadata,
+    sa.Column("approval_id", sa.String(64), primary_key=True),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.Column("certificate_chain", sa.LargeBinary, nullable=False),
+)
+
+_V1_TABLES = (warrants, approvals, exigent_queries, published_bundles)
+_TABLES = (*_V1_TABLES, consents)
 
 
 def _create_v1(conn: sa.Connection) -> None:
-    for table in _TABLES:
+    for table in _V1_TABLES:
         table.create(conn)
+
+
+def _create_consents(conn: sa.Connection) -> None:
+    consents.create(conn)
 
 
 MIGRATIONS = Migrations(
@@ -91,7 +108,8 @@ MIGRATIONS = Migrations(
     version_table="gateway_schema_version",
     tables=[t.name for t in _TABLES],
     migrations=[
-        Migration(1, "warrants, exigent approvals, flagged queries, published bundles", _create_v1)
+        Migration(1, "warrants, exigent approvals, flagged queries, published bundles", _create_v1),
+        Migration(2, "supervisors' signed consents to exigent queries", _create_consents),
     ],
 )
 
@@ -135,6 +153,8 @@ class ApprovalRecord:
     created_at: int
     expires_at: int
     ledger_index: int
+    consent: Envelope | None = None  # signed by the supervisor's own certificate key
+    certificate_chain: bytes = b""
 
     def view(self, plate: str) -> ApprovalView:
         return ApprovalView(
@@ -268,14 +288,34 @@ class GatewayRegistry:
                     ledger_index=record.ledger_index,
                 )
             )
+            if record.consent is not None:
+                conn.execute(
+                    consents.insert().values(
+                        approval_id=record.approval_id,
+                        payload=record.consent.payload,
+                        key_id=record.consent.key_id,
+                        signature=record.consent.signature,
+                        certificate_chain=record.certificate_chain,
+                    )
+                )
 
     def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         with self._reads.connect() as conn:
             row = conn.execute(
                 sa.select(approvals).where(approvals.c.approval_id == approval_id)
             ).first()
+            signed = conn.execute(
+                sa.select(consents).where(consents.c.approval_id == approval_id)
+            ).first()
         if row is None:
             return None
+        consent = (
+            None
+            if signed is None
+            else Envelope(
+                EXIGENT_CONSENT_TYPE, bytes(signed.payload), signed.key_id, bytes(signed.signature)
+            )
+        )
         return ApprovalRecord(
             row.approval_id,
             row.agency,
@@ -287,6 +327,8 @@ class GatewayRegistry:
             row.created_at,
             row.expires_at,
             row.ledger_index,
+            consent,
+            bytes(signed.certificate_chain) if signed is not None else b"",
         )
 
     def flag_exigent_query(

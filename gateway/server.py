@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from alprfed.clock import SYSTEM_CLOCK, Clock
-from alprfed.config import GatewayConfig, load_federation
+from alprfed.config import GatewayConfig, federation_roots, load_federation
 from alprfed.errors import ConfigError
 from alprfed.ledger import LedgerStore, LedgerWriter
 from alprfed.ledger.note import NoteVerifier
@@ -161,7 +161,13 @@ async def create_server(
         )
         await policy.load()
         pool = NodePool(federation.agencies, config.node_tls)
-        records = RecordsService(policy=policy, registry=registry, audit=audit, clock=clock)
+        records = RecordsService(
+            policy=policy,
+            registry=registry,
+            audit=audit,
+            clock=clock,
+            person_roots=federation_roots(config.tls),
+        )
         queries = QueryService(
             policy=policy,
             registry=registry,

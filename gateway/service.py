@@ -66,6 +66,8 @@ class Resolved:
     warrant_entry: int | None = None
     warrant_plate_slot: int | None = None
     approval: ApprovalView | None = None
+    approval_consent: Envelope | None = None
+    approval_chain: bytes = b""
     approval_entry: int | None = None
     approval_plate_slot: int | None = None
 
@@ -187,6 +189,8 @@ class QueryService:
                 warrant=resolved.warrant_envelope if decision.authority == "warrant" else None,
                 warrant_index=resolved.warrant_entry if decision.authority == "warrant" else None,
                 approval_index=resolved.approval_entry if decision.authority == "exigent" else None,
+                consent=resolved.approval_consent,
+                certificate_chain=resolved.approval_chain,
             )
             signed_evidence = self._signer.sign_envelope(
                 SEARCH_EVIDENCE_TYPE, evidence.to_canonical()
@@ -277,6 +281,8 @@ class QueryService:
             )
             return Resolved(
                 approval=approval_view,
+                approval_consent=approval.consent,
+                approval_chain=approval.certificate_chain,
                 approval_entry=approval.ledger_index,
                 approval_plate_slot=slot,
             )

@@ -110,6 +110,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
             purpose=request.purpose,
             case_number=request.case_number,
             note=request.note,
+            consent=wire.envelope_from_pb(request.consent, field="consent")
+            if request.HasField("consent")
+            else None,
+            certificate_chain=request.certificate_chain,
         )
         return gateway_pb2.ExigentApproval(
             approval_id=record.approval_id,

@@ -14,10 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from alprfed import canonical, wire
+from alprfed.cli.exigent import approval_request
 from alprfed.clock import Clock
+from alprfed.config import TLSConfig
 from alprfed.ledger import LedgerStore, PendingEntry
 from alprfed.ledger.note import NoteVerifier
 from alprfed.messages import SearchQuery
+from alprfed.messages.consent import ExigentConsent
 from alprfed.models import AgencyKind
 from alprfed.policy.warrants import Warrant
 from alprfed.signing import SEARCH_EVIDENCE_TYPE, WARRANT_TYPE, Envelope, SigningKey
@@ -122,12 +126,45 @@ class Authority:
             return f"court-{state.lower()}", self.state_court_keys[state]
         return COURT, self.court_key
 
+    def approve(
+        self, query: SearchQuery, person: TLSConfig, **changes: object
+    ) -> tuple[int, Envelope, bytes]:
+        """Log an exigent approval for ``query`` as the gateway would, with the consent signed
+        by ``person``'s own certificate key; returns (entry index, consent, chain)."""
+        request = approval_request(
+            officer=query.requester.officer_id,
+            plate=query.plate,
+            purpose=query.purpose.value,
+            case_number=query.case_number,
+            note="",
+            tls=person,
+        )
+        consent = wire.envelope_from_pb(request.consent, field="consent")
+        signer = ExigentConsent.from_canonical(canonical.decode(consent.payload))
+        now = self.clock.now()
+        body: dict[str, Any] = {
+            "approval_id": "ex-" + secrets.token_hex(8),
+            "agency": signer.agency,
+            "supervisor": signer.supervisor,
+            "officer": query.requester.officer_id,
+            "purpose": query.purpose.value,
+            "case_number": query.case_number,
+            "approved_at": now,
+            "expires_at": now + 3600,
+            "consent_sha256": hashlib.sha256(consent.payload).hexdigest(),
+            "consent_key_id": consent.key_id,
+        }
+        body.update(changes)
+        index = self._append("exigent_approved", body, (query.plate,))
+        return index, consent, request.certificate_chain
+
     def decide(
         self,
         query: SearchQuery,
         *,
         permitted: Sequence[str] | None = None,
         plate: str | None = None,
+        exigent_entry: int | None = None,
         **changes: object,
     ) -> int:
         """Log a query_decision for ``query`` as the gateway would; ``changes`` alter the body
@@ -148,6 +185,7 @@ class Authority:
             "authority": "warrant" if query.warrant_id else "exigent",
             "warrant_id": query.warrant_id,
             "warrant_entry": warrant_entry,
+            "exigent_entry": exigent_entry,
             "decisions": [
                 {"agency": a, "allowed": a in allowed, "refused_by": [], "rules_applied": []}
                 for a in sorted({*query.addressees, *allowed})
@@ -164,11 +202,14 @@ class Authority:
         warrant: tuple[Envelope, int] | None = None,
         key: SigningKey | None = None,
         checkpoint: str | None = None,
+        exigent: tuple[int, Envelope | None, bytes] | None = None,
         **decision_changes: object,
     ) -> Envelope:
         """Signed evidence for ``query``: by default exactly what an honest gateway sends."""
+        if exigent is not None:
+            decision_changes.setdefault("exigent_entry", exigent[0])
         index = (
-            decision_index if decision_index is not None else self.decide(query, **decision_changes)
+            decision_index if decision_index is not None else self.decide(query, **decision_changes)  # type: ignore[arg-type]
         )
         cited = warrant or (self.warrant_for(query) if query.warrant_id else None)
         bundle = build_evidence(
@@ -178,5 +219,8 @@ class Authority:
             decision_index=index,
             warrant=cited[0] if cited else None,
             warrant_index=cited[1] if cited else None,
+            approval_index=exigent[0] if exigent else None,
+            consent=exigent[1] if exigent else None,
+            certificate_chain=exigent[2] if exigent else b"",
         )
         return (key or self.gateway_key).sign_envelope(SEARCH_EVIDENCE_TYPE, bundle.to_canonical())

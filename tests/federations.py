@@ -18,6 +18,7 @@ from gateways import GatewayThread, WitnessThread, free_port, seed_node, start_n
 
 from agency_node.server import NodeServer
 from alprfed import canonical, wire
+from alprfed.cli.exigent import approval_request
 from alprfed.config import TLSConfig, load_gateway_config
 from alprfed.demo.layout import Layout, build_layout
 from alprfed.demo.spec import DEMO, FederationSpec
@@ -135,6 +136,22 @@ class Federation:
             clerk = self.clerk_of(court)
         return self.stub(*clerk).RegisterWarrant(
             gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope)), timeout=10
+        )
+
+    def approve_exigent(
+        self, person: tuple[str, str] = ("sjpd", "sgt-nguyen"), **fields: str
+    ) -> gateway_pb2.ExigentApproval:
+        """A supervisor's co-approval, with the consent signed by ``person``'s own key."""
+        request: dict[str, str] = dict(
+            officer="officer-garcia",
+            plate=SUSPECT,
+            purpose="amber_alert",
+            case_number="SJ-AMBER-1",
+            note="child taken from school",
+        )
+        request.update(fields)
+        return self.stub(*person).ApproveExigent(
+            approval_request(**request, tls=self.tls(*person)), timeout=10
         )
 
     def warrant(self, **fields: object) -> str:

@@ -20,6 +20,7 @@ from agency_node.synthetic import CLINIC_VISITOR, STALE, SUSPECT
 from alprfed import wire
 from alprfed.cli.client import Connection, resolve_connection
 from alprfed.cli.common import console
+from alprfed.cli.exigent import approval_request
 from alprfed.cli.ledger_reconcile import fetch_access_log
 from alprfed.cli.query import render_answer, send_query
 from alprfed.config import TLSConfig
@@ -481,16 +482,20 @@ class Story:
             "co-approves the officer's query, which may look back 72 hours.",
         )
         approval = self.stub("sjpd", "sgt-nguyen").ApproveExigent(
-            gateway_pb2.ApproveExigentRequest(
-                officer_id=AMBER.person,
+            approval_request(
+                officer=AMBER.person,
                 plate=AMBER.plate,
                 purpose=AMBER.purpose.value,
                 case_number=AMBER.case_number,
                 note="child seen entering this car",
+                tls=self.connection("sjpd", "sgt-nguyen").tls,
             ),
             timeout=15,
         )
-        console.print(f"  sgt-nguyen co-approves: {approval.approval_id}")
+        console.print(
+            f"  sgt-nguyen co-approves, signing with her own certificate key: "
+            f"{approval.approval_id}"
+        )
         answer = self.ask(AMBER, approval_id=approval.approval_id)
         self.checks.expect(
             answer.flagged_for_review and any(o.sightings for o in answer.outcomes),

@@ -10,7 +10,9 @@ The gateway sends it beside the signed query, as a DSSE envelope of its own payl
      "warrant": null | {"envelope": <the court-signed warrant, as below>,
                         "index": M, "entry": "<base64>", "proof": [...]},
      "exigent": null | {"index": K, "entry": "<base64>", "proof": [...],
-                        "plate_salt": "<64 hex: the salt of the approval's plate commitment>"}}
+                        "plate_salt": "<64 hex: the salt of the approval's plate commitment>",
+                        "consent": <the supervisor-signed consent envelope> | null,
+                        "certificate_chain": "<PEM: the supervisor's certificate, its org CA>"}}
 
 Envelopes inside are ``{"payload_type", "payload" (base64), "key_id", "signature" (base64)}``.
 Each ``proof`` is the RFC 9162 inclusion proof of its entry in the checkpoint's tree. Nothing
@@ -76,6 +78,8 @@ class SearchEvidence:
     warrant_entry: LoggedEntry | None = None
     exigent_entry: LoggedEntry | None = None
     exigent_plate_salt: bytes | None = None
+    consent: Envelope | None = None
+    certificate_chain: bytes = b""
 
     def to_canonical(self) -> dict[str, JSONValue]:
         warrant = None
@@ -96,6 +100,9 @@ class SearchEvidence:
             else {
                 **self.exigent_entry.to_canonical(),
                 "plate_salt": self.exigent_plate_salt.hex(),
+                # null only from a gateway that has none; every node refuses that
+                "consent": None if self.consent is None else envelope_record(self.consent),
+                "certificate_chain": self.certificate_chain.decode("ascii"),
             },
         }
 
@@ -109,16 +116,24 @@ class SearchEvidence:
         )
         if obj["v"] != SEARCH_EVIDENCE_VERSION:
             raise VerificationError(f"unsupported evidence version {obj['v']!r}")
-        warrant = warrant_entry = exigent_entry = exigent_salt = None
+        warrant = warrant_entry = exigent_entry = exigent_salt = consent = None
+        chain = b""
         if obj["warrant"] is not None:
             raw = obj["warrant"]
             warrant_entry = LoggedEntry.from_canonical(raw, "warrant", frozenset({"envelope"}))
             warrant = envelope_from_record(raw["envelope"])
         if obj["exigent"] is not None:
+            raw_exigent = obj["exigent"]
             exigent_entry = LoggedEntry.from_canonical(
-                obj["exigent"], "exigent", frozenset({"plate_salt"})
+                raw_exigent, "exigent", frozenset({"plate_salt", "consent", "certificate_chain"})
             )
-            exigent_salt = _salt(obj["exigent"])
+            exigent_salt = _salt(raw_exigent)
+            if raw_exigent["consent"] is not None:
+                consent = envelope_from_record(raw_exigent["consent"])
+            try:
+                chain = text(raw_exigent, "certificate_chain").encode("ascii")
+            except UnicodeEncodeError:
+                raise VerificationError("certificate_chain must be PEM text") from None
         return cls(
             query_id=text(obj, "query_id"),
             checkpoint=text(obj, "checkpoint"),
@@ -128,6 +143,8 @@ class SearchEvidence:
             warrant_entry=warrant_entry,
             exigent_entry=exigent_entry,
             exigent_plate_salt=exigent_salt,
+            consent=consent,
+            certificate_chain=chain,
         )
 
 

@@ -23,12 +23,7 @@ def test_an_honest_ledger_replays_clean_and_a_lying_gateway_is_caught(tmp_path: 
         federation.query("sjpd", "officer-garcia", warrant_id=warrant)  # mixed
         federation.query("sjpd", "officer-garcia")  # no warrant
         federation.query("sjpd", "officer-garcia", warrant_id=warrant, plate="7XYZ999")
-        approval = federation.stub("sjpd", "sgt-nguyen").ApproveExigent(
-            gateway_pb2.ApproveExigentRequest(
-                officer_id="officer-garcia", plate=SUSPECT, purpose="amber_alert", case_number="A-1"
-            ),
-            timeout=10,
-        )
+        approval = federation.approve_exigent(case_number="A-1")
         exigent = federation.query(
             "sjpd",
             "officer-garcia",

@@ -7,6 +7,7 @@ import pytest
 from federations import DAY, SUSPECT, Federation
 
 from alprfed import canonical, wire
+from alprfed.cli.exigent import approval_request
 from alprfed.messages import Outcome
 from alprfed.models import Purpose
 from alprfed.policy.warrants import Warrant
@@ -144,16 +145,38 @@ def test_show_and_revoke(federation: Federation) -> None:
 
 
 def approve(federation: Federation, **fields: str) -> gateway_pb2.ExigentApproval:
-    request = dict(
-        officer_id="officer-garcia",
+    if "officer_id" in fields:
+        fields["officer"] = fields.pop("officer_id")
+    return federation.approve_exigent(**fields)
+
+
+def test_an_approval_without_the_supervisors_signed_consent_is_refused(
+    federation: Federation,
+) -> None:
+    unsigned = gateway_pb2.ApproveExigentRequest(
+        officer_id="officer-garcia", plate=SUSPECT, purpose="amber_alert", case_number="X"
+    )
+    with pytest.raises(grpc.RpcError) as excinfo:
+        federation.stub("sjpd", "sgt-nguyen").ApproveExigent(unsigned, timeout=10)
+    assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "consent" in (excinfo.value.details() or "")
+
+
+def test_a_consent_signed_by_someone_else_is_refused(federation: Federation) -> None:
+    """The officer signs the consent with their own key; the sergeant sends it."""
+    forged = approval_request(
+        officer="officer-garcia",
         plate=SUSPECT,
         purpose="amber_alert",
-        case_number="SJ-AMBER-1",
-        note="child taken from school",
+        case_number="X",
+        note="",
+        tls=federation.tls("sjpd", "officer-garcia"),
     )
-    request.update(fields)
-    return federation.stub("sjpd", "sgt-nguyen").ApproveExigent(
-        gateway_pb2.ApproveExigentRequest(**request), timeout=10
+    with pytest.raises(grpc.RpcError) as excinfo:
+        federation.stub("sjpd", "sgt-nguyen").ApproveExigent(forged, timeout=10)
+    assert excinfo.value.code() in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.PERMISSION_DENIED,
     )
 
 

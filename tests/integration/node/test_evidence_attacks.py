@@ -8,6 +8,7 @@ leaves a "refused" record in the node's access log naming the step that failed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from alprfed.ledger.checkpoint import read_checkpoint
 from alprfed.ledger.cosignature import CosignatureSigner, add_signature_lines
 from alprfed.ledger.note import parse_note
 from alprfed.messages import SearchQuery
-from alprfed.models import Camera, Position, Sighting
+from alprfed.models import Camera, Position, Purpose, Sighting, TimeWindow
 from alprfed.signing import Envelope, SigningKey
 from alprfed.v1 import node_pb2
 
@@ -281,3 +282,64 @@ def _check_quorum_attacks(
     finally:
         server.stop(grace=None)
         authority.close()
+
+
+@pytest.fixture
+def live_node(
+    tmp_path: Path, pki_dir: Path, sqlite_url: str, gateway_key: SigningKey
+) -> Iterator[tuple[RunningNode, FixedClock]]:
+    """A node on today's clock: the session's certificates are valid now, not at NOW."""
+    clock = FixedClock(int(time.time()))
+    with running_node(
+        tmp_path,
+        pki_dir,
+        agency="sjpd",
+        state="CA",
+        database_url=sqlite_url,
+        gateway_key=gateway_key,
+        clock=clock,
+    ) as running:
+        now = clock.now()
+        with NodeStore.open(running.config.database_url) as store:
+            store.add_batch([STREET], [_sighting(now - hours * 3600) for hours in (1, 5, 30)])
+        yield running, clock
+
+
+def exigent_query(now: int) -> SearchQuery:
+    return search_query(
+        now,
+        warrant_id=None,
+        exigent=True,
+        purpose=Purpose.AMBER_ALERT,
+        window=TimeWindow(now - 3600 * 24, now),
+        case_number="SJ-AMBER-7",
+    )
+
+
+def test_an_exigent_query_with_the_supervisors_consent_is_answered(
+    live_node: tuple[RunningNode, FixedClock], pki_dir: Path, gateway_key: SigningKey
+) -> None:
+    node, clock = live_node
+    query = exigent_query(clock.now())
+    approval = node.authority.approve(query, credential(pki_dir, "sjpd", "sgt-nguyen"))
+    evidence = node.authority.evidence(query, exigent=approval)
+    answer = send(node, pki_dir, sign_query(gateway_key, query), evidence)
+    assert len(answer.sightings) == 2  # the reads of the last day: 1 h and 5 h ago
+
+
+def test_an_exigent_approval_the_supervisor_did_not_sign_is_refused(
+    live_node: tuple[RunningNode, FixedClock], pki_dir: Path, gateway_key: SigningKey
+) -> None:
+    """The gateway's operator logs an approval in the sergeant's name with no consent, or with
+    a consent the officer signed with their own key: the node refuses both."""
+    node, clock = live_node
+    query = exigent_query(clock.now())
+    index, _, chain = node.authority.approve(query, credential(pki_dir, "sjpd", "sgt-nguyen"))
+    evidence = node.authority.evidence(query, exigent=(index, None, chain))
+    assert "consent" in refused_at(node, pki_dir, query, evidence, gateway_key)
+    query = exigent_query(clock.now())
+    own = node.authority.approve(
+        query, credential(pki_dir, "sjpd", "officer-garcia"), supervisor="sgt-nguyen"
+    )
+    evidence = node.authority.evidence(query, exigent=own)
+    assert "consent" in refused_at(node, pki_dir, query, evidence, gateway_key)
