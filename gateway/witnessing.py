@@ -215,8 +215,12 @@ class CheckpointWitnessing:
             await wake.wait()
             wake.clear()
             note, size = self._head_note, self._head_size
-            if state.size == size and witness.name in self._collected.get(size, {}):
-                continue
+            if (
+                state.size == size
+                and witness.name in self._collected.get(size, {})
+                and self._published_size >= size
+            ):
+                continue  # nothing new for this witness (an unpublished size is retried)
             try:
                 await self._submit(witness, state, note, size)
                 backoff = MIN_BACKOFF_S
@@ -230,9 +234,16 @@ class CheckpointWitnessing:
                     await asyncio.sleep(backoff)
                     backoff = min(MAX_BACKOFF_S, backoff * 2)
                 else:
-                    state.size = conflict.size  # learnt its real size; retry at once
+                    if state.size == conflict.size:  # it said so before: do not hammer it
+                        await asyncio.sleep(backoff)
+                        backoff = min(MAX_BACKOFF_S, backoff * 2)
+                    state.size = conflict.size  # learnt its real size; retry
                 wake.set()
-            except (WitnessFailure, LedgerError, NoteError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a task that died would leave this witness unasked
+                if not isinstance(exc, (WitnessFailure, LedgerError)):
+                    log.exception("witness %s: unexpected failure", witness.name)
                 state.last_error = str(exc)
                 log.warning("witness %s: %s (retrying in %.1f s)", witness.name, exc, backoff)
                 await asyncio.sleep(backoff)
@@ -253,17 +264,10 @@ class CheckpointWitnessing:
             note=note,
             timeout_s=self._timeout,
         )
-        cosigned = add_signature_lines(note, [line for line in lines.splitlines() if line])
-        mine = [
-            line
-            for line in cosigned.splitlines(keepends=True)
-            if line.startswith(f"\u2014 {witness.verifier.name} ")
-        ]
-        if witness.verifier not in verify_cosignatures(cosigned, [witness.verifier]):
-            raise WitnessFailure("its answer holds no cosignature by its key")
+        line = _verified_line(note, lines, witness)
         state.size, state.last_error = size, ""
         state.cosigned += 1
-        self._collected.setdefault(size, {})[witness.name] = mine[0]
+        self._collected.setdefault(size, {})[witness.name] = line
         await self._maybe_publish(size, note)
 
     async def _proof(self, old: int, new: int) -> list[bytes]:
@@ -299,6 +303,25 @@ class CheckpointWitnessing:
         log.debug("published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected)))
         async with self._published_changed:
             self._published_changed.notify_all()
+
+
+def _verified_line(note: str, answer: str, witness: PolicyWitness) -> str:
+    """The one line of a witness's answer that is its valid cosignature of ``note``: lines of
+    other keys (even under its name) are ignored, as the signed-note rules say.
+
+    Raises:
+        WitnessFailure: no line of the answer is a valid cosignature by its key.
+    """
+    for line in answer.splitlines(keepends=True):
+        if not line.strip():
+            continue
+        try:
+            found = verify_cosignatures(add_signature_lines(note, [line]), [witness.verifier])
+        except NoteError:
+            continue
+        if witness.verifier in found:
+            return line if line.endswith("\n") else line + "\n"
+    raise WitnessFailure("its answer holds no valid cosignature by its key")
 
 
 class Unwitnessed:

@@ -179,7 +179,7 @@ def verify_cosignatures(
 
 
 def add_signature_lines(note: str, lines: Iterable[str]) -> str:
-    """``note`` with every signature line of ``lines`` it does not already carry appended.
+    """``note`` with the signature lines of ``lines`` by keys it carries no line of appended.
 
     Used to publish a checkpoint with the cosignatures collected for it; nothing is verified
     here (verifiers check what they rely on).
@@ -187,13 +187,16 @@ def add_signature_lines(note: str, lines: Iterable[str]) -> str:
     Raises:
         NoteError: the note or a line is malformed.
     """
-    present = note.splitlines(keepends=True)
-    merged = list(present)
+    parsed = parse_note(note)
+    signers = {(s.name, s.key_id) for s in parsed.signatures}
+    merged = note.splitlines(keepends=True)
     for line in lines:
         if not line.endswith("\n"):
             line += "\n"
-        if line not in merged:
+        (signature,) = parse_note(parsed.text + "\n" + line).signatures
+        # One line per key: a witness asked twice for one checkpoint (after a restart, say)
+        # answers with a new timestamp, and a second line by one key makes the note invalid.
+        if (signature.name, signature.key_id) not in signers:
+            signers.add((signature.name, signature.key_id))
             merged.append(line)
-    result = "".join(merged)
-    parse_note(result)  # every line must still be a well-formed signature
-    return result
+    return "".join(merged)

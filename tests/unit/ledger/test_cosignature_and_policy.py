@@ -20,7 +20,7 @@ from alprfed.ledger.cosignature import (
 )
 from alprfed.ledger.merkle import EMPTY_ROOT
 from alprfed.ledger.note import NoteSigner
-from alprfed.ledger.witness_policy import WitnessPolicy, WitnessPolicyError
+from alprfed.ledger.witness_policy import PolicyWitness, WitnessPolicy, WitnessPolicyError
 from alprfed.signing import SigningKey
 
 ORIGIN = "log.test.example/ledger"
@@ -61,7 +61,7 @@ def test_a_cosignature_is_the_c2sp_bytes_and_verifies_with_plain_cryptography(
     Ed25519PublicKey.from_public_bytes(public).verify(raw[12:], message)
     vkey = witnesses[0].verifier.to_vkey()
     assert CosignatureVerifier.from_vkey(vkey) == witnesses[0].verifier
-    assert base64.b64decode(vkey.split("+")[2])[0] == 0x04
+    assert base64.b64decode(vkey.split("+", 2)[2])[0] == 0x04
 
 
 def test_a_zero_timestamp_is_never_signed_nor_accepted(
@@ -171,3 +171,31 @@ def test_the_same_key_twice_is_refused(log: NoteSigner, witnesses: list[Cosignat
     twice = text + f"witness again {witnesses[0].verifier.to_vkey()}\n"
     with pytest.raises(ConfigError, match="listed twice"):
         WitnessPolicy.parse(twice)
+
+
+def test_a_second_line_by_the_same_key_is_not_added(
+    log: NoteSigner, witnesses: list[CosignatureSigner]
+) -> None:
+    """A witness asked twice (a gateway restart) answers with a new timestamp: the note keeps
+    one line per key, so it stays a valid note."""
+    note, text = checkpoint_note(log, 5)
+    once = add_signature_lines(note, [witnesses[0].signature_line(text, NOW)])
+    twice = add_signature_lines(once, [witnesses[0].signature_line(text, NOW + 5)])
+    assert twice == once
+    assert verify_cosignatures(twice, [witnesses[0].verifier]) == {witnesses[0].verifier: NOW}
+
+
+def test_the_gateway_keeps_the_valid_line_of_a_witness_answer(
+    log: NoteSigner, witnesses: list[CosignatureSigner]
+) -> None:
+    """A line under the witness's name but another key, then its real line: the real one is
+    what counts (a witness cannot poison the quorum with a decoy)."""
+    from gateway.witnessing import WitnessFailure, _verified_line
+
+    note, text = checkpoint_note(log, 5)
+    witness = PolicyWitness("w0", witnesses[0].verifier, "http://x")
+    decoy = CosignatureSigner(witnesses[0].name, SigningKey.generate()).signature_line(text, NOW)
+    real = witnesses[0].signature_line(text, NOW)
+    assert _verified_line(note, decoy + real, witness) == real
+    with pytest.raises(WitnessFailure):
+        _verified_line(note, decoy, witness)
