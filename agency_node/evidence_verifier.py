@@ -45,6 +45,7 @@ from alprfed.messages import SearchQuery
 from alprfed.messages.consent import verify_consent
 from alprfed.messages.evidence import LoggedEntry, SearchEvidence
 from alprfed.models import EXIGENT_PURPOSES, Agency, AgencyId
+from alprfed.policy.exigent import APPROVAL_LIFETIME_S
 from alprfed.policy.warrants import Warrant, court_covers, open_warrant
 from alprfed.signing import SEARCH_EVIDENCE_TYPE, Envelope, VerifyingKey, keyring, open_envelope
 
@@ -99,6 +100,15 @@ class EvidenceVerifier:
 
     def verify(self, query: SearchQuery, envelope: Envelope | None) -> VerifiedEvidence:
         """Raises: EvidenceRefused naming the step that failed."""
+        try:
+            return self._verify(query, envelope)
+        except EvidenceRefused:
+            raise
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            # An entry that verifies but whose body has the wrong shape: refused like the rest.
+            raise EvidenceRefused("3-5", f"a malformed entry: {type(exc).__name__}") from None
+
+    def _verify(self, query: SearchQuery, envelope: Envelope | None) -> VerifiedEvidence:
         now = self._now()
         evidence = self._evidence(query, envelope)  # 1
         witnessed = self._checkpoint(evidence.checkpoint, now)  # 2
@@ -327,6 +337,10 @@ class EvidenceVerifier:
                     "has expired",
                 ),
                 (
+                    now - approval.time <= APPROVAL_LIFETIME_S + MAX_CLOCK_SKEW_S,
+                    "was logged more than an hour ago",
+                ),
+                (
                     query.window.start >= now - self._trust.exigent_lookback_s,
                     "the window reaches back further than exigency allows here",
                 ),
@@ -376,6 +390,10 @@ class EvidenceVerifier:
                 (consent.plate == query.plate, "is for another plate"),
                 (consent.purpose == query.purpose.value, "is for another purpose"),
                 (consent.case_number == query.case_number, "is for another case"),
+                (
+                    now - APPROVAL_LIFETIME_S <= consent.signed_at <= now + MAX_CLOCK_SKEW_S,
+                    "was not signed within the last hour",
+                ),
             )
             if not ok
         ]

@@ -4,6 +4,7 @@
 
     witness_policy = "witness-policy.txt"   # C2SP tlog-policy: the ledger's key (its log line),
                                             # the witnesses this node trusts, their quorum
+    allow_unwitnessed = false               # true accepts 'quorum none' (no witnesses at all)
     max_checkpoint_age_seconds = 300        # cosignatures older than this do not count
     exigent_lookback_hours = 72             # how far back an exigent query may reach
     auditors = ["ca-state-auditor"]         # organizations that may read the access log
@@ -37,6 +38,7 @@ DEFAULT_MAX_CHECKPOINT_AGE_S = 300
 DEFAULT_EXIGENT_LOOKBACK_HOURS = 72
 TRUST_KEYS = {
     "witness_policy",
+    "allow_unwitnessed",
     "max_checkpoint_age_seconds",
     "exigent_lookback_hours",
     "auditors",
@@ -63,6 +65,14 @@ def load_node_trust(path: Path) -> NodeTrust:
     if not policy.logs:
         raise ConfigError(
             f"{path}: the witness policy must name the ledger's key on a 'log <vkey>' line"
+        )
+    if not policy.requires_witnesses and not table.flag("allow_unwitnessed", False):
+        # The ledger key alone is held by the gateway's operator, who could then sign a
+        # private history with a decision no one else ever sees.
+        raise ConfigError(
+            f"{path}: the witness policy asks no witness ('quorum none'), so the gateway's "
+            "operator alone could log a decision; name witnesses and a quorum, or set "
+            "allow_unwitnessed = true for a federation without witnesses"
         )
     try:
         origin = verifiers_origin(policy.logs)

@@ -60,7 +60,7 @@ class Authority:
     def trust_file(self, *, auditors: Sequence[str] = ("ca-state-auditor",)) -> Path:
         path = self.directory / "trust.toml"
         path.write_text(
-            f'witness_policy = "{self.policy_file}"\n'
+            f'witness_policy = "{self.policy_file}"\nallow_unwitnessed = true\n'
             f"auditors = [{', '.join(repr(a) for a in auditors)}]\n\n"
             f'[[court]]\nid = "{COURT}"\nname = "Santa Clara Superior Court"\n'
             f'key = "{self.court_key.public.to_text()}"\nkind = "state"\nstates = ["CA"]\n\n'

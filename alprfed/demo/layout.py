@@ -275,6 +275,8 @@ def _write_trust(path: Path, spec: FederationSpec, court_keys: Mapping[str, Sign
     parts = [
         'witness_policy = "../../witness-policy.txt"\n'
         f"auditors = {_toml_value(list(spec.oversight))}\n"
+        # A federation without witnesses (tests, experiments) must say so explicitly.
+        + ("" if spec.witnesses else "allow_unwitnessed = true\n")
     ]
     for court in spec.courts:
         parts.append(

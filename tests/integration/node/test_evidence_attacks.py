@@ -21,8 +21,10 @@ from nodes import RunningNode, node_config, running_node
 
 from agency_node.server import create_server
 from agency_node.storage import NodeStore
+from agency_node.trust import load_node_trust
 from alprfed import wire
 from alprfed.clock import FixedClock
+from alprfed.errors import ConfigError
 from alprfed.ledger.checkpoint import read_checkpoint
 from alprfed.ledger.cosignature import CosignatureSigner, add_signature_lines
 from alprfed.ledger.note import parse_note
@@ -343,3 +345,24 @@ def test_an_exigent_approval_the_supervisor_did_not_sign_is_refused(
     )
     evidence = node.authority.evidence(query, exigent=own)
     assert "consent" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_logged_decision_of_the_wrong_shape_is_refused_and_logged(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    query = search_query(clock.now())
+    evidence = node.authority.evidence(query, requester="sjpd/officer-garcia")
+    assert "malformed" in refused_at(node, pki_dir, query, evidence, gateway_key)
+
+
+def test_a_node_refuses_to_start_on_a_policy_without_witnesses_unless_told(
+    tmp_path: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    authority = Authority(tmp_path, gateway_key, clock)
+    try:
+        trust = authority.trust_file()
+        trust.write_text(trust.read_text().replace("allow_unwitnessed = true\n", ""))
+        with pytest.raises(ConfigError, match="quorum none"):
+            load_node_trust(trust)
+    finally:
+        authority.close()
