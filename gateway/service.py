@@ -13,6 +13,7 @@ identity (certificate) + QueryInput
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import threading
 import uuid
@@ -22,8 +23,10 @@ from typing import Protocol
 
 from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
-from alprfed.errors import Reason, Unavailable
+from alprfed.errors import AlprfedError, Reason, Unavailable
+from alprfed.ledger import AppendedEntry
 from alprfed.messages import Outcome, Requester, SearchQuery
+from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Agency
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
@@ -36,6 +39,8 @@ from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
+
+log = logging.getLogger("alprfed.gateway.query")
 
 MAX_REMEMBERED_SLOTS = 4096  # warrant/approval plate matches kept in memory
 QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
@@ -143,7 +148,7 @@ class QueryService:
 
         permitted = [federation.agencies[a] for a in decision.permitted]
         answers: dict[str, NodeAnswer] = {}
-        unwitnessed = ""
+        not_sent = ""  # why the permitted nodes were not asked, if they were not
         if permitted:
             requester = federation.agencies[facts.agency]
             envelope = self._signer.sign_envelope(
@@ -177,21 +182,21 @@ class QueryService:
                 )
             except Unavailable as exc:
                 # Fail closed: nothing is sent; the outcome says why, then the answer fails.
-                unwitnessed = str(exc)
+                log.warning("query %s not sent: %s", query_id, exc)
+                not_sent = "ledger not witnessed"
                 permitted = []
         if permitted:
-            evidence = await asyncio.to_thread(
-                build_evidence,
-                self._evidence_source,
-                query_id=query_id,
-                checkpoint=checkpoint,
-                decision_index=decision_entry.index,
-                warrant=resolved.warrant_envelope if decision.authority == "warrant" else None,
-                warrant_index=resolved.warrant_entry if decision.authority == "warrant" else None,
-                approval_index=resolved.approval_entry if decision.authority == "exigent" else None,
-                consent=resolved.approval_consent,
-                certificate_chain=resolved.approval_chain,
-            )
+            try:
+                evidence = await self._evidence(
+                    query_id, checkpoint, decision, decision_entry, resolved
+                )
+            except AlprfedError as exc:
+                # E.g. an approval whose plate openings were purged: nothing can prove it to a
+                # node. The decision still gets its outcome entry.
+                log.warning("query %s not sent, no evidence: %s", query_id, exc)
+                not_sent = "the evidence could not be built"
+                permitted = []
+        if permitted:
             signed_evidence = self._signer.sign_envelope(
                 SEARCH_EVIDENCE_TYPE, evidence.to_canonical()
             )
@@ -206,12 +211,10 @@ class QueryService:
             ):
                 answers[answer.agency.agency_id] = answer
 
-        if unwitnessed:
+        if not_sent:
             answers = {
                 agency_id: NodeAnswer(
-                    federation.agencies[agency_id],
-                    Outcome.UNAVAILABLE,
-                    detail="ledger not witnessed",
+                    federation.agencies[agency_id], Outcome.UNAVAILABLE, detail=not_sent
                 )
                 for agency_id in decision.permitted
             }
@@ -253,6 +256,29 @@ class QueryService:
             ledger_index=outcome_entry.index,
             ledger_proof=proof,
             flagged_for_review=flagged,
+        )
+
+    async def _evidence(
+        self,
+        query_id: str,
+        checkpoint: str,
+        decision: QueryDecision,
+        decision_entry: AppendedEntry,
+        resolved: Resolved,
+    ) -> SearchEvidence:
+        """The evidence every permitted node demands (blocking SQL: in a worker thread)."""
+        warranted, exigent = decision.authority == "warrant", decision.authority == "exigent"
+        return await asyncio.to_thread(
+            build_evidence,
+            self._evidence_source,
+            query_id=query_id,
+            checkpoint=checkpoint,
+            decision_index=decision_entry.index,
+            warrant=resolved.warrant_envelope if warranted else None,
+            warrant_index=resolved.warrant_entry if warranted else None,
+            approval_index=resolved.approval_entry if exigent else None,
+            consent=resolved.approval_consent if exigent else None,
+            certificate_chain=resolved.approval_chain if exigent else b"",
         )
 
     def _resolve(self, query: QueryInput) -> Resolved:

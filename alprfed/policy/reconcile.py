@@ -53,11 +53,13 @@ def reconcile(
         body = entry.body
         if entry.kind == "query_decision":
             permitted = frozenset(
-                d["agency"] for d in body.get("decisions", ()) if d.get("allowed") is True
+                str(d.get("agency"))
+                for d in _objects(body.get("decisions"))
+                if d.get("allowed") is True
             )
             decisions[str(body.get("query_id"))] = (entry.index, permitted)
         elif entry.kind == "query_outcome":
-            for outcome in body.get("outcomes", ()):
+            for outcome in _objects(body.get("outcomes")):
                 receipt = outcome.get("receipt")
                 signature = receipt.get("signature") if isinstance(receipt, dict) else None
                 outcomes[str(body.get("query_id")), str(outcome.get("agency"))] = (
@@ -80,6 +82,11 @@ def reconcile(
                     Finding(agency, query_id, "the ledger records an answer the node never logged")
                 )
     return report
+
+
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list in a (verified, but maybe malformed) entry body."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _check_record(
@@ -123,6 +130,17 @@ def _check_record(
     if logged is None:
         report.findings.append(
             Finding(agency, query_id, "the ledger has no outcome for an answer the node gave")
+        )
+    elif logged[1] is None and logged[0] in ("timed_out", "unavailable"):
+        # The node answered after the gateway gave up waiting: its results never left the
+        # gateway, and the ledger says so. Worth a look, not a lie.
+        report.findings.append(
+            Finding(
+                agency,
+                query_id,
+                f"the node answered, but the gateway recorded {logged[0]} (too late)",
+                severe=False,
+            )
         )
     elif logged[1] != receipt.get("signature"):
         report.findings.append(
