@@ -71,10 +71,10 @@ def reconcile(
         answered: set[str] = set()
         for record in records:
             _check_record(agency, record, decisions, outcomes, report, answered)
-        for (query_id, outcome_agency), (outcome, signature) in outcomes.items():
+        for (query_id, outcome_agency), (logged, signature) in outcomes.items():
             if (
                 outcome_agency == agency
-                and outcome in NODE_ANSWERS
+                and logged in NODE_ANSWERS
                 and signature is not None
                 and query_id not in answered
             ):
