@@ -256,6 +256,19 @@ class AuditTrail:
             },
         )
 
+    async def commitment_opened(
+        self, *, opened_index: int, reason: str, by: Identity
+    ) -> AppendedEntry:
+        """An auditor is about to see the plates behind entry ``opened_index``."""
+        return await self._append(
+            "commitment_opened",
+            {
+                "opened_index": opened_index,
+                "reason": reason,
+                "by": requester_record(by),
+            },
+        )
+
     async def openings_purged(
         self, *, before_index: int, deleted: int, retention_seconds: int, ran_at: int
     ) -> AppendedEntry:

@@ -19,13 +19,12 @@ from typing import Any
 import grpc
 
 from alprfed.errors import InvalidRequest, LedgerRangeError
-from alprfed.ledger.entry import EntryKind
 from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.remote import CHECKPOINT_PAGE
 from alprfed.ledger.source import ENTRY_PAGE
-from alprfed.ledger.writer import LedgerWriter
 from alprfed.rpc.identity import Identity
 from alprfed.v1 import ledger_pb2, ledger_pb2_grpc
+from gateway.audit import AuditTrail
 
 READ = "ledger.read"
 OPEN_COMMITMENT = "ledger.open_commitment"
@@ -37,9 +36,9 @@ Authorize = Callable[[grpc.aio.ServicerContext, str], Awaitable[Identity]]
 class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
     """Serves one ledger. ``authorize(context, action)`` returns the caller or raises."""
 
-    def __init__(self, store: LedgerReader, writer: LedgerWriter, authorize: Authorize) -> None:
+    def __init__(self, store: LedgerReader, audit: AuditTrail, authorize: Authorize) -> None:
         self._store = store
-        self._writer = writer
+        self._audit = audit
         self._authorize = authorize
 
     def add_to_server(self, server: Any) -> None:
@@ -129,18 +128,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
             raise InvalidRequest(f"say why, in 1 to {MAX_REASON_LENGTH} characters", field="reason")
         # Fail before logging when there is nothing to open; log before anything is shown.
         await asyncio.to_thread(self._store.open_commitments, request.index)
-        entry = await self._writer.append(
-            EntryKind.COMMITMENT_OPENED,
-            {
-                "opened_index": request.index,
-                "reason": reason,
-                "by": {
-                    "principal": identity.principal,
-                    "organization": identity.organization,
-                    "kind": identity.kind.value,
-                    "verified": identity.verified,
-                },
-            },
+        entry = await self._audit.commitment_opened(
+            opened_index=request.index, reason=reason, by=identity
         )
         openings = await asyncio.to_thread(self._store.open_commitments, request.index)
         return ledger_pb2.CommitmentOpening(

@@ -201,7 +201,7 @@ async def create_server(
             server,
         )
         ledger_pb2_grpc.add_LedgerServicer_to_server(
-            LedgerServicer(store, writer, authorize_ledger), server
+            LedgerServicer(store, audit, authorize_ledger), server
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -19,6 +19,7 @@ from alprfed.ledger.writer import LedgerWriter
 from alprfed.rpc.errors import AsyncErrorMappingInterceptor
 from alprfed.rpc.identity import Identity, peer_identity
 from alprfed.signing import SigningKey
+from gateway.audit import AuditTrail
 from gateway.ledger_servicer import OPEN_COMMITMENT, LedgerServicer
 
 ORIGIN = "ledger.alprfed.test/federation"
@@ -88,7 +89,7 @@ class LedgerServer:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         writer = LedgerWriter(self._store)
         server = grpc.aio.server(interceptors=[AsyncErrorMappingInterceptor()])
-        LedgerServicer(self._store, writer, _authorize).add_to_server(server)
+        LedgerServicer(self._store, AuditTrail(writer), _authorize).add_to_server(server)
         self.port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         self._ready.set()
