@@ -62,4 +62,9 @@ def test_a_wheel_built_from_a_clean_tree_has_generated_code_and_policies(tmp_pat
         "alprfed/policies/states/CA.toml",
         "alprfed/policies/states/default.toml",
     } <= names
-    assert {"agency_node/server.py", "gateway/server.py", "alprfed/py.typed"} <= names
+    assert {
+        "agency_node/server.py",
+        "gateway/server.py",
+        "witness/server.py",
+        "alprfed/py.typed",
+    } <= names
