@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -37,16 +38,17 @@ GATEWAY = ("federation", "gateway")
 STREET = Camera("cam-1", "1st & Santa Clara", Position(37_336_100, -121_890_600))
 
 
-@pytest.fixture
-def node(
-    tmp_path: Path, pki_dir: Path, sqlite_url: str, gateway_key: SigningKey, clock: FixedClock
+@contextmanager
+def seeded_node(
+    tmp_path: Path, pki_dir: Path, url: str, gateway_key: SigningKey, clock: FixedClock
 ) -> Iterator[RunningNode]:
+    """San Jose's node, holding one plate seen 1, 5 and 30 hours before the clock's now."""
     with running_node(
         tmp_path,
         pki_dir,
         agency="sjpd",
         state="CA",
-        database_url=sqlite_url,
+        database_url=url,
         gateway_key=gateway_key,
         clock=clock,
     ) as running:
@@ -54,6 +56,14 @@ def node(
         sightings = [_sighting(now - hours * 3600) for hours in (1, 5, 30)]
         with NodeStore.open(running.config.database_url) as store:
             store.add_batch([STREET], sightings)
+        yield running
+
+
+@pytest.fixture
+def node(
+    tmp_path: Path, pki_dir: Path, sqlite_url: str, gateway_key: SigningKey, clock: FixedClock
+) -> Iterator[RunningNode]:
+    with seeded_node(tmp_path, pki_dir, sqlite_url, gateway_key, clock) as running:
         yield running
 
 
@@ -292,18 +302,7 @@ def live_node(
 ) -> Iterator[tuple[RunningNode, FixedClock]]:
     """A node on today's clock: the session's certificates are valid now, not at NOW."""
     clock = FixedClock(int(time.time()))
-    with running_node(
-        tmp_path,
-        pki_dir,
-        agency="sjpd",
-        state="CA",
-        database_url=sqlite_url,
-        gateway_key=gateway_key,
-        clock=clock,
-    ) as running:
-        now = clock.now()
-        with NodeStore.open(running.config.database_url) as store:
-            store.add_batch([STREET], [_sighting(now - hours * 3600) for hours in (1, 5, 30)])
+    with seeded_node(tmp_path, pki_dir, sqlite_url, gateway_key, clock) as running:
         yield running, clock
 
 
