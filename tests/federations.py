@@ -7,22 +7,28 @@ synthetic data holding the demo plates, one federation per test module.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from gateways import GatewayThread, WitnessThread, free_port, seed_node, start_node
 
 from agency_node.server import NodeServer
 from alprfed import canonical, wire
 from alprfed.cli.exigent import approval_request
+from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import TLSConfig, load_gateway_config
 from alprfed.demo.layout import Layout, build_layout
 from alprfed.demo.spec import DEMO, FederationSpec
+from alprfed.ledger import LedgerStore, PendingEntry, iter_entries
+from alprfed.ledger.reader import LedgerReader
 from alprfed.models import Purpose, TimeWindow
+from alprfed.policy.replay import AuditReport, audit_entries
 from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant, WarrantLimits
 from alprfed.query import QueryAnswer, QueryInput
 from alprfed.rpc.tls import secure_channel
@@ -60,6 +66,11 @@ class Federation:
     nodes: dict[str, NodeServer]
     now: int
     witnesses: dict[str, WitnessThread] = field(default_factory=dict)
+
+    @property
+    def ledger_url(self) -> str:
+        """The gateway's database (SQLite beside its config), for tests that read it."""
+        return f"sqlite:///{self.layout.gateway_config.parent / 'gateway.db'}"
 
     def tls(self, organization: str, person: str) -> TLSConfig:
         principal = self.layout.pki / "orgs" / organization / "principals" / person
@@ -206,3 +217,31 @@ def stop_federation(federation: Federation) -> None:
         node.stop(grace=None)
     for witness in federation.witnesses.values():
         witness.stop()
+
+
+def forge_allowed_and_replay(
+    federation: Federation, decision_body: dict[str, Any], agency: str
+) -> tuple[int, AuditReport]:
+    """What a compromised gateway holding the ledger key can do: log a copy of a decision
+    with ``agency`` allowed. Returns the forged entry's index and the audit replay of the
+    whole ledger afterwards."""
+    forged = copy.deepcopy(decision_body)
+    for decision in forged["decisions"]:
+        if decision["agency"] == agency:
+            decision["allowed"], decision["refused_by"] = True, []
+    url = federation.ledger_url
+    store = LedgerStore.open(
+        url,
+        origin=federation.layout.spec.origin,
+        signer=SigningKey.load(federation.layout.root / "keys" / "ledger.pem"),
+        clock=SYSTEM_CLOCK,
+    )
+    try:
+        (appended,) = store.append_batch([PendingEntry("query_decision", forged, (SUSPECT,))])
+    finally:
+        store.close()
+    reader = LedgerReader.open_readonly(url)
+    try:
+        return appended.index, audit_entries(iter_entries(reader))
+    finally:
+        reader.close()

@@ -77,24 +77,15 @@ class AccessRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The record as auditors download it (the receipt as a DSSE JSON-like object)."""
-        return {
-            "seq": self.seq,
-            "received_at": self.received_at,
-            "query_id": self.query_id,
-            "outcome": self.outcome,
-            "requester_agency": self.requester_agency,
-            "requester_officer": self.requester_officer,
-            "purpose": self.purpose,
-            "decision_index": self.decision_index,
-            "checkpoint_size": self.checkpoint_size,
-            "count": self.count,
-            "reason": self.reason,
-            "receipt": None
-            if self.receipt is None
-            else {
+        """The record as auditors download it: its columns, the receipt as one object."""
+        row = self.to_row()
+        for column in ("receipt_payload", "receipt_key_id", "receipt_signature"):
+            del row[column]
+        receipt = None
+        if self.receipt is not None:
+            receipt = {
                 "payload": base64.b64encode(self.receipt.payload).decode("ascii"),
                 "key_id": self.receipt.key_id,
                 "signature": base64.b64encode(self.receipt.signature).decode("ascii"),
-            },
-        }
+            }
+        return {"seq": self.seq, **row, "receipt": receipt}

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-from federations import DAY, SUSPECT, start_federation, stop_federation
+from federations import DAY, forge_allowed_and_replay, start_federation, stop_federation
 
-from alprfed.clock import SYSTEM_CLOCK
-from alprfed.ledger import LedgerStore, PendingEntry, iter_entries
+from alprfed.ledger import iter_entries
 from alprfed.ledger.reader import LedgerReader
 from alprfed.models import Purpose
 from alprfed.policy.replay import audit_entries
-from alprfed.signing import SigningKey
 from alprfed.v1 import gateway_pb2
 
 
@@ -54,26 +51,8 @@ def test_an_honest_ledger_replays_clean_and_a_lying_gateway_is_caught(tmp_path: 
 
     # A compromised gateway holding the ledger key logs a decision its policy forbids: the
     # warrantless query let through to San Jose's node.
-    forged = copy.deepcopy(decisions[1].body)
-    for decision in forged["decisions"]:
-        if decision["agency"] == "sjpd":
-            decision["allowed"], decision["refused_by"] = True, []
-    store = LedgerStore.open(
-        url,
-        origin=federation.layout.spec.origin,
-        signer=SigningKey.load(federation.layout.root / "keys" / "ledger.pem"),
-        clock=SYSTEM_CLOCK,
-    )
-    try:
-        (appended,) = store.append_batch([PendingEntry("query_decision", forged, (SUSPECT,))])
-    finally:
-        store.close()
-    reader = LedgerReader.open_readonly(url)
-    try:
-        caught = audit_entries(iter_entries(reader))
-    finally:
-        reader.close()
-    assert [(d.index, d.agency) for d in caught.disagreements] == [(appended.index, "sjpd")]
+    index, caught = forge_allowed_and_replay(federation, decisions[1].body, "sjpd")
+    assert [(d.index, d.agency) for d in caught.disagreements] == [(index, "sjpd")]
     assert caught.disagreements[0].logged == "allowed"
     assert caught.disagreements[0].replayed == "denied: warrant.required"
 

@@ -9,20 +9,22 @@ reaches the same verdicts from the ledger alone, and catches a gateway that logs
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 
 import grpc
 import pytest
-from federations import SUSPECT, Federation, start_federation, stop_federation
+from federations import (
+    Federation,
+    forge_allowed_and_replay,
+    start_federation,
+    stop_federation,
+)
 
-from alprfed.clock import SYSTEM_CLOCK
-from alprfed.ledger import LedgerStore, PendingEntry, iter_entries
+from alprfed.ledger import iter_entries
 from alprfed.ledger.reader import LedgerReader
 from alprfed.messages import Outcome
 from alprfed.policy.replay import audit_entries
-from alprfed.signing import SigningKey
 
 JURISDICTION = "warrant.court-jurisdiction"
 
@@ -98,24 +100,6 @@ def test_a_court_that_lost_jurisdiction_authorizes_nothing_and_replay_agrees(
     assert JURISDICTION in logged["sjpd"]
 
     # A gateway that logs the out-of-jurisdiction query as allowed at San Jose is caught.
-    forged = copy.deepcopy(decisions[1].body)
-    for decision in forged["decisions"]:
-        if decision["agency"] == "sjpd":
-            decision["allowed"], decision["refused_by"] = True, []
-    store = LedgerStore.open(
-        url,
-        origin=federation.layout.spec.origin,
-        signer=SigningKey.load(federation.layout.root / "keys" / "ledger.pem"),
-        clock=SYSTEM_CLOCK,
-    )
-    try:
-        (appended,) = store.append_batch([PendingEntry("query_decision", forged, (SUSPECT,))])
-    finally:
-        store.close()
-    reader = LedgerReader.open_readonly(url)
-    try:
-        caught = audit_entries(iter_entries(reader))
-    finally:
-        reader.close()
-    assert [(d.index, d.agency) for d in caught.disagreements] == [(appended.index, "sjpd")]
+    index, caught = forge_allowed_and_replay(federation, decisions[1].body, "sjpd")
+    assert [(d.index, d.agency) for d in caught.disagreements] == [(index, "sjpd")]
     assert caught.disagreements[0].replayed == f"denied: {JURISDICTION}"

@@ -8,30 +8,16 @@ the cited warrant's signed flag as ``LawRequest.prospective``.
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from law_requests import make_request
 
 from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
 from alprfed.law import LawBook, LawRequest, load_law_book
-from alprfed.models import AgencyKind, Purpose, TimeWindow
+from alprfed.models import AgencyKind
 
-NOW, DAY = 1_764_000_000, 86_400
-# Lawful everywhere but for the rule under test: a warrant, a case number, the last day.
-REQUEST = LawRequest(
-    holder_agency="holder-pd",
-    holder_state="IL",
-    requester_agency="asking-pd",
-    requester_state="IL",
-    requester_kind=AgencyKind.LOCAL,
-    purpose=Purpose.HOMICIDE,
-    case_number="2025-000123",
-    window=TimeWindow(NOW - DAY, NOW),
-    now=NOW,
-    warrant=True,
-)
 RETENTION_RULE = """
 [[rule]]
 id = "IL-test-retention"
@@ -66,12 +52,10 @@ def book_with(tmp_path: Path, rule: str) -> LawBook:
     return load_law_book(tmp_path)
 
 
-def make_request(**changes: object) -> LawRequest:
-    state = changes.pop("state", None)
-    if state is not None:
-        changes.setdefault("holder_state", state)
-        changes.setdefault("requester_state", state)
-    return replace(REQUEST, **changes)  # type: ignore[arg-type]
+def request(**changes: object) -> LawRequest:
+    """The shared lawful request, in Illinois (the state of the pack under test)."""
+    changes.setdefault("state", "IL")
+    return make_request(**changes)
 
 
 @pytest.fixture
@@ -80,13 +64,13 @@ def holder_book(tmp_path: Path) -> LawBook:
 
 
 def refused(book: LawBook, **changes: object) -> list[str]:
-    return [r.rule_id for r in book.decide(make_request(**changes)).reasons]
+    return [r.rule_id for r in book.decide(request(**changes)).reasons]
 
 
 def test_a_prospective_warrant_is_refused_where_the_holders_law_demands_its_own(
     holder_book: LawBook,
 ) -> None:
-    decision = holder_book.decide(make_request(state="IL", prospective=True))
+    decision = holder_book.decide(request(prospective=True))
     assert not decision.allowed
     (reason,) = decision.reasons
     assert reason.rule_id == "IL-test-tracking-process"
@@ -96,7 +80,7 @@ def test_a_prospective_warrant_is_refused_where_the_holders_law_demands_its_own(
 
 
 def test_a_historical_warrant_passes(holder_book: LawBook) -> None:
-    assert holder_book.decide(make_request(state="IL", prospective=False)).allowed
+    assert holder_book.decide(request(prospective=False)).allowed
 
 
 def test_it_binds_only_the_state_it_belongs_to(holder_book: LawBook) -> None:
