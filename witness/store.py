@@ -10,26 +10,27 @@
 
 Atomicity: ``advance`` reads the row, lets the caller check it and sign, and writes the new
 row in ONE write transaction (SQLite: BEGIN IMMEDIATE, the database's write lock, taken before
-the read; PostgreSQL: SELECT ... FOR UPDATE, and for a log's first checkpoint an INSERT whose
-unique violation means another request got there first: the whole step is retried on the row
-it wrote). The UPDATE is also a compare-and-swap on the size read, so even a lost lock could
-not roll the row back. Durability: SQLite with synchronous=FULL (an fsync per commit), and
-PostgreSQL with synchronous_commit forced on for the transaction, so ``advance`` returns only
-once the new state is on disk -- before the cosignature is handed out.
+the read; PostgreSQL: SELECT ... FOR UPDATE, and for a log's first checkpoint an INSERT ... ON
+CONFLICT DO NOTHING that writes nothing when another request got there first: the whole step
+is retried on the row it wrote). The UPDATE is also a compare-and-swap on the size read, so
+even a lost lock could not roll the row back. Durability: SQLite with synchronous=FULL (an
+fsync per commit), and PostgreSQL with synchronous_commit forced on for the transaction, so
+``advance`` returns only once the new state is on disk -- before the cosignature is handed out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from alprfed.db import Migration, Migrations, create_engine, writer
+from alprfed.db import DriverStatement, Migration, Migrations, create_engine, writer
 from alprfed.errors import Unavailable
 from alprfed.ledger.merkle import HASH_SIZE
 
@@ -109,8 +110,9 @@ class _LostRace(Exception):
 def _storage_error(exc: SQLAlchemyError) -> WitnessStorageError:
     # The first line only: SQLAlchemy appends the statement and its parameters.
     original = getattr(exc, "orig", None) or exc
-    first_line = (str(original).strip().splitlines() or [""])[0]
-    return WitnessStorageError(f"witness storage failed: {type(original).__name__}: {first_line}")
+    return WitnessStorageError(
+        f"witness storage failed: {type(original).__name__}: {_first_line(original)}"
+    )
 
 
 class WitnessStore:
@@ -118,6 +120,38 @@ class WitnessStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        dialect = engine.dialect
+        self._postgres = dialect.name == "postgresql"
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._synchronous_commit = DriverStatement(
+            sa.text("SET LOCAL synchronous_commit TO on"), dialect
+        )
+        select = sa.select(*_STATE_COLUMNS).where(witness_logs.c.origin == sa.bindparam("origin"))
+        self._select = DriverStatement(
+            select.with_for_update() if self._postgres else select, dialect
+        )
+        values: dict[str, sa.BindParameter[object]] = {
+            c: sa.bindparam(c) for c in ("size", "root", "checkpoint", "updated_at")
+        }
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        self._insert = DriverStatement(
+            insert(witness_logs)
+            .values(origin=sa.bindparam("origin"), **values)
+            .on_conflict_do_nothing(index_elements=[witness_logs.c.origin])
+            .returning(witness_logs.c.origin),
+            dialect,
+        )
+        # A compare-and-swap on the size read: even a lost lock could not roll the row back.
+        self._update = DriverStatement(
+            witness_logs.update()
+            .where(
+                witness_logs.c.origin == sa.bindparam("origin"),
+                witness_logs.c.size == sa.bindparam("old_size"),
+            )
+            .values(**values)
+            .returning(witness_logs.c.origin),
+            dialect,
+        )
 
     @classmethod
     def open(cls, url: str) -> WitnessStore:
@@ -159,7 +193,7 @@ class WitnessStore:
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(
-                    sa.select(witness_logs).where(witness_logs.c.origin == origin)
+                    sa.select(*_STATE_COLUMNS).where(witness_logs.c.origin == origin)
                 ).first()
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
@@ -193,37 +227,36 @@ class WitnessStore:
     def _advance_once(
         self, origin: str, decide: Callable[[WitnessedState | None], WitnessedState]
     ) -> WitnessedState:
-        with writer(self._engine).begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # The answer is a promise; make the commit wait for the WAL flush even on a
-                # server whose default is asynchronous commit.
-                conn.execute(sa.text("SET LOCAL synchronous_commit TO on"))
-            row = conn.execute(
-                sa.select(witness_logs).where(witness_logs.c.origin == origin).with_for_update()
-            ).first()
-            current = None if row is None else _state(row)
-            new = decide(current)
-            if new.origin != origin:
-                raise ValueError("decide() returned the state of another log")
-            values = {
-                "size": new.size,
-                "root": new.root,
-                "checkpoint": new.checkpoint,
-                "updated_at": new.updated_at,
-            }
-            if current is None:
-                try:
-                    conn.execute(witness_logs.insert().values(origin=origin, **values))
-                except IntegrityError:
-                    raise _LostRace from None  # leaving the block rolls the transaction back
-            else:
-                result = conn.execute(
-                    witness_logs.update()
-                    .where(witness_logs.c.origin == origin, witness_logs.c.size == current.size)
-                    .values(**values)
-                )
-                if result.rowcount != 1:
-                    raise _LostRace
+        # Straight on the driver, inside SQLAlchemy's transaction: this runs on every
+        # cosignature, and SQLAlchemy's per-statement work cost more than the statements.
+        try:
+            with writer(self._engine).begin() as conn:
+                if self._postgres:
+                    # The answer is a promise; make the commit wait for the WAL flush even on
+                    # a server whose default is asynchronous commit.
+                    self._synchronous_commit.execute(conn, {})
+                found = self._select.rows(conn, {"origin": origin})
+                current = _state(found[0]) if found else None
+                new = decide(current)
+                if new.origin != origin:
+                    raise ValueError("decide() returned the state of another log")
+                values = {
+                    "origin": origin,
+                    "size": new.size,
+                    "root": new.root,
+                    "checkpoint": new.checkpoint,
+                    "updated_at": new.updated_at,
+                }
+                if current is None:
+                    written = self._insert.rows(conn, values)
+                else:
+                    written = self._update.rows(conn, {**values, "old_size": current.size})
+                if not written:
+                    raise _LostRace  # leaving the block rolls the transaction back
+        except self._driver_error as exc:
+            raise WitnessStorageError(
+                f"witness storage failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
         return new
 
     def record_evidence(
@@ -277,11 +310,27 @@ class WitnessStore:
         return [Evidence(r.id, r.origin, r.received_at, r.reason, r.request) for r in rows]
 
 
-def _state(row: sa.Row[tuple[object, ...]]) -> WitnessedState:
+_STATE_COLUMNS = (
+    witness_logs.c.origin,
+    witness_logs.c.size,
+    witness_logs.c.root,
+    witness_logs.c.checkpoint,
+    witness_logs.c.updated_at,
+)
+
+
+def _state(row: Sequence[object]) -> WitnessedState:
+    """A state from a row of ``_STATE_COLUMNS`` (an SQLAlchemy row or a driver tuple)."""
+    origin, size, root, checkpoint, updated_at = row
     return WitnessedState(
-        origin=str(row.origin),
-        size=int(row.size),
-        root=bytes(row.root),
-        checkpoint=str(row.checkpoint),
-        updated_at=int(row.updated_at),
+        origin=str(origin),
+        size=int(size),  # type: ignore[call-overload]
+        root=bytes(root),  # type: ignore[call-overload]
+        checkpoint=str(checkpoint),
+        updated_at=int(updated_at),  # type: ignore[call-overload]
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    # The first line only: SQLAlchemy appends the statement and its parameters.
+    return (str(exc).strip().splitlines() or [""])[0]

@@ -4,21 +4,14 @@ The store builds those of its hot paths once for its dialect; SQLAlchemy caches 
 form, and psycopg prepares statements it sees repeatedly on the server. The query-plan tests run the
 database's EXPLAIN on exactly these.
 
-The two statements of every signed search (the lookup and the nonce claim) run as
-``DriverStatement``: compiled once, executed on the DBAPI cursor. Profiling the node under
-search load showed SQLAlchemy's per-execution work (compiled-cache lookup, result and row
-objects, transaction events) costing twice the lookup itself and most of the nonce claim.
+The statements of every signed search (the lookup, the nonce and query claims, the access
+log) run as ``alprfed.db.DriverStatement``: compiled once, executed on the DBAPI cursor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from agency_node.storage.schema import (
     access_log,
@@ -133,55 +126,3 @@ def access_log_insert() -> sa.Insert:
         .values({c.name: sa.bindparam(c.name) for c in access_log.columns if c.name != "seq"})
         .returning(access_log.c.seq)  # a result to fetch on every driver
     )
-
-
-class DriverStatement:
-    """A statement compiled once for one dialect and run straight on the DBAPI cursor.
-
-    Only for statements whose parameters and columns need no type processing (integers and
-    text on SQLite and psycopg). The caller's connection must not be inside a transaction
-    SQLAlchemy began: ``rows`` runs in the driver's autocommit mode, ``claim`` makes its own.
-    """
-
-    def __init__(self, statement: sa.ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if not isinstance(compiled, SQLCompiler):
-            raise TypeError("a DriverStatement needs a SQL statement, not DDL")
-        self.sql = compiled.string
-        self._order = compiled.positiontup if compiled.positional else None
-        self._sqlite = dialect.name == "sqlite"
-
-    def _params(self, values: Mapping[str, Any]) -> Any:
-        return values if self._order is None else tuple(values[name] for name in self._order)
-
-    def rows(self, conn: sa.Connection, values: Mapping[str, Any]) -> list[Any]:
-        """Execute once; every row the statement returns, as tuples."""
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(self.sql, self._params(values))
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def write(self, conn: sa.Connection, values: Mapping[str, Any]) -> list[Any]:
-        """Execute as a transaction of its own; the rows it returns.
-
-        PostgreSQL commits the single statement itself (autocommit). SQLite takes the write
-        lock up front (BEGIN IMMEDIATE, see alprfed.db), so a concurrent writer makes it wait
-        for the busy timeout instead of failing on a stale snapshot.
-        """
-        if not self._sqlite:
-            return self.rows(conn, values)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                cursor.execute(self.sql, self._params(values))
-                found = list(cursor.fetchall())
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-            return found
-        finally:
-            cursor.close()

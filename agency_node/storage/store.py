@@ -30,14 +30,13 @@ from agency_node.storage.schema import (
 )
 from agency_node.storage.statements import (
     FIND_SIGHTINGS,
-    DriverStatement,
     access_log_insert,
     camera_upsert,
     nonce_claim,
     purge_chunk_statement,
     query_claim,
 )
-from alprfed.db import create_engine, reader, writer
+from alprfed.db import DriverStatement, create_engine, reader, writer
 from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
 from alprfed.models import Camera, Position, SensitiveSite, Sighting, normalize_plate
 from alprfed.signing import Envelope
