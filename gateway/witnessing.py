@@ -31,8 +31,8 @@ import aiohttp
 
 from alprfed.errors import LedgerError, Unavailable
 from alprfed.ledger.checkpoint import read_checkpoint
-from alprfed.ledger.cosignature import add_signature_lines, verify_cosignatures
-from alprfed.ledger.note import NoteError
+from alprfed.ledger.cosignature import add_signature_lines, verify_cosignature_line
+from alprfed.ledger.note import NoteError, parse_note
 from alprfed.ledger.witness_policy import PolicyWitness, WitnessPolicy
 
 log = logging.getLogger("alprfed.gateway.witnessing")
@@ -41,6 +41,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 2.0
 MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
 MAX_RESPONSE_BYTES = 64 * 1024
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
+STRAGGLER_DELAY_S = 0.05  # late cosignatures gathered this long before they are stored
 
 
 class WitnessedStore(Protocol):
@@ -134,15 +135,18 @@ class CheckpointWitnessing:
         self.states = {w.name: WitnessState(w.name) for w in self._witnesses}
         self._head_note = ""
         self._head_size = -1
+        self._head_text = ""  # the head checkpoint's text, what cosignatures sign
         self._published_note = ""
         self._published_size = -1
         self._collected: dict[int, dict[str, str]] = {}  # size -> witness -> cosignature line
         self._wake = {w.name: asyncio.Event() for w in self._witnesses}
         self._published_changed = asyncio.Condition()
-        self._proofs: dict[tuple[int, int], list[bytes]] = {}
+        # One computation per (old, new), shared by the witnesses asking for it at once.
+        self._proofs: dict[tuple[int, int], asyncio.Task[list[bytes]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._publish_lock = asyncio.Lock()
+        self._stragglers: asyncio.Task[None] | None = None
 
     @property
     def published_size(self) -> int:
@@ -150,8 +154,7 @@ class CheckpointWitnessing:
 
     async def start(self) -> None:
         """Read the log's head and publication, and start one task per witness."""
-        self._head_note = await asyncio.to_thread(self._store.head_checkpoint)
-        self._head_size = read_checkpoint(self._head_note).size
+        self.checkpoint_signed(await asyncio.to_thread(self._store.head_checkpoint))
         self._published_note = await asyncio.to_thread(self._store.latest_checkpoint)
         self._published_size = read_checkpoint(self._published_note).size
         self._session = aiohttp.ClientSession(
@@ -164,6 +167,8 @@ class CheckpointWitnessing:
             )
 
     async def stop(self) -> None:
+        if self._stragglers is not None:
+            self._tasks.append(self._stragglers)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -173,9 +178,10 @@ class CheckpointWitnessing:
 
     def checkpoint_signed(self, note: str) -> None:
         """The writer committed a batch under ``note``: ask the witnesses to cosign it."""
-        size = read_checkpoint(note).size
-        if size > self._head_size:
-            self._head_note, self._head_size = note, size
+        checkpoint = read_checkpoint(note)
+        if checkpoint.size > self._head_size:
+            self._head_note, self._head_size = note, checkpoint.size
+            self._head_text = parse_note(note).text
             for event in self._wake.values():
                 event.set()
 
@@ -214,7 +220,7 @@ class CheckpointWitnessing:
         while True:
             await wake.wait()
             wake.clear()
-            note, size = self._head_note, self._head_size
+            note, text, size = self._head_note, self._head_text, self._head_size
             if (
                 state.size == size
                 and witness.name in self._collected.get(size, {})
@@ -222,7 +228,7 @@ class CheckpointWitnessing:
             ):
                 continue  # nothing new for this witness (an unpublished size is retried)
             try:
-                await self._submit(witness, state, note, size)
+                await self._submit(witness, state, note, text, size)
                 backoff = MIN_BACKOFF_S
             except WitnessConflict as conflict:
                 if conflict.size > size:
@@ -251,7 +257,7 @@ class CheckpointWitnessing:
                 wake.set()
 
     async def _submit(
-        self, witness: PolicyWitness, state: WitnessState, note: str, size: int
+        self, witness: PolicyWitness, state: WitnessState, note: str, text: str, size: int
     ) -> None:
         assert self._session is not None
         old = state.size if state.size is not None and state.size <= size else 0
@@ -264,7 +270,7 @@ class CheckpointWitnessing:
             note=note,
             timeout_s=self._timeout,
         )
-        line = _verified_line(note, lines, witness)
+        line = _verified_line(text, lines, witness)
         state.size, state.last_error = size, ""
         state.cosigned += 1
         self._collected.setdefault(size, {})[witness.name] = line
@@ -276,9 +282,16 @@ class CheckpointWitnessing:
         key = (old, new)
         if key not in self._proofs:
             if len(self._proofs) > 64:
-                self._proofs.clear()
-            self._proofs[key] = await asyncio.to_thread(self._store.consistency_proof, old, new)
-        return self._proofs[key]
+                self._proofs = {k: t for k, t in self._proofs.items() if not t.done()}
+            self._proofs[key] = asyncio.create_task(
+                asyncio.to_thread(self._store.consistency_proof, old, new)
+            )
+        task = self._proofs[key]
+        try:
+            return await asyncio.shield(task)  # one witness's cancellation is not the others'
+        except LedgerError:
+            self._proofs.pop(key, None)  # a storage failure is retried, not remembered
+            raise
 
     async def _maybe_publish(self, size: int, note: str) -> None:
         """Publish ``note`` (the checkpoint of ``size`` as signed) once its cosignatures meet
@@ -287,11 +300,10 @@ class CheckpointWitnessing:
         async with self._publish_lock:
             if size < self._published_size:
                 return
-            lines = list(collected.values())
             if size == self._published_size:
-                # A straggler's cosignature: nobody waits for it, monitors get it.
-                await asyncio.to_thread(self._store.publish, size, lines)
+                self._store_stragglers_soon()
                 return
+            lines = list(collected.values())
             if not self._policy.quorum_met(collected):
                 return
             await asyncio.to_thread(self._store.publish, size, lines)
@@ -305,22 +317,39 @@ class CheckpointWitnessing:
             self._published_changed.notify_all()
 
 
-def _verified_line(note: str, answer: str, witness: PolicyWitness) -> str:
-    """The one line of a witness's answer that is its valid cosignature of ``note``: lines of
-    other keys (even under its name) are ignored, as the signed-note rules say.
+    def _store_stragglers_soon(self) -> None:
+        """A cosignature of the published checkpoint after its quorum: nobody waits for it,
+        monitors get it. Stored a little later, together with any others by then, so a query
+        does not queue behind one more transaction for each late witness."""
+        if self._stragglers is None or self._stragglers.done():
+            self._stragglers = asyncio.create_task(self._store_stragglers())
+
+    async def _store_stragglers(self) -> None:
+        await asyncio.sleep(STRAGGLER_DELAY_S)
+        async with self._publish_lock:
+            size = self._published_size
+            lines = list(self._collected.get(size, {}).values())
+            try:
+                await asyncio.to_thread(self._store.publish, size, lines)
+            except LedgerError as exc:  # only monitors miss the line; the next one may do
+                log.warning("could not store late cosignatures of checkpoint %d: %s", size, exc)
+
+
+def _verified_line(checkpoint_text: str, answer: str, witness: PolicyWitness) -> str:
+    """The one line of a witness's answer that is its valid cosignature of the checkpoint:
+    lines of other keys (even under its name) are ignored, as the signed-note rules say.
 
     Raises:
         WitnessFailure: no line of the answer is a valid cosignature by its key.
     """
-    for line in answer.splitlines(keepends=True):
+    for line in answer.splitlines():
         if not line.strip():
             continue
         try:
-            found = verify_cosignatures(add_signature_lines(note, [line]), [witness.verifier])
+            verify_cosignature_line(checkpoint_text, line, witness.verifier)
         except NoteError:
             continue
-        if witness.verifier in found:
-            return line if line.endswith("\n") else line + "\n"
+        return line + "\n"
     raise WitnessFailure("its answer holds no valid cosignature by its key")
 
 

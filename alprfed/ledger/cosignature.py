@@ -27,10 +27,12 @@ from alprfed.ledger.note import (
     ED25519_PUBLIC_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
     KEY_ID_SIZE,
+    MAX_SIGNATURES,
     SIGNATURE_PREFIX,
     NoteError,
     check_key_name,
     parse_note,
+    parse_signature_line,
     strict_b64decode,
 )
 from alprfed.signing import SigningKey, VerifyingKey
@@ -178,6 +180,25 @@ def verify_cosignatures(
     return cosigned
 
 
+def verify_cosignature_line(
+    checkpoint_text: str, line: str, witness: CosignatureVerifier
+) -> int:
+    """The timestamp of ``line`` once it is ``witness``'s valid cosignature of
+    ``checkpoint_text`` (the note's text, final newline included).
+
+    For a client that submitted the checkpoint itself and so holds its text: one signature
+    check, no note to parse.
+
+    Raises:
+        NoteError: the line is malformed.
+        CosignatureError: it is not by ``witness`` or does not verify.
+    """
+    signature = parse_signature_line(line.removesuffix("\n"))
+    if (signature.name, signature.key_id) != (witness.name, witness.key_id):
+        raise CosignatureError(f"the line is not signed by {witness.name}'s key")
+    return witness.verify(checkpoint_text, signature.signature)
+
+
 def add_signature_lines(note: str, lines: Iterable[str]) -> str:
     """``note`` with the signature lines of ``lines`` by keys it carries no line of appended.
 
@@ -189,14 +210,14 @@ def add_signature_lines(note: str, lines: Iterable[str]) -> str:
     """
     parsed = parse_note(note)
     signers = {(s.name, s.key_id) for s in parsed.signatures}
-    merged = note.splitlines(keepends=True)
+    merged = [note]
     for line in lines:
-        if not line.endswith("\n"):
-            line += "\n"
-        (signature,) = parse_note(parsed.text + "\n" + line).signatures
+        signature = parse_signature_line(line.removesuffix("\n"))
         # One line per key: a witness asked twice for one checkpoint (after a restart, say)
         # answers with a new timestamp, and a second line by one key makes the note invalid.
         if (signature.name, signature.key_id) not in signers:
             signers.add((signature.name, signature.key_id))
-            merged.append(line)
+            merged.append(line if line.endswith("\n") else line + "\n")
+    if len(signers) > MAX_SIGNATURES:
+        raise NoteError(f"a note carries at most {MAX_SIGNATURES} signatures")
     return "".join(merged)

@@ -209,10 +209,17 @@ def parse_note(note: str | bytes) -> Note:
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
-    return Note(text, tuple(_parse_signature_line(line) for line in lines))
+    return Note(text, tuple(parse_signature_line(line) for line in lines))
 
 
-def _parse_signature_line(line: str) -> NoteSignature:
+def parse_signature_line(line: str) -> NoteSignature:
+    """One signature line, without its newline; nothing is verified.
+
+    Raises:
+        NoteError: the line is malformed.
+    """
+    if "\n" in line or _CONTROL.search(line):
+        raise NoteError("a signature line is one line without control characters")
     if not line.startswith(SIGNATURE_PREFIX):
         raise NoteError("a signature line must start with an em dash and a space")
     name, space, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
