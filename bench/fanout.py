@@ -10,6 +10,10 @@ The floor is a bare client in this process with the gateway's own key and identi
 the same query for the same nodes and sends it to all of them at once over long-lived
 channels, waiting for every answer. No gates, no ledger, no receipts verified.
 
+Witnessed, at the target's node count: the same queries through a federation whose ledger
+three witness processes cosign (quorum 2 of 3), beside the unwitnessed gateway; the target is
+what witnessing adds to the p50.
+
 Faults, at the target's node count (8): one node dead (nothing listens) or hanging (accepts
 TCP, never answers). Each query carries the officer's deadline; the answer must come within
 it plus 10%, incomplete, naming the node UNAVAILABLE or TIMED_OUT and every other node with
@@ -54,6 +58,7 @@ PART = "fanout"
 TITLE = "Gateway fan-out: federated queries through the gateway, beside a bare fan-out"
 TARGET_NODES = 8
 LATENCY_LIMIT = 1.5  # times the bare fan-out
+WITNESSING_LIMIT_MS = 5.0  # what witnessing may add to a federated query's p50
 RATE_LIMIT_PER_S = 200
 DEADLINE_SLACK = 1.1  # an answer within the deadline + 10%
 QUERY_TIMEOUT_S = 30.0
@@ -296,6 +301,30 @@ def _fault_figure(kind: str, latency: Latency, s: FanoutSettings) -> Figure:
     )
 
 
+def _witnessed_figure(
+    env: BenchEnv, s: FanoutSettings, agencies: list[str], now: int, unwitnessed: Latency
+) -> Figure:
+    """The same queries through a federation whose ledger three witness processes cosign
+    (quorum 2): the gateway waits for a witnessed checkpoint before the fan-out and before
+    the answer, and every node checks the cosignatures."""
+    env.log(f"{PART}: {s.target_nodes} nodes, witnessed")
+    root = env.scratch(f"{PART}-{s.target_nodes}-witnessed") / "federation"
+    layout = write_layout(root, s.target_nodes, witnessed=True)
+    seed_nodes(layout, agencies, sightings=s.sightings_per_node, seed=env.seed, now=now)
+    with running_federation(layout, agencies, now=now) as running:
+        witnessed = asyncio.run(_measure_gateway(running, s.target_nodes, now, s))
+    return Figure(
+        PART, "federated query p50, witnessed", f"{s.target_nodes} nodes, 3 witness processes",
+        witnessed.latency.p50 * MS_PER_S, "ms", unwitnessed.p50 * MS_PER_S,
+        "the same queries, unwitnessed",
+        (Target(Goal.OVER_FLOOR_AT_MOST, WITNESSING_LIMIT_MS,
+                f"witnessing adds ≤ {WITNESSING_LIMIT_MS:g} ms"),),
+        note=f"p99 {witnessed.latency.p99 * MS_PER_S:.1f} ms (unwitnessed "
+        f"{unwitnessed.p99 * MS_PER_S:.1f} ms); {witnessed.complete_per_second:.0f} complete "
+        f"answers/s with {s.concurrency} in flight",
+    )  # fmt: skip
+
+
 def _faults(
     env: BenchEnv, s: FanoutSettings, layout: Layout, agencies: list[str], now: int
 ) -> list[Figure]:
@@ -327,6 +356,8 @@ def run(settings: FanoutSettings, env: BenchEnv) -> PartReport:
             bare = asyncio.run(_measure_bare(running, agencies, now, settings))
         for figure in _figures(nodes, gateway, bare, settings):
             report.add(figure)
+        if nodes == settings.target_nodes:
+            report.add(_witnessed_figure(env, settings, agencies, now, gateway.latency))
         if nodes == settings.target_nodes:
             for figure in _faults(env, settings, layout, agencies, now):
                 report.add(figure)

@@ -2,7 +2,8 @@
 
 The nodes of a layout are split over NODE_HOST_PROCESSES child processes (``bench.hosts``):
 one process per core, each hosting its share as separate real gRPC servers; the gateway runs
-in a process of its own and the benchmark's clients in the parent. A node can be left out
+in a process of its own, each witness (a witnessed layout) in its own ``alprfed witness
+serve``, and the benchmark's clients in the parent. A node can be left out
 (a dead node: nothing listens on its port) or replaced by a ``Blackhole`` that accepts
 connections and never answers (a hanging node).
 """
@@ -22,12 +23,15 @@ from agency_node.synthetic.demo import SUSPECT
 from alprfed import wire
 from alprfed.config import load_node_config
 from alprfed.demo.layout import Layout
+from alprfed.demo.processes import FederationProcesses
+from alprfed.errors import Unavailable
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import WARRANT_TYPE, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
 from bench.datasets import DAY_S, synthetic
+from bench.environment import BenchError
 from bench.federation import (
     COURT,
     COURT_CLERK,
@@ -107,9 +111,11 @@ def running_federation(
     dead: str | None = None,
     hanging: str | None = None,
 ) -> Iterator[Running]:
-    """Start the nodes (but ``dead`` and ``hanging``) and the gateway; register a warrant."""
+    """Start the layout's witnesses, the nodes (but ``dead`` and ``hanging``) and the gateway;
+    register a warrant."""
     serving = [a for a in agencies if a not in (dead, hanging)]
     with ExitStack() as stack:
+        stack.enter_context(running_witnesses(layout))
         if hanging is not None:
             port = int(layout.node_addresses[hanging].rpartition(":")[2])
             stack.callback(Blackhole(port).close)
@@ -128,6 +134,23 @@ def running_federation(
         yield Running(
             layout, gateway.ports[0], tuple(h.pid for h in hosts), gateway.pid, warrant_id
         )
+
+
+@contextmanager
+def running_witnesses(layout: Layout) -> Iterator[None]:
+    """The layout's witnesses (none for an unwitnessed one), each its own real process."""
+    processes = FederationProcesses(layout)
+    try:
+        for witness_id in layout.witness_addresses:
+            processes.start_witness(witness_id)
+        for witness_id, address in layout.witness_addresses.items():
+            try:
+                processes.wait_http_ready(witness_id, address)
+            except Unavailable as exc:
+                raise BenchError(str(exc)) from None
+        yield
+    finally:
+        processes.stop_all()
 
 
 def register_warrant(layout: Layout, gateway_port: int, now: int) -> str:

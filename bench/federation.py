@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alprfed.config import CourtKind, TLSConfig
 from alprfed.demo.layout import NODE_PRINCIPAL, Layout, build_layout
-from alprfed.demo.spec import DAY, AgencySpec, CourtSpec, FederationSpec
+from alprfed.demo.spec import DAY, AgencySpec, CourtSpec, FederationSpec, WitnessSpec
 from alprfed.models import AgencyKind
 from alprfed.pki import FEDERATION_ORG, GATEWAY_PRINCIPAL, credential_path
 
@@ -34,7 +34,16 @@ def node_ids(count: int) -> list[str]:
     return [f"bench-ca-{number:02d}" for number in range(1, count + 1)]
 
 
-def bench_spec(node_count: int, *, origin: str = "bench.alprfed.example/ledger") -> FederationSpec:
+BENCH_WITNESSES = tuple(
+    WitnessSpec(f"bench-witness-{i}", f"witness-{i}.bench.alprfed.example/w") for i in range(3)
+)
+BENCH_WITNESS_QUORUM = 2
+
+
+def bench_spec(
+    node_count: int, *, origin: str = "bench.alprfed.example/ledger", witnessed: bool = False
+) -> FederationSpec:
+    """The benchmark federation; ``witnessed``: three witnesses, quorum 2, as the demo's."""
     nodes = tuple(
         AgencySpec(
             agency_id,
@@ -63,6 +72,8 @@ def bench_spec(node_count: int, *, origin: str = "bench.alprfed.example/ledger")
             ),
         ),
         people={REQUESTER_AGENCY: (REQUESTER_OFFICER,), COURT: (COURT_CLERK,)},
+        witnesses=BENCH_WITNESSES if witnessed else (),
+        witness_quorum=BENCH_WITNESS_QUORUM if witnessed else 0,
     )
 
 
@@ -99,17 +110,26 @@ def free_ports(count: int) -> list[int]:
 
 
 def write_layout(
-    root: Path, node_count: int, *, database_urls: Mapping[str, str] | None = None
+    root: Path,
+    node_count: int,
+    *,
+    database_urls: Mapping[str, str] | None = None,
+    witnessed: bool = False,
 ) -> Layout:
-    """Keys, PKI and configs for ``node_count`` nodes under ``root`` (which must not exist)."""
-    gateway_port, *node_ports = free_ports(node_count + 1)
+    """Keys, PKI and configs for ``node_count`` nodes under ``root`` (which must not exist);
+    ``witnessed``: and for three witnesses the gateway and the nodes require, quorum 2."""
+    spec = bench_spec(node_count, witnessed=witnessed)
+    gateway_port, *ports = free_ports(node_count + 1 + len(spec.witnesses))
     return build_layout(
         root,
-        bench_spec(node_count),
+        spec,
         gateway_port=gateway_port,
-        node_ports=dict(zip(node_ids(node_count), node_ports, strict=True)),
+        node_ports=dict(zip(node_ids(node_count), ports[:node_count], strict=True)),
         host=HOST,
         database_urls=database_urls,
+        witness_ports={
+            w.witness_id: port for w, port in zip(spec.witnesses, ports[node_count:], strict=True)
+        },
     )
 
 

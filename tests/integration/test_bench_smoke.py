@@ -108,6 +108,11 @@ def test_fanout_reports_each_node_count_and_both_faults(
     settings = TINY.fanout
     figures = well_formed(fanout.run(settings, make_env(SQLITE)), fanout.PART)
     assert len(figures["federated query p50"]) == len(settings.node_counts)
+    (witnessed,) = figures["federated query p50, witnessed"]  # through 3 witness processes
+    (at_target,) = [
+        f for f in figures["federated query p50"] if f.config == f"{settings.target_nodes} nodes"
+    ]
+    assert witnessed.floor == at_target.value
     faults = [f for fs in figures.values() for f in fs if "one " in f.config]
     assert sorted(f.config.rsplit(" ", 1)[1] for f in faults) == ["dead", "hanging"]
     assert all(f.floor == settings.deadline_s * 1000 for f in faults)
