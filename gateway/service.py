@@ -18,13 +18,16 @@ import secrets
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
 from alprfed.errors import AlprfedError, Reason, Unavailable
 from alprfed.ledger import AppendedEntry
+from alprfed.ledger.checkpoint import read_checkpoint
+from alprfed.ledger.tlog_proof import TlogProof
 from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Agency
@@ -59,7 +62,7 @@ class Witnessing(Protocol):
 class LedgerReader(EvidenceSource, Protocol):
     """What the service reads back from the ledger (alprfed.ledger.LedgerStore has these)."""
 
-    def tlog_proof(self, index: int) -> str: ...
+    def tlog_proof(self, index: int, *, checkpoint: str | None = None) -> str: ...
 
     def match_commitment(self, index: int, plate: str) -> int | None: ...
 
@@ -149,6 +152,7 @@ class QueryService:
         permitted = [federation.agencies[a] for a in decision.permitted]
         answers: dict[str, NodeAnswer] = {}
         not_sent = ""  # why the permitted nodes were not asked, if they were not
+        evidence: SearchEvidence | None = None
         if permitted:
             requester = federation.agencies[facts.agency]
             envelope = self._signer.sign_envelope(
@@ -174,29 +178,10 @@ class QueryService:
                     exigent=decision.authority == "exigent",
                 ).to_canonical(),
             )
-            # Nodes answer only with proof that this decision is in a witnessed checkpoint.
-            try:
-                checkpoint = await self._witnessing.wait_published(
-                    decision_entry.index + 1,
-                    max(MIN_WITNESS_WAIT_S, self._budget(deadline)),
-                )
-            except Unavailable as exc:
-                # Fail closed: nothing is sent; the outcome says why, then the answer fails.
-                log.warning("query %s not sent: %s", query_id, exc)
-                not_sent = "ledger not witnessed"
-                permitted = []
-        if permitted:
-            try:
-                evidence = await self._evidence(
-                    query_id, checkpoint, decision, decision_entry, resolved
-                )
-            except AlprfedError as exc:
-                # E.g. an approval whose plate openings were purged: nothing can prove it to a
-                # node. The decision still gets its outcome entry.
-                log.warning("query %s not sent, no evidence: %s", query_id, exc)
-                not_sent = "the evidence could not be built"
-                permitted = []
-        if permitted:
+            evidence, not_sent = await self._prove_to_nodes(
+                query_id, decision, decision_entry, resolved, deadline
+            )
+        if permitted and evidence is not None:
             signed_evidence = self._signer.sign_envelope(
                 SEARCH_EVIDENCE_TYPE, evidence.to_canonical()
             )
@@ -244,11 +229,7 @@ class QueryService:
                 decided_at=now,
                 ledger_index=decision_entry.index,
             )
-        # The officer's receipt is built only on a checkpoint the witness quorum cosigned.
-        await self._witnessing.wait_published(
-            outcome_entry.index + 1, max(MIN_WITNESS_WAIT_S / 2, self._budget(deadline))
-        )
-        proof = await asyncio.to_thread(self._ledger.tlog_proof, outcome_entry.index)
+        proof = await self._receipt(outcome_entry, deadline)
         return QueryAnswer(
             query_id=query_id,
             complete=complete,
@@ -257,6 +238,67 @@ class QueryService:
             ledger_proof=proof,
             flagged_for_review=flagged,
         )
+
+    async def _prove_to_nodes(
+        self,
+        query_id: str,
+        decision: QueryDecision,
+        decision_entry: AppendedEntry,
+        resolved: Resolved,
+        deadline: float,
+    ) -> tuple[SearchEvidence | None, str]:
+        """The evidence for the nodes once the decision is in a witnessed checkpoint, or why
+        nothing may be sent (fail closed).
+
+        The evidence is built while the witnesses cosign, against the decision's own batch
+        checkpoint: that is the one published unless a later one reached the quorum first
+        (then it is built again on that one)."""
+        own = decision_entry.checkpoint
+        early = asyncio.create_task(
+            self._evidence(query_id, own, decision, decision_entry, resolved)
+        )
+        try:
+            checkpoint = await self._witnessing.wait_published(
+                decision_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._budget(deadline))
+            )
+        except Unavailable as exc:
+            early.cancel()
+            log.warning("query %s not sent: %s", query_id, exc)
+            return None, "ledger not witnessed"
+        try:
+            if read_checkpoint(checkpoint).size == read_checkpoint(own).size:
+                # The same checkpoint, now with its cosignatures: every proof stands.
+                return replace(await early, checkpoint=checkpoint), ""
+            early.cancel()
+            return await self._evidence(
+                query_id, checkpoint, decision, decision_entry, resolved
+            ), ""
+        except AlprfedError as exc:
+            # E.g. an approval whose plate openings were purged: nothing can prove it to a
+            # node. The decision still gets its outcome entry.
+            log.warning("query %s not sent, no evidence: %s", query_id, exc)
+            return None, "the evidence could not be built"
+
+    async def _receipt(self, outcome_entry: AppendedEntry, deadline: float) -> str:
+        """The officer's receipt, built only on a checkpoint the witness quorum cosigned; the
+        proof is built while they cosign, on the outcome's own batch checkpoint."""
+        own = outcome_entry.checkpoint
+        early = asyncio.create_task(
+            asyncio.to_thread(partial(self._ledger.tlog_proof, checkpoint=own), outcome_entry.index)
+        )
+        try:
+            published = await self._witnessing.wait_published(
+                outcome_entry.index + 1, max(MIN_WITNESS_WAIT_S / 2, self._budget(deadline))
+            )
+        except BaseException:
+            early.cancel()
+            raise
+        if read_checkpoint(published).size != read_checkpoint(own).size:
+            early.cancel()
+            return await asyncio.to_thread(
+                partial(self._ledger.tlog_proof, checkpoint=published), outcome_entry.index
+            )
+        return replace(TlogProof.parse(await early), checkpoint=published).to_text()
 
     async def _evidence(
         self,

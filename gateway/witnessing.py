@@ -316,7 +316,6 @@ class CheckpointWitnessing:
         async with self._published_changed:
             self._published_changed.notify_all()
 
-
     def _store_stragglers_soon(self) -> None:
         """A cosignature of the published checkpoint after its quorum: nobody waits for it,
         monitors get it. Stored a little later, together with any others by then, so a query

@@ -204,19 +204,24 @@ class LedgerReader:
         with self._reads.connect() as conn:
             return self._proof(conn, plan, new_size)
 
-    def tlog_proof(self, index: int) -> str:
+    def tlog_proof(self, index: int, *, checkpoint: str | None = None) -> str:
         """An offline receipt for entry ``index`` against the newest published checkpoint
         (tlog-proof@v1 with the entry's bytes in the extra line, and the checkpoint with its
         witness cosignatures).
 
+        ``checkpoint``: against this note of the log instead, taken as given (the gateway
+        builds a receipt on its batch's checkpoint while the witnesses cosign it).
+
         Raises:
-            LedgerRangeError: no such entry.
+            LedgerRangeError: no such entry, or a ``checkpoint`` that does not cover it.
             FailedPrecondition: the entry is not yet covered by a published checkpoint.
         """
         with self._reads.connect() as conn:
-            note = self._published_note(conn)
+            note = self._published_note(conn) if checkpoint is None else checkpoint
             size = read_checkpoint(note).size
             if size <= index < self._size(conn):
+                if checkpoint is not None:
+                    raise LedgerRangeError(f"a checkpoint of size {size} lacks entry {index}")
                 raise FailedPrecondition(
                     f"entry {index} is not yet in a published (witnessed) checkpoint; "
                     f"the log publishes {size} entries"

@@ -5,6 +5,7 @@ down changes nothing; two down and the federation fails closed."""
 from __future__ import annotations
 
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 
 import grpc
@@ -68,6 +69,34 @@ def test_the_gateway_serves_its_witnessed_log_as_tiles(federation: Federation) -
     assert checkpoint.size >= 3
     note = urllib.request.urlopen(f"http://localhost:{port}/checkpoint", timeout=5).read()
     assert len(policy(federation).check(note.decode()).cosigners) >= 2
+
+
+def test_concurrent_queries_each_rest_on_a_checkpoint_the_quorum_cosigned(
+    federation: Federation,
+) -> None:
+    """Queries at once: the ledger batches their decisions and the witnesses skip checkpoints
+    they had no time for, so a query's evidence and receipt may have to be built on a later
+    checkpoint than its own batch's. Each answer still proves its own query, witnessed."""
+    warrant = federation.warrant()
+    vkey = NoteVerifier.from_vkey(federation.layout.vkey_file.read_text().strip())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: federation.query("sjpd", "officer-garcia", warrant_id=warrant),
+                range(16),
+            )
+        )
+    for answer in answers:
+        assert any(o.outcome == Outcome.RESULTS and o.sightings for o in answer.outcomes)
+        receipt = verify_tlog_proof(
+            answer.ledger_proof,
+            [vkey],
+            origin=federation.layout.spec.origin,
+            witness_policy=policy(federation),
+        )
+        assert receipt.entry.body["query_id"] == answer.query_id
+        assert receipt.entry.index == answer.ledger_index
+    assert len({a.query_id for a in answers}) == len(answers)
 
 
 def test_one_witness_down_the_federation_is_still_witnessed(federation: Federation) -> None:
