@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,22 @@ class DriverStatement:
             return found
         finally:
             cursor.close()
+
+
+@contextmanager
+def driver_transaction(conn: sa.Connection) -> Iterator[None]:
+    """One write transaction straight on the driver, for DriverStatement ``rows`` calls on a
+    ``reader()`` connection (outside SQLAlchemy's transactions): they commit together or not
+    at all, in one BEGIN/COMMIT instead of one per statement. SQLite takes the write lock up
+    front (BEGIN IMMEDIATE), as every writer here does."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+    finally:
+        cursor.close()

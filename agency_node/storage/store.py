@@ -36,7 +36,7 @@ from agency_node.storage.statements import (
     purge_chunk_statement,
     query_claim,
 )
-from alprfed.db import DriverStatement, create_engine, reader, writer
+from alprfed.db import DriverStatement, create_engine, driver_transaction, reader, writer
 from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
 from alprfed.models import Camera, Position, SensitiveSite, Sighting, normalize_plate
 from alprfed.signing import Envelope
@@ -271,9 +271,8 @@ class NodeStore:
         (and no record) when the query id was answered before: one logged decision buys one
         answer from this node, whoever signs a new query for it.
 
-        Two statements, each its own transaction, straight on the driver (this runs on every
-        search): a crash between them leaves the query id claimed and no answer sent, which
-        fails closed.
+        One transaction straight on the driver (this runs on every search): the claim and
+        the record commit together, so a crash leaves both or neither.
 
         Raises:
             InvalidRequest: an answer without a query id.
@@ -281,10 +280,10 @@ class NodeStore:
         answered = record.outcome == ANSWERED
         if answered and not record.query_id:
             raise InvalidRequest("an answer names its query id", field="query_id")
-        with self._reader.connect() as conn:
-            if answered and not self._claim_query.write(conn, {"query_id": record.query_id}):
-                return False
-            self._log_access.write(conn, record.to_row())
+        with self._reader.connect() as conn, driver_transaction(conn):
+            if answered and not self._claim_query.rows(conn, {"query_id": record.query_id}):
+                return False  # the claim wrote nothing; the empty transaction commits
+            self._log_access.rows(conn, record.to_row())
         return True
 
     def access_log(self, *, after: int = 0, limit: int = 1000) -> list[AccessRecord]:

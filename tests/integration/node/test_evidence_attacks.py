@@ -67,6 +67,15 @@ def node(
         yield running
 
 
+@pytest.fixture
+def node_on_both(
+    tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
+) -> Iterator[RunningNode]:
+    """The node on SQLite and on PostgreSQL: for the access log's claim-and-record."""
+    with seeded_node(tmp_path, pki_dir, database_url, gateway_key, clock) as running:
+        yield running
+
+
 def _sighting(observed_at: int) -> Sighting:
     return Sighting(
         plate="7ABC123",
@@ -106,8 +115,9 @@ def refused_at(
 
 
 def test_the_honest_path_answers_and_logs_the_answer(
-    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+    node_on_both: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
 ) -> None:
+    node = node_on_both
     query = search_query(clock.now())
     decision = node.authority.decide(query)
     response = send(
@@ -175,8 +185,9 @@ def test_a_decision_with_another_window_or_purpose_is_refused(
 
 
 def test_an_answered_query_id_is_never_answered_again(
-    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+    node_on_both: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
 ) -> None:
+    node = node_on_both
     query = search_query(clock.now())
     decision = node.authority.decide(query)
     evidence = node.authority.evidence(query, decision_index=decision)
@@ -185,6 +196,10 @@ def test_an_answered_query_id_is_never_answered_again(
     with pytest.raises(grpc.RpcError) as caught:
         send(node, pki_dir, sign_query(gateway_key, again), evidence)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with NodeStore.open(node.config.database_url) as store:
+        answered, refused = store.access_log()
+    assert (answered.outcome, refused.outcome) == ("answered", "refused")
+    assert "replay" in refused.reason
 
 
 def test_evidence_signed_by_another_key_is_refused(
