@@ -78,6 +78,7 @@ def test_node_search_reports_each_size_and_the_growth(
     figures = well_formed(node_search.run(settings, make_env(database)), node_search.PART)
     assert len(figures["search p50"]) == len(settings.sizes)
     assert all(f.targets for f in figures["search p50"])
+    assert len(figures["search p50, 16 queries per checkpoint"]) == len(settings.sizes)
     assert len(figures["p50 growth with the table"]) == 1
 
 
