@@ -12,8 +12,9 @@ witness must be asked in order (its ``old`` size must be its latest), witnesses 
 parallel, and a slow one only skips the checkpoints it had no time for. A failing witness is
 retried with exponential backoff; a 409 teaches the task the witness's real size. Every
 cosignature is verified before it counts. A checkpoint that reaches the quorum is published
-(cosignatures appended to its note); later cosignatures of the published checkpoint are added
-too, for monitors. Waiters (a query about to answer) wake when a published checkpoint covers
+(cosignatures appended to its note): at once to this gateway's readers and waiters
+(``LedgerStore.announce``), stored in the background; later cosignatures of the published
+checkpoint are stored too, for monitors. Waiters (a query about to answer) wake when a published checkpoint covers
 their entry, or fail after their deadline with the state of every witness.
 """
 
@@ -52,6 +53,8 @@ class WitnessedStore(Protocol):
     def latest_checkpoint(self) -> str: ...
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+
+    def announce(self, size: int, note: str) -> None: ...
 
     def publish(self, size: int, lines: Sequence[str]) -> bool: ...
 
@@ -140,13 +143,14 @@ class CheckpointWitnessing:
         self._published_size = -1
         self._collected: dict[int, dict[str, str]] = {}  # size -> witness -> cosignature line
         self._wake = {w.name: asyncio.Event() for w in self._witnesses}
-        self._published_changed = asyncio.Condition()
+        # Set (and replaced) at every publication: waiters wake and check their size.
+        self._published_changed = asyncio.Event()
         # One computation per (old, new), shared by the witnesses asking for it at once.
         self._proofs: dict[tuple[int, int], asyncio.Task[list[bytes]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
-        self._publish_lock = asyncio.Lock()
-        self._stragglers: asyncio.Task[None] | None = None
+        self._storing: asyncio.Task[None] | None = None
+        self._store_pending = False
 
     @property
     def published_size(self) -> int:
@@ -167,12 +171,13 @@ class CheckpointWitnessing:
             )
 
     async def stop(self) -> None:
-        if self._stragglers is not None:
-            self._tasks.append(self._stragglers)
+        """Stop asking witnesses; store what was published (what readers were shown)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._storing is not None:
+            await asyncio.gather(self._storing, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
@@ -194,8 +199,8 @@ class CheckpointWitnessing:
         """
         try:
             async with asyncio.timeout(timeout_s):
-                async with self._published_changed:
-                    await self._published_changed.wait_for(lambda: self._published_size >= size)
+                while self._published_size < size:
+                    await self._published_changed.wait()
         except TimeoutError:
             raise Unavailable(
                 f"the ledger could not be witnessed: no checkpoint of {size} or more entries "
@@ -274,7 +279,7 @@ class CheckpointWitnessing:
         state.size, state.last_error = size, ""
         state.cosigned += 1
         self._collected.setdefault(size, {})[witness.name] = line
-        await self._maybe_publish(size, note)
+        self._maybe_publish(size, note)
 
     async def _proof(self, old: int, new: int) -> list[bytes]:
         if old in (0, new):
@@ -293,45 +298,54 @@ class CheckpointWitnessing:
             self._proofs.pop(key, None)  # a storage failure is retried, not remembered
             raise
 
-    async def _maybe_publish(self, size: int, note: str) -> None:
+    def _maybe_publish(self, size: int, note: str) -> None:
         """Publish ``note`` (the checkpoint of ``size`` as signed) once its cosignatures meet
-        the quorum; add a later cosignature of the published checkpoint for monitors."""
+        the quorum; add a later cosignature of the published checkpoint for monitors.
+
+        Published at once to this gateway's readers (``announce``) and waiters; stored in the
+        background, so no query waits for that write."""
         collected = self._collected.get(size, {})
-        async with self._publish_lock:
-            if size < self._published_size:
-                return
-            if size == self._published_size:
-                self._store_stragglers_soon()
-                return
-            lines = list(collected.values())
-            if not self._policy.quorum_met(collected):
-                return
-            await asyncio.to_thread(self._store.publish, size, lines)
-            # What the store now holds, without reading it back: the note plus these lines.
-            self._published_note = add_signature_lines(note, lines)
-            self._published_size = size
-            for older in [s for s in self._collected if s < size]:
-                del self._collected[older]
+        if size < self._published_size:
+            return
+        if size == self._published_size:
+            # A straggler: nobody waits for it, monitors get it. Stored a little later with
+            # any others by then, so queries do not queue behind a write per late witness.
+            self._store_soon(STRAGGLER_DELAY_S)
+            return
+        if not self._policy.quorum_met(collected):
+            return
+        published = add_signature_lines(note, collected.values())
+        self._store.announce(size, published)
+        self._published_note, self._published_size = published, size
+        for older in [s for s in self._collected if s < size]:
+            del self._collected[older]
+        self._store_soon(0.0)
         log.debug("published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected)))
-        async with self._published_changed:
-            self._published_changed.notify_all()
+        self._wake_waiters()
 
-    def _store_stragglers_soon(self) -> None:
-        """A cosignature of the published checkpoint after its quorum: nobody waits for it,
-        monitors get it. Stored a little later, together with any others by then, so a query
-        does not queue behind one more transaction for each late witness."""
-        if self._stragglers is None or self._stragglers.done():
-            self._stragglers = asyncio.create_task(self._store_stragglers())
+    def _wake_waiters(self) -> None:
+        changed, self._published_changed = self._published_changed, asyncio.Event()
+        changed.set()
 
-    async def _store_stragglers(self) -> None:
-        await asyncio.sleep(STRAGGLER_DELAY_S)
-        async with self._publish_lock:
+    def _store_soon(self, delay_s: float) -> None:
+        """Store the published checkpoint with every cosignature collected for it, in a
+        background task; several publications meanwhile make one write of the newest."""
+        self._store_pending = True
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.create_task(self._store_publication(delay_s))
+
+    async def _store_publication(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        while self._store_pending:
+            self._store_pending = False
             size = self._published_size
             lines = list(self._collected.get(size, {}).values())
             try:
                 await asyncio.to_thread(self._store.publish, size, lines)
-            except LedgerError as exc:  # only monitors miss the line; the next one may do
-                log.warning("could not store late cosignatures of checkpoint %d: %s", size, exc)
+            except LedgerError as exc:
+                # Readers of this gateway see the publication all the same; the next one
+                # stores it (a stored publication only lags, see LedgerStore.announce).
+                log.warning("could not store the publication of checkpoint %d: %s", size, exc)
 
 
 def _verified_line(checkpoint_text: str, answer: str, witness: PolicyWitness) -> str:

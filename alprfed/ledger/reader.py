@@ -124,7 +124,7 @@ class LedgerReader:
 
     def published_size(self) -> int:
         with self._reads.connect() as conn:
-            return int(conn.execute(_PUBLISHED_SIZE).scalar_one())
+            return self._published_size(conn)
 
     def head_checkpoint(self) -> str:
         """The newest checkpoint the log signed, published or not (what witnesses are sent)."""
@@ -291,8 +291,10 @@ class LedgerReader:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _published_note(conn: sa.Connection) -> str:
+    def _published_size(self, conn: sa.Connection) -> int:
+        return int(conn.execute(_PUBLISHED_SIZE).scalar_one())
+
+    def _published_note(self, conn: sa.Connection) -> str:
         note = conn.execute(_PUBLISHED_NOTE).scalar_one_or_none()
         if note is None:
             raise LedgerError("the published checkpoint is missing: damaged storage")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ from alprfed.errors import (
     LedgerRangeError,
 )
 from alprfed.ledger import schema
-from alprfed.ledger.checkpoint import Checkpoint, sign_checkpoint
+from alprfed.ledger.checkpoint import Checkpoint, read_checkpoint, sign_checkpoint
 from alprfed.ledger.cosignature import add_signature_lines
 from alprfed.ledger.entry import (
     GENESIS_PREV,
@@ -90,6 +91,9 @@ class LedgerStore(LedgerReader):
         self._publish_on_append = publish_on_append
         self._publish_engine: Engine | None = None
         self._publication_sql: _PublicationStatements | None = None
+        # The newest publication announced in this process, perhaps not yet stored.
+        self._announced: tuple[int, str] = (-1, "")
+        self._announced_lock = threading.Lock()
         self._postgres = engine.dialect.name == "postgresql"
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
@@ -194,6 +198,20 @@ class LedgerStore(LedgerReader):
         except SQLAlchemyError as exc:
             raise storage_error(exc) from None
 
+    def announce(self, size: int, note: str) -> None:
+        """Publish ``note``, the checkpoint of ``size`` with the cosignatures that met the
+        quorum, to this process's readers at once; ``publish`` then stores it.
+
+        The gateway builds receipts and evidence on a publication the moment it is reached,
+        without waiting for the write; every read through this store (receipts, the ledger
+        RPCs, the tiles server) sees it. If the process dies before ``publish`` stores it,
+        the stored publication lags: the witnesses still hold their cosignatures and give
+        them again, so nothing that was handed out becomes unprovable.
+        """
+        with self._announced_lock:
+            if size > self._announced[0]:
+                self._announced = (size, note)
+
     def publish(self, size: int, lines: Sequence[str]) -> bool:
         """Add witness cosignature ``lines`` to the checkpoint of ``size`` and publish it
         unless a larger one is published already. Returns whether the publication advanced.
@@ -235,6 +253,14 @@ class LedgerStore(LedgerReader):
         if self._publication_sql is None:
             self._publication_sql = _PublicationStatements.compile(self._engine.dialect)
         return self._publication_sql
+
+    def _published_size(self, conn: sa.Connection) -> int:
+        return max(super()._published_size(conn), self._announced[0])
+
+    def _published_note(self, conn: sa.Connection) -> str:
+        stored = super()._published_note(conn)
+        size, note = self._announced
+        return note if size > read_checkpoint(stored).size else stored
 
     def _publications(self) -> Engine:
         """The engine publications are written through: on SQLite one whose commits are not

@@ -113,3 +113,37 @@ def test_publication_never_moves_back(
     assert cosign(store, second, witnesses)
     assert not cosign(store, first, witnesses)  # a late quorum for an older checkpoint
     assert read_checkpoint(store.latest_checkpoint()).size == 4
+
+
+def test_an_announced_publication_is_read_at_once_and_stored_by_publish(
+    store: LedgerStore,
+    witnesses: list[CosignatureSigner],
+    policy: WitnessPolicy,
+    key: SigningKey,
+    database_url: str,
+) -> None:
+    """The gateway announces a publication the moment the quorum cosigns and stores it in
+    the background: its own readers use it at once; another process sees it once stored."""
+    note = append(store, 3)
+    text = parse_note(note).text
+    lines = [w.signature_line(text, NOW) for w in witnesses[:2]]
+    cosigned = note + "".join(lines)
+    store.announce(3, cosigned)
+    assert store.latest_checkpoint() == cosigned
+    assert store.published_size() == 3
+    verifier = NoteVerifier.for_key(ORIGIN, key.public)
+    receipt = verify_tlog_proof(
+        store.tlog_proof(2), [verifier], origin=ORIGIN, witness_policy=policy
+    )
+    assert receipt.checkpoint.size == 3
+    elsewhere = LedgerStore.open(
+        database_url, origin=ORIGIN, signer=key, clock=FixedClock(NOW), publish_on_append=False
+    )
+    try:
+        assert elsewhere.published_size() == 0  # not stored yet: another process lags
+        assert store.publish(3, lines)
+        assert elsewhere.latest_checkpoint() == cosigned
+    finally:
+        elsewhere.close()
+    store.announce(2, note)  # an older announcement changes nothing
+    assert store.latest_checkpoint() == cosigned
