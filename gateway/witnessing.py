@@ -14,8 +14,9 @@ retried with exponential backoff; a 409 teaches the task the witness's real size
 cosignature is verified before it counts. A checkpoint that reaches the quorum is published
 (cosignatures appended to its note): at once to this gateway's readers and waiters
 (``LedgerStore.announce``), stored in the background; later cosignatures of the published
-checkpoint are stored too, for monitors. Waiters (a query about to answer) wake when a published checkpoint covers
-their entry, or fail after their deadline with the state of every witness.
+checkpoint are stored too, for monitors. Waiters (a query about to answer) wake when a
+published checkpoint covers their entry, or fail after their deadline with the state of every
+witness.
 """
 
 from __future__ import annotations
