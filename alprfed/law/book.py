@@ -10,7 +10,9 @@
 - the federation agreement's rules (``policies/federation.toml``, when present): commitments
   every member made beyond its own state's law, binding every holder and every requester.
 
-A state without a pack is governed by ``default.toml``. Checks are compiled once when the book is
+A rule carries the dates it is law (``effective``, ``sunset``); a decision applies only the rules
+in force at the query's time. A state without a pack (today: only the territories) is governed by
+``default.toml``. Checks are compiled once when the book is
 built; a decision is a few set look-ups, with no I/O.
 """
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from alprfed.errors import ConfigError, InvalidRequest, Reason
 from alprfed.law.checks import Check, compile_check
 from alprfed.law.rules import (
+    ALWAYS,
     DEFAULT_PACK,
     GUARD_KINDS,
     LAW_GATE,
@@ -41,6 +44,26 @@ class _CompiledPack:
     requester_refusals: tuple[Check, ...]
     holder_rule_ids: tuple[str, ...]  # in file order, as the ledger records them
     requester_rule_ids: tuple[str, ...]
+    dated: bool = False  # some rule has an effective or sunset date
+
+    def at(self, now: int) -> _CompiledPack:
+        """This pack with only the rules in force at ``now``: the law of the query's time."""
+        if not self.dated:
+            return self  # the common case: no dates, nothing to filter per query
+
+        def keep(checks: tuple[Check, ...]) -> tuple[Check, ...]:
+            return tuple(c for c in checks if c.rule.applies_at(now))
+
+        holder = tuple(r.id for r in self.pack.binding(Binds.HOLDER) if r.applies_at(now))
+        requester = tuple(r.id for r in self.pack.binding(Binds.REQUESTER) if r.applies_at(now))
+        return _CompiledPack(
+            pack=self.pack,
+            holder_refusals=keep(self.holder_refusals),
+            holder_notices=keep(self.holder_notices),
+            requester_refusals=keep(self.requester_refusals),
+            holder_rule_ids=holder,
+            requester_rule_ids=requester,
+        )  # dated stays False: already filtered
 
 
 def _compile(pack: LawPack) -> _CompiledPack:
@@ -53,6 +76,7 @@ def _compile(pack: LawPack) -> _CompiledPack:
         requester_refusals=tuple(requester),
         holder_rule_ids=tuple(c.rule.id for c in holder),
         requester_rule_ids=tuple(c.rule.id for c in requester),
+        dated=any(r.in_force is not ALWAYS for r in pack.rules),
     )
 
 
@@ -109,19 +133,22 @@ class LawBook:
     def decide(self, request: LawRequest) -> LawDecision:
         """Apply the holder state's holder rules and the requester state's requester rules.
 
+        Only the rules in force at ``request.now`` (the query's time) apply, so the audit
+        replay, deciding again at the logged time, applies the law that was in force then.
         Fail closed: any refusing rule refuses, and every refusing rule is listed in
         ``reasons``. ``rules_applied`` lists every rule evaluated, allowed or not.
 
         Raises:
             InvalidRequest: the holder or requester state is not a state code.
         """
-        holder = self._compiled_for(request.holder_state, "holder_state")
-        requester = self._compiled_for(request.requester_state, "requester_state")
+        now = request.now
+        holder = self._compiled_for(request.holder_state, "holder_state").at(now)
+        requester = self._compiled_for(request.requester_state, "requester_state").at(now)
         applied = holder.holder_rule_ids + requester.requester_rule_ids
         reasons = [c.reason for c in holder.holder_refusals if c.refuses(request)]
         reasons += [c.reason for c in requester.requester_refusals if c.refuses(request)]
         if self._agreement is not None:  # binds every holder and every requester
-            agreement = self._agreement
+            agreement = self._agreement.at(now)
             applied += agreement.holder_rule_ids + agreement.requester_rule_ids
             reasons += [c.reason for c in agreement.holder_refusals if c.refuses(request)]
             reasons += [c.reason for c in agreement.requester_refusals if c.refuses(request)]
@@ -136,6 +163,9 @@ class LawBook:
         """What a node enforces on its own data, whatever the gateway decided.
 
         The retention is the stricter of the statute's cap and the agency's configured one.
+        The statute's cap applies whatever its effective and sunset dates: a node's guard is
+        fixed when it starts, and keeping less than the law allows is never unlawful, so a cap
+        in force on any day is kept on every day (stricter, never looser).
 
         Raises:
             ConfigError: ``state`` is not a state code or "default"; ``configured_retention``

@@ -19,6 +19,7 @@ VALID_PACK = """\
 state = "IL"
 title = "Illinois (test pack)"
 statute = "625 ILCS 5/2-130"
+checked = 2026-12-02
 
 [[rule]]
 id = "IL-2-130-retention"
@@ -29,6 +30,7 @@ citation = "625 ILCS 5/2-130"
 source = "statute"
 urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]
 message = "Illinois sets no retention limit."
+effective = 2024-01-01
 
 [[rule]]
 id = "IL-2-130-b-immigration"
@@ -39,6 +41,7 @@ citation = "625 ILCS 5/2-130(b)(2)"
 source = "statute"
 urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]
 message = "Not for immigration status investigations."
+effective = 2024-01-01
 """
 # The first [[rule]] table of VALID_PACK.
 URL_LINE = 'urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]'
@@ -122,7 +125,7 @@ MALFORMED = [
             '\nmessage = "Not for',
             'source = "policy"\nurls = ["https://ilga.gov/x"]\nmessage = "Not for',
         ),
-        ["only default.toml", "'policy'"],
+        ["'policy' is for default.toml", "alpr_statute = false"],
         id="policy_source_in_a_state_pack",
     ),
     pytest.param(

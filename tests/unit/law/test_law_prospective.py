@@ -28,6 +28,7 @@ citation = "625 ILCS 5/2-130"
 source = "statute"
 urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]
 message = "Illinois sets no retention limit."
+effective = 2024-01-01
 """
 
 TRACKING_RULE = """
@@ -39,8 +40,12 @@ citation = "Test statute 1-2-3"
 source = "statute"
 urls = ["https://example.org/test-statute"]
 message = "This state requires its own tracking warrant; a prospective alprfed warrant does not do."
+effective = "in-force"
 """
-PACK_HEAD = 'state = "IL"\ntitle = "Illinois (test pack)"\nstatute = "625 ILCS 5/2-130"\n\n'
+PACK_HEAD = (
+    'state = "IL"\ntitle = "Illinois (test pack)"\nstatute = "625 ILCS 5/2-130"\n'
+    "checked = 2026-12-02\n\n"
+)
 
 
 def book_with(tmp_path: Path, rule: str) -> LawBook:
