@@ -22,7 +22,7 @@ from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.ledger import AppendedEntry
 from alprfed.messages import PurgeReport
-from alprfed.policy.bundle import PolicyBundle, document_body
+from alprfed.policy.bundle import PolicyBundle, document_bodies
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.warrants import Warrant
 from alprfed.rpc.identity import Identity
@@ -63,33 +63,32 @@ class AuditTrail:
         self._append = appender.append
 
     async def policy_bundle(
-        self, bundle: PolicyBundle, previous: str | None, published: Mapping[str, int]
-    ) -> tuple[AppendedEntry, dict[str, int]]:
-        """Publish the bundle: first each document not yet in the ledger (one entry each),
-        then the bundle entry naming, per path, the entry holding its text.
+        self, bundle: PolicyBundle, previous: str | None, published: Mapping[str, list[int]]
+    ) -> tuple[AppendedEntry, dict[str, list[int]]]:
+        """Publish the bundle: first each document not yet in the ledger (one entry, or one per
+        part of a large one), then the bundle entry naming, per path, the entries holding it.
 
-        ``published`` maps a document's SHA-256 to the entry that already holds it (from this
+        ``published`` maps a document's SHA-256 to the entries that already hold it (from this
         gateway's earlier publications); those are named, not written again. Returns the
-        bundle entry and the SHA-256 -> entry index map now published.
+        bundle entry and the SHA-256 -> entry indexes map now published.
         """
         hashes = bundle.document_hashes()
         missing = sorted(p for p, h in hashes.items() if h not in published)
-        # Concurrent appends share the writer's batches: one commit for all the documents.
-        written = await asyncio.gather(
-            *(
-                self._append("policy_document", document_body(p, bundle.documents[p]))
-                for p in missing
-            )
-        )
+        parts = [(p, body) for p in missing for body in document_bodies(p, bundle.documents[p])]
+        # Concurrent appends share the writer's batches: a few commits for all the documents.
+        written = await asyncio.gather(*(self._append("policy_document", b) for _, b in parts))
         now_published = dict(published)
-        now_published.update({hashes[p]: e.index for p, e in zip(missing, written, strict=True)})
+        for path in missing:
+            now_published[hashes[path]] = []
+        for (path, _), entry in zip(parts, written, strict=True):
+            now_published[hashes[path]].append(entry.index)
         entry = await self._append(
             "policy_bundle",
             {
                 "bundle_sha256": bundle.digest,
                 "previous_sha256": previous,
                 "bundle": bundle.to_canonical(),
-                "document_entries": {p: now_published[h] for p, h in sorted(hashes.items())},
+                "document_entries": {p: list(now_published[h]) for p, h in sorted(hashes.items())},
             },
         )
         return entry, now_published

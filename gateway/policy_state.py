@@ -57,10 +57,10 @@ class PolicyHolder:
         self._clock = clock
         self._ledger_vkey = ledger_vkey
         self._current: LoadedPolicy | None = None
-        # Document SHA-256 -> the ledger entry holding its text, for what this process
+        # Document SHA-256 -> the ledger entries holding its text, for what this process
         # published: a reload republishes only the documents that changed. After a restart
         # the map is empty and a changed bundle republishes every document (correct, larger).
-        self._published_documents: dict[str, int] = {}
+        self._published_documents: dict[str, list[int]] = {}
         self._lock = asyncio.Lock()
 
     @property

@@ -18,13 +18,13 @@ built; a decision is a few set look-ups, with no I/O.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alprfed.errors import ConfigError, InvalidRequest, Reason
 from alprfed.law.checks import Check, compile_check
 from alprfed.law.rules import (
-    ALWAYS,
     DEFAULT_PACK,
     GUARD_KINDS,
     LAW_GATE,
@@ -38,37 +38,46 @@ from alprfed.models import US_STATES
 
 @dataclass(frozen=True, slots=True)
 class _CompiledPack:
+    """A pack's checks for one stretch of time, in which the same rules are in force."""
+
     pack: LawPack
     holder_refusals: tuple[Check, ...]  # refusing rules that bind the holder
     holder_notices: tuple[Check, ...]  # retention and sensitive sites: notes, never refusals
     requester_refusals: tuple[Check, ...]
     holder_rule_ids: tuple[str, ...]  # in file order, as the ledger records them
     requester_rule_ids: tuple[str, ...]
-    dated: bool = False  # some rule has an effective or sunset date
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """A pack compiled once per stretch between its rules' effective and sunset instants.
+
+    ``boundaries`` are the sorted instants at which the set of rules in force changes;
+    ``stretches[i]`` holds the rules in force from ``boundaries[i - 1]`` (inclusive) to
+    ``boundaries[i]``, so a decision finds the law of its time by bisection, with no date
+    arithmetic per query. A pack without dates is one stretch.
+    """
+
+    pack: LawPack
+    boundaries: tuple[int, ...]
+    stretches: tuple[_CompiledPack, ...]
 
     def at(self, now: int) -> _CompiledPack:
-        """This pack with only the rules in force at ``now``: the law of the query's time."""
-        if not self.dated:
-            return self  # the common case: no dates, nothing to filter per query
-
-        def keep(checks: tuple[Check, ...]) -> tuple[Check, ...]:
-            return tuple(c for c in checks if c.rule.applies_at(now))
-
-        holder = tuple(r.id for r in self.pack.binding(Binds.HOLDER) if r.applies_at(now))
-        requester = tuple(r.id for r in self.pack.binding(Binds.REQUESTER) if r.applies_at(now))
-        return _CompiledPack(
-            pack=self.pack,
-            holder_refusals=keep(self.holder_refusals),
-            holder_notices=keep(self.holder_notices),
-            requester_refusals=keep(self.requester_refusals),
-            holder_rule_ids=holder,
-            requester_rule_ids=requester,
-        )  # dated stays False: already filtered
+        return self.stretches[bisect_right(self.boundaries, now)]
 
 
-def _compile(pack: LawPack) -> _CompiledPack:
-    holder = [compile_check(r) for r in pack.binding(Binds.HOLDER)]
-    requester = [compile_check(r) for r in pack.binding(Binds.REQUESTER)]
+def _compile(pack: LawPack) -> _Timeline:
+    checks = {r.id: compile_check(r) for r in pack.rules}
+    instants = {t for r in pack.rules for t in (r.in_force.starts, r.in_force.ends)}
+    boundaries = tuple(sorted(t for t in instants if t is not None))
+    # One instant inside each stretch: just before the first boundary, then each boundary.
+    samples = (boundaries[0] - 1, *boundaries) if boundaries else (0,)
+    return _Timeline(pack, boundaries, tuple(_compile_at(pack, checks, t) for t in samples))
+
+
+def _compile_at(pack: LawPack, checks: dict[str, Check], now: int) -> _CompiledPack:
+    holder = [checks[r.id] for r in pack.binding(Binds.HOLDER) if r.applies_at(now)]
+    requester = [checks[r.id] for r in pack.binding(Binds.REQUESTER) if r.applies_at(now)]
     return _CompiledPack(
         pack=pack,
         holder_refusals=tuple(c for c in holder if c.rule.kind not in GUARD_KINDS),
@@ -76,7 +85,6 @@ def _compile(pack: LawPack) -> _CompiledPack:
         requester_refusals=tuple(requester),
         holder_rule_ids=tuple(c.rule.id for c in holder),
         requester_rule_ids=tuple(c.rule.id for c in requester),
-        dated=any(r.in_force is not ALWAYS for r in pack.rules),
     )
 
 
@@ -212,7 +220,7 @@ class LawBook:
         """
         return dict(self._documents)
 
-    def _compiled_for(self, state: str, field: str) -> _CompiledPack:
+    def _compiled_for(self, state: str, field: str) -> _Timeline:
         compiled = self._compiled.get(state)
         if compiled is not None:
             return compiled

@@ -8,9 +8,10 @@ the digest changes. The audit replay loads each historical bundle the same way.
 
 Canonical form (docs/LEDGER.md), version 2:
 ``{"v":2, "documents": {path: SHA-256 hex of the text's UTF-8}, "federation": {...}}``; the digest
-is the hex SHA-256 of its canonical bytes. The texts themselves go into the ledger one
-``policy_document`` entry each (``document_body``), before the ``policy_bundle`` entry that names
-them: 51 law packs do not fit in one entry (MAX_ENTRY_BYTES), one pack easily does. Version 1
+is the hex SHA-256 of its canonical bytes. The texts themselves go into the ledger as
+``policy_document`` entries (``document_bodies``: one each, or parts of one too large), before
+the ``policy_bundle`` entry that names them: 51 law packs do not fit in one entry
+(MAX_ENTRY_BYTES), one pack easily does. Version 1
 bundles (texts inline) are still read, so older ledgers replay.
 """
 
@@ -126,17 +127,44 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def document_body(path: str, text: str) -> dict[str, JSONValue]:
-    """The body of the ``policy_document`` entry publishing one document."""
-    return {"path": path, "sha256": text_sha256(text), "text": text}
+# A document's text goes into parts of at most this many characters, fewer where its canonical
+# JSON would outgrow an entry (escapes such as \u0007 take 6 bytes for one character).
+MAX_PART_CHARS = 32_768
+
+
+def document_bodies(path: str, text: str) -> list[dict[str, JSONValue]]:
+    """The bodies of the ``policy_document`` entries publishing one document, in order.
+
+    Most documents are one part. One too large for an entry (a Casbin policy of thousands of
+    officers) is cut into parts, each carrying the whole text's hash, its place and the count:
+    ``{"path", "sha256", "part", "parts", "text"}``; the parts' texts joined are the document.
+    """
+    sha256 = text_sha256(text)
+    pieces: list[str] = []
+    rest = text
+    while True:
+        size = min(len(rest), MAX_PART_CHARS)
+        # The body's other fields are fixed, so a piece that fits with "part": 0 fits anywhere.
+        while size > 1 and _body_size(path, sha256, rest[:size]) > MAX_BODY_BYTES:
+            size //= 2
+        pieces.append(rest[:size])
+        rest = rest[size:]
+        if not rest:
+            break
+    return [
+        {"path": path, "sha256": sha256, "part": i, "parts": len(pieces), "text": piece}
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def _body_size(path: str, sha256: str, piece: str) -> int:
+    body = {"path": path, "sha256": sha256, "part": 0, "parts": 0, "text": piece}
+    return len(canonical.encode(body)) + 16  # room for larger part numbers
 
 
 @dataclass(frozen=True)
 class PolicyBundle:
-    """Every policy document's text by relative path, and the federation, with its digest.
-
-    Raises (on construction): ConfigError when a document is too large for one ledger entry.
-    """
+    """Every policy document's text by relative path, and the federation, with its digest."""
 
     documents: Mapping[str, str]
     federation: Mapping[str, JSONValue]
@@ -144,13 +172,6 @@ class PolicyBundle:
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.version == BUNDLE_VERSION:
-            for path, text in self.documents.items():
-                if len(canonical.encode(document_body(path, text))) > MAX_BODY_BYTES:
-                    raise ConfigError(
-                        f"policy document {path} is too large for one ledger entry (at most "
-                        f"{MAX_BODY_BYTES} bytes as canonical JSON); split it"
-                    )
         object.__setattr__(
             self, "digest", hashlib.sha256(canonical.encode(self.to_canonical())).hexdigest()
         )

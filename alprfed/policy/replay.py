@@ -131,24 +131,37 @@ class _Replayer:
     def add_bundle(self, body: Mapping[str, Any]) -> None:
         """Rebuild a published bundle from its entry and the document entries it names.
 
-        A version 2 bundle names, per path, the index of the ``policy_document`` entry that
-        published the text; that entry must come earlier and carry the same path and hash.
+        A version 2 bundle names, per path, the ``policy_document`` entries (one, or the parts
+        of a large document) that published the text; they must come earlier, carry the same
+        path, and their joined text must have the hash the bundle records.
         A bundle whose documents cannot all be found is remembered as unresolved, so every
         decision made under it is reported, never silently replayed with other law.
         """
         value = body["bundle"]
-        pointers = body.get("document_entries") or {}
         texts: dict[str, str] = {}
-        for path, index in pointers.items():
-            document = self.documents.get(index)
-            if document is not None and document["path"] == path:
-                texts[path] = document["text"]
+        for path, indexes in (body.get("document_entries") or {}).items():
+            text = self.document_text(path, indexes)
+            if text is not None:
+                texts[path] = text
         try:
             bundle = PolicyBundle.from_canonical(value, texts)
         except ConfigError as exc:
             self.unresolved[body["bundle_sha256"]] = str(exc)
             return
         self.bundles[bundle.digest] = bundle
+
+    def document_text(self, path: str, indexes: list[int]) -> str | None:
+        """The text the named ``policy_document`` entries hold for ``path``: every part, in
+        order, of one document (same path, hash and count); None if any is missing or wrong.
+        The caller checks the joined text against the bundle's hash."""
+        found = [self.documents.get(index) for index in indexes]
+        parts = [p for p in found if p is not None]
+        if not parts or len(parts) != len(found):
+            return None
+        expected = [(path, parts[0]["sha256"], n, len(parts)) for n in range(len(parts))]
+        if [(p["path"], p["sha256"], p["part"], p["parts"]) for p in parts] != expected:
+            return None
+        return "".join(str(p["text"]) for p in parts)
 
     def replay(self, entry: EntryLike) -> None:
         body, report = entry.body, self.report

@@ -42,12 +42,17 @@ def sha256(text: str) -> str:
 def texts_named_by(bundle_entry: LedgerEntryView, entries: list[LedgerEntryView]) -> dict[str, str]:
     by_index = {e.index: e for e in entries}
     texts = {}
-    for path, index in bundle_entry.body["document_entries"].items():
-        document = by_index[index]
-        assert document.kind == "policy_document"
-        assert document.index < bundle_entry.index  # published before the bundle names it
-        assert document.body["path"] == path
-        texts[path] = document.body["text"]
+    for path, indexes in bundle_entry.body["document_entries"].items():
+        parts = [by_index[i] for i in indexes]
+        for number, part in enumerate(parts):
+            assert part.kind == "policy_document"
+            assert part.index < bundle_entry.index  # published before the bundle names it
+            assert (part.body["path"], part.body["part"], part.body["parts"]) == (
+                path,
+                number,
+                len(parts),
+            )
+        texts[path] = "".join(p.body["text"] for p in parts)
     return texts
 
 
@@ -60,8 +65,9 @@ def test_each_document_is_published_once_and_the_bundle_is_rebuilt_exactly(
     federation = start_federation(tmp_path / "fed", gateway_policies=policies)
     try:
         federation.query("sjpd", "officer-garcia", warrant_id=federation.warrant())
+        # Re-checked, with 90 KB of notes: more than one entry holds, so it goes in parts.
         utah = policies / "states" / "UT.toml"
-        utah.write_text(utah.read_text() + "# re-checked\n")
+        utah.write_text(utah.read_text() + "# re-checked: 'quoted' \\ notes\n" * 2_500)
         assert federation.gateway.reload_policy()
         federation.query("sjpd", "officer-garcia", warrant_id=federation.warrant())
     finally:
@@ -70,20 +76,25 @@ def test_each_document_is_published_once_and_the_bundle_is_rebuilt_exactly(
     entries = ledger(federation.ledger_url)
     first, second = [e for e in entries if e.kind == "policy_bundle"]
     documents = [e for e in entries if e.kind == "policy_document"]
-    # Every document once at start; after the reload only the changed pack.
-    assert len(documents) == len(on_disk) + 1
-    assert [d.body["path"] for d in documents if first.index < d.index < second.index] == [
-        "states/UT.toml"
-    ]
+    # Every document once at start; after the reload only the changed pack, in parts.
+    assert len(documents) == len(on_disk) + len(second.body["document_entries"]["states/UT.toml"])
+    republished = [d for d in documents if first.index < d.index < second.index]
+    assert {d.body["path"] for d in republished} == {"states/UT.toml"}
+    assert len(republished) >= 2
     for document in documents:
-        assert document.body["sha256"] == sha256(document.body["text"])
+        if document.body["parts"] == 1:
+            assert document.body["sha256"] == sha256(document.body["text"])
 
     texts = texts_named_by(first, entries)
     assert texts == on_disk  # byte for byte what the gateway read and enforced
     rebuilt = PolicyBundle.from_canonical(first.body["bundle"], texts)
     assert rebuilt.digest == first.body["bundle_sha256"]
     later = texts_named_by(second, entries)
-    assert later["states/UT.toml"].endswith("# re-checked\n")
+    assert later["states/UT.toml"] == (policies / "states" / "UT.toml").read_text()
+    assert (
+        PolicyBundle.from_canonical(second.body["bundle"], later).digest
+        == (second.body["bundle_sha256"])
+    )
     unchanged = {p: i for p, i in second.body["document_entries"].items() if p != "states/UT.toml"}
     assert unchanged == {
         p: i for p, i in first.body["document_entries"].items() if p != "states/UT.toml"
