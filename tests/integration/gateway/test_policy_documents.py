@@ -11,20 +11,21 @@ import datetime as dt
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Any
 
-from federations import SUSPECT, forge_allowed_and_replay, start_federation, stop_federation
+from federations import (
+    SUSPECT,
+    append_forged,
+    forge_allowed_and_replay,
+    start_federation,
+    stop_federation,
+)
 
 from alprfed import canonical
-from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import bundled_policies_dir
 from alprfed.ledger import LedgerEntryView, iter_entries
-from alprfed.ledger.entry import PendingEntry
 from alprfed.ledger.reader import LedgerReader
-from alprfed.ledger.store import LedgerStore
 from alprfed.policy.bundle import PolicyBundle, read_policy_documents
 from alprfed.policy.replay import audit_entries
-from alprfed.signing import SigningKey
 
 
 def ledger(url: str) -> list[LedgerEntryView]:
@@ -107,22 +108,6 @@ def test_each_document_is_published_once_and_the_bundle_is_rebuilt_exactly(
     assert audit_entries(entries).clean
 
 
-def append_forged(url: str, federation: Any, kind: str, body: dict[str, Any]) -> int:
-    """What a compromised gateway holding the ledger key can append."""
-    store = LedgerStore.open(
-        url,
-        origin=federation.layout.spec.origin,
-        signer=SigningKey.load(federation.layout.root / "keys" / "ledger.pem"),
-        clock=SYSTEM_CLOCK,
-    )
-    try:
-        plates = (SUSPECT,) if kind == "query_decision" else ()
-        (appended,) = store.append_batch([PendingEntry(kind, body, plates)])
-    finally:
-        store.close()
-    return appended.index
-
-
 def test_a_bundle_citing_an_unpublished_pack_is_caught(tmp_path: Path) -> None:
     """A lying gateway names a lenient California pack it never published, and logs a
     decision under it: the replay cannot rebuild that law and reports the decision."""
@@ -138,7 +123,6 @@ def test_a_bundle_citing_an_unpublished_pack_is_caught(tmp_path: Path) -> None:
     forged_bundle["documents"]["states/CA.toml"] = sha256('state = "CA"\n# anything goes\n')
     digest = hashlib.sha256(canonical.encode(forged_bundle)).hexdigest()
     append_forged(
-        url,
         federation,
         "policy_bundle",
         {
@@ -151,7 +135,7 @@ def test_a_bundle_citing_an_unpublished_pack_is_caught(tmp_path: Path) -> None:
     (decision,) = [e for e in entries if e.kind == "query_decision"]
     forged_decision = copy.deepcopy(dict(decision.body))
     forged_decision["policy_bundle"] = digest
-    index = append_forged(url, federation, "query_decision", forged_decision)
+    index = append_forged(federation, "query_decision", forged_decision, (SUSPECT,))
 
     report = audit_entries(ledger(url))
     assert [(d.index, d.agency) for d in report.disagreements] == [(index, "*")]

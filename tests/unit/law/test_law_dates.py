@@ -7,14 +7,12 @@ date and until 00:00 UTC of the day after its sunset (docs/LAW.md, "Effective da
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from law_requests import DAY, make_request
+from law_requests import DAY, make_request, policies_with
 
-from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
 from alprfed.law import LawBook, LawRequest, load_law_book
 from alprfed.models import AgencyKind, TimeWindow
@@ -72,17 +70,9 @@ sunset = 2026-09-30
 """
 
 
-def write_pack(tmp_path: Path, text: str) -> Path:
-    states = tmp_path / "states"
-    states.mkdir()
-    shutil.copy(bundled_policies_dir() / "states" / "default.toml", states / "default.toml")
-    (states / "IL.toml").write_text(text, "utf-8")
-    return tmp_path
-
-
 @pytest.fixture
 def dated_book(tmp_path: Path) -> LawBook:
-    return load_law_book(write_pack(tmp_path, HEAD + RETENTION + DATED))
+    return load_law_book(policies_with(tmp_path, "IL.toml", HEAD + RETENTION + DATED))
 
 
 @pytest.mark.parametrize(
@@ -115,7 +105,7 @@ def test_a_dated_retention_cap_still_guards_every_day(tmp_path: Path) -> None:
     capped = RETENTION.replace('seconds = "none"', "seconds = 864000").replace(
         'effective = "in-force"', "effective = 2030-01-01"
     )
-    book = load_law_book(write_pack(tmp_path, HEAD + capped))
+    book = load_law_book(policies_with(tmp_path, "IL.toml", HEAD + capped))
     assert book.holder_guard("IL", configured_retention=None).retention_seconds == 864_000
     decision = book.decide(at(utc(2026, 1, 1), state="IL"))
     assert decision.allowed
@@ -177,7 +167,7 @@ def test_a_malformed_date_or_source_is_refused(
 ) -> None:
     text = HEAD + RETENTION + DATED
     assert old in text, "the change must apply"
-    policies = write_pack(tmp_path, text.replace(old, new, 1))
+    policies = policies_with(tmp_path, "IL.toml", text.replace(old, new, 1))
     with pytest.raises(ConfigError) as raised:
         load_law_book(policies)
     assert expected in str(raised.value)
@@ -189,6 +179,6 @@ def test_a_pending_bill_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
         '\n[[pending]]\nbill = "HB 1"\nstatus = "in committee"\nsummary = "A cap."\n'
         'source = "secondary"\nkind = "retention"\n'
     )
-    policies = write_pack(tmp_path, HEAD + RETENTION + pending)
+    policies = policies_with(tmp_path, "IL.toml", HEAD + RETENTION + pending)
     with pytest.raises(ConfigError, match=r"pending #1 \(HB 1\): unknown key 'kind'"):
         load_law_book(policies)

@@ -6,12 +6,11 @@ a statute forbids it.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from law_requests import policies_with
 
-from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
 from alprfed.law import load_law_book
 
@@ -48,15 +47,6 @@ URL_LINE = 'urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]'
 RETENTION_RULE = VALID_PACK[
     VALID_PACK.index("[[rule]]") : VALID_PACK.index('\n[[rule]]\nid = "IL-2-130-b')
 ]
-
-
-def policies_with(tmp_path: Path, file_name: str, text: str) -> Path:
-    """A policies directory holding the real default pack and one pack under test."""
-    states = tmp_path / "states"
-    states.mkdir()
-    shutil.copy(bundled_policies_dir() / "states" / "default.toml", states / "default.toml")
-    (states / file_name).write_text(text, "utf-8")
-    return tmp_path
 
 
 def test_the_valid_test_pack_loads(tmp_path: Path) -> None:

@@ -7,11 +7,10 @@ the cited warrant's signed flag as ``LawRequest.prospective``.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from law_requests import make_request
+from law_requests import make_request, policies_with
 
 from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
@@ -50,11 +49,7 @@ PACK_HEAD = (
 
 def book_with(tmp_path: Path, rule: str) -> LawBook:
     """The real default pack (governing every other state) and an Illinois pack under test."""
-    states = tmp_path / "states"
-    states.mkdir()
-    shutil.copy(bundled_policies_dir() / "states" / "default.toml", states / "default.toml")
-    (states / "IL.toml").write_text(PACK_HEAD + RETENTION_RULE + rule, "utf-8")
-    return load_law_book(tmp_path)
+    return load_law_book(policies_with(tmp_path, "IL.toml", PACK_HEAD + RETENTION_RULE + rule))
 
 
 def request(**changes: object) -> LawRequest:
