@@ -2,7 +2,9 @@
 
 One allowed and one refused request per statute pack (issue 14, "Done when"); where a pack's only
 rule is its retention cap, the refusal is the cap itself: the node never returns a sighting older
-than the statute allows, and a query reaching further back is told so. The requests are judged
+than the statute allows, and a query reaching further back is told so. Where a pack has neither
+a cap nor a refusing rule (Florida, Idaho), what it refuses is a node without a retention of its
+own. The requests are judged
 at AFTER, a time when every rule shipped today is in force (New Mexico's SB 40 from 1 Jul 2026).
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from law_requests import BASE_REQUEST, DAY, make_request
 
+from alprfed.errors import ConfigError
 from alprfed.law import LawBook, LawRequest, RuleKind
 from alprfed.law.rules import GUARD_KINDS
 from alprfed.models import AgencyKind, Purpose, TimeWindow
@@ -108,9 +111,16 @@ def test_every_statute_pack_lets_a_lawful_query_through(book: LawBook) -> None:
         assert decision.rules_applied  # the pack's rules were applied, not skipped
 
 
-@pytest.mark.parametrize(
-    "state", ["AL", "GA", "IA", "KY", "NC", "TN", "UT", "NJ", "CT", "CO"], ids=str
-)
+CAPPED = ["AL", "GA", "IA", "KY", "NC", "TN", "UT", "NJ", "CT", "CO"]
+UNCAPPED = ["FL", "ID", "MD", "NM", "TX", "NY", "DC"]
+
+
+def test_every_statute_pack_has_a_refusal_tested(book: LawBook) -> None:
+    for state in statute_packs(book):
+        assert state in REFUSALS or state in CAPPED or state in UNCAPPED, state
+
+
+@pytest.mark.parametrize("state", CAPPED, ids=str)
 def test_a_retention_cap_withholds_older_sightings(book: LawBook, state: str) -> None:
     pack = book.pack(state)
     cap = pack.retention_seconds
@@ -127,8 +137,12 @@ def test_a_retention_cap_withholds_older_sightings(book: LawBook, state: str) ->
     assert "cannot be returned" in beyond.notes[0].message
 
 
-@pytest.mark.parametrize("state", ["FL", "ID", "MD", "NM", "TX", "NY", "DC"])
+@pytest.mark.parametrize("state", UNCAPPED)
 def test_where_no_cap_is_known_the_node_must_configure_one(book: LawBook, state: str) -> None:
+    # The refusal of a pack without a cap or a refusing rule (FL, ID): a node without its
+    # own retention does not start.
+    with pytest.raises(ConfigError, match="retention_seconds"):
+        book.holder_guard(state, configured_retention=None)
     guard = book.holder_guard(state, configured_retention=30 * DAY)
     assert guard.retention_seconds == 30 * DAY
     assert guard.law_pack == state  # its own pack, not the default
