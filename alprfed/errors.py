@@ -72,8 +72,9 @@ class Status(Enum):
 class Reason:
     """Why something was refused: the rule, the state whose law it encodes, the citation.
 
-    ``source`` says whether the rule was checked against statute text ("statute") or rests on
-    secondary sources ("secondary"); rules of our own (Casbin, warrant scope) use "policy".
+    ``source`` says whether the rule was checked against statute text ("statute"), rests on
+    secondary sources ("secondary") or on a table with no page to cite ("unverified"); rules of
+    our own (Casbin, warrant scope) use "policy".
     """
 
     gate: str

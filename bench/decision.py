@@ -1,11 +1,12 @@
 """Part 4, decision time: ``Gates.decide`` with the real Casbin policy and law book.
 
-A federation of N node agencies spread over the states (those with a law pack and some
-governed by the default pack), plus San Jose PD as the requester, is loaded the way the gateway
-loads it: a policy bundle built from the bundled policies and the federation, then the gates
-from the bundle's own bytes. Each decision is a warranted query by officer-garcia aimed at
-every node: Casbin, the warrant's scope and per-target limits, and both states' law for every
-target. Some holders' law refuses, as in a real federation, so the refusal paths run too.
+A federation of N node agencies spread over 20 states (each with its own pack: an ALPR
+statute, or none and the general law that applies), plus San Jose PD as the requester, is
+loaded the way the gateway loads it: a policy bundle built from the bundled policies and the
+federation, then the gates from the bundle's own bytes. Each decision is a warranted query by
+officer-garcia aimed at every node: Casbin, the warrant's scope and per-target limits, and both
+states' law for every target. Some holders' law refuses, as in a real federation, so the
+refusal paths run too.
 
 The Casbin policy is the bundled one plus OFFICERS_PER_AGENCY officers of every agency (role
 assignments grow with the federation). A second measurement aims the same query at one agency
@@ -41,7 +42,8 @@ P50_LIMIT_US = 200.0
 FLOOR_LABEL = "state law alone"
 OFFICERS_PER_AGENCY = 10
 DAY_S = 86_400
-# Holder states: every state with a law pack of its own, then states the default pack governs.
+# Holder states: the fifteen first encoded statutes, then five more (FL and GA with a retention
+# rule only, TX, NY and OH without an ALPR statute).
 HOLDER_STATES = (
     "CA", "IL", "VA", "WA", "MN", "OR", "UT", "NC", "TN", "AR", "ME", "MT", "NE", "NH", "VT",
     "TX", "NY", "FL", "GA", "OH",

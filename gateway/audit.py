@@ -12,16 +12,17 @@ commitments to them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.ledger import AppendedEntry
 from alprfed.messages import PurgeReport
-from alprfed.policy.bundle import PolicyBundle
+from alprfed.policy.bundle import PolicyBundle, document_bodies
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.warrants import Warrant
 from alprfed.rpc.identity import Identity
@@ -61,15 +62,36 @@ class AuditTrail:
     def __init__(self, appender: Appender) -> None:
         self._append = appender.append
 
-    async def policy_bundle(self, bundle: PolicyBundle, previous: str | None) -> AppendedEntry:
-        return await self._append(
+    async def policy_bundle(
+        self, bundle: PolicyBundle, previous: str | None, published: Mapping[str, list[int]]
+    ) -> tuple[AppendedEntry, dict[str, list[int]]]:
+        """Publish the bundle: first each document not yet in the ledger (one entry, or one per
+        part of a large one), then the bundle entry naming, per path, the entries holding it.
+
+        ``published`` maps a document's SHA-256 to the entries that already hold it (from this
+        gateway's earlier publications); those are named, not written again. Returns the
+        bundle entry and the SHA-256 -> entry indexes map now published.
+        """
+        hashes = bundle.document_hashes()
+        missing = sorted(p for p, h in hashes.items() if h not in published)
+        parts = [(p, body) for p in missing for body in document_bodies(p, bundle.documents[p])]
+        # Concurrent appends share the writer's batches: a few commits for all the documents.
+        written = await asyncio.gather(*(self._append("policy_document", b) for _, b in parts))
+        now_published = dict(published)
+        for path in missing:
+            now_published[hashes[path]] = []
+        for (path, _), entry in zip(parts, written, strict=True):
+            now_published[hashes[path]].append(entry.index)
+        entry = await self._append(
             "policy_bundle",
             {
                 "bundle_sha256": bundle.digest,
                 "previous_sha256": previous,
                 "bundle": bundle.to_canonical(),
+                "document_entries": {p: list(now_published[h]) for p, h in sorted(hashes.items())},
             },
         )
+        return entry, now_published
 
     async def key_rotation(self, role: str, old: str | None, new: str) -> AppendedEntry:
         return await self._append("key_rotation", {"role": role, "old": old, "new": new})

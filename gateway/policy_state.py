@@ -2,8 +2,9 @@
 
 At start and on every reload the gateway builds the policy bundle from disk (policies/ plus the
 federation file), loads the gates from that bundle's bytes, and — if its digest differs from
-the last one published — appends a ``policy_bundle`` entry (and a ``key_rotation`` entry per
-changed key) *before* the new policy takes effect. The swap is one attribute assignment, so a
+the last one published — appends a ``policy_document`` entry per document not yet published and
+a ``policy_bundle`` entry naming them (and a ``key_rotation`` entry per changed key) *before* the
+new policy takes effect. The swap is one attribute assignment, so a
 query in flight keeps the policy it started with and the next one sees the new policy; the new
 Casbin enforcer starts with an empty decision cache.
 """
@@ -56,6 +57,10 @@ class PolicyHolder:
         self._clock = clock
         self._ledger_vkey = ledger_vkey
         self._current: LoadedPolicy | None = None
+        # Document SHA-256 -> the ledger entries holding its text, for what this process
+        # published: a reload republishes only the documents that changed. After a restart
+        # the map is empty and a changed bundle republishes every document (correct, larger).
+        self._published_documents: dict[str, list[int]] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -88,7 +93,9 @@ class PolicyHolder:
     ) -> None:
         keys = key_fingerprints(loaded.federation, self._ledger_vkey)
         old_keys = previous[1] if previous else {}
-        entry = await self._audit.policy_bundle(loaded.bundle, previous[0] if previous else None)
+        entry, self._published_documents = await self._audit.policy_bundle(
+            loaded.bundle, previous[0] if previous else None, self._published_documents
+        )
         for role in sorted(keys):
             if old_keys.get(role) != keys[role]:
                 await self._audit.key_rotation(role, old_keys.get(role), keys[role])

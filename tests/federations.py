@@ -229,19 +229,26 @@ def forge_allowed_and_replay(
     for decision in forged["decisions"]:
         if decision["agency"] == agency:
             decision["allowed"], decision["refused_by"] = True, []
-    url = federation.ledger_url
+    index = append_forged(federation, "query_decision", forged, (SUSPECT,))
+    reader = LedgerReader.open_readonly(federation.ledger_url)
+    try:
+        return index, audit_entries(iter_entries(reader))
+    finally:
+        reader.close()
+
+
+def append_forged(
+    federation: Federation, kind: str, body: dict[str, Any], plates: tuple[str, ...] = ()
+) -> int:
+    """Append an entry as a compromised gateway holding the ledger key can; returns its index."""
     store = LedgerStore.open(
-        url,
+        federation.ledger_url,
         origin=federation.layout.spec.origin,
         signer=SigningKey.load(federation.layout.root / "keys" / "ledger.pem"),
         clock=SYSTEM_CLOCK,
     )
     try:
-        (appended,) = store.append_batch([PendingEntry("query_decision", forged, (SUSPECT,))])
+        (appended,) = store.append_batch([PendingEntry(kind, body, plates)])
     finally:
         store.close()
-    reader = LedgerReader.open_readonly(url)
-    try:
-        return appended.index, audit_entries(iter_entries(reader))
-    finally:
-        reader.close()
+    return appended.index

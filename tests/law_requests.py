@@ -1,10 +1,14 @@
-"""A plain, lawful LawRequest and its builder, shared by the law engine's tests."""
+"""A plain, lawful LawRequest and its builder, and a policies directory holding one pack under
+test, shared by the law engine's tests."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from alprfed.config import bundled_policies_dir
 from alprfed.law import LawRequest
 from alprfed.models import AgencyKind, Purpose, TimeWindow
 
@@ -41,3 +45,12 @@ def make_request(**changes: Any) -> LawRequest:
     if days_ago is not None:
         changes["window"] = TimeWindow(NOW - days_ago[0] * DAY, NOW - days_ago[1] * DAY)
     return replace(BASE_REQUEST, **changes)
+
+
+def policies_with(tmp_path: Path, file_name: str, text: str) -> Path:
+    """A policies directory holding the real default pack and one pack under test."""
+    states = tmp_path / "states"
+    states.mkdir()
+    shutil.copy(bundled_policies_dir() / "states" / "default.toml", states / "default.toml")
+    (states / file_name).write_text(text, "utf-8")
+    return tmp_path

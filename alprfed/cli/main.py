@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "warrant": ("alprfed.cli.warrant", "warrant", "Issue, register, revoke and show warrants."),
     "exigent": ("alprfed.cli.exigent", "exigent", "Approve or review exigent queries."),
     "ledger": ("alprfed.cli.ledger", "ledger", "Read and verify the audit ledger."),
+    "law": ("alprfed.cli.law", "law", "Show state law packs; explain a law decision."),
     "witness": (
         "alprfed.cli.witness",
         "witness",

@@ -10,12 +10,15 @@
 - the federation agreement's rules (``policies/federation.toml``, when present): commitments
   every member made beyond its own state's law, binding every holder and every requester.
 
-A state without a pack is governed by ``default.toml``. Checks are compiled once when the book is
+A rule carries the dates it is law (``effective``, ``sunset``); a decision applies only the rules
+in force at the query's time. A state without a pack (today: only the territories) is governed by
+``default.toml``. Checks are compiled once when the book is
 built; a decision is a few set look-ups, with no I/O.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,6 +38,8 @@ from alprfed.models import US_STATES
 
 @dataclass(frozen=True, slots=True)
 class _CompiledPack:
+    """A pack's checks for one stretch of time, in which the same rules are in force."""
+
     pack: LawPack
     holder_refusals: tuple[Check, ...]  # refusing rules that bind the holder
     holder_notices: tuple[Check, ...]  # retention and sensitive sites: notes, never refusals
@@ -43,9 +48,36 @@ class _CompiledPack:
     requester_rule_ids: tuple[str, ...]
 
 
-def _compile(pack: LawPack) -> _CompiledPack:
-    holder = [compile_check(r) for r in pack.binding(Binds.HOLDER)]
-    requester = [compile_check(r) for r in pack.binding(Binds.REQUESTER)]
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """A pack compiled once per stretch between its rules' effective and sunset instants.
+
+    ``boundaries`` are the sorted instants at which the set of rules in force changes;
+    ``stretches[i]`` holds the rules in force from ``boundaries[i - 1]`` (inclusive) to
+    ``boundaries[i]``, so a decision finds the law of its time by bisection, with no date
+    arithmetic per query. A pack without dates is one stretch.
+    """
+
+    pack: LawPack
+    boundaries: tuple[int, ...]
+    stretches: tuple[_CompiledPack, ...]
+
+    def at(self, now: int) -> _CompiledPack:
+        return self.stretches[bisect_right(self.boundaries, now)]
+
+
+def _compile(pack: LawPack) -> _Timeline:
+    checks = {r.id: compile_check(r) for r in pack.rules}
+    instants = {t for r in pack.rules for t in (r.in_force.starts, r.in_force.ends)}
+    boundaries = tuple(sorted(t for t in instants if t is not None))
+    # One instant inside each stretch: just before the first boundary, then each boundary.
+    samples = (boundaries[0] - 1, *boundaries) if boundaries else (0,)
+    return _Timeline(pack, boundaries, tuple(_compile_at(pack, checks, t) for t in samples))
+
+
+def _compile_at(pack: LawPack, checks: dict[str, Check], now: int) -> _CompiledPack:
+    holder = [checks[r.id] for r in pack.binding(Binds.HOLDER) if r.applies_at(now)]
+    requester = [checks[r.id] for r in pack.binding(Binds.REQUESTER) if r.applies_at(now)]
     return _CompiledPack(
         pack=pack,
         holder_refusals=tuple(c for c in holder if c.rule.kind not in GUARD_KINDS),
@@ -109,19 +141,22 @@ class LawBook:
     def decide(self, request: LawRequest) -> LawDecision:
         """Apply the holder state's holder rules and the requester state's requester rules.
 
+        Only the rules in force at ``request.now`` (the query's time) apply, so the audit
+        replay, deciding again at the logged time, applies the law that was in force then.
         Fail closed: any refusing rule refuses, and every refusing rule is listed in
         ``reasons``. ``rules_applied`` lists every rule evaluated, allowed or not.
 
         Raises:
             InvalidRequest: the holder or requester state is not a state code.
         """
-        holder = self._compiled_for(request.holder_state, "holder_state")
-        requester = self._compiled_for(request.requester_state, "requester_state")
+        now = request.now
+        holder = self._compiled_for(request.holder_state, "holder_state").at(now)
+        requester = self._compiled_for(request.requester_state, "requester_state").at(now)
         applied = holder.holder_rule_ids + requester.requester_rule_ids
         reasons = [c.reason for c in holder.holder_refusals if c.refuses(request)]
         reasons += [c.reason for c in requester.requester_refusals if c.refuses(request)]
         if self._agreement is not None:  # binds every holder and every requester
-            agreement = self._agreement
+            agreement = self._agreement.at(now)
             applied += agreement.holder_rule_ids + agreement.requester_rule_ids
             reasons += [c.reason for c in agreement.holder_refusals if c.refuses(request)]
             reasons += [c.reason for c in agreement.requester_refusals if c.refuses(request)]
@@ -136,6 +171,9 @@ class LawBook:
         """What a node enforces on its own data, whatever the gateway decided.
 
         The retention is the stricter of the statute's cap and the agency's configured one.
+        The statute's cap applies whatever its effective and sunset dates: a node's guard is
+        fixed when it starts, and keeping less than the law allows is never unlawful, so a cap
+        in force on any day is kept on every day (stricter, never looser).
 
         Raises:
             ConfigError: ``state`` is not a state code or "default"; ``configured_retention``
@@ -182,7 +220,7 @@ class LawBook:
         """
         return dict(self._documents)
 
-    def _compiled_for(self, state: str, field: str) -> _CompiledPack:
+    def _compiled_for(self, state: str, field: str) -> _Timeline:
         compiled = self._compiled.get(state)
         if compiled is not None:
             return compiled

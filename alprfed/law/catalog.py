@@ -23,15 +23,34 @@ from alprfed.law.rules import (
     Scope,
     describe_seconds,
 )
+from alprfed.law.summary import summarize
 
 BEGIN_MARKER = "<!-- BEGIN LAW CATALOG: made by `python -m alprfed.law.catalog`; do not edit -->"
 END_MARKER = "<!-- END LAW CATALOG -->"
 
 
 def render_catalog(book: LawBook) -> str:
-    """The catalog of every pack and rule, as Markdown (without the marker lines)."""
+    """The table of every jurisdiction, then every pack and rule, as Markdown (without the
+    marker lines)."""
     packs = (*book.packs(), *([book.agreement] if book.agreement is not None else []))
-    return "\n\n".join(_render_pack(pack) for pack in packs)
+    return "\n\n".join([render_table(book), *(_render_pack(pack) for pack in packs)])
+
+
+def render_table(book: LawBook) -> str:
+    """One row per jurisdiction (and the default pack), summarized from its rules."""
+    lines = [
+        "### Every jurisdiction at a glance",
+        "",
+        "| pack | statute | retention | purposes | sharing | warrant / case number "
+        "| sources | in force | checked |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pack in book.packs():
+        s = summarize(pack)
+        cells = (s.statute, s.retention, s.purposes, s.sharing, s.warrant, s.sources)
+        row = " | ".join((pack.state, *cells, s.effective, s.checked))
+        lines.append(f"| {row} |")
+    return "\n".join(lines)
 
 
 def _render_pack(pack: LawPack) -> str:
@@ -48,15 +67,32 @@ def _render_pack(pack: LawPack) -> str:
         f"- **File:** `policies/{pack.file_name}`",
         f"- **Retention:** {cap}",
     ]
+    if pack.checked is not None:
+        lines.append(f"- **Checked:** {pack.checked.isoformat()}")
+    if not pack.alpr_statute:
+        lines.append("- **No ALPR statute.** General law that applies:")
+        lines += [f"  - {law}" for law in pack.general_law]
     lines += [f"- **Note:** {note}" for note in pack.notes]
-    lines += ["", "| rule | kind | binds | source | citation |", "|---|---|---|---|---|"]
     lines += [
-        f"| `{r.id}` | `{r.kind.value}` | {r.binds.value} | {r.source.value} | {r.citation} |"
+        "",
+        "| rule | kind | binds | source | citation | in force |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{r.id}` | `{r.kind.value}` | {r.binds.value} | {r.source.value} | {r.citation} "
+        f"| {r.in_force.describe()} |"
         for r in pack.rules
     ]
     lines.append("")
     for rule in pack.rules:
         lines += _render_rule(rule)
+    if pack.pending:
+        lines += ["", "Pending bills (listed for information; never enforced):", ""]
+        for bill in pack.pending:
+            sources = "".join(f" <{url}>" for url in bill.urls)
+            lines.append(
+                f"- **{bill.bill}** ({bill.status}; {bill.source.value}): {bill.summary}{sources}"
+            )
     return "\n".join(lines)
 
 
@@ -78,6 +114,8 @@ def _parameters(rule: LawRule) -> str:
         parts.append("purposes " + ", ".join(sorted(f"`{p.value}`" for p in rule.purposes)))
     if rule.agency_kinds:
         parts.append("agency kinds " + ", ".join(sorted(k.value for k in rule.agency_kinds)))
+    if rule.states:
+        parts.append("states " + ", ".join(sorted(rule.states)))
     if rule.sites:
         parts.append("sites " + ", ".join(sorted(f"`{s.value}`" for s in rule.sites)))
     if rule.scope is not Scope.ALL:

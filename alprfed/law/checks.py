@@ -110,6 +110,15 @@ def _recipient_kinds(rule: LawRule) -> Predicate:
     return lambda request: request.requester_kind not in kinds and is_other_agency(request)
 
 
+def _recipient_states(rule: LawRule) -> Predicate:
+    # A federal agency is no state's agency, wherever it sits: it is never in the list.
+    states = rule.states
+    return lambda request: (
+        is_outside_agency(request)
+        and (request.requester_kind is AgencyKind.FEDERAL or request.requester_state not in states)
+    )
+
+
 def _requires_warrant(rule: LawRule) -> Predicate:
     in_scope, exigent_suffices = SCOPE_TESTS[rule.scope], rule.exigent_suffices
     older_than = rule.older_than_seconds
@@ -167,6 +176,7 @@ _REFUSALS: dict[RuleKind, Callable[[LawRule], Predicate]] = {
     RuleKind.IN_STATE_ONLY: _in_state_only,
     RuleKind.OUT_OF_STATE_NEEDS_DECLARATION: _out_of_state_needs_declaration,
     RuleKind.RECIPIENT_KINDS: _recipient_kinds,
+    RuleKind.RECIPIENT_STATES: _recipient_states,
     RuleKind.REQUIRES_WARRANT: _requires_warrant,
     RuleKind.REQUIRES_CASE_NUMBER: _requires_case_number,
     RuleKind.REFUSES_PROSPECTIVE_WARRANT: _refuses_prospective_warrant,

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from enum import StrEnum
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from alprfed.errors import ConfigError
+from alprfed.law import fields as f
 from alprfed.law.book import LawBook
 from alprfed.law.rules import (
     AGREEMENT_PACK,
+    ALWAYS,
     DEFAULT_PACK,
     GUARD_KINDS,
     HOLDER_ONLY_KINDS,
     Binds,
+    InForce,
     LawPack,
     LawRule,
+    PendingBill,
     RuleKind,
     Scope,
     Source,
@@ -38,7 +41,18 @@ MAX_RULE_ID_CHARS = 80
 _RULE_ID_TAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _URL = re.compile(r"https?://\S+")
 
-_PACK_KEYS = {"state": True, "title": True, "statute": True, "notes": False, "rule": True}
+_PACK_KEYS = {
+    "state": True,
+    "title": True,
+    "statute": True,
+    "notes": False,
+    "alpr_statute": False,  # default true; false: the state has no ALPR statute
+    "checked": False,  # required in state packs
+    "general_law": False,  # required where alpr_statute = false
+    "pending": False,
+    "rule": True,
+}
+_PENDING_KEYS = {"bill": True, "status": True, "summary": True, "source": True, "urls": False}
 _COMMON_RULE_KEYS = {
     "id": True,
     "kind": True,
@@ -48,6 +62,8 @@ _COMMON_RULE_KEYS = {
     "urls": True,
     "message": True,
     "note": False,
+    "effective": False,  # required in state packs, except for a 'policy' rule
+    "sunset": False,
 }
 # The parameters each kind takes: key -> required.
 _KIND_KEYS: dict[RuleKind, dict[str, bool]] = {
@@ -58,6 +74,7 @@ _KIND_KEYS: dict[RuleKind, dict[str, bool]] = {
     RuleKind.IN_STATE_ONLY: {},
     RuleKind.OUT_OF_STATE_NEEDS_DECLARATION: {},
     RuleKind.RECIPIENT_KINDS: {"agency_kinds": True},
+    RuleKind.RECIPIENT_STATES: {"states": True},
     RuleKind.REQUIRES_WARRANT: {
         "exigent_suffices": True,
         "scope": False,
@@ -69,8 +86,9 @@ _KIND_KEYS: dict[RuleKind, dict[str, bool]] = {
     RuleKind.WITHHOLD_SITES: {"sites": True},
 }
 NO_CAP = "none"  # `seconds = "none"`: the statute sets no retention cap
-
-E = TypeVar("E", bound=StrEnum)
+# `effective = "in-force"`: the rule was law when the pack was checked, but the research does not
+# record the date it took effect; every query, however old, is judged by it.
+UNDATED = "in-force"
 
 
 def load_law_book(policies_dir: Path) -> LawBook:
@@ -133,29 +151,62 @@ def parse_pack(data: bytes, *, where: str, expected_state: str, file_name: str =
         raise ConfigError(f"{where}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    _check_keys(raw, _PACK_KEYS, where)
-    state = _text(raw, "state", where)
+    f.check_keys(raw, _PACK_KEYS, where)
+    state = f.text(raw, "state", where)
     if state != expected_state:
         raise ConfigError(
             f"{where}: 'state' is {state!r} but the file is named for {expected_state!r}"
         )
-    rule_tables = _list(raw, "rule", where)
+    is_state = state not in (DEFAULT_PACK, AGREEMENT_PACK)
+    alpr_statute = f.flag(raw, "alpr_statute", where, default=True)
+    general_law = f.texts(raw, "general_law", where)
+    if is_state and "checked" not in raw:
+        raise ConfigError(
+            f"{where}: missing required key 'checked' (the date the pack was checked)"
+        )
+    if not alpr_statute and not general_law:
+        raise ConfigError(
+            f"{where}: 'general_law' must say what law applies where no ALPR statute does"
+        )
+    if not is_state and not alpr_statute:
+        raise ConfigError(f"{where}: 'alpr_statute' belongs in a state pack")
+    rule_tables = f.items(raw, "rule", where)
     if not rule_tables:
         raise ConfigError(f"{where}: 'rule' lists no rules")
+    context = _PackContext(state=state, is_state=is_state, alpr_statute=alpr_statute)
     rules: list[LawRule] = []
     for number, table in enumerate(rule_tables, start=1):
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: rule #{number} is not a table ([[rule]])")
-        rules.append(_parse_rule(table, state, f"{where}: rule #{number}"))
+        rules.append(_parse_rule(table, context, f"{where}: rule #{number}"))
     _check_pack_rules(rules, state, where)
+    pending: list[PendingBill] = []
+    for number, table in enumerate(f.items(raw, "pending", where), start=1):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: pending #{number} is not a table ([[pending]])")
+        pending.append(_parse_pending(table, f"{where}: pending #{number}"))
     return LawPack(
         state=state,
-        title=_text(raw, "title", where),
-        statute=_text(raw, "statute", where),
+        title=f.text(raw, "title", where),
+        statute=f.text(raw, "statute", where),
         rules=tuple(rules),
-        notes=tuple(_texts(raw, "notes", where)),
+        notes=tuple(f.texts(raw, "notes", where)),
         file_name=file_name,
+        alpr_statute=alpr_statute,
+        checked=f.date(raw, "checked", where) if "checked" in raw else None,
+        general_law=tuple(general_law),
+        pending=tuple(pending),
     )
+
+
+class _PackContext:
+    """What a rule's validation needs to know of its pack."""
+
+    def __init__(self, *, state: str, is_state: bool, alpr_statute: bool) -> None:
+        self.state = state
+        self.is_state = is_state
+        # 'policy' rules: the federation's own files, and a state's baseline without a statute.
+        self.policy_allowed = not is_state or not alpr_statute
 
 
 def _check_pack_rules(rules: list[LawRule], state: str, where: str) -> None:
@@ -181,28 +232,35 @@ def _check_pack_rules(rules: list[LawRule], state: str, where: str) -> None:
         )
 
 
-def _parse_rule(table: Mapping[str, Any], state: str, where: str) -> LawRule:
-    rule_id = _text(table, "id", where)
+def _parse_rule(table: Mapping[str, Any], pack: _PackContext, where: str) -> LawRule:
+    state = pack.state
+    rule_id = f.text(table, "id", where)
     where = f"{where} ({rule_id})"
-    kind = _enum(RuleKind, table, "kind", where)
-    _check_keys(table, {**_COMMON_RULE_KEYS, **_KIND_KEYS[kind]}, where)
+    kind = f.enum(RuleKind, table, "kind", where)
+    f.check_keys(table, {**_COMMON_RULE_KEYS, **_KIND_KEYS[kind]}, where)
     _check_rule_id(rule_id, state, where)
-    binds = _enum(Binds, table, "binds", where)
+    binds = f.enum(Binds, table, "binds", where)
     if kind in HOLDER_ONLY_KINDS and binds is not Binds.HOLDER:
         raise ConfigError(f"{where}: 'binds': a {kind.value} rule can only bind the holder")
-    source = _enum(Source, table, "source", where)
-    if (source is Source.POLICY) != (state in (DEFAULT_PACK, AGREEMENT_PACK)):
+    source = f.enum(Source, table, "source", where)
+    if source is Source.POLICY and not pack.policy_allowed:
         raise ConfigError(
-            f"{where}: 'source': state packs use 'statute' or 'secondary'; only "
-            f"{DEFAULT_PACK}.toml (no statute) and {AGREEMENT_FILE} use 'policy'"
+            f"{where}: 'source': a statute's rules use 'statute', 'secondary' or 'unverified'; "
+            f"'policy' is for {DEFAULT_PACK}.toml, {AGREEMENT_FILE} and packs with "
+            "alpr_statute = false"
         )
-    urls = _texts(table, "urls", where)
-    if source is not Source.POLICY and not urls:
+    if source is not Source.POLICY and not pack.is_state:
+        raise ConfigError(f"{where}: 'source': {pack.state} rules are the federation's: 'policy'")
+    urls = f.texts(table, "urls", where)
+    note = f.text(table, "note", where) if "note" in table else ""
+    if source in (Source.STATUTE, Source.SECONDARY) and not urls:
         raise ConfigError(f"{where}: 'urls' must name at least one source")
+    if source is Source.UNVERIFIED and not urls and not note:
+        raise ConfigError(f"{where}: an 'unverified' rule without 'urls' needs a 'note' saying why")
     for url in urls:
         if not _URL.fullmatch(url):
             raise ConfigError(f"{where}: 'urls': {url!r} is not an http(s) URL")
-    message = _text(table, "message", where)
+    message = f.text(table, "message", where)
     if len(message) > MAX_MESSAGE_CHARS or "\n" in message:
         raise ConfigError(f"{where}: 'message' must be one line of at most {MAX_MESSAGE_CHARS}")
     return LawRule(
@@ -210,18 +268,70 @@ def _parse_rule(table: Mapping[str, Any], state: str, where: str) -> LawRule:
         kind=kind,
         binds=binds,
         state=state,
-        citation=_text(table, "citation", where),
+        citation=f.text(table, "citation", where),
         source=source,
         urls=tuple(urls),
         message=message,
-        note=_text(table, "note", where) if "note" in table else "",
-        scope=_enum(Scope, table, "scope", where) if "scope" in table else Scope.ALL,
-        purposes=_enum_set(Purpose, table, "purposes", where),
-        agency_kinds=_enum_set(AgencyKind, table, "agency_kinds", where),
-        sites=_enum_set(SensitiveSite, table, "sites", where),
-        exigent_suffices=_bool(table, "exigent_suffices", where),
-        older_than_seconds=_positive_int(table, "older_than_seconds", where),
+        note=note,
+        scope=f.enum(Scope, table, "scope", where) if "scope" in table else Scope.ALL,
+        purposes=f.enum_set(Purpose, table, "purposes", where),
+        agency_kinds=f.enum_set(AgencyKind, table, "agency_kinds", where),
+        sites=f.enum_set(SensitiveSite, table, "sites", where),
+        states=_states(table, state, where) if "states" in table else frozenset(),
+        exigent_suffices=f.flag(table, "exigent_suffices", where),
+        older_than_seconds=f.positive_int(table, "older_than_seconds", where),
         retention_seconds=_retention(table, where) if kind is RuleKind.RETENTION else None,
+        in_force=_in_force(
+            table, required=pack.is_state and source is not Source.POLICY, where=where
+        ),
+    )
+
+
+def _states(table: Mapping[str, Any], state: str, where: str) -> frozenset[str]:
+    values = f.texts(table, "states", where)
+    if not values or not all(v in US_STATES and v != state for v in values):
+        raise ConfigError(
+            f'{where}: \'states\' must list other states\' upper-case codes (e.g. ["MA", "NY"])'
+        )
+    return frozenset(values)
+
+
+def _in_force(table: Mapping[str, Any], *, required: bool, where: str) -> InForce:
+    """``effective`` (a date, or "in-force": the date is not recorded) and ``sunset``."""
+    if "effective" not in table:
+        if required:
+            raise ConfigError(
+                f"{where}: missing required key 'effective' (a date such as 2026-07-01, or "
+                f'"{UNDATED}" when the research does not record when it took effect)'
+            )
+        effective = None
+    elif table["effective"] == UNDATED:
+        effective = None
+    else:
+        effective = f.date(table, "effective", where)
+    sunset = f.date(table, "sunset", where) if "sunset" in table else None
+    if effective is not None and sunset is not None and sunset < effective:
+        raise ConfigError(f"{where}: 'sunset' {sunset} comes before 'effective' {effective}")
+    if effective is None and sunset is None:
+        return ALWAYS
+    return InForce(effective=effective, sunset=sunset)
+
+
+def _parse_pending(table: Mapping[str, Any], where: str) -> PendingBill:
+    bill = f.text(table, "bill", where)
+    where = f"{where} ({bill})"
+    f.check_keys(table, _PENDING_KEYS, where)
+    source = f.enum(Source, table, "source", where)
+    urls = f.texts(table, "urls", where)
+    for url in urls:
+        if not _URL.fullmatch(url):
+            raise ConfigError(f"{where}: 'urls': {url!r} is not an http(s) URL")
+    return PendingBill(
+        bill=bill,
+        status=f.text(table, "status", where),
+        summary=f.text(table, "summary", where),
+        source=source,
+        urls=tuple(urls),
     )
 
 
@@ -244,76 +354,3 @@ def _retention(table: Mapping[str, Any], where: str) -> int | None:
             f"{where}: 'seconds' must be a positive number of seconds or \"{NO_CAP}\""
         )
     return value
-
-
-# --- typed access with errors naming the key ---------------------------------------------------
-
-
-def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, bool], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r} (allowed: {', '.join(allowed)})")
-    for key, required in allowed.items():
-        if required and key not in table:
-            raise ConfigError(f"{where}: missing required key {key!r}")
-
-
-def _text(table: Mapping[str, Any], key: str, where: str) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: {key!r} must be non-empty text")
-    return value.strip()
-
-
-def _list(table: Mapping[str, Any], key: str, where: str) -> list[Any]:
-    value = table.get(key, [])
-    if not isinstance(value, list):
-        raise ConfigError(f"{where}: {key!r} must be a list")
-    return value
-
-
-def _texts(table: Mapping[str, Any], key: str, where: str) -> list[str]:
-    values = _list(table, key, where)
-    if not all(isinstance(v, str) and v.strip() for v in values):
-        raise ConfigError(f"{where}: {key!r} must be a list of non-empty texts")
-    return [v.strip() for v in values]
-
-
-def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:
-    value = table.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key!r} must be true or false")
-    return value
-
-
-def _positive_int(table: Mapping[str, Any], key: str, where: str) -> int | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{where}: {key!r} must be a positive number of seconds")
-    return value
-
-
-def _enum(enum: type[E], table: Mapping[str, Any], key: str, where: str) -> E:
-    return _member(enum, table.get(key), key, where)
-
-
-def _enum_set(enum: type[E], table: Mapping[str, Any], key: str, where: str) -> frozenset[E]:
-    if key not in table:
-        return frozenset()
-    values = _list(table, key, where)
-    if not values:
-        raise ConfigError(f"{where}: {key!r} must list at least one value")
-    return frozenset(_member(enum, v, key, where) for v in values)
-
-
-def _member(enum: type[E], value: object, key: str, where: str) -> E:
-    if value is None:
-        raise ConfigError(f"{where}: missing required key {key!r}")
-    parse: Callable[[Any], E] = enum
-    try:
-        return parse(value)
-    except ValueError:
-        accepted = ", ".join(m.value for m in enum)
-        raise ConfigError(f"{where}: {key!r}: {value!r} is not one of: {accepted}") from None

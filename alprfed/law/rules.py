@@ -7,6 +7,7 @@ rule it cannot apply must never be skipped silently). docs/LAW.md describes ever
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -33,6 +34,9 @@ class RuleKind(StrEnum):
     IN_STATE_ONLY = "in_state_only"  # only the holder state's own state and local agencies
     OUT_OF_STATE_NEEDS_DECLARATION = "out_of_state_needs_declaration"
     RECIPIENT_KINDS = "recipient_kinds"  # only agencies of the listed kinds
+    # Outside agencies only from the listed states (never federal ones): e.g. Connecticut
+    # shares only with Massachusetts, New York and Rhode Island.
+    RECIPIENT_STATES = "recipient_states"
     # Requirements a query must meet
     REQUIRES_WARRANT = "requires_warrant"
     REQUIRES_CASE_NUMBER = "requires_case_number"
@@ -56,7 +60,12 @@ class Source(StrEnum):
 
     STATUTE = "statute"  # checked against statute (or official agency) text in the research
     SECONDARY = "secondary"  # rests on news, advocacy or bill-tracker reporting
-    POLICY = "policy"  # the federation's own: default.toml (no statute) and federation.toml
+    # Named by a secondary table the research could not trace to a page (no URL to cite), or
+    # not in the research at all: the rule is the strictest honest reading, for counsel to check.
+    UNVERIFIED = "unverified"
+    # The federation's own: default.toml, federation.toml, and the retention baseline of a
+    # state pack whose state has no ALPR statute.
+    POLICY = "policy"
 
 
 class Scope(StrEnum):
@@ -75,12 +84,71 @@ HOLDER_ONLY_KINDS = frozenset(
         RuleKind.IN_STATE_ONLY,
         RuleKind.OUT_OF_STATE_NEEDS_DECLARATION,
         RuleKind.RECIPIENT_KINDS,
+        RuleKind.RECIPIENT_STATES,
         RuleKind.RETENTION,
         RuleKind.WITHHOLD_SITES,
     }
 )
 # Kinds that shape what a node returns instead of refusing a query.
 GUARD_KINDS = frozenset({RuleKind.RETENTION, RuleKind.WITHHOLD_SITES})
+
+
+def day_start(day: dt.date) -> int:
+    """Unix seconds of 00:00 UTC on ``day``.
+
+    A statute takes effect at local midnight, which in every US state comes after 00:00 UTC of
+    that date: a rule taking effect at 00:00 UTC applies a few hours early, never late.
+    """
+    return int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class InForce:
+    """When a rule is law: from ``effective`` (None: in force when checked, the date it took
+    effect not recorded, so every query is judged by it) until ``sunset`` (None: no sunset).
+
+    ``sunset`` is the last day the rule is law; it stops at 00:00 UTC the day after, which is
+    after local midnight nowhere in the US but Guam and the Northern Marianas: like the effective
+    date, it errs towards applying the rule a few hours longer, never shorter.
+    """
+
+    effective: dt.date | None = None
+    sunset: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.effective and self.sunset and self.sunset < self.effective:
+            raise ConfigError("a rule's sunset cannot come before its effective date")
+
+    @property
+    def starts(self) -> int | None:
+        return day_start(self.effective) if self.effective is not None else None
+
+    @property
+    def ends(self) -> int | None:
+        return day_start(self.sunset + dt.timedelta(days=1)) if self.sunset else None
+
+    def at(self, now: int) -> bool:
+        """The rule is law at Unix second ``now``."""
+        starts, ends = self.starts, self.ends
+        return (starts is None or starts <= now) and (ends is None or now < ends)
+
+    def describe(self) -> str:
+        start = f"from {self.effective.isoformat()}" if self.effective else "in force when checked"
+        return start + (f", until {self.sunset.isoformat()} (sunset)" if self.sunset else "")
+
+
+ALWAYS = InForce()
+
+
+@dataclass(frozen=True)
+class PendingBill:
+    """A bill a pack lists so officers and counsel know it is coming. Never enforced."""
+
+    bill: str
+    status: str
+    summary: str
+    source: Source
+    urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,9 +168,21 @@ class LawRule:
     purposes: frozenset[Purpose] = frozenset()
     agency_kinds: frozenset[AgencyKind] = frozenset()
     sites: frozenset[SensitiveSite] = frozenset()
+    states: frozenset[str] = frozenset()  # recipient_states: the other states data may go to
     exigent_suffices: bool = False
     older_than_seconds: int | None = None  # requires_warrant: only for data older than this
     retention_seconds: int | None = None  # retention: None means the statute sets no cap
+    in_force: InForce = ALWAYS
+
+    def applies_at(self, now: int) -> bool:
+        """The rule is part of the law applied to a query at Unix second ``now``.
+
+        The retention rule applies whatever its dates, as in ``LawBook.holder_guard``: a node
+        keeps the statute's cap on every day (keeping less than allowed is never unlawful), and
+        a pack whose statute is not yet in force still has its one rule, so a decision there is
+        not refused as an empty rule set.
+        """
+        return self.kind is RuleKind.RETENTION or self.in_force.at(now)
 
     def reason(self) -> Reason:
         """The Reason a refusal (or a note) by this rule carries."""
@@ -126,6 +206,11 @@ class LawPack:
     rules: tuple[LawRule, ...]
     notes: tuple[str, ...] = ()
     file_name: str = ""  # relative to the policies directory, e.g. "states/IL.toml"
+    # False: the state has no ALPR statute (the pack says so, and which general law applies).
+    alpr_statute: bool = True
+    checked: dt.date | None = None  # when the pack was last checked against its sources
+    general_law: tuple[str, ...] = ()  # what governs where no ALPR statute does
+    pending: tuple[PendingBill, ...] = ()  # listed for information, never enforced
     withheld_sites: frozenset[SensitiveSite] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +242,10 @@ class LawPack:
 
     def binding(self, binds: Binds) -> tuple[LawRule, ...]:
         return tuple(r for r in self.rules if r.binds is binds)
+
+    def in_force_at(self, now: int) -> tuple[LawRule, ...]:
+        """The rules applied to a query at Unix second ``now``, in file order."""
+        return tuple(r for r in self.rules if r.applies_at(now))
 
 
 def describe_seconds(seconds: int) -> str:

@@ -30,8 +30,9 @@ ENTRY_VERSION = 1
 SALT_SIZE = 32  # bytes, fresh per (entry, slot)
 GENESIS_PREV = bytes(HASH_SIZE)  # the "previous leaf hash" of entry 0
 # C2SP tlog-tiles entry bundles prefix each entry with a big-endian uint16 length, so no entry
-# may exceed 65,535 bytes. A query outcome to ~130 nodes (with their receipts) or a policy
-# bundle of ~55 KB of law packs fits; larger ones must be split across entries.
+# may exceed 65,535 bytes. A query outcome to ~130 nodes (with their receipts) fits; the policy
+# (51 law packs, ~110 KB) is split: one policy_document entry per file, and a policy_bundle
+# entry naming their hashes.
 MAX_ENTRY_BYTES = 65_535
 MAX_PLATES_PER_ENTRY = 64
 # Room for the envelope fields and 64 commitments, so a body that fits always makes an entry
@@ -51,6 +52,7 @@ class EntryKind(StrEnum):
     QUERY_REJECTED = "query_rejected"  # a malformed or unauthorized query, still recorded
     WARRANT_REGISTERED = "warrant_registered"
     WARRANT_REVOKED = "warrant_revoked"
+    POLICY_DOCUMENT = "policy_document"  # one policy file's text, named by a policy_bundle
     POLICY_BUNDLE = "policy_bundle"  # the Casbin policy and law packs in force from here on
     EXIGENT_APPROVED = "exigent_approved"
     EXIGENT_REVIEWED = "exigent_reviewed"

@@ -6,8 +6,13 @@ The gateway builds it from disk, then loads its gates *from the bundle's bytes* 
 ledger publishes is exactly what is enforced — and appends a ``policy_bundle`` entry whenever
 the digest changes. The audit replay loads each historical bundle the same way.
 
-Canonical form (docs/LEDGER.md): ``{"v":1, "documents": {path: text}, "federation": {...}}``;
-the digest is the hex SHA-256 of its canonical bytes.
+Canonical form (docs/LEDGER.md), version 2:
+``{"v":2, "documents": {path: SHA-256 hex of the text's UTF-8}, "federation": {...}}``; the digest
+is the hex SHA-256 of its canonical bytes. The texts themselves go into the ledger as
+``policy_document`` entries (``document_bodies``: one each, or parts of one too large), before
+the ``policy_bundle`` entry that names them: 51 law packs do not fit in one entry
+(MAX_ENTRY_BYTES), one pack easily does. Version 1
+bundles (texts inline) are still read, so older ledgers replay.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.config import CourtConfig, CourtKind, FederationConfig
 from alprfed.errors import ConfigError
+from alprfed.ledger.entry import MAX_BODY_BYTES
 from alprfed.models import Agency, AgencyId, AgencyKind
 from alprfed.policy.decision import Gates
 from alprfed.signing import VerifyingKey
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+INLINE_BUNDLE_VERSION = 1  # documents inline: written before the packs outgrew one entry
 # What of policies/ is policy: Casbin files and the federation agreement at the top, one law
 # pack per state below.
 POLICY_GLOBS = ("model.conf", "policy.csv", "federation.toml", "states/*.toml")
@@ -115,10 +122,53 @@ def federation_from_canonical(value: Mapping[str, Any]) -> FederationConfig:
     )
 
 
+def text_sha256(text: str) -> str:
+    """What a bundle records for a document: the hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# A document's text goes into parts of at most this many characters, fewer where its canonical
+# JSON would outgrow an entry (escapes such as \u0007 take 6 bytes for one character).
+MAX_PART_CHARS = 32_768
+
+
+def document_bodies(path: str, text: str) -> list[dict[str, JSONValue]]:
+    """The bodies of the ``policy_document`` entries publishing one document, in order.
+
+    Most documents are one part. One too large for an entry (a Casbin policy of thousands of
+    officers) is cut into parts, each carrying the whole text's hash, its place and the count:
+    ``{"path", "sha256", "part", "parts", "text"}``; the parts' texts joined are the document.
+    """
+    sha256 = text_sha256(text)
+    pieces: list[str] = []
+    rest = text
+    while True:
+        size = min(len(rest), MAX_PART_CHARS)
+        # The body's other fields are fixed, so a piece that fits with "part": 0 fits anywhere.
+        while size > 1 and _body_size(path, sha256, rest[:size]) > MAX_BODY_BYTES:
+            size //= 2
+        pieces.append(rest[:size])
+        rest = rest[size:]
+        if not rest:
+            break
+    return [
+        {"path": path, "sha256": sha256, "part": i, "parts": len(pieces), "text": piece}
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def _body_size(path: str, sha256: str, piece: str) -> int:
+    body = {"path": path, "sha256": sha256, "part": 0, "parts": 0, "text": piece}
+    return len(canonical.encode(body)) + 16  # room for larger part numbers
+
+
 @dataclass(frozen=True)
 class PolicyBundle:
+    """Every policy document's text by relative path, and the federation, with its digest."""
+
     documents: Mapping[str, str]
     federation: Mapping[str, JSONValue]
+    version: int = BUNDLE_VERSION
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,19 +176,46 @@ class PolicyBundle:
             self, "digest", hashlib.sha256(canonical.encode(self.to_canonical())).hexdigest()
         )
 
+    def document_hashes(self) -> dict[str, str]:
+        return {path: text_sha256(text) for path, text in self.documents.items()}
+
     def to_canonical(self) -> dict[str, JSONValue]:
-        return {
-            "v": BUNDLE_VERSION,
-            "documents": dict(self.documents),
-            "federation": dict(self.federation),
-        }
+        """The form the digest covers and the ``policy_bundle`` entry carries."""
+        documents: dict[str, JSONValue] = (
+            dict(self.documents)
+            if self.version == INLINE_BUNDLE_VERSION
+            else dict(self.document_hashes())
+        )
+        return {"v": self.version, "documents": documents, "federation": dict(self.federation)}
 
     @classmethod
-    def from_canonical(cls, value: JSONValue) -> PolicyBundle:
-        """Raises: ConfigError for a bundle this code cannot read."""
-        if not isinstance(value, dict) or value.get("v") != BUNDLE_VERSION:
-            raise ConfigError("not a version 1 policy bundle")
-        return cls(documents=value["documents"], federation=value["federation"])
+    def from_canonical(
+        cls, value: JSONValue, texts: Mapping[str, str] | None = None
+    ) -> PolicyBundle:
+        """Rebuild a published bundle. A version 2 bundle needs ``texts`` (path -> text) of
+        its documents, as published in their ``policy_document`` entries.
+
+        Raises:
+            ConfigError: a bundle this code cannot read, or a text missing or not matching the
+                hash the bundle records for it.
+        """
+        if not isinstance(value, dict) or not isinstance(value.get("documents"), dict):
+            raise ConfigError("not a policy bundle")
+        version, federation = value.get("v"), value["federation"]
+        if not isinstance(federation, dict):
+            raise ConfigError("not a policy bundle: no federation")
+        if version == INLINE_BUNDLE_VERSION:
+            return cls(value["documents"], federation, version=INLINE_BUNDLE_VERSION)
+        if version != BUNDLE_VERSION:
+            raise ConfigError(f"policy bundle version {version!r} is not one this code reads")
+        texts = texts or {}
+        resolved: dict[str, str] = {}
+        for path, sha256 in value["documents"].items():
+            text = texts.get(path)
+            if text is None or text_sha256(text) != sha256:
+                raise ConfigError(f"policy document {path} ({str(sha256)[:16]}) was not published")
+            resolved[path] = text
+        return cls(resolved, federation)
 
     def federation_config(self) -> FederationConfig:
         return federation_from_canonical(self.federation)

@@ -3,10 +3,12 @@
 An oversight body learns from this whether the gateway ever let through what its own published
 policy forbids (or refused what it allows). For each ``query_decision`` entry the replay
 rebuilds the facts from the entry, the policy bundle it names (published earlier in the same
-ledger), the warrant or exigent approval it cites (registered earlier, revoked or not by then),
-and runs the same ``Gates.decide`` the gateway runs. Plates stay commitments: whether the plate
-was listed in the warrant (or the approval) is the gateway's recorded claim of which
-commitment slot matched, which an auditor can check further by opening both commitments.
+ledger, each of its documents in a ``policy_document`` entry before it), the warrant or exigent
+approval it cites (registered earlier, revoked or not by then), and runs the same
+``Gates.decide`` the gateway runs, at the logged time, so the law in force then decides.
+Plates stay commitments: whether the plate was listed in the warrant (or the approval) is the
+gateway's recorded claim of which commitment slot matched, which an auditor can check further
+by opening both commitments.
 
 It also summarizes: queries per agency, purpose and outcome, warrants used, exigent queries
 awaiting judicial review, rejected requests.
@@ -19,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from alprfed.errors import AlprfedError
+from alprfed.errors import AlprfedError, ConfigError
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.bundle import LoadedPolicy, PolicyBundle, load_policy
 from alprfed.policy.decision import QueryFacts
@@ -82,6 +84,8 @@ def _verdict(allowed: bool, refused_by: Iterable[str]) -> str:
 class _Replayer:
     def __init__(self) -> None:
         self.bundles: dict[str, PolicyBundle] = {}
+        self.unresolved: dict[str, str] = {}  # bundle digest -> why its documents are missing
+        self.documents: dict[int, Mapping[str, Any]] = {}  # policy_document entries by index
         self.loaded: dict[str, LoadedPolicy] = {}
         self.warrants: dict[int, Mapping[str, Any]] = {}  # entry index -> body
         self.warrant_commitments: dict[int, int] = {}  # entry index -> plate count
@@ -100,9 +104,10 @@ class _Replayer:
     def feed(self, entry: EntryLike) -> None:
         body, kind, report = entry.body, str(entry.kind), self.report
         report.entries += 1
-        if kind == "policy_bundle":
-            bundle = PolicyBundle.from_canonical(body["bundle"])
-            self.bundles[bundle.digest] = bundle
+        if kind == "policy_document":
+            self.documents[entry.index] = body
+        elif kind == "policy_bundle":
+            self.add_bundle(body)
         elif kind == "warrant_registered":
             self.warrants[entry.index] = body
             self.warrant_commitments[entry.index] = len(entry.commitments)
@@ -123,6 +128,41 @@ class _Replayer:
         elif kind == "query_decision":
             self.replay(entry)
 
+    def add_bundle(self, body: Mapping[str, Any]) -> None:
+        """Rebuild a published bundle from its entry and the document entries it names.
+
+        A version 2 bundle names, per path, the ``policy_document`` entries (one, or the parts
+        of a large document) that published the text; they must come earlier, carry the same
+        path, and their joined text must have the hash the bundle records.
+        A bundle whose documents cannot all be found is remembered as unresolved, so every
+        decision made under it is reported, never silently replayed with other law.
+        """
+        value = body["bundle"]
+        texts: dict[str, str] = {}
+        for path, indexes in (body.get("document_entries") or {}).items():
+            text = self.document_text(path, indexes)
+            if text is not None:
+                texts[path] = text
+        try:
+            bundle = PolicyBundle.from_canonical(value, texts)
+        except ConfigError as exc:
+            self.unresolved[body["bundle_sha256"]] = str(exc)
+            return
+        self.bundles[bundle.digest] = bundle
+
+    def document_text(self, path: str, indexes: list[int]) -> str | None:
+        """The text the named ``policy_document`` entries hold for ``path``: every part, in
+        order, of one document (same path, hash and count); None if any is missing or wrong.
+        The caller checks the joined text against the bundle's hash."""
+        found = [self.documents.get(index) for index in indexes]
+        parts = [p for p in found if p is not None]
+        if not parts or len(parts) != len(found):
+            return None
+        expected = [(path, parts[0]["sha256"], n, len(parts)) for n in range(len(parts))]
+        if [(p["path"], p["sha256"], p["part"], p["parts"]) for p in parts] != expected:
+            return None
+        return "".join(str(p["text"]) for p in parts)
+
     def replay(self, entry: EntryLike) -> None:
         body, report = entry.body, self.report
         requester = body["requester"]
@@ -131,8 +171,10 @@ class _Replayer:
         report.by_purpose[body["purpose"]] += 1
         if body["warrant_id"]:
             report.warrants_used[body["warrant_id"]] += 1
-        loaded = self.policy(body["policy_bundle"])
+        digest = body["policy_bundle"]
+        loaded = self.policy(digest)
         if loaded is None:
+            why = self.unresolved.get(digest, "was never published before it")
             report.disagreements.append(
                 Disagreement(
                     entry.index,
@@ -140,7 +182,7 @@ class _Replayer:
                     "*",
                     "-",
                     "-",
-                    f"policy bundle {body['policy_bundle'][:16]} was never published before it",
+                    f"policy bundle {digest[:16]}: {why}",
                 )
             )
             return

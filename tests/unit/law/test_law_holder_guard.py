@@ -12,9 +12,9 @@ from alprfed.law import LawBook
 from alprfed.models import SensitiveSite
 
 DAY = 86_400
-# Every state with a pack, and Texas, which has none (the default pack).
+# Every state with a pack, and Puerto Rico, which has none (the default pack).
 PACK_STATES = sorted(p.stem for p in (bundled_policies_dir() / "states").glob("[A-Z][A-Z].toml"))
-PACK_STATES.append("TX")
+PACK_STATES.append("PR")
 
 
 def test_new_hampshire_keeps_sightings_180_seconds(book: LawBook) -> None:
@@ -57,7 +57,7 @@ def test_no_cap_in_statute_takes_the_agency_policy(book: LawBook) -> None:
     assert "1798.90.51" in guard.retention_rule.citation
 
 
-@pytest.mark.parametrize("state", ["CA", "IL", "TX"])
+@pytest.mark.parametrize("state", ["CA", "IL", "TX", "PR"])
 def test_a_node_must_state_a_retention_where_the_statute_sets_none(
     book: LawBook, state: str
 ) -> None:
@@ -72,8 +72,8 @@ def test_configured_retention_must_be_positive_seconds(book: LawBook, configured
 
 
 def test_a_state_without_a_pack_is_guarded_by_the_default_pack(book: LawBook) -> None:
-    guard = book.holder_guard("TX", configured_retention=14 * DAY)
-    assert (guard.state, guard.law_pack, guard.retention_seconds) == ("TX", "default", 14 * DAY)
+    guard = book.holder_guard("PR", configured_retention=14 * DAY)
+    assert (guard.state, guard.law_pack, guard.retention_seconds) == ("PR", "default", 14 * DAY)
     assert guard.withheld_sites == frozenset()
 
 

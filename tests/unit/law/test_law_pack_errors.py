@@ -6,12 +6,11 @@ a statute forbids it.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from law_requests import policies_with
 
-from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
 from alprfed.law import load_law_book
 
@@ -19,6 +18,7 @@ VALID_PACK = """\
 state = "IL"
 title = "Illinois (test pack)"
 statute = "625 ILCS 5/2-130"
+checked = 2026-12-02
 
 [[rule]]
 id = "IL-2-130-retention"
@@ -29,6 +29,7 @@ citation = "625 ILCS 5/2-130"
 source = "statute"
 urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]
 message = "Illinois sets no retention limit."
+effective = 2024-01-01
 
 [[rule]]
 id = "IL-2-130-b-immigration"
@@ -39,21 +40,13 @@ citation = "625 ILCS 5/2-130(b)(2)"
 source = "statute"
 urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]
 message = "Not for immigration status investigations."
+effective = 2024-01-01
 """
 # The first [[rule]] table of VALID_PACK.
 URL_LINE = 'urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]'
 RETENTION_RULE = VALID_PACK[
     VALID_PACK.index("[[rule]]") : VALID_PACK.index('\n[[rule]]\nid = "IL-2-130-b')
 ]
-
-
-def policies_with(tmp_path: Path, file_name: str, text: str) -> Path:
-    """A policies directory holding the real default pack and one pack under test."""
-    states = tmp_path / "states"
-    states.mkdir()
-    shutil.copy(bundled_policies_dir() / "states" / "default.toml", states / "default.toml")
-    (states / file_name).write_text(text, "utf-8")
-    return tmp_path
 
 
 def test_the_valid_test_pack_loads(tmp_path: Path) -> None:
@@ -122,7 +115,7 @@ MALFORMED = [
             '\nmessage = "Not for',
             'source = "policy"\nurls = ["https://ilga.gov/x"]\nmessage = "Not for',
         ),
-        ["only default.toml", "'policy'"],
+        ["'policy' is for default.toml", "alpr_statute = false"],
         id="policy_source_in_a_state_pack",
     ),
     pytest.param(

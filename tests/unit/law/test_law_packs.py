@@ -11,30 +11,20 @@ from alprfed.errors import InvalidRequest
 from alprfed.law import LawBook, RuleKind, Source
 from alprfed.law.checks import COMPILED_KINDS
 from alprfed.law.loader import parse_pack
+from alprfed.models import US_STATES
 
 STATES_DIR = bundled_policies_dir() / "states"
 PACK_FILES = sorted(STATES_DIR.glob("*.toml"))
-REQUIRED_STATES = [
-    "CA",
-    "IL",
-    "VA",
-    "WA",
-    "MN",
-    "UT",
-    "MT",
-    "NE",
-    "AR",
-    "NH",
-    "ME",
-    "VT",
-    "TN",
-    "NC",
-    "OR",
-]
+TERRITORIES = {"PR", "GU", "VI", "AS", "MP"}
+# The 50 states and DC: each has a pack of its own, statute or none (issue 14).
+JURISDICTIONS = sorted(US_STATES - TERRITORIES)
 
 
-def test_the_required_states_have_packs(book: LawBook) -> None:
-    assert set(REQUIRED_STATES) <= set(book.states)
+def test_every_state_and_dc_has_a_pack_of_its_own(book: LawBook) -> None:
+    assert len(JURISDICTIONS) == 51
+    assert set(book.states) == set(JURISDICTIONS)
+    for state in JURISDICTIONS:
+        assert book.pack(state).state == state  # never silently the default pack
     assert book.pack("default").state == "default"
 
 
@@ -45,16 +35,29 @@ def test_pack_loads_and_cites_every_rule(path: Path) -> None:
     assert pack.title
     assert pack.statute
     assert sum(rule.kind is RuleKind.RETENTION for rule in pack.rules) == 1
+    if pack.state != "default":
+        assert pack.checked is not None  # the date its sources were last checked
+    if not pack.alpr_statute:
+        assert pack.general_law  # says what applies instead, never just "nothing"
+        assert pack.statute.startswith("none")
     for rule in pack.rules:
         assert rule.id.startswith(f"{pack.state}-")
         assert rule.citation
         assert rule.message
+        assert rule.source in set(Source)
         if pack.state == "default":
             assert rule.source is Source.POLICY
-        else:
-            assert rule.source in {Source.STATUTE, Source.SECONDARY}
+        elif rule.source is Source.POLICY:
+            assert not pack.alpr_statute  # a baseline only where no statute exists
+        elif rule.source in {Source.STATUTE, Source.SECONDARY}:
             assert rule.urls
-            assert all(url.startswith(("https://", "http://")) for url in rule.urls)
+        else:  # unverified: a URL, or a note saying why there is none
+            assert rule.urls or "UNVERIFIED" in rule.note
+        assert all(url.startswith(("https://", "http://")) for url in rule.urls)
+    for bill in pack.pending:
+        assert bill.bill
+        assert bill.status
+        assert bill.summary
 
 
 def test_rule_ids_are_unique_across_the_book(book: LawBook) -> None:
@@ -80,8 +83,8 @@ def test_pack_records_its_file_name(book: LawBook) -> None:
 
 
 def test_state_without_a_pack_gets_the_default_pack(book: LawBook) -> None:
-    assert book.pack("TX").state == "default"
-    assert book.pack("PR").state == "default"
+    assert book.pack("PR").state == "default"  # the territories: no research covers them
+    assert book.pack("GU").state == "default"
     assert book.pack("IL").state == "IL"
 
 

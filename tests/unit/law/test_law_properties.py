@@ -61,8 +61,10 @@ def test_rules_applied_are_the_holder_and_requester_rules(
 ) -> None:
     holder = book.pack(law_request.holder_state)
     requester = book.pack(law_request.requester_state)
-    expected = tuple(r.id for r in holder.rules if r.binds is Binds.HOLDER) + tuple(
-        r.id for r in requester.rules if r.binds is Binds.REQUESTER
+    # The law of the query's time: the rules in force then (docs/LAW.md, "Effective dates").
+    now = law_request.now
+    expected = tuple(r.id for r in holder.in_force_at(now) if r.binds is Binds.HOLDER) + tuple(
+        r.id for r in requester.in_force_at(now) if r.binds is Binds.REQUESTER
     )
     decision = book.decide(law_request)
     assert decision.rules_applied == expected

@@ -7,11 +7,10 @@ the cited warrant's signed flag as ``LawRequest.prospective``.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from law_requests import make_request
+from law_requests import make_request, policies_with
 
 from alprfed.config import bundled_policies_dir
 from alprfed.errors import ConfigError
@@ -28,6 +27,7 @@ citation = "625 ILCS 5/2-130"
 source = "statute"
 urls = ["https://ilga.gov/ftp/legislation/103/SB/10300SB3320.htm"]
 message = "Illinois sets no retention limit."
+effective = 2024-01-01
 """
 
 TRACKING_RULE = """
@@ -39,17 +39,17 @@ citation = "Test statute 1-2-3"
 source = "statute"
 urls = ["https://example.org/test-statute"]
 message = "This state requires its own tracking warrant; a prospective alprfed warrant does not do."
+effective = "in-force"
 """
-PACK_HEAD = 'state = "IL"\ntitle = "Illinois (test pack)"\nstatute = "625 ILCS 5/2-130"\n\n'
+PACK_HEAD = (
+    'state = "IL"\ntitle = "Illinois (test pack)"\nstatute = "625 ILCS 5/2-130"\n'
+    "checked = 2026-12-02\n\n"
+)
 
 
 def book_with(tmp_path: Path, rule: str) -> LawBook:
     """The real default pack (governing every other state) and an Illinois pack under test."""
-    states = tmp_path / "states"
-    states.mkdir()
-    shutil.copy(bundled_policies_dir() / "states" / "default.toml", states / "default.toml")
-    (states / "IL.toml").write_text(PACK_HEAD + RETENTION_RULE + rule, "utf-8")
-    return load_law_book(tmp_path)
+    return load_law_book(policies_with(tmp_path, "IL.toml", PACK_HEAD + RETENTION_RULE + rule))
 
 
 def request(**changes: object) -> LawRequest:

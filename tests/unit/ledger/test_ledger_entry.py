@@ -78,6 +78,7 @@ def test_every_documented_kind_is_accepted_and_nothing_else() -> None:
         "query_rejected",
         "warrant_registered",
         "warrant_revoked",
+        "policy_document",
         "policy_bundle",
         "exigent_approved",
         "exigent_reviewed",
