@@ -19,6 +19,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "warrant": ("alprfed.cli.warrant", "warrant", "Issue, register, revoke and show warrants."),
     "exigent": ("alprfed.cli.exigent", "exigent", "Approve or review exigent queries."),
     "ledger": ("alprfed.cli.ledger", "ledger", "Read and verify the audit ledger."),
+    "report": (
+        "alprfed.cli.report",
+        "report",
+        "Build or serve the public transparency report.",
+    ),
     "witness": (
         "alprfed.cli.witness",
         "witness",

@@ -1,0 +1,264 @@
+"""`alprfed report build`: a static site from a ledger that verifies, and from no other.
+
+The ledger comes from a real federation (conftest.py); the commands run as a user runs them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+from report_ledger import SUSPECT, BuiltLedger
+
+from alprfed.cli.ledger import load_verifiers
+from alprfed.clock import SYSTEM_CLOCK
+from alprfed.db import writer
+from alprfed.ledger import LedgerStore, PendingEntry, schema
+from alprfed.ledger.reader import LedgerReader
+from alprfed.report import compile_report, render_site, write_site
+from alprfed.report.downloads import ACCESS_LOG_COLUMNS
+from alprfed.report.serve import ReportServer
+from alprfed.signing import SigningKey
+
+
+def run(*args: str) -> Result:
+    from alprfed.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def build(url: str, vkey: str, out: Path, *extra: str) -> Result:
+    return run("report", "--database", url, "build", "--out", str(out), "--key", vkey, *extra)
+
+
+def audit_json(url: str, vkey: str) -> dict[str, object]:
+    result = run("ledger", "--database", url, "audit", "--key", vkey, "--json")
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.output))
+
+
+def site_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_the_report_republishes_ledger_audit_json_exactly(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    result = build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed")
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "site" / "index.html") in result.output
+    audit = audit_json(ledger.url, ledger.vkey)
+    assert json.loads((tmp_path / "site" / "audit.json").read_text()) == audit
+    document = json.loads((tmp_path / "site" / "report.json").read_text())
+    assert document["audit"] == audit
+    made = {a: v["queries_made"] for a, v in document["agencies"].items() if v["queries_made"]}
+    assert made == audit["by_requester"]
+    assert audit["awaiting_review"] == [ledger.exigent_query]
+
+
+def test_no_plate_in_clear_anywhere_in_the_site(ledger: BuiltLedger, tmp_path: Path) -> None:
+    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    for name, data in site_files(tmp_path / "site").items():
+        assert SUSPECT.encode() not in data.upper(), name
+
+
+def test_the_access_log_is_laid_out_like_vendor_audit_exports(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "site" / "access-log.csv").read_text())))
+    assert tuple(rows[0])[:7] == (
+        "date",
+        "agency",
+        "officer",
+        "purpose",
+        "case_number",
+        "networks_searched",
+        "outcome",
+    )
+    assert tuple(rows[0]) == ACCESS_LOG_COLUMNS
+    assert len(rows) == audit_json(ledger.url, ledger.vkey)["queries"]
+    by_case = {r["case_number"]: r for r in rows}
+    ice = by_case["ICE-1"]
+    assert (ice["agency"], ice["officer"], ice["purpose"]) == (
+        "ice-ero",
+        "agent-reyes",
+        "immigration_enforcement",
+    )
+    assert (ice["networks_searched"], ice["outcome"]) == ("0", "refused")
+    exigent = by_case["A-1"]
+    assert (exigent["authority"], exigent["query_id"]) == ("exigent", ledger.exigent_query)
+
+
+def test_the_pages_cite_the_statutes_and_flag_what_is_worth_a_look(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    ice = (tmp_path / "site" / "agency-ice-ero.html").read_text()
+    assert "CA-7284-6-immigration-holder" in ice
+    assert "Cal. Gov. Code" in ice or "7284.6" in ice  # the citation beside the rule
+    anomalies = (tmp_path / "site" / "anomalies.html").read_text()
+    assert "protected purpose" in anomalies
+    assert "johnson-county-so" in anomalies  # a Texas sheriff asking three other states
+    norfolk = (tmp_path / "site" / "agency-norfolk-pd.html").read_text()
+    assert "Signed purge reports" in norfolk
+    assert "retention is 21.0 days" in norfolk
+
+
+def test_a_report_needs_a_witness_policy_or_says_it_has_none(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    result = build(ledger.url, ledger.vkey, tmp_path / "site")
+    assert result.exit_code != 0
+    assert "--witness-policy" in result.output
+    assert not (tmp_path / "site").exists()
+
+
+def _change_a_byte(url: str, index: int) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with writer(engine).begin() as conn:
+            data = conn.execute(
+                sa.select(schema.entries.c.data).where(schema.entries.c.idx == index)
+            ).scalar_one()
+            changed = data.replace(b'"sjpd"', b'"sjpe"', 1)
+            assert changed != data
+            conn.execute(
+                sa.update(schema.entries).where(schema.entries.c.idx == index).values(data=changed)
+            )
+    finally:
+        engine.dispose()
+
+
+def _first_decision(url: str) -> int:
+    reader = LedgerReader.open_readonly(url)
+    try:
+        from alprfed.ledger import iter_entries
+
+        return next(iter(iter_entries(reader, kinds=["query_decision"]))).index
+    finally:
+        reader.close()
+
+
+def test_a_tampered_ledger_produces_no_report_and_leaves_the_last_one(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    url, out = ledger.copy(tmp_path), tmp_path / "site"
+    assert build(url, ledger.vkey, out, "--unwitnessed").exit_code == 0
+    before = site_files(out)
+    index = _first_decision(url)
+    _change_a_byte(url, index)
+    result = build(url, ledger.vkey, out, "--unwitnessed")
+    assert result.exit_code != 0
+    assert f"entry {index}" in result.output
+    assert "Traceback" not in result.output
+    assert site_files(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]  # no staging left
+
+
+def _append(ledger: BuiltLedger, url: str, entry: PendingEntry) -> int:
+    """Append as the gateway would, signing the new checkpoint with the ledger key."""
+    store = LedgerStore.open(
+        url,
+        origin=ledger.federation.layout.spec.origin,
+        signer=SigningKey.load(ledger.federation.layout.root / "keys" / "ledger.pem"),
+        clock=SYSTEM_CLOCK,
+    )
+    try:
+        (appended,) = store.append_batch([entry])
+    finally:
+        store.close()
+    return appended.index
+
+
+def _forge_allowed(ledger: BuiltLedger, url: str) -> int:
+    """What a gateway operator holding the ledger key can do: log, correctly signed, a decision
+    its own published policy refuses (the warrantless query let through to San Jose)."""
+    reader = LedgerReader.open_readonly(url)
+    try:
+        from alprfed.ledger import iter_entries
+
+        refused = next(
+            e
+            for e in iter_entries(reader, kinds=["query_decision"])
+            if not e.body["warrant_id"] and e.body["requester"]["organization"] == "sjpd"
+        )
+    finally:
+        reader.close()
+    body = json.loads(json.dumps(refused.body))
+    for decision in body["decisions"]:
+        if decision["agency"] == "sjpd":
+            decision["allowed"], decision["refused_by"] = True, []
+    return _append(ledger, url, PendingEntry("query_decision", body, (SUSPECT,)))
+
+
+def test_a_ledger_whose_decisions_contradict_its_policy_produces_no_report(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    url = ledger.copy(tmp_path)
+    forged = _forge_allowed(ledger, url)
+    result = build(url, ledger.vkey, tmp_path / "site", "--unwitnessed")
+    assert result.exit_code != 0
+    assert f"entry {forged}" in result.output
+    assert "logged allowed" in result.output
+    assert not (tmp_path / "site").exists()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_serve_rebuilds_as_the_log_grows_and_withdraws_a_tampered_report(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    url, out = ledger.copy(tmp_path), tmp_path / "site"
+    reader = LedgerReader.open_readonly(url)
+    verifiers = load_verifiers([ledger.vkey])
+
+    def rebuild() -> None:
+        compiled = compile_report(reader, verifiers, witness_policy=None, clock=SYSTEM_CLOCK)
+        write_site(render_site(compiled), out)
+
+    # poll_s is long: the test drives refresh() itself, so nothing depends on timing.
+    server = ReportServer(out, rebuild=rebuild, latest=reader.latest_checkpoint, poll_s=3600)
+    server.start()
+    try:
+        status, page = _get(server.url + "index.html")
+        assert status == 200
+        before = json.loads(_get(server.url + "report.json")[1])["federation"]["size"]
+        assert f'id="metric-size">{before}<' in page
+        assert not server.refresh()  # nothing new: no rebuild
+
+        _append(ledger, url, PendingEntry("key_rotation", {"role": "t", "old": None, "new": "k"}))
+        assert server.refresh()
+        status, page = _get(server.url + "index.html")
+        assert (status, f'id="metric-size">{before + 1}<' in page) == (200, True)
+
+        _change_a_byte(url, _first_decision(url))
+        # A new checkpoint, so the server looks again.
+        _append(ledger, url, PendingEntry("key_rotation", {"role": "t", "old": "k", "new": "l"}))
+        assert server.refresh()
+        status, page = _get(server.url + "index.html")
+        assert status == 503
+        assert "does not verify" in page
+        assert "metric-size" not in page
+    finally:
+        server.stop()
+        reader.close()
+
+
+@pytest.mark.parametrize("name", ["index.html", "anomalies.html", "downloads.html"])
+def test_pages_need_no_script(ledger: BuiltLedger, tmp_path: Path, name: str) -> None:
+    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    assert "<script" not in (tmp_path / "site" / name).read_text().lower()

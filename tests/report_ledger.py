@@ -1,0 +1,90 @@
+"""A small federation's ledger for the transparency report tests (see tests/federations.py).
+
+What it holds, so each page has something to show: a warrant query that reaches San Jose's node
+and is refused elsewhere, a warrantless query (refused), ICE's immigration-enforcement query
+(refused by the law of every state it names), a Texas sheriff's query reaching three other
+states, an exigent query left for judicial review, and Norfolk's signed purge report.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from federations import DAY, SUSPECT, Federation, start_federation, stop_federation
+
+from agency_node.purge_delivery import PurgeReportDelivery
+from agency_node.storage import NodeStore
+from alprfed.config import load_node_config
+from alprfed.models import Purpose
+
+
+@dataclass(frozen=True)
+class BuiltLedger:
+    federation: Federation
+    exigent_query: str
+    warrant: str
+
+    @property
+    def url(self) -> str:
+        return self.federation.ledger_url
+
+    @property
+    def vkey(self) -> str:
+        return str(self.federation.layout.vkey_file)
+
+    def copy(self, directory: Path) -> str:
+        """A private copy of the ledger database (to tamper with), as a URL."""
+        target = directory / "gateway-copy.db"
+        # SQLite's backup API: the gateway's write-ahead log is folded in, which a file copy
+        # of the database alone would miss.
+        with (
+            closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as source,
+            closing(sqlite3.connect(target)) as copy,
+        ):
+            source.backup(copy)
+        return f"sqlite:///{target}"
+
+
+def _deliver_purges(federation: Federation, agency: str) -> None:
+    config = load_node_config(federation.layout.node_config(agency))
+    with NodeStore.open(config.database_url) as store:
+        delivery = PurgeReportDelivery(
+            store, gateway_address=config.gateway_address, tls=config.tls
+        )
+        try:
+            delivery.deliver_pending()
+        finally:
+            delivery.stop()
+
+
+def build_ledger(root: Path) -> BuiltLedger:
+    """Start the federation under ``root``, make the queries above, leave it running."""
+    federation = start_federation(root)
+    try:
+        warrant = federation.warrant()
+        federation.query("sjpd", "officer-garcia", warrant_id=warrant)
+        federation.query("sjpd", "officer-garcia")  # no warrant: refused everywhere
+        federation.query(
+            "ice-ero", "agent-reyes", purpose=Purpose.IMMIGRATION_ENFORCEMENT, case_number="ICE-1"
+        )
+        federation.query("johnson-county-so", "deputy-hale", case_number="JC-7")
+        approval = federation.approve_exigent(case_number="A-1")
+        exigent = federation.query(
+            "sjpd",
+            "officer-garcia",
+            exigent_approval_id=approval.approval_id,
+            purpose=Purpose.AMBER_ALERT,
+            case_number="A-1",
+            window_from=federation.now - DAY,
+        )
+        _deliver_purges(federation, "norfolk-pd")
+    except BaseException:
+        stop_federation(federation)
+        raise
+    return BuiltLedger(federation, exigent.query_id, warrant)
+
+
+__all__ = ["SUSPECT", "BuiltLedger", "build_ledger"]
