@@ -32,7 +32,7 @@ def require_browser() -> None:
 
 
 @contextmanager
-def chromium(download_dir: Path | None = None) -> Iterator[Any]:
+def chromium(download_dir: Path | None = None, *, javascript: bool = True) -> Iterator[Any]:
     """A headless Chromium session whose console messages ``get_log("browser")`` returns."""
     require_browser()
     from selenium import webdriver
@@ -43,14 +43,14 @@ def chromium(download_dir: Path | None = None) -> Iterator[Any]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    prefs: dict[str, Any] = {}
     if download_dir is not None:
-        options.add_experimental_option(
-            "prefs",
-            {
-                "download.default_directory": str(download_dir),
-                "download.prompt_for_download": False,
-            },
-        )
+        prefs["download.default_directory"] = str(download_dir)
+        prefs["download.prompt_for_download"] = False
+    if not javascript:
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
         yield driver
