@@ -1,6 +1,7 @@
 """A small federation's ledger for the transparency report tests (see tests/federations.py).
 
-What it holds, so each page has something to show: a warrant query that reaches San Jose's node
+Witnessed as the demo is (three witnesses, quorum two). What it holds, so each page has
+something to show: a warrant query that reaches San Jose's node
 and is refused elsewhere, a warrantless query (refused), ICE's immigration-enforcement query
 (refused by the law of every state it names), a Texas sheriff's query reaching three other
 states, an exigent query left for judicial review, and Norfolk's signed purge report.
@@ -35,6 +36,11 @@ class BuiltLedger:
     def vkey(self) -> str:
         return str(self.federation.layout.vkey_file)
 
+    @property
+    def witness_policy(self) -> str:
+        """The demo's three witnesses, any two of which make a checkpoint public."""
+        return str(self.federation.layout.witness_policy)
+
     def copy(self, directory: Path) -> str:
         """A private copy of the ledger database (to tamper with), as a URL."""
         target = directory / "gateway-copy.db"
@@ -61,9 +67,12 @@ def _deliver_purges(federation: Federation, agency: str) -> None:
 
 
 def build_ledger(root: Path) -> BuiltLedger:
-    """Start the federation under ``root``, make the queries above, leave it running."""
-    federation = start_federation(root)
+    """Start the federation under ``root``, make the queries above, and stop it: a running
+    node keeps delivering purge reports, and the tests compare reports of one ledger size."""
+    federation = start_federation(root, witnessed=True)
     try:
+        # First: the gateway publishes (has cosigned) only entries a later query waited for.
+        _deliver_purges(federation, "norfolk-pd")
         warrant = federation.warrant()
         federation.query("sjpd", "officer-garcia", warrant_id=warrant)
         federation.query("sjpd", "officer-garcia")  # no warrant: refused everywhere
@@ -80,10 +89,8 @@ def build_ledger(root: Path) -> BuiltLedger:
             case_number="A-1",
             window_from=federation.now - DAY,
         )
-        _deliver_purges(federation, "norfolk-pd")
-    except BaseException:
+    finally:
         stop_federation(federation)
-        raise
     return BuiltLedger(federation, exigent.query_id, warrant)
 
 

@@ -30,8 +30,9 @@ class ReportSettings:
     """How the report judges what it shows (docs/REPORT.md)."""
 
     # A node whose latest purge report is older than this is listed as overdue: nodes purge
-    # daily (agency_node/retention.py), so two days means at least one run was missed.
-    purge_grace_s: int = 2 * DAY_S
+    # every purge_interval_seconds (a minute by default) and queue a report for every run, so
+    # a day without one means the purges or their delivery to the ledger stopped.
+    purge_grace_s: int = DAY_S
 
 
 @dataclass(frozen=True)

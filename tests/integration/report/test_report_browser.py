@@ -20,10 +20,12 @@ from browser import axe_violations, chromium, require_browser
 from click.testing import CliRunner
 from report_ledger import BuiltLedger
 
-from alprfed.cli.ledger import load_verifiers
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.ledger.reader import LedgerReader
+from alprfed.ledger.verify import verify_ledger
+from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.report import compile_report, render_site, write_site
+from alprfed.report.facts import utc_time
 from alprfed.report.serve import ReportServer
 from alprfed.report.site import agency_page
 
@@ -38,10 +40,11 @@ def site(ledger: BuiltLedger, tmp_path_factory: pytest.TempPathFactory) -> Itera
     require_browser()
     out = tmp_path_factory.mktemp("served") / "site"
     reader = LedgerReader.open_readonly(ledger.url)
-    verifiers = load_verifiers([ledger.vkey])
+    policy = WitnessPolicy.load(Path(ledger.witness_policy))
+    verifiers = list(policy.logs)
 
     def rebuild() -> None:
-        compiled = compile_report(reader, verifiers, witness_policy=None, clock=SYSTEM_CLOCK)
+        compiled = compile_report(reader, verifiers, witness_policy=policy, clock=SYSTEM_CLOCK)
         write_site(render_site(compiled), out)
 
     server = ReportServer(out, rebuild=rebuild, latest=reader.latest_checkpoint, poll_s=3600)
@@ -57,7 +60,16 @@ def audit(ledger: BuiltLedger) -> dict[str, Any]:
     from alprfed.cli.main import cli
 
     result = CliRunner().invoke(
-        cli, ["ledger", "--database", ledger.url, "audit", "--key", ledger.vkey, "--json"]
+        cli,
+        [
+            "ledger",
+            "--database",
+            ledger.url,
+            "audit",
+            "--witness-policy",
+            ledger.witness_policy,
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     return dict(json.loads(result.output))
@@ -129,6 +141,27 @@ def test_the_numbers_shown_equal_ledger_audit_json(
     driver.get(site + agency_page("sjpd"))
     assert text_of(driver, "list-awaiting").split() == audit["awaiting_review"]
     assert table_rows(driver, "table-warrants") == {"santa-clara-superior": 1}
+
+
+def test_the_witnesses_shown_are_those_whose_cosignatures_verify(
+    site: str, driver: Any, ledger: BuiltLedger
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    policy = WitnessPolicy.load(Path(ledger.witness_policy))
+    reader = LedgerReader.open_readonly(ledger.url)
+    try:
+        verified = verify_ledger(reader, list(policy.logs), witness_policy=policy)
+    finally:
+        reader.close()
+    driver.get(site + "index.html")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#table-witnesses tbody tr")
+    cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    shown = {name: cosigned_at for name, cosigned_at in cells}
+    assert shown == {name: utc_time(ts) for name, ts in verified.cosigners.items()}
+    assert len(shown) >= 2  # the quorum
+    assert int(text_of(driver, "metric-size")) == verified.size
+    assert text_of(driver, "root-hash") == verified.checkpoint.root.hex()
 
 
 def test_every_link_and_download_works(site: str, driver: Any) -> None:

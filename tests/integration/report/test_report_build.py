@@ -34,12 +34,15 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 
-def build(url: str, vkey: str, out: Path, *extra: str) -> Result:
-    return run("report", "--database", url, "build", "--out", str(out), "--key", vkey, *extra)
+def build(ledger: BuiltLedger, out: Path, *trust: str, url: str = "") -> Result:
+    """`alprfed report build`, trusting the witness policy unless ``trust`` says otherwise."""
+    trust = trust or ("--witness-policy", ledger.witness_policy)
+    return run("report", "--database", url or ledger.url, "build", "--out", str(out), *trust)
 
 
-def audit_json(url: str, vkey: str) -> dict[str, object]:
-    result = run("ledger", "--database", url, "audit", "--key", vkey, "--json")
+def audit_json(ledger: BuiltLedger) -> dict[str, object]:
+    policy = ("--witness-policy", ledger.witness_policy)
+    result = run("ledger", "--database", ledger.url, "audit", *policy, "--json")
     assert result.exit_code == 0, result.output
     return dict(json.loads(result.output))
 
@@ -51,10 +54,10 @@ def site_files(out: Path) -> dict[str, bytes]:
 def test_the_report_republishes_ledger_audit_json_exactly(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
-    result = build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed")
+    result = build(ledger, tmp_path / "site")
     assert result.exit_code == 0, result.output
     assert str(tmp_path / "site" / "index.html") in result.output
-    audit = audit_json(ledger.url, ledger.vkey)
+    audit = audit_json(ledger)
     assert json.loads((tmp_path / "site" / "audit.json").read_text()) == audit
     document = json.loads((tmp_path / "site" / "report.json").read_text())
     assert document["audit"] == audit
@@ -64,7 +67,7 @@ def test_the_report_republishes_ledger_audit_json_exactly(
 
 
 def test_no_plate_in_clear_anywhere_in_the_site(ledger: BuiltLedger, tmp_path: Path) -> None:
-    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    assert build(ledger, tmp_path / "site").exit_code == 0
     for name, data in site_files(tmp_path / "site").items():
         assert SUSPECT.encode() not in data.upper(), name
 
@@ -72,7 +75,7 @@ def test_no_plate_in_clear_anywhere_in_the_site(ledger: BuiltLedger, tmp_path: P
 def test_the_access_log_is_laid_out_like_vendor_audit_exports(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
-    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    assert build(ledger, tmp_path / "site").exit_code == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "site" / "access-log.csv").read_text())))
     assert tuple(rows[0])[:7] == (
         "date",
@@ -84,7 +87,7 @@ def test_the_access_log_is_laid_out_like_vendor_audit_exports(
         "outcome",
     )
     assert tuple(rows[0]) == ACCESS_LOG_COLUMNS
-    assert len(rows) == audit_json(ledger.url, ledger.vkey)["queries"]
+    assert len(rows) == audit_json(ledger)["queries"]
     by_case = {r["case_number"]: r for r in rows}
     ice = by_case["ICE-1"]
     assert (ice["agency"], ice["officer"], ice["purpose"]) == (
@@ -100,7 +103,7 @@ def test_the_access_log_is_laid_out_like_vendor_audit_exports(
 def test_the_pages_cite_the_statutes_and_flag_what_is_worth_a_look(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
-    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    assert build(ledger, tmp_path / "site").exit_code == 0
     ice = (tmp_path / "site" / "agency-ice-ero.html").read_text()
     assert "CA-7284-6-immigration-holder" in ice
     assert "Cal. Gov. Code" in ice or "7284.6" in ice  # the citation beside the rule
@@ -115,10 +118,15 @@ def test_the_pages_cite_the_statutes_and_flag_what_is_worth_a_look(
 def test_a_report_needs_a_witness_policy_or_says_it_has_none(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
-    result = build(ledger.url, ledger.vkey, tmp_path / "site")
+    result = build(ledger, tmp_path / "site", "--key", ledger.vkey)
     assert result.exit_code != 0
     assert "--witness-policy" in result.output
     assert not (tmp_path / "site").exists()
+    result = build(ledger, tmp_path / "site", "--key", ledger.vkey, "--unwitnessed")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "no witness policy was required" in page
+    assert "No witness cosignature was checked" in page
 
 
 def _change_a_byte(url: str, index: int) -> None:
@@ -151,11 +159,11 @@ def test_a_tampered_ledger_produces_no_report_and_leaves_the_last_one(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
     url, out = ledger.copy(tmp_path), tmp_path / "site"
-    assert build(url, ledger.vkey, out, "--unwitnessed").exit_code == 0
+    assert build(ledger, out, url=url).exit_code == 0
     before = site_files(out)
     index = _first_decision(url)
     _change_a_byte(url, index)
-    result = build(url, ledger.vkey, out, "--unwitnessed")
+    result = build(ledger, out, url=url)
     assert result.exit_code != 0
     assert f"entry {index}" in result.output
     assert "Traceback" not in result.output
@@ -204,7 +212,9 @@ def test_a_ledger_whose_decisions_contradict_its_policy_produces_no_report(
 ) -> None:
     url = ledger.copy(tmp_path)
     forged = _forge_allowed(ledger, url)
-    result = build(url, ledger.vkey, tmp_path / "site", "--unwitnessed")
+    # Witnesses would cosign it too (it extends the log consistently), so only the replay
+    # can catch it: the build trusts the log key alone to show that the replay does.
+    result = build(ledger, tmp_path / "site", "--key", ledger.vkey, "--unwitnessed", url=url)
     assert result.exit_code != 0
     assert f"entry {forged}" in result.output
     assert "logged allowed" in result.output
@@ -230,6 +240,8 @@ def test_serve_rebuilds_as_the_log_grows_and_withdraws_a_tampered_report(
         compiled = compile_report(reader, verifiers, witness_policy=None, clock=SYSTEM_CLOCK)
         write_site(render_site(compiled), out)
 
+    # The entries this test appends are signed by the log key but not cosigned (no witness
+    # runs against the copy), so this server trusts the log key alone.
     # poll_s is long: the test drives refresh() itself, so nothing depends on timing.
     server = ReportServer(out, rebuild=rebuild, latest=reader.latest_checkpoint, poll_s=3600)
     server.start()
@@ -260,5 +272,5 @@ def test_serve_rebuilds_as_the_log_grows_and_withdraws_a_tampered_report(
 
 @pytest.mark.parametrize("name", ["index.html", "anomalies.html", "downloads.html"])
 def test_pages_need_no_script(ledger: BuiltLedger, tmp_path: Path, name: str) -> None:
-    assert build(ledger.url, ledger.vkey, tmp_path / "site", "--unwitnessed").exit_code == 0
+    assert build(ledger, tmp_path / "site").exit_code == 0
     assert "<script" not in (tmp_path / "site" / name).read_text().lower()
