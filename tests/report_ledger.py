@@ -14,7 +14,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from federations import DAY, SUSPECT, Federation, start_federation, stop_federation
+from federations import SUSPECT, Federation, start_federation, stop_federation
 
 from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.storage import NodeStore
@@ -80,15 +80,7 @@ def build_ledger(root: Path) -> BuiltLedger:
             "ice-ero", "agent-reyes", purpose=Purpose.IMMIGRATION_ENFORCEMENT, case_number="ICE-1"
         )
         federation.query("johnson-county-so", "deputy-hale", case_number="JC-7")
-        approval = federation.approve_exigent(case_number="A-1")
-        exigent = federation.query(
-            "sjpd",
-            "officer-garcia",
-            exigent_approval_id=approval.approval_id,
-            purpose=Purpose.AMBER_ALERT,
-            case_number="A-1",
-            window_from=federation.now - DAY,
-        )
+        exigent = federation.amber_alert("A-1")
     finally:
         stop_federation(federation)
     return BuiltLedger(federation, exigent.query_id, warrant)

@@ -22,6 +22,7 @@ from alprfed.cli.common import console, friendly_errors
 from alprfed.cli.ledger import (
     _KEY_OPTION,
     _POLICY_OPTION,
+    F,
     _open_source,
     load_trust,
     source_options,
@@ -53,6 +54,13 @@ _UNWITNESSED_OPTION = click.option(
     is_flag=True,
     help="Build without a --witness-policy: the report then says no witness was checked.",
 )
+
+
+def _build_options(command: F) -> F:
+    """Where the site goes and what to trust: the same for `build` and `serve`."""
+    for option in (_UNWITNESSED_OPTION, _POLICY_OPTION, _KEY_OPTION, _OUT_OPTION):
+        command = option(command)
+    return command
 
 
 def _trust(
@@ -88,10 +96,7 @@ def _builder(
 
 
 @report.command()
-@_OUT_OPTION
-@_KEY_OPTION
-@_POLICY_OPTION
-@_UNWITNESSED_OPTION
+@_build_options
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -118,10 +123,7 @@ def build(
 
 
 @report.command()
-@_OUT_OPTION
-@_KEY_OPTION
-@_POLICY_OPTION
-@_UNWITNESSED_OPTION
+@_build_options
 @click.option(
     "--listen",
     default="127.0.0.1:8080",
