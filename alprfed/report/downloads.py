@@ -17,6 +17,10 @@ from typing import Any
 from alprfed.report.compile import TransparencyReport
 from alprfed.report.facts import utc_time
 
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): an officer's case
+# number is free printable text, and oversight bodies open these files in spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 ACCESS_LOG_COLUMNS = (
     "date",
     "agency",
@@ -32,11 +36,19 @@ ACCESS_LOG_COLUMNS = (
 )
 
 
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would take for a formula gets a leading apostrophe, which
+    spreadsheets show as text; numbers are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return out.getvalue()
 
 

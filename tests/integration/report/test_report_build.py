@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from report_ledger import SUSPECT, BuiltLedger
+from report_ledger import FORMULA_CASE, SUSPECT, BuiltLedger
 
 from alprfed.cli.ledger import load_verifiers
 from alprfed.clock import SYSTEM_CLOCK
@@ -40,11 +40,16 @@ def build(ledger: BuiltLedger, out: Path, *trust: str, url: str = "") -> Result:
     return run("report", "--database", url or ledger.url, "build", "--out", str(out), *trust)
 
 
-def audit_json(ledger: BuiltLedger) -> dict[str, object]:
+def audit_output(ledger: BuiltLedger) -> str:
+    """What `alprfed ledger audit --json` prints, trusting the same witness policy."""
     policy = ("--witness-policy", ledger.witness_policy)
     result = run("ledger", "--database", ledger.url, "audit", *policy, "--json")
     assert result.exit_code == 0, result.output
-    return dict(json.loads(result.output))
+    return result.output
+
+
+def audit_json(ledger: BuiltLedger) -> dict[str, object]:
+    return dict(json.loads(audit_output(ledger)))
 
 
 def site_files(out: Path) -> dict[str, bytes]:
@@ -57,8 +62,8 @@ def test_the_report_republishes_ledger_audit_json_exactly(
     result = build(ledger, tmp_path / "site")
     assert result.exit_code == 0, result.output
     assert str(tmp_path / "site" / "index.html") in result.output
+    assert (tmp_path / "site" / "audit.json").read_text() == audit_output(ledger)
     audit = audit_json(ledger)
-    assert json.loads((tmp_path / "site" / "audit.json").read_text()) == audit
     document = json.loads((tmp_path / "site" / "report.json").read_text())
     assert document["audit"] == audit
     made = {a: v["queries_made"] for a, v in document["agencies"].items() if v["queries_made"]}
@@ -98,6 +103,32 @@ def test_the_access_log_is_laid_out_like_vendor_audit_exports(
     assert (ice["networks_searched"], ice["outcome"]) == ("0", "refused")
     exigent = by_case["A-1"]
     assert (exigent["authority"], exigent["query_id"]) == ("exigent", ledger.exigent_query)
+
+
+def test_a_case_number_that_is_a_formula_stays_text_in_every_csv(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    """CSV injection: an insider's case number that a spreadsheet would run (and use to send
+    the auditor's sheet elsewhere) is written as text, behind an apostrophe."""
+    assert build(ledger, tmp_path / "site").exit_code == 0
+    for name in ("access-log.csv", "queries.csv", "refusals.csv"):
+        for row in csv.reader(io.StringIO((tmp_path / "site" / name).read_text())):
+            assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row), (name, row)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "site" / "access-log.csv").read_text())))
+    (chicago,) = [r for r in rows if r["agency"] == "chicago-pd"]
+    assert chicago["case_number"] == "'" + FORMULA_CASE
+
+
+def test_an_out_directory_that_is_not_a_report_is_never_replaced(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "minutes.txt").write_text("council minutes")
+    result = build(ledger, out)
+    assert result.exit_code != 0
+    assert "--out" in result.output
+    assert [p.name for p in out.iterdir()] == ["minutes.txt"]
 
 
 def test_the_pages_cite_the_statutes_and_flag_what_is_worth_a_look(
