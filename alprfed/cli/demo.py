@@ -266,7 +266,8 @@ def up(directory: Path, fresh: bool) -> None:
         )
         console.print(
             f"transparency report served at http://127.0.0.1:{report_port}/ "
-            "(rebuilt as the ledger grows)"
+            "(rebuilt as the ledger grows)",
+            soft_wrap=True,
         )
         show_how_to_query(layout)
         stop.wait()
