@@ -3,7 +3,7 @@
 Witnessed as the demo is (three witnesses, quorum two). What it holds, so each page has
 something to show: a warrant query that reaches San Jose's node
 and is refused elsewhere, a warrantless query (refused), ICE's immigration-enforcement query
-(refused by the law of every state it names), a Texas sheriff's query reaching three other
+(refused by the law of every state it names), a Texas sheriff's query asking three other
 states, a Chicago query whose case number is a spreadsheet formula, an exigent query left for
 judicial review, and Norfolk's signed purge report.
 """

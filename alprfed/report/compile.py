@@ -20,7 +20,14 @@ from alprfed.ledger.source import LedgerSource, iter_entries
 from alprfed.ledger.verify import VerificationReport, verify_ledger
 from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.policy.replay import AuditReport, audit_entries
-from alprfed.report.facts import AccessRow, AgencyFacts, Anomaly, Collector, purge_anomalies
+from alprfed.report.facts import (
+    FAR_BEYOND_STATES,
+    AccessRow,
+    AgencyFacts,
+    Anomaly,
+    Collector,
+    purge_anomalies,
+)
 
 DAY_S = 86_400
 
@@ -33,6 +40,8 @@ class ReportSettings:
     # every purge_interval_seconds (a minute by default) and queue a report for every run, so
     # a day without one means the purges or their delivery to the ledger stopped.
     purge_grace_s: int = DAY_S
+    # A query permitted to search agencies in more than this many other states is listed.
+    far_beyond_states: int = FAR_BEYOND_STATES
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ def compile_report(
     verified = verify_ledger(
         source, verifiers, state_file=state_file, witness_policy=witness_policy
     )
-    collector = Collector()
+    collector = Collector(far_beyond_states=settings.far_beyond_states)
     audit = audit_entries(collector.observe(iter_entries(source, end=verified.size)))
     collector.finish()
     if not audit.clean:

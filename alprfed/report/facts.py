@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from alprfed.ledger.entry import LedgerEntryView
-from alprfed.models import Purpose
+from alprfed.models import Agency, Purpose
 from alprfed.policy.bundle import PolicyBundle
 
 # Purposes several states forbid outright (alprfed.models.Purpose): a query for one of them
@@ -36,9 +36,10 @@ PROTECTED_PURPOSES = frozenset(
         Purpose.PROTECTED_ACTIVITY_MONITORING.value,
     }
 )
-# An agency whose queries reached more than this many other states' agencies in one query is
-# listed as querying far beyond its own state.
-FAR_BEYOND_STATES = 2
+# A query permitted to search agencies in more than this many states other than the
+# requester's own is listed as searching far beyond its state. What was only asked for is not
+# counted: a query names every agency unless it lists targets, and the gates refuse the rest.
+FAR_BEYOND_STATES = 1
 
 REFUSED, UNANSWERED, INCOMPLETE = "refused", "unanswered", "incomplete"
 FOUND, NONE_FOUND = "sightings found", "none found"
@@ -115,19 +116,26 @@ class Anomaly:
 class Collector:
     """Counts what the entries it is shown record; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, far_beyond_states: int = FAR_BEYOND_STATES) -> None:
+        self._far_beyond_states = far_beyond_states
         self.agencies: dict[str, AgencyFacts] = {}
         self.access: dict[str, AccessRow] = {}  # query id -> row, in ledger order
         self.protected: list[Anomaly] = []
         self.far: list[Anomaly] = []
         self._warrant_courts: dict[str, str] = {}
-        self._federation: dict[str, Any] = {}  # agency id -> the latest bundle's agency record
+        self._federation: dict[str, Agency] = {}  # agency id -> the latest bundle's record
 
     def observe(self, entries: Iterable[LedgerEntryView]) -> Iterator[LedgerEntryView]:
         """Yield every entry unchanged after counting it."""
         for entry in entries:
             self._count(entry)
             yield entry
+
+    def know_agencies(self, agencies: Mapping[str, Agency]) -> None:
+        """The federation's members from here on (names, states, nodes): the policy bundle's."""
+        self._federation = dict(agencies)
+        for agency_id in self._federation:
+            self.agency(agency_id)
 
     def agency(self, agency_id: str) -> AgencyFacts:
         facts = self.agencies.get(agency_id)
@@ -143,9 +151,7 @@ class Collector:
         kind, body = entry.kind.value, entry.body
         if kind == "policy_bundle":
             federation = PolicyBundle.from_canonical(body["bundle"]).federation_config()
-            self._federation = dict(federation.agencies)
-            for agency_id in self._federation:
-                self.agency(agency_id)
+            self.know_agencies(federation.agencies)
         elif kind == "warrant_registered":
             self._warrant_courts[body["warrant_id"]] = body["court"]
         elif kind == "query_decision":
@@ -197,10 +203,10 @@ class Collector:
         if warrant:
             court = self._warrant_courts.get(warrant, "unregistered")
             facts.warrants.setdefault(court, Counter())[warrant] += 1
-        self._anomalies(entry, row, rules, [d["agency"] for d in body["decisions"]])
+        self._anomalies(entry, row, rules, [d["agency"] for d in permitted])
 
     def _anomalies(
-        self, entry: LedgerEntryView, row: AccessRow, rules: set[str], targets: list[str]
+        self, entry: LedgerEntryView, row: AccessRow, rules: set[str], searched: list[str]
     ) -> None:
         if row.purpose in PROTECTED_PURPOSES and rules:
             self.protected.append(
@@ -213,15 +219,14 @@ class Collector:
                 )
             )
         home = self.agency(row.agency).state
-        other_states = {self.agency(t).state for t in targets} - {home, ""}
-        if home and len(other_states) > FAR_BEYOND_STATES:
+        other_states = {self.agency(a).state for a in searched} - {home, ""}
+        if home and len(other_states) > self._far_beyond_states:
             self.far.append(
                 Anomaly(
                     "far beyond its state",
                     row.agency,
-                    f"a {home} agency asked for data held in {len(other_states)} other states ("
-                    + ", ".join(sorted(other_states))
-                    + f") for a {row.purpose} query",
+                    f"a {home} agency's {row.purpose} query searched agencies in "
+                    f"{len(other_states)} other states (" + ", ".join(sorted(other_states)) + ")",
                     row.query_id,
                     entry.index,
                 )

@@ -44,7 +44,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
             return None
         return super().send_head()
 
@@ -53,9 +54,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class ReportServer:
-    """Builds with ``rebuild`` (which returns the checkpoint it built from) and serves ``out``.
+    """Serves ``out``; ``rebuild`` verifies the ledger and rewrites ``out`` (raising an
+    AlprfedError when the ledger does not verify); ``latest`` returns the ledger's latest
+    checkpoint text, cheaply, to tell when to rebuild.
 
-    ``latest`` returns the ledger's latest checkpoint text, cheaply, to tell when to rebuild.
+    A request that arrives during the two renames that swap a new report in may get a 404:
+    the site is never half old, half new, but it may be briefly absent.
     """
 
     def __init__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alprfed.ledger.entry import EntryKind, LedgerEntryView
+from alprfed.models import Agency, AgencyId, AgencyKind
 from alprfed.report.facts import (
     FOUND,
     INCOMPLETE,
@@ -107,6 +108,26 @@ def test_a_refused_query_for_a_protected_purpose_is_worth_a_look() -> None:
     )
     assert [(a.kind, a.query_id, a.ledger_index) for a in collector.protected] == [
         ("protected purpose", "i", 0)
+    ]
+
+
+def test_a_query_searching_agencies_in_two_other_states_is_worth_a_look() -> None:
+    states = {"sjpd": "CA", "chicago-pd": "IL", "norfolk-pd": "VA", "seattle-pd": "WA"}
+    collector = Collector()
+    collector.know_agencies(
+        {a: Agency(AgencyId(a), a, state, AgencyKind.LOCAL) for a, state in states.items()}
+    )
+    list(
+        collector.observe(
+            [
+                # asked everyone, searched one other state: not listed
+                entry(0, "query_decision", decision("near", "chicago-pd", refused=("norfolk-pd",))),
+                entry(1, "query_decision", decision("far", "chicago-pd", "norfolk-pd")),
+            ]
+        )
+    )
+    assert [(a.query_id, a.detail) for a in collector.far] == [
+        ("far", "a CA agency's robbery query searched agencies in 2 other states (IL, VA)")
     ]
 
 
