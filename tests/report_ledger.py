@@ -1,11 +1,11 @@
 """A small federation's ledger for the transparency report tests (see tests/federations.py).
 
 Witnessed as the demo is (three witnesses, quorum two). What it holds, so each page has
-something to show: a warrant query that reaches San Jose's node
-and is refused elsewhere, a warrantless query (refused), ICE's immigration-enforcement query
-(refused by the law of every state it names), a Texas sheriff's query asking three other
-states, a Chicago query whose case number is a spreadsheet formula, an exigent query left for
-judicial review, and Norfolk's signed purge report.
+something to show: Norfolk's signed purge report, a warrant query that searches San Jose and
+Chicago and is refused by Virginia, a warrantless query (refused), ICE's
+immigration-enforcement query (refused by the law of every state it names), a Texas sheriff's
+query asking three other states (refused), a Chicago query whose case number is a spreadsheet
+formula, and an exigent query left for judicial review.
 """
 
 from __future__ import annotations
