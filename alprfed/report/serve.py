@@ -5,7 +5,8 @@ the ledger for its latest checkpoint every ``poll_s`` seconds and, when it chang
 ledger and rebuilds the whole site (``write_site`` swaps it in at once, so a reader never sees
 half a report). Fail closed: once the ledger stops verifying, every page answers 503 with the
 reason until a build succeeds again -- a report of a ledger that no longer verifies is not
-shown, not even the last good one.
+shown, not even the last good one. A ledger that merely cannot be read for a while keeps the
+last verified report up (it says when it was verified).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from alprfed.errors import AlprfedError
+from alprfed.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class ReportServer:
-    """Serves ``out``; ``rebuild`` verifies the ledger and rewrites ``out`` (raising an
-    AlprfedError when the ledger does not verify); ``latest`` returns the ledger's latest
+    """Serves ``out``; ``rebuild`` verifies the ledger and rewrites ``out`` (raising a
+    LedgerError when the ledger does not verify); ``latest`` returns the ledger's latest
     checkpoint text, cheaply, to tell when to rebuild.
 
     A request that arrives during the two renames that swap a new report in may get a 404:
@@ -94,22 +95,30 @@ class ReportServer:
         return self._health.failure
 
     def refresh(self) -> bool:
-        """Rebuild if the ledger's checkpoint changed since the last attempt; True if it did."""
+        """Rebuild if the ledger's checkpoint changed since the last build; True if it did.
+
+        A ledger that does not verify withdraws the report (every page answers 503). A ledger
+        that cannot be read just now (the gateway restarting, the database away) keeps the last
+        verified report, which says when it was verified, and is tried again next time.
+        """
+        checkpoint: str | None = None
         try:
             checkpoint = self._latest()
-        except AlprfedError as exc:
-            self._health.failure = f"the ledger cannot be read: {exc}"
-            return False
-        if checkpoint == self._seen:
+            if checkpoint == self._seen:
+                return False
+            self._rebuild()
+        except LedgerError as exc:  # LedgerVerificationError and the monitor state's errors
+            log.error("transparency report withdrawn: %s", exc)
+            self._health.failure = str(exc)
+            self._seen = checkpoint  # verified again once the log publishes a new checkpoint
+            return True
+        except Exception as exc:  # the follower thread must outlive a ledger it cannot read
+            log.warning("ledger not readable; the last verified report stays up: %s", exc)
+            if self._seen is None and self._health.failure is None:  # nothing built yet
+                self._health.failure = f"no report built yet: the ledger cannot be read ({exc})"
             return False
         self._seen = checkpoint
-        try:
-            self._rebuild()
-        except AlprfedError as exc:
-            log.error("transparency report not rebuilt: %s", exc)
-            self._health.failure = str(exc)
-        else:
-            self._health.failure = None
+        self._health.failure = None
         return True
 
     def start(self) -> ReportServer:
