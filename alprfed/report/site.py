@@ -29,6 +29,8 @@ from alprfed.report.downloads import downloads
 from alprfed.report.facts import AgencyFacts, utc_time
 
 PAGES = ("index.html", "anomalies.html", "downloads.html")
+# Marks a directory as a report this code wrote, so that only such a directory is replaced.
+MARKER = ".alprfed-report"
 _SAFE_NAME = re.compile(r"[^a-z0-9-]")
 
 
@@ -70,7 +72,6 @@ def render_site(report: TransparencyReport) -> dict[str, str]:
         "verified": report.verified,
         "audit": report.audit,
         "agencies": report.agencies,
-        "downloads": sorted(data),
     }
     files = {name: env.get_template(name + ".j2").render(context) for name in PAGES}
     for agency in report.agencies:
@@ -91,12 +92,10 @@ def write_site(files: dict[str, str], out: Path) -> None:
     """Write ``files`` as the directory ``out``, replacing what it held only once all are written.
 
     Raises:
-        ConfigError: ``out`` exists and is not a directory this command wrote (it holds no
-            ``index.html`` and is not empty), so it is not replaced.
+        ConfigError: ``out`` exists, is not empty and is not a report this code wrote (it has
+            no MARKER file), so it is not replaced: say, a web root with a site of its own.
     """
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / "index.html").exists())
-    ):
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise ConfigError(
             f"--out {out}: exists and is not a report directory; give a new or empty directory"
         )
@@ -105,6 +104,9 @@ def write_site(files: dict[str, str], out: Path) -> None:
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
+        (staging / MARKER).write_text(
+            "written by alprfed report; the whole directory is replaced by the next build\n"
+        )
         staging.chmod(0o755)
         _swap(staging, out)
     except BaseException:

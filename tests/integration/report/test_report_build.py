@@ -122,13 +122,15 @@ def test_a_case_number_that_is_a_formula_stays_text_in_every_csv(
 def test_an_out_directory_that_is_not_a_report_is_never_replaced(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
-    out = tmp_path / "documents"
+    """Say, a web root that already serves a site of its own."""
+    out = tmp_path / "www"
     out.mkdir()
-    (out / "minutes.txt").write_text("council minutes")
+    (out / "index.html").write_text("the city's own home page")
     result = build(ledger, out)
     assert result.exit_code != 0
     assert "--out" in result.output
-    assert [p.name for p in out.iterdir()] == ["minutes.txt"]
+    assert [p.name for p in out.iterdir()] == ["index.html"]
+    assert (out / "index.html").read_text() == "the city's own home page"
 
 
 def test_the_pages_cite_the_statutes_and_flag_what_is_worth_a_look(
