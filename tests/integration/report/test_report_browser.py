@@ -18,15 +18,12 @@ from typing import Any
 import pytest
 from browser import axe_violations, chromium, require_browser
 from click.testing import CliRunner
-from report_ledger import BuiltLedger
+from report_ledger import BuiltLedger, serve_report, tamper_first_decision
 
-from alprfed.clock import SYSTEM_CLOCK
 from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.verify import verify_ledger
 from alprfed.ledger.witness_policy import WitnessPolicy
-from alprfed.report import compile_report, render_site, write_site
 from alprfed.report.facts import utc_time
-from alprfed.report.serve import ReportServer
 from alprfed.report.site import agency_page
 
 # Where `make report-screenshots` asks for the screenshots of the main pages (docs/images).
@@ -38,17 +35,9 @@ DOWNLOAD_WAIT_S = 20  # the most a download is waited for before the test fails
 def site(ledger: BuiltLedger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The report of the session's ledger, served by `alprfed report serve`'s server."""
     require_browser()
-    out = tmp_path_factory.mktemp("served") / "site"
-    reader = LedgerReader.open_readonly(ledger.url)
     policy = WitnessPolicy.load(Path(ledger.witness_policy))
-    verifiers = list(policy.logs)
-
-    def rebuild() -> None:
-        compiled = compile_report(reader, verifiers, witness_policy=policy, clock=SYSTEM_CLOCK)
-        write_site(render_site(compiled), out)
-
-    server = ReportServer(out, rebuild=rebuild, latest=reader.latest_checkpoint, poll_s=3600)
-    server.start()
+    out = tmp_path_factory.mktemp("served") / "site"
+    server, reader = serve_report(ledger.url, out, list(policy.logs), policy)
     assert server.failure is None, server.failure
     yield server.url
     server.stop()
@@ -205,6 +194,28 @@ def test_the_pages_work_without_javascript_and_print(
         pdf = base64.b64decode(plain.execute_cdp_cmd("Page.printToPDF", {})["data"])
         assert pdf.startswith(b"%PDF-")
         (tmp_path / "index.pdf").write_bytes(pdf)
+
+
+def test_a_tampered_ledger_shows_no_report_in_the_browser(
+    ledger: BuiltLedger, driver: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    url = ledger.copy(tmp_path)
+    index = tamper_first_decision(url)
+    policy = WitnessPolicy.load(Path(ledger.witness_policy))
+    server, reader = serve_report(url, tmp_path / "site", list(policy.logs), policy)
+    try:
+        for page in ("index.html", agency_page("sjpd"), "access-log.csv"):
+            driver.get(server.url + page)
+            text = driver.find_element(By.TAG_NAME, "body").text
+            assert "The ledger does not verify; no report is published." in text
+            assert f"entry {index}" in text
+            assert not driver.find_elements(By.ID, "metric-queries")
+        assert not list((tmp_path / "site").iterdir())  # nothing was written either
+    finally:
+        server.stop()
+        reader.close()
 
 
 def test_screenshots_of_the_main_pages(site: str, driver: Any, tmp_path: Path) -> None:

@@ -13,18 +13,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from report_ledger import FORMULA_CASE, SUSPECT, BuiltLedger
+from report_ledger import (
+    FORMULA_CASE,
+    SUSPECT,
+    BuiltLedger,
+    serve_report,
+    tamper_first_decision,
+)
 
 from alprfed.cli.ledger import load_verifiers
 from alprfed.clock import SYSTEM_CLOCK
-from alprfed.db import writer
-from alprfed.ledger import LedgerStore, PendingEntry, schema
+from alprfed.ledger import LedgerStore, PendingEntry
 from alprfed.ledger.reader import LedgerReader
-from alprfed.report import compile_report, render_site, write_site
 from alprfed.report.downloads import ACCESS_LOG_COLUMNS
-from alprfed.report.serve import ReportServer
 from alprfed.signing import SigningKey
 
 
@@ -162,40 +164,13 @@ def test_a_report_needs_a_witness_policy_or_says_it_has_none(
     assert "No witness cosignature was checked" in page
 
 
-def _change_a_byte(url: str, index: int) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with writer(engine).begin() as conn:
-            data = conn.execute(
-                sa.select(schema.entries.c.data).where(schema.entries.c.idx == index)
-            ).scalar_one()
-            changed = data.replace(b'"sjpd"', b'"sjpe"', 1)
-            assert changed != data
-            conn.execute(
-                sa.update(schema.entries).where(schema.entries.c.idx == index).values(data=changed)
-            )
-    finally:
-        engine.dispose()
-
-
-def _first_decision(url: str) -> int:
-    reader = LedgerReader.open_readonly(url)
-    try:
-        from alprfed.ledger import iter_entries
-
-        return next(iter(iter_entries(reader, kinds=["query_decision"]))).index
-    finally:
-        reader.close()
-
-
 def test_a_tampered_ledger_produces_no_report_and_leaves_the_last_one(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
     url, out = ledger.copy(tmp_path), tmp_path / "site"
     assert build(ledger, out, url=url).exit_code == 0
     before = site_files(out)
-    index = _first_decision(url)
-    _change_a_byte(url, index)
+    index = tamper_first_decision(url)
     result = build(ledger, out, url=url)
     assert result.exit_code != 0
     assert f"entry {index}" in result.output
@@ -265,19 +240,11 @@ def _get(url: str) -> tuple[int, str]:
 def test_serve_rebuilds_as_the_log_grows_and_withdraws_a_tampered_report(
     ledger: BuiltLedger, tmp_path: Path
 ) -> None:
-    url, out = ledger.copy(tmp_path), tmp_path / "site"
-    reader = LedgerReader.open_readonly(url)
-    verifiers = load_verifiers([ledger.vkey])
-
-    def rebuild() -> None:
-        compiled = compile_report(reader, verifiers, witness_policy=None, clock=SYSTEM_CLOCK)
-        write_site(render_site(compiled), out)
-
+    url = ledger.copy(tmp_path)
     # The entries this test appends are signed by the log key but not cosigned (no witness
-    # runs against the copy), so this server trusts the log key alone.
-    # poll_s is long: the test drives refresh() itself, so nothing depends on timing.
-    server = ReportServer(out, rebuild=rebuild, latest=reader.latest_checkpoint, poll_s=3600)
-    server.start()
+    # runs against the copy), so this server trusts the log key alone. It polls once an hour:
+    # the test calls refresh() itself, so nothing depends on timing.
+    server, reader = serve_report(url, tmp_path / "site", load_verifiers([ledger.vkey]), None)
     try:
         status, page = _get(server.url + "index.html")
         assert status == 200
@@ -290,7 +257,7 @@ def test_serve_rebuilds_as_the_log_grows_and_withdraws_a_tampered_report(
         status, page = _get(server.url + "index.html")
         assert (status, f'id="metric-size">{before + 1}<' in page) == (200, True)
 
-        _change_a_byte(url, _first_decision(url))
+        tamper_first_decision(url)
         # A new checkpoint, so the server looks again.
         _append(ledger, url, PendingEntry("key_rotation", {"role": "t", "old": "k", "new": "l"}))
         assert server.refresh()
