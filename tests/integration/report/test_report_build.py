@@ -6,8 +6,11 @@ The ledger comes from a real federation (conftest.py); the commands run as a use
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,6 +31,8 @@ from alprfed.ledger import LedgerStore, PendingEntry
 from alprfed.ledger.reader import LedgerReader
 from alprfed.report.downloads import ACCESS_LOG_COLUMNS
 from alprfed.signing import SigningKey
+
+POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 
 def run(*args: str) -> Result:
@@ -140,8 +145,15 @@ def test_the_pages_cite_the_statutes_and_flag_what_is_worth_a_look(
 ) -> None:
     assert build(ledger, tmp_path / "site").exit_code == 0
     ice = (tmp_path / "site" / "agency-ice-ero.html").read_text()
-    assert "CA-7284-6-immigration-holder" in ice
-    assert "Cal. Gov. Code" in ice or "7284.6" in ice  # the citation beside the rule
+    pack = tomllib.loads((POLICIES / "states" / "CA.toml").read_text())
+    (rule,) = [r for r in pack["rule"] if r["id"] == "CA-7284-6-immigration-holder"]
+    # the rule, its state and the law pack's citation, side by side in one row
+    assert re.search(
+        r"<td class=\"mono\">CA-7284-6-immigration-holder</td><td>CA</td><td>"
+        + re.escape(html.escape(rule["citation"]))
+        + "</td>",
+        ice,
+    )
     anomalies = (tmp_path / "site" / "anomalies.html").read_text()
     assert "protected purpose" in anomalies
     assert "far beyond its state" not in anomalies  # asked everywhere, searched no further
