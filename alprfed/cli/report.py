@@ -12,7 +12,8 @@ leaves the directory as it was; `serve` answers 503 until the ledger verifies ag
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +172,11 @@ def serve(
     click.echo(f"serving the transparency report at {server.url}", err=True)
     if server.failure:
         click.echo(f"not published yet: {server.failure}", err=True)
+    # Ctrl-C or a service manager's SIGTERM: stop serving and exit 0.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        stop.wait()
     finally:
         server.stop()

@@ -10,6 +10,8 @@ import html
 import io
 import json
 import re
+import subprocess
+import sys
 import tomllib
 import urllib.error
 import urllib.request
@@ -286,3 +288,46 @@ def test_serve_rebuilds_as_the_log_grows_and_withdraws_a_tampered_report(
 def test_pages_need_no_script(ledger: BuiltLedger, tmp_path: Path, name: str) -> None:
     assert build(ledger, tmp_path / "site").exit_code == 0
     assert "<script" not in (tmp_path / "site" / name).read_text().lower()
+
+
+def test_alprfed_report_serve_runs_as_a_process_until_terminated(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    """The command as an operator runs it: it prints where it serves, serves the verified
+    report there, and stops cleanly on SIGTERM."""
+    out = tmp_path / "site"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "alprfed",
+            "report",
+            "--database",
+            ledger.url,
+            "serve",
+            "--out",
+            str(out),
+            "--witness-policy",
+            ledger.witness_policy,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # printed once the first build is in place
+        match = re.fullmatch(r"serving the transparency report at (http://\S+/)\n", first)
+        assert match, first
+        status, page = _get(match.group(1) + "index.html")
+        assert status == 200
+        assert "The ledger verifies" in page
+        assert (out / "audit.json").read_text() == audit_output(ledger)
+    finally:
+        process.terminate()
+        _, rest = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    assert "Traceback" not in rest
