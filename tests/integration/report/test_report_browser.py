@@ -105,6 +105,7 @@ def test_every_page_loads_without_console_errors_and_passes_axe(site: str, drive
     every = pages(site, driver)
     assert len(every) >= 3 + 5  # federation, anomalies, downloads and the five agencies
     for url in every:
+        driver.get_log("browser")  # drain what earlier pages (or tests) logged
         driver.get(url)
         errors = [m for m in driver.get_log("browser") if m["level"] == "SEVERE"]
         assert errors == [], (url, errors)
