@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ def _trust(
 ) -> tuple[list[NoteVerifier], WitnessPolicy | None]:
     # Fail closed: a report is a public claim that the log is witnessed, so leaving the
     # witness policy out must be said, not forgotten.
+    if policy_file is not None and unwitnessed:
+        raise ConfigError("give --witness-policy or --unwitnessed, not both")
     if policy_file is None and not unwitnessed:
         raise ConfigError(
             "give the --witness-policy the published checkpoint must satisfy, or --unwitnessed "
@@ -83,7 +86,9 @@ def _builder(
     policy: WitnessPolicy | None,
     out: Path,
     state: Path | None,
-) -> Any:
+) -> Callable[[], int]:
+    """A function that verifies, compiles and writes the site and returns the verified size
+    (raising LedgerError for a ledger that does not verify)."""
     from alprfed.report import compile_report, render_site, write_site
 
     def build() -> int:

@@ -67,7 +67,7 @@ class ReportServer:
         self,
         out: Path,
         *,
-        rebuild: Callable[[], None],
+        rebuild: Callable[[], object],
         latest: Callable[[], str],
         host: str = "127.0.0.1",
         port: int = 0,
