@@ -219,6 +219,25 @@ def test_a_tampered_ledger_shows_no_report_in_the_browser(
         reader.close()
 
 
+def test_markup_that_escaped_escaping_still_could_not_run_script(site: str, driver: Any) -> None:
+    """Defence in depth behind autoescaping: the pages' Content-Security-Policy forbids every
+    script, so even an injected inline handler does not run (and the browser says why)."""
+    driver.get(site + agency_page("chicago-pd"))
+    driver.get_log("browser")
+    driver.execute_script(
+        "document.body.insertAdjacentHTML('beforeend',"
+        ' \'<img id="x" src="data:," onload="window.ran = 1">'
+        '<div onclick="window.ran = 2" id="y">y</div>\');'
+        "document.getElementById('y').click();"
+    )
+    assert driver.execute_script("return window.ran === undefined")
+    messages = [m["message"] for m in driver.get_log("browser")]
+    assert any("Content Security Policy" in m for m in messages), messages
+    with urllib.request.urlopen(site + "index.html", timeout=10) as response:
+        assert "script-src" not in response.headers["Content-Security-Policy"]
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
 def test_screenshots_of_the_main_pages(site: str, driver: Any, tmp_path: Path) -> None:
     main = {"report-federation.png": "index.html", "report-agency.png": agency_page("sjpd")}
     main["report-anomalies.png"] = "anomalies.html"
