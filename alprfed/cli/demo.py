@@ -200,12 +200,11 @@ def running_federation(
     "--report",
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("demo-report"),
-    show_default=True,
-    help="Where to write the transparency report (replaced whole if it holds one).",
+    help="Where to write the transparency report (default: report/ in the --keep directory, "
+    "else a new directory under the system's temporary directory).",
 )
 @friendly_errors
-def demo(keep: Path | None, report_dir: Path) -> None:
+def demo(keep: Path | None, report_dir: Path | None) -> None:
     """Run the whole system on embedded defaults: a scripted story, then exit.
 
     Five agency nodes (CA, IL, VA, WA, MN) seeded with synthetic sightings, requesters without
@@ -222,6 +221,11 @@ def demo(keep: Path | None, report_dir: Path) -> None:
         root = keep if keep is not None else Path(tmp) / "federation"
         with running_federation(root, DEMO) as (layout, processes):
             checks = Story(layout, processes).run(root / "officer-receipt.tlog-proof")
+            if report_dir is None:
+                # Outside the federation's temporary directory, which goes when the demo ends;
+                # never in the working directory, which may be someone's checkout.
+                fresh = Path(tempfile.mkdtemp(prefix="alprfed-report-")) if keep is None else None
+                report_dir = fresh or root / "report"
             publish_report(layout, report_dir.resolve())
     console.print()
     if checks.failures:
