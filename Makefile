@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS=--quick (minutes), or parts: BENCH_ARGS="node-search fanout"
 BENCH_ARGS ?=
 
-.PHONY: all dev venv protos lint typecheck test test-fast demo up bench clean distclean
+.PHONY: all dev venv protos browser report-screenshots lint typecheck test test-fast demo up bench clean distclean
 
 all: test
 
@@ -31,6 +31,18 @@ $(GENERATED) &: $(PROTOS) $(STAMP)
 	touch $(GENERATED)
 
 protos: $(GENERATED)
+
+# The oversight portal's browser tests drive Debian's headless Chromium through its driver
+# (tests/integration/report). Installed with apt when missing; needs root (CI runs as root).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  chromium chromium-driver fonts-dejavu-core; fi
+
+# The screenshots of the transparency report in docs/images, taken by its browser tests.
+report-screenshots: dev browser
+	ALPRFED_SCREENSHOTS_DIR=docs/images $(PY) -m pytest -q \
+	  tests/integration/report/test_report_browser.py -k screenshots
 
 lint: dev
 	$(VENV)/bin/ruff check .

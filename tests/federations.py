@@ -165,6 +165,19 @@ class Federation:
             approval_request(**request, tls=self.tls(*person)), timeout=10
         )
 
+    def amber_alert(self, case_number: str) -> QueryAnswer:
+        """Officer Garcia's AMBER-alert query over the last day, without a warrant: co-approved
+        by Sgt. Nguyen, so it goes through and is flagged for judicial review."""
+        approval = self.approve_exigent(case_number=case_number)
+        return self.query(
+            "sjpd",
+            "officer-garcia",
+            exigent_approval_id=approval.approval_id,
+            purpose=Purpose.AMBER_ALERT,
+            case_number=case_number,
+            window_from=self.now - DAY,
+        )
+
     def warrant(self, **fields: object) -> str:
         status = self.register(self.sign_warrant(**fields))
         return status.warrant_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -23,7 +24,7 @@ from rich.table import Table
 
 from alprfed.cli.common import console, fail, friendly_errors
 from alprfed.demo.layout import Layout, build_layout
-from alprfed.demo.processes import FederationProcesses
+from alprfed.demo.processes import FederationProcesses, alprfed_command
 from alprfed.demo.spec import DEMO, FederationSpec
 from alprfed.errors import AlprfedError
 
@@ -136,6 +137,35 @@ def show_federation(layout: Layout) -> None:
         console.print(witnesses)
 
 
+def report_args(layout: Layout, command: str, out: Path, *extra: str) -> list[str]:
+    """`alprfed report` as the state auditor runs it: through the gateway, with its own
+    certificate, trusting the witness policy (or, without witnesses, the log key alone)."""
+    trust = (
+        ["--witness-policy", str(layout.witness_policy)]
+        if layout.spec.witnesses
+        else ["--key", str(layout.vkey_file), "--unwitnessed"]
+    )
+    profile = layout.profile("ca-state-auditor", "auditor-patel")
+    return ["report", "--profile", str(profile), command, "--out", str(out), *trust, *extra]
+
+
+def publish_report(layout: Layout, out: Path) -> None:
+    """Build the transparency report with the ordinary client. Raises: AlprfedError."""
+    # Our own interpreter and arguments, never shell text.
+    built = subprocess.run(  # noqa: S603
+        alprfed_command(*report_args(layout, "build", out)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        raise AlprfedError(f"the transparency report was not built: {built.stderr.strip()}")
+    console.print(
+        f"transparency report built from the verified ledger: {out / 'index.html'}",
+        soft_wrap=True,
+    )
+
+
 @contextmanager
 def running_federation(
     root: Path, spec: FederationSpec
@@ -166,8 +196,15 @@ def running_federation(
     type=click.Path(file_okay=False, path_type=Path),
     help="Build the federation in this new directory and keep it afterwards.",
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the transparency report (default: report/ in the --keep directory, "
+    "else a new directory under the system's temporary directory).",
+)
 @friendly_errors
-def demo(keep: Path | None) -> None:
+def demo(keep: Path | None, report_dir: Path | None) -> None:
     """Run the whole system on embedded defaults: a scripted story, then exit.
 
     Five agency nodes (CA, IL, VA, WA, MN) seeded with synthetic sightings, requesters without
@@ -184,6 +221,12 @@ def demo(keep: Path | None) -> None:
         root = keep if keep is not None else Path(tmp) / "federation"
         with running_federation(root, DEMO) as (layout, processes):
             checks = Story(layout, processes).run(root / "officer-receipt.tlog-proof")
+            if report_dir is None:
+                # Outside the federation's temporary directory, which goes when the demo ends;
+                # never in the working directory, which may be someone's checkout.
+                fresh = Path(tempfile.mkdtemp(prefix="alprfed-report-")) if keep is None else None
+                report_dir = fresh or root / "report"
+            publish_report(layout, report_dir.resolve())
     console.print()
     if checks.failures:
         fail(f"the demo did not go as scripted: {'; '.join(checks.failures)}")
@@ -218,7 +261,18 @@ def up(directory: Path, fresh: bool) -> None:
     stop = threading.Event()
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda *_: stop.set())
-    with running_federation(directory.resolve(), DEMO) as (layout, _):
+    with running_federation(directory.resolve(), DEMO) as (layout, processes):
+        report_dir = layout.root / "report"
+        publish_report(layout, report_dir)
+        (report_port,) = free_ports(1)
+        processes.start_report(
+            report_args(layout, "serve", report_dir, "--listen", f"127.0.0.1:{report_port}")
+        )
+        console.print(
+            f"transparency report served at http://127.0.0.1:{report_port}/ "
+            "(rebuilt as the ledger grows)",
+            soft_wrap=True,
+        )
         show_how_to_query(layout)
         stop.wait()
         console.print("stopping the federation ...")

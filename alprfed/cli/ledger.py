@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -34,6 +34,7 @@ from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.signing import SigningKey
 
 DEFAULT_INSECURE_IDENTITY = "person:oversight/auditor"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -141,39 +142,53 @@ def load_trust(
     return verifiers, policy
 
 
+def source_options(group: F) -> F:
+    """The options saying where the ledger is, for a group whose commands read it (`ledger`,
+    `report`); the group stores them with ``store_source_options``."""
+    for option in reversed(
+        (
+            click.option(
+                "--database", metavar="URL", help="Read the ledger's database (operators)."
+            ),
+            click.option(
+                "--profile",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Read from the gateway a client profile names, with its certificate.",
+            ),
+            click.option("--gateway", metavar="HOST:PORT", help="Read from a gateway (auditors)."),
+            click.option(
+                "--ca", type=click.Path(path_type=Path), help="Federation root, PEM (--gateway)."
+            ),
+            click.option("--cert", type=click.Path(path_type=Path), help="Your certificate, PEM."),
+            click.option(
+                "--key", type=click.Path(path_type=Path), help="Your TLS private key, PEM."
+            ),
+            click.option(
+                "--insecure", is_flag=True, help="Plaintext gRPC, local experiments only."
+            ),
+            click.option(
+                "--as",
+                "identity",
+                default=DEFAULT_INSECURE_IDENTITY,
+                show_default=True,
+                help="Who you claim to be under --insecure (kind:org/principal).",
+            ),
+        )
+    ):
+        group = option(group)
+    return group
+
+
+def store_source_options(ctx: click.Context, **options: Any) -> None:
+    ctx.obj = _SourceOptions(**options)
+
+
 @click.group()
-@click.option("--database", metavar="URL", help="Read the ledger's database (operators).")
-@click.option(
-    "--profile",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Read from the gateway a client profile names, with its certificate.",
-)
-@click.option("--gateway", metavar="HOST:PORT", help="Read from a gateway (auditors).")
-@click.option("--ca", type=click.Path(path_type=Path), help="Federation root, PEM (--gateway).")
-@click.option("--cert", type=click.Path(path_type=Path), help="Your certificate, PEM.")
-@click.option("--key", type=click.Path(path_type=Path), help="Your TLS private key, PEM.")
-@click.option("--insecure", is_flag=True, help="Plaintext gRPC, local experiments only.")
-@click.option(
-    "--as",
-    "identity",
-    default=DEFAULT_INSECURE_IDENTITY,
-    show_default=True,
-    help="Who you claim to be under --insecure (kind:org/principal).",
-)
+@source_options
 @click.pass_context
-def ledger(
-    ctx: click.Context,
-    database: str | None,
-    profile: Path | None,
-    gateway: str | None,
-    ca: Path | None,
-    cert: Path | None,
-    key: Path | None,
-    insecure: bool,
-    identity: str,
-) -> None:
+def ledger(ctx: click.Context, /, **options: Any) -> None:
     """Read and verify the audit ledger (docs/LEDGER.md)."""
-    ctx.obj = _SourceOptions(database, profile, gateway, ca, cert, key, insecure, identity)
+    store_source_options(ctx, **options)
 
 
 @ledger.command()
@@ -388,22 +403,7 @@ def audit(
     verified = verify_ledger(source, verifiers, state_file=state, witness_policy=policy)
     report = audit_entries(iter_entries(source, end=verified.size))
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "entries": report.entries,
-                    "queries": report.queries,
-                    "rejected": report.rejected,
-                    "by_requester": dict(report.by_requester),
-                    "by_purpose": dict(report.by_purpose),
-                    "by_outcome": dict(report.by_outcome),
-                    "warrants_used": dict(report.warrants_used),
-                    "awaiting_review": report.awaiting_review,
-                    "disagreements": [d.__dict__ for d in report.disagreements],
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(report.to_json(), indent=2))
     else:
         summary = Table(title=f"audit of {report.entries} entries", header_style="bold")
         summary.add_column("what")

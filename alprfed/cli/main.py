@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "exigent": ("alprfed.cli.exigent", "exigent", "Approve or review exigent queries."),
     "ledger": ("alprfed.cli.ledger", "ledger", "Read and verify the audit ledger."),
     "law": ("alprfed.cli.law", "law", "Show state law packs; explain a law decision."),
+    "report": (
+        "alprfed.cli.report",
+        "report",
+        "Build or serve the public transparency report.",
+    ),
     "witness": (
         "alprfed.cli.witness",
         "witness",

@@ -114,6 +114,10 @@ class FederationProcesses:
                 time.sleep(POLL_S)
         raise Unavailable(f"{name} did not become ready within {timeout:.0f} s")
 
+    def start_report(self, args: Sequence[str]) -> None:
+        """`alprfed report ... serve`, stopped with the rest (its log is logs/report.log)."""
+        self._spawn("report", args)
+
     def start_gateway(self) -> None:
         self._spawn("gateway", ("gateway", "serve", "--config", str(self.layout.gateway_config)))
 

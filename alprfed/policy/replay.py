@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from alprfed.errors import AlprfedError, ConfigError
+from alprfed.errors import AlprfedError, ConfigError, Reason
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.bundle import LoadedPolicy, PolicyBundle, load_policy
 from alprfed.policy.decision import QueryFacts
@@ -67,6 +67,24 @@ class AuditReport:
     exigent_flagged: list[str] = field(default_factory=list)
     exigent_reviewed: set[str] = field(default_factory=set)
     disagreements: list[Disagreement] = field(default_factory=list)
+    # Every rule the replay saw refuse, with the state and citation of the policy in force
+    # then: what the transparency report cites beside each refusal.
+    reasons: dict[str, Reason] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as ``alprfed ledger audit --json`` prints it (and the transparency
+        report republishes it verbatim, so the two can be compared)."""
+        return {
+            "entries": self.entries,
+            "queries": self.queries,
+            "rejected": self.rejected,
+            "by_requester": dict(self.by_requester),
+            "by_purpose": dict(self.by_purpose),
+            "by_outcome": dict(self.by_outcome),
+            "warrants_used": dict(self.warrants_used),
+            "awaiting_review": self.awaiting_review,
+            "disagreements": [d.__dict__ for d in self.disagreements],
+        }
 
     @property
     def awaiting_review(self) -> list[str]:
@@ -204,6 +222,7 @@ class _Replayer:
         )
         logged = {d["agency"]: d for d in body["decisions"]}
         for replayed in decision.agencies:
+            report.reasons.update((r.rule_id, r) for r in replayed.reasons)
             was = logged.get(replayed.agency_id)
             now_verdict = _verdict(replayed.allowed, (r.rule_id for r in replayed.reasons))
             then_verdict = _verdict(was["allowed"], was["refused_by"]) if was else "missing"

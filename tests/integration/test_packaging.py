@@ -67,4 +67,8 @@ def test_a_wheel_built_from_a_clean_tree_has_generated_code_and_policies(tmp_pat
         "gateway/server.py",
         "witness/server.py",
         "alprfed/py.typed",
+        # the transparency report's templates and stylesheet, as package data
+        "alprfed/report/templates/index.html.j2",
+        "alprfed/report/templates/agency.html.j2",
+        "alprfed/report/static/style.css",
     } <= names

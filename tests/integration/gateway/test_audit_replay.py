@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federations import DAY, forge_allowed_and_replay, start_federation, stop_federation
+from federations import forge_allowed_and_replay, start_federation, stop_federation
 
 from alprfed.ledger import iter_entries
 from alprfed.ledger.reader import LedgerReader
-from alprfed.models import Purpose
 from alprfed.policy.replay import audit_entries
 from alprfed.v1 import gateway_pb2
 
@@ -20,15 +19,7 @@ def test_an_honest_ledger_replays_clean_and_a_lying_gateway_is_caught(tmp_path: 
         federation.query("sjpd", "officer-garcia", warrant_id=warrant)  # mixed
         federation.query("sjpd", "officer-garcia")  # no warrant
         federation.query("sjpd", "officer-garcia", warrant_id=warrant, plate="7XYZ999")
-        approval = federation.approve_exigent(case_number="A-1")
-        exigent = federation.query(
-            "sjpd",
-            "officer-garcia",
-            exigent_approval_id=approval.approval_id,
-            purpose=Purpose.AMBER_ALERT,
-            case_number="A-1",
-            window_from=federation.now - DAY,
-        )
+        exigent = federation.amber_alert("A-1")
         federation.stub("santa-clara-superior", "clerk-lee").RevokeWarrant(
             gateway_pb2.RevokeWarrantRequest(warrant_id=warrant, reason="closed"), timeout=10
         )
