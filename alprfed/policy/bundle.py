@@ -220,6 +220,18 @@ class PolicyBundle:
     def federation_config(self) -> FederationConfig:
         return federation_from_canonical(self.federation)
 
+    @staticmethod
+    def logged_federation(value: JSONValue) -> FederationConfig:
+        """The federation of a published bundle (inline in every version), without the
+        documents it names: for a reader that needs only the members.
+
+        Raises:
+            ConfigError: not a policy bundle.
+        """
+        if not isinstance(value, dict) or not isinstance(value.get("federation"), dict):
+            raise ConfigError("not a policy bundle: no federation")
+        return federation_from_canonical(value["federation"])
+
 
 def build_bundle(policies_dir: Path, federation: FederationConfig) -> PolicyBundle:
     return PolicyBundle(read_policy_documents(policies_dir), federation_to_canonical(federation))

@@ -150,7 +150,7 @@ class Collector:
     def _count(self, entry: LedgerEntryView) -> None:
         kind, body = entry.kind.value, entry.body
         if kind == "policy_bundle":
-            federation = PolicyBundle.from_canonical(body["bundle"]).federation_config()
+            federation = PolicyBundle.logged_federation(body["bundle"])
             self.know_agencies(federation.agencies)
         elif kind == "warrant_registered":
             self._warrant_courts[body["warrant_id"]] = body["court"]
