@@ -12,8 +12,10 @@ The Casbin policy is the bundled one plus OFFICERS_PER_AGENCY officers of every 
 assignments grow with the federation). A second measurement aims the same query at one agency
 only, to separate the size of the federation from the number of targets.
 
-The floor is the state law alone: the law book deciding the same (holder, requester)
-requests, built beforehand. No decision can skip asking each holder's law.
+The floor is the state law alone: the law book deciding the query's (holder state,
+requester) requests, built beforehand, once per distinct holder state -- the law depends on
+the states, not on the agency, so no decision needs to ask it more often (issue "National
+scale": a national query reaches 1,024 agencies over a few dozen states).
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ from bench.stats import US_PER_S, Latency, time_each
 
 PART = "decision"
 TITLE = "Decision time: the three gates with the real Casbin policy and law book"
-P50_LIMIT_US = 200.0
-FLOOR_LABEL = "state law alone"
+P50_LIMIT_US = 200.0  # a state-sized federation (up to 200 agencies)
+NATIONAL_AGENCIES = 1_024
+NATIONAL_P50_LIMIT_US = 5_000.0  # a national one
+FLOOR_LABEL = "state law alone, once per holder state"
 OFFICERS_PER_AGENCY = 10
 DAY_S = 86_400
 # Holder states: the fifteen first encoded statutes, then five more (FL and GA with a retention
@@ -52,7 +56,7 @@ HOLDER_STATES = (
 
 @dataclass(frozen=True)
 class DecisionSettings:
-    agency_counts: tuple[int, ...] = (10, 200)
+    agency_counts: tuple[int, ...] = (10, 200, NATIONAL_AGENCIES)
     warmup: int = 500
     calls: int = 5_000
 
@@ -135,6 +139,7 @@ def policies(directory: Path, fed: FederationConfig) -> Path:
 
 def _law_requests(fed: FederationConfig, facts: QueryFacts) -> list[LawRequest]:
     requester = fed.agencies[AgencyId(REQUESTER_AGENCY)]
+    holders = {h.state: h for h in fed.nodes() if h.agency_id in facts.targets}
     return [
         LawRequest(
             holder_agency=holder.agency_id,
@@ -149,8 +154,7 @@ def _law_requests(fed: FederationConfig, facts: QueryFacts) -> list[LawRequest]:
             warrant=True,
             declarations_on_file=requester.declarations_on_file,
         )
-        for holder in fed.nodes()
-        if holder.agency_id in facts.targets
+        for holder in holders.values()
     ]
 
 
@@ -174,8 +178,9 @@ def _measure(
     return Latency.of(gate), Latency.of(floor)
 
 
-def _figures(config: str, gate: Latency, floor: Latency) -> list[Figure]:
-    target = at_most(P50_LIMIT_US, f"≤ {P50_LIMIT_US:g} µs")
+def _figures(config: str, nodes: int, gate: Latency, floor: Latency) -> list[Figure]:
+    limit = NATIONAL_P50_LIMIT_US if nodes >= NATIONAL_AGENCIES else P50_LIMIT_US
+    target = at_most(limit, f"≤ {limit:,.0f} µs")
     return [
         Figure(
             PART, "decision p50", config, gate.p50 * US_PER_S, "µs", floor.p50 * US_PER_S,
@@ -210,7 +215,7 @@ def run(settings: DecisionSettings, env: BenchEnv) -> PartReport:
             requests = _law_requests(fed, facts)
             gate, floor = _measure(gates, law, requests, facts, warrant, settings)
             config = f"{nodes} agencies, aimed at {aimed} ({permitted} permitted)"
-            for figure in _figures(config, gate, floor):
+            for figure in _figures(config, nodes, gate, floor):
                 report.add(figure)
     report.notes += [
         "One warranted query by officer-garcia (San Jose PD) aimed at every node of the "

@@ -136,6 +136,9 @@ class Gates:
         common.extend(authority_reasons)
         rules.append(f"{authority}.checked" if authority != "none" else "warrant.required")
 
+        # The law depends on the states, not the agency: one decision per holder state (and
+        # per "is the holder the requester itself"), however many agencies a query reaches.
+        laws: dict[tuple[str, bool], LawDecision] = {}
         decisions = []
         for agency_id in facts.targets:
             decisions.append(
@@ -147,6 +150,7 @@ class Gates:
                     warrant,
                     common,
                     rules,
+                    laws,
                 )
             )
         return QueryDecision(authority=authority, agencies=tuple(decisions))
@@ -196,6 +200,7 @@ class Gates:
         warrant: WarrantView | None,
         common: Sequence[Reason],
         rules: Sequence[str],
+        laws: dict[tuple[str, bool], LawDecision],
     ) -> AgencyDecision:
         reasons = list(common)
         applied = list(rules)
@@ -211,28 +216,43 @@ class Gates:
             return AgencyDecision(agency_id, False, tuple(reasons), tuple(applied))
         if authority == "warrant" and warrant is not None:
             reasons.extend(check_warrant_target(warrant, target))
-        if requester is not None:
-            law = self._law.decide(
-                LawRequest(
-                    holder_agency=target.agency_id,
-                    holder_state=target.state,
-                    requester_agency=requester.agency_id,
-                    requester_state=requester.state,
-                    requester_kind=requester.kind,
-                    purpose=facts.purpose,
-                    case_number=facts.case_number,
-                    window=facts.window,
-                    now=facts.now,
-                    warrant=authority == "warrant",
-                    exigent=authority == "exigent",
-                    # Only a warrant in force can be prospective; the law decides whether a
-                    # prospective warrant is good enough in this state.
-                    prospective=authority == "warrant"
-                    and warrant is not None
-                    and warrant.prospective,
-                    declarations_on_file=requester.declarations_on_file,
-                )
+        if requester is None:
+            return AgencyDecision(agency_id, not reasons, tuple(reasons), tuple(applied))
+        key = (target.state, target.agency_id == requester.agency_id)
+        law = laws.get(key)
+        if law is None:
+            law = laws[key] = self._law_decision(facts, target, requester, authority, warrant)
+        return AgencyDecision(
+            agency_id,
+            not reasons and not law.reasons,
+            (*reasons, *law.reasons),
+            (*applied, *law.rules_applied),
+        )
+
+    def _law_decision(
+        self,
+        facts: QueryFacts,
+        target: Agency,
+        requester: Agency,
+        authority: str,
+        warrant: WarrantView | None,
+    ) -> LawDecision:
+        return self._law.decide(
+            LawRequest(
+                holder_agency=target.agency_id,
+                holder_state=target.state,
+                requester_agency=requester.agency_id,
+                requester_state=requester.state,
+                requester_kind=requester.kind,
+                purpose=facts.purpose,
+                case_number=facts.case_number,
+                window=facts.window,
+                now=facts.now,
+                warrant=authority == "warrant",
+                exigent=authority == "exigent",
+                # Only a warrant in force can be prospective; the law decides whether a
+                # prospective warrant is good enough in this state.
+                prospective=authority == "warrant" and warrant is not None and warrant.prospective,
+                declarations_on_file=requester.declarations_on_file,
             )
-            reasons.extend(law.reasons)
-            applied.extend(law.rules_applied)
-        return AgencyDecision(agency_id, not reasons, tuple(reasons), tuple(applied))
+        )

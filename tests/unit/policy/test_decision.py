@@ -268,3 +268,43 @@ def test_a_failing_warrant_is_not_a_prospective_one() -> None:
     recording_gates(law).decide(exigent, warrant=WARRANT)
     assert law.requests
     assert not any(r.prospective for r in law.requests)
+
+
+def test_one_law_decision_per_state_gives_each_agency_its_own_answer() -> None:
+    """The gates ask each state's law once per query, not once per agency: many agencies in
+    one state (the requester's own among them, whose own data is no sharing) must each get
+    exactly the decision they get when asked alone."""
+    many = {
+        **AGENCIES,
+        # A federal agency with a node in California: its own data is its own; another
+        # California agency's is not shared with it (Cal. Civ. Code 1798.90.55(b)).
+        "fbi-sf": agency("fbi-sf", "CA", AgencyKind.FEDERAL),
+        **{a.agency_id: a for a in (agency(f"ca-{i}", "CA") for i in range(3))},
+        **{a.agency_id: a for a in (agency(f"va-{i}", "VA") for i in range(3))},
+        **{a.agency_id: a for a in (agency(f"il-{i}", "IL") for i in range(2))},
+    }
+    gates = Gates(
+        access=AccessPolicy.load(bundled_policies_dir()),
+        law=load_law_book(bundled_policies_dir()),
+        agencies=many,
+        courts=COURTS,
+        exigent_enabled=True,
+        exigent_lookback_seconds=72 * 3600,
+    )
+    targets = tuple(a for a in many if many[a].runs_node)
+    asks = [
+        (requester, purpose)
+        for requester in ("sjpd", "fbi-sf")
+        for purpose in (Purpose.ROBBERY, Purpose.IMMIGRATION_ENFORCEMENT)
+    ]
+    for requester, purpose in asks:
+        # The requester's own node first: its answer must not become its neighbours'.
+        own_first = (requester, *(t for t in targets if t != requester))
+        facts = replace(FACTS, agency=requester, targets=own_first, purpose=purpose)
+        together = gates.decide(facts, warrant=replace(WARRANT, offense=purpose))
+        for target in own_first:
+            (alone,) = gates.decide(
+                replace(facts, targets=(target,)), warrant=replace(WARRANT, offense=purpose)
+            ).agencies
+            assert together.for_agency(target) == alone, (requester, purpose, target)
+    assert not together.for_agency("va-1").allowed  # the law did refuse some, per state
