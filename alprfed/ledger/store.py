@@ -306,6 +306,17 @@ class LedgerStore(LedgerReader):
         conn.execute(schema.nodes.insert(), node_rows)
         if opening_rows:
             conn.execute(schema.openings.insert(), opening_rows)
+        for index, pending in enumerate(batch, start=tip.size):
+            if pending.effect is not None:
+                try:
+                    pending.effect(conn, index)
+                except IntegrityError:
+                    # Another process recorded the same act between its check and this
+                    # commit: neither the entry nor the record is stored.
+                    raise LedgerError(
+                        f"the record of this {pending.kind} entry conflicts with one stored "
+                        "meanwhile; nothing of the batch was stored"
+                    ) from None
         conn.execute(schema.checkpoints.insert().values(size=tree.size, note=note))
         if self._publish_on_append:
             conn.execute(sa.update(schema.publication).values(size=tree.size))
