@@ -26,7 +26,8 @@ from alprfed.ledger.merkle import EMPTY_ROOT, MemoryTree, leaf_hash
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.proof import verify_consistency, verify_inclusion
 from alprfed.ledger.reader import LedgerReader
-from alprfed.ledger.store import LedgerStore, read_tip
+from alprfed.ledger.store import LedgerStore
+from alprfed.ledger.tip import read_tip
 from alprfed.ledger.tlog_proof import verify_tlog_proof
 from alprfed.ledger.verify import verify_ledger
 from alprfed.signing import SigningKey
