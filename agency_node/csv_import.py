@@ -160,7 +160,10 @@ def parse_observed_at(text: str) -> int:
             f"{text!r} has no UTC offset; add Z or +hh:mm so the instant is unambiguous",
             field="observed_at",
         )
-    return (parsed - _EPOCH) // _SECOND
+    seconds = (parsed - _EPOCH) // _SECOND
+    if seconds > MAX_UNIX_SECONDS:  # 9999-12-31 late in the day, west of UTC
+        raise InvalidRequest(f"{text!r} is after the year 9999 in UTC", field="observed_at")
+    return seconds
 
 
 def parse_sighting_row(row: dict[str, str]) -> Sighting:

@@ -88,6 +88,7 @@ def test_observed_at_forms_name_the_same_instant(text: str) -> None:
         ("1748790900.5", "neither ISO 8601"),
         (str(MAX_UNIX_SECONDS + 1), "after the year 9999"),
         ("9" * 40, "after the year 9999"),
+        ("9999-12-31T23:00:00-14:00", "after the year 9999"),  # 10000-01-01 in UTC
     ],
 )
 def test_ambiguous_or_absurd_instants_are_refused(text: str, reason: str) -> None:
