@@ -18,25 +18,11 @@ from federations import NODES, SUSPECT, Federation
 
 from alprfed import wire
 from alprfed.cli.exigent import approval_request
-from alprfed.ledger import LedgerEntryView, iter_entries
-from alprfed.ledger.reader import LedgerReader
 from alprfed.messages import PurgeReport
 from alprfed.signing import PURGE_REPORT_TYPE, Envelope, SigningKey
 from alprfed.v1 import gateway_pb2
 
 RACERS = 6
-
-
-def entries(federation: Federation, kind: str) -> list[LedgerEntryView]:
-    reader = LedgerReader.open_readonly(federation.ledger_url)
-    try:
-        return list(iter_entries(reader, kinds=[kind]))
-    finally:
-        reader.close()
-
-
-def about(federation: Federation, kind: str, key: str, value: object) -> list[LedgerEntryView]:
-    return [e for e in entries(federation, kind) if e.body.get(key) == value]
 
 
 def race(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -75,7 +61,7 @@ def test_racing_registrations_of_one_warrant_id_log_exactly_one_entry(
     ]
     results = race([lambda e=e: federation.register(e) for e in envelopes])
     assert codes(results) == [grpc.StatusCode.ALREADY_EXISTS] * (RACERS - 1) + [grpc.StatusCode.OK]
-    logged = about(federation, "warrant_registered", "warrant_id", warrant_id)
+    logged = federation.logged("warrant_registered", "warrant_id", warrant_id)
     (winner,) = [r for r in results if not isinstance(r, grpc.RpcError)]
     assert [e.index for e in logged] == [winner.ledger_index]
 
@@ -89,7 +75,7 @@ def test_the_same_warrant_sent_at_once_and_again_is_registered_and_logged_once(
     retried = federation.register(envelope)
     assert codes(results) == [grpc.StatusCode.OK] * RACERS
     assert {r.ledger_index for r in results} == {retried.ledger_index}
-    logged = about(federation, "warrant_registered", "warrant_id", "w-race-same")
+    logged = federation.logged("warrant_registered", "warrant_id", "w-race-same")
     assert [e.index for e in logged] == [retried.ledger_index]
 
 
@@ -100,7 +86,7 @@ def test_racing_revocations_log_exactly_one_entry(federation: Federation) -> Non
         grpc.StatusCode.OK
     ]
     (winner,) = [r for r in results if not isinstance(r, grpc.RpcError)]
-    logged = about(federation, "warrant_revoked", "warrant_id", warrant_id)
+    logged = federation.logged("warrant_revoked", "warrant_id", warrant_id)
     assert len(logged) == 1
     assert logged[0].body["reason"] == winner.revoked_reason
 
@@ -111,12 +97,12 @@ def test_a_revocation_sent_again_is_answered_and_not_logged_again(federation: Fe
     again = revoke(federation, warrant_id, "case closed")()
     assert (again.revoked, again.revoked_reason) == (True, "case closed")
     assert first.revoked_at == again.revoked_at
-    assert len(about(federation, "warrant_revoked", "warrant_id", warrant_id)) == 1
+    assert len(federation.logged("warrant_revoked", "warrant_id", warrant_id)) == 1
     # A different revocation of a revoked warrant is still refused, and not logged.
     with pytest.raises(grpc.RpcError) as refused:
         revoke(federation, warrant_id, "another reason")()
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert len(about(federation, "warrant_revoked", "warrant_id", warrant_id)) == 1
+    assert len(federation.logged("warrant_revoked", "warrant_id", warrant_id)) == 1
 
 
 def purge_report(federation: Federation, agency: str, ran_at: int, deleted: int) -> Envelope:
@@ -146,7 +132,7 @@ def test_a_replayed_purge_report_is_recorded_once(federation: Federation) -> Non
     replayed = send_purge(federation, envelope)()
     assert codes(results) == [grpc.StatusCode.OK] * RACERS
     assert {r.ledger_index for r in results} == {replayed.ledger_index}
-    logged = about(federation, "retention_purge", "ran_at", ran_at)
+    logged = federation.logged("retention_purge", "ran_at", ran_at)
     assert [e.index for e in logged] == [replayed.ledger_index]
 
 
@@ -157,7 +143,7 @@ def test_a_second_report_for_the_same_purge_run_is_refused(federation: Federatio
         # Validly signed by the node, but it rewrites what the first report said.
         send_purge(federation, purge_report(federation, "sjpd", ran_at, deleted=0))()
     assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    logged = about(federation, "retention_purge", "ran_at", ran_at)
+    logged = federation.logged("retention_purge", "ran_at", ran_at)
     assert [e.body["deleted_sightings"] for e in logged] == [5]
 
 
@@ -176,5 +162,5 @@ def test_a_replayed_exigent_consent_makes_no_second_approval(federation: Federat
     assert codes(results) == [grpc.StatusCode.OK] * RACERS
     assert len({r.approval_id for r in results}) == 1
     assert len({r.ledger_index for r in results}) == 1
-    logged = about(federation, "exigent_approved", "case_number", "SJ-AMBER-RACE")
+    logged = federation.logged("exigent_approved", "case_number", "SJ-AMBER-RACE")
     assert [e.body["approval_id"] for e in logged] == [results[0].approval_id]
