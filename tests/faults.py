@@ -13,7 +13,7 @@ from pathlib import Path
 # The figures the issue asks a soak run to report, in the order they are printed.
 FIGURES = (
     ("kills_tried", "kill -9 tried"),
-    ("kills_survived", "kills survived (restarted, ledger verified)"),
+    ("kills_survived", "kills survived (restarted, then audited)"),
     ("acknowledged", "acknowledged acts checked after kills"),
     ("acknowledged_lost", "acknowledged entries lost"),
     ("duplicate_or_phantom", "phantom or duplicate entries"),
