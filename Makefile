@@ -45,7 +45,7 @@ test: dev
 # them to bench/results/soak.json. `make test` runs the same suite at CI size (minutes).
 SOAK_ARGS ?=
 soak: dev
-	$(PY) -m pytest tests/fault --soak --timeout=0 -q $(SOAK_ARGS)
+	$(PY) -m pytest tests/fault tests/integration/witness/test_witness_kill9.py --soak --timeout=0 -q $(SOAK_ARGS)
 
 demo: dev
 	$(VENV)/bin/alprfed demo

@@ -145,3 +145,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="fuzz inputs in all for each fuzzer (default: a few thousand; --soak: 1,000,000)",
     )
+
+
+@pytest.fixture(scope="session")
+def soak(pytestconfig: pytest.Config) -> bool:
+    """True under ``make soak``: fault tests run at soak size."""
+    return bool(pytestconfig.getoption("--soak"))

@@ -13,11 +13,6 @@ SOAK_FUZZ_INPUTS = 1_000_000
 
 
 @pytest.fixture(scope="session")
-def soak(pytestconfig: pytest.Config) -> bool:
-    return bool(pytestconfig.getoption("--soak"))
-
-
-@pytest.fixture(scope="session")
 def fuzz_inputs(pytestconfig: pytest.Config, soak: bool) -> int:
     """How many inputs each fuzzer sends in all (--fuzz-inputs N overrides)."""
     chosen = pytestconfig.getoption("--fuzz-inputs")
