@@ -16,7 +16,6 @@ from pathlib import Path
 
 import faults
 import pytest
-from gateways import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,8 +31,7 @@ from alprfed.config import (
     load_gateway_config,
     load_node_config,
 )
-from alprfed.demo.layout import Layout, build_layout
-from alprfed.demo.spec import DEMO
+from alprfed.demo.layout import Layout
 from alprfed.errors import AlprfedError
 from alprfed.law.loader import parse_pack
 from alprfed.ledger import LedgerStore, PendingEntry
@@ -73,20 +71,7 @@ class Format:
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
-    spec = DEMO.__class__(
-        **{
-            **DEMO.__dict__,
-            "agencies": tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
-        }
-    )
-    root = tmp_path_factory.mktemp("fuzz-files") / "fed"
-    return build_layout(
-        root,
-        spec,
-        gateway_port=free_port(),
-        node_ports={"sjpd": free_port()},
-        witness_ports={w.witness_id: free_port() for w in spec.witnesses},
-    )
+    return faults.small_layout(tmp_path_factory.mktemp("fuzz-files") / "fed", witnesses=True)
 
 
 def _beside(original: Path, reader: Callable[[Path], object]) -> Callable[[bytes], object]:

@@ -28,13 +28,11 @@ from typing import Any
 import faults
 import grpc
 import pytest
-from gateways import free_port
 
 from alprfed import canonical, wire
 from alprfed.config import TLSConfig
-from alprfed.demo.layout import Layout, build_layout
+from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
-from alprfed.demo.spec import DEMO
 from alprfed.ledger import iter_entries
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.reader import LedgerReader
@@ -72,17 +70,7 @@ class Acts:
 
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
-    spec = DEMO.__class__(
-        **{
-            **DEMO.__dict__,
-            "agencies": tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
-            "witnesses": (),
-            "witness_quorum": 0,
-        }
-    )
-    return build_layout(
-        tmp_path / "fed", spec, gateway_port=free_port(), node_ports={"sjpd": free_port()}
-    )
+    return faults.small_layout(tmp_path / "fed")
 
 
 @pytest.fixture
@@ -96,10 +84,7 @@ def gateway(layout: Layout) -> Iterator[FederationProcesses]:
 
 def clerk_tls(layout: Layout) -> TLSConfig:
     clerk = next(c.clerk for c in layout.spec.courts if c.court_id == COURT)
-    principal = layout.pki / "orgs" / COURT / "principals" / clerk
-    return TLSConfig(
-        ca=layout.pki / "ca.pem", cert=principal / "cert.pem", key=principal / "key.pem"
-    )
+    return faults.principal_tls(layout, COURT, clerk)
 
 
 def sign_warrant(key: SigningKey, now: int) -> Envelope:

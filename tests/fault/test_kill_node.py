@@ -19,15 +19,13 @@ import faults
 import grpc
 import pytest
 import sqlalchemy as sa
-from gateways import free_port
 
 from agency_node.storage import NodeStore
 from agency_node.storage.schema import sightings
 from alprfed import wire
-from alprfed.config import TLSConfig, load_node_config
-from alprfed.demo.layout import Layout, build_layout
+from alprfed.config import load_node_config
+from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
-from alprfed.demo.spec import DEMO
 from alprfed.models import Camera, Position, Sighting
 from alprfed.rpc.tls import secure_channel
 from alprfed.v1 import node_pb2, node_pb2_grpc
@@ -42,17 +40,7 @@ CAMERA = Camera("cam-fault", "Fault test camera", Position(37_330_000, -121_880_
 
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
-    spec = DEMO.__class__(
-        **{
-            **DEMO.__dict__,
-            "agencies": tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
-            "witnesses": (),
-            "witness_quorum": 0,
-        }
-    )
-    return build_layout(
-        tmp_path / "fed", spec, gateway_port=free_port(), node_ports={"sjpd": free_port()}
-    )
+    return faults.small_layout(tmp_path / "fed")
 
 
 @pytest.fixture
@@ -91,11 +79,9 @@ class Ingest:
 
 
 def client(layout: Layout, ingest: Ingest, stop: threading.Event, number: int) -> None:
-    principal = layout.pki / "orgs" / "sjpd" / "principals" / "node"
-    tls = TLSConfig(
-        ca=layout.pki / "ca.pem", cert=principal / "cert.pem", key=principal / "key.pem"
+    channel = secure_channel(
+        layout.node_addresses["sjpd"], faults.principal_tls(layout, "sjpd", "node")
     )
-    channel = secure_channel(layout.node_addresses["sjpd"], tls)
     stub = node_pb2_grpc.AgencyNodeStub(channel)
     count = 0
     try:

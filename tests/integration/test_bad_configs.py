@@ -16,29 +16,19 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import faults
 import pytest
-from gateways import free_port
 
-from alprfed.demo.layout import Layout, build_layout
-from alprfed.demo.spec import DEMO
+from alprfed.demo.layout import Layout
 
 GARBAGE = "not a certificate\n"
 
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
-    spec = DEMO.__class__(
-        **{
-            **DEMO.__dict__,
-            "agencies": tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
-            "witnesses": (),
-            "witness_quorum": 0,
-        }
-    )
-    root = tmp_path_factory.mktemp("bad-configs") / "fed"
-    built = build_layout(root, spec, gateway_port=free_port(), node_ports={"sjpd": free_port()})
-    (root / "garbage.pem").write_text(GARBAGE)
-    (root / "not-a-database.db").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
+    built = faults.small_layout(tmp_path_factory.mktemp("bad-configs") / "fed")
+    (built.root / "garbage.pem").write_text(GARBAGE)
+    (built.root / "not-a-database.db").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
     return built
 
 
