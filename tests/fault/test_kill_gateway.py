@@ -2,12 +2,15 @@
 
 Clerks in several threads register court-signed warrants and revoke some of them, as fast as
 the gateway answers, each retrying the very same request until it is answered (what a client
-does after a timeout or a crash). The gateway process (`alprfed gateway serve`) is killed with
+does after a timeout or a crash), while an officer queries under those warrants. The gateway
+process (`alprfed gateway serve`) is killed with
 SIGKILL while they run, and started again. At the end, from the database alone:
 
-- every acknowledged act is in the ledger at the index it was acknowledged with (none lost);
+- every acknowledged act is in the ledger at the index it was acknowledged with (none lost),
+  an answered query's outcome included;
 - every warrant sent is registered exactly once and every revocation logged exactly once, and
-  the ledger holds no act nobody sent (no duplicate, no phantom);
+  the ledger holds no act nobody sent and no query outcome without its decision (no
+  duplicate, no phantom);
 - the registry holds exactly what the ledger says took effect;
 - the whole ledger verifies (entries, tree, every stored subtree, every checkpoint).
 
@@ -39,9 +42,11 @@ from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.verify import verify_ledger
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.query import QueryInput
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
+from alprfed.wire import gateway as gwire
 from gateway.registry import GatewayRegistry
 
 CLERKS = 4
@@ -51,6 +56,7 @@ CALL_TIMEOUT_S = 10
 RETRY_PAUSE_S = 0.05
 DAY = 86_400
 COURT = "santa-clara-superior"
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)  # the gateway is down
 
 
 @dataclass
@@ -62,10 +68,11 @@ class Acts:
     registered: dict[str, int] = field(default_factory=dict)  # warrant id -> ledger index
     revoked: set[str] = field(default_factory=set)  # acknowledged revocations
     revoke_sent: set[str] = field(default_factory=set)
+    answered: dict[str, int] = field(default_factory=dict)  # query id -> outcome entry index
 
     def acknowledged(self) -> int:
         with self.lock:
-            return len(self.registered) + len(self.revoked)
+            return len(self.registered) + len(self.revoked) + len(self.answered)
 
 
 @pytest.fixture
@@ -111,7 +118,7 @@ def until_answered(stop: threading.Event, method: Any, request: Any) -> Any:
         try:
             return method(request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as exc:
-            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if exc.code() not in RETRYABLE:
                 raise
             time.sleep(RETRY_PAUSE_S)
     return None
@@ -148,6 +155,44 @@ def clerk(layout: Layout, acts: Acts, stop: threading.Event, seed: int) -> None:
         channel.close()
 
 
+def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
+    """Queries under a registered warrant; an answered query's outcome must be in the ledger
+    (a query lost to a kill is not retried: a new query is a new act)."""
+    channel = secure_channel(
+        layout.gateway_address, faults.principal_tls(layout, "sjpd", "officer-garcia")
+    )
+    stub = gateway_pb2_grpc.GatewayStub(channel)
+    try:
+        while not stop.is_set():
+            with acts.lock:
+                warrants = sorted(acts.registered)
+            if not warrants:
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            now = int(time.time())
+            request = gwire.query_to_pb(
+                QueryInput.create(
+                    plate="8FXR413",
+                    window_from=now - 3 * DAY,
+                    window_to=now - 600,
+                    purpose=Purpose.ROBBERY,
+                    case_number="SJ-2026-0042",
+                    warrant_id=warrants[-1],
+                )
+            )
+            try:
+                answer = stub.Query(request, timeout=CALL_TIMEOUT_S)
+            except grpc.RpcError as exc:
+                if exc.code() not in RETRYABLE:
+                    raise
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            with acts.lock:
+                acts.answered[answer.query_id] = answer.ledger_index
+    finally:
+        channel.close()
+
+
 def envelope_id(envelope: Envelope) -> str:
     return str(canonical.decode(envelope.payload)["warrant_id"])
 
@@ -169,6 +214,7 @@ def test_killed_gateways_lose_no_acknowledged_act_and_log_none_twice(
         threading.Thread(target=clerk, args=(layout, acts, stop, seed), daemon=True)
         for seed in range(CLERKS)
     ]
+    clerks.append(threading.Thread(target=officer, args=(layout, acts, stop), daemon=True))
     for thread in clerks:
         thread.start()
     try:
@@ -196,9 +242,21 @@ def audit(layout: Layout, acts: Acts) -> None:
         verify_ledger(reader, [verifier])
         registered: dict[str, list[int]] = {}
         revoked: dict[str, list[int]] = {}
-        for view in iter_entries(reader, kinds=["warrant_registered", "warrant_revoked"]):
-            target = registered if view.kind == "warrant_registered" else revoked
-            target.setdefault(str(view.body["warrant_id"]), []).append(view.index)
+        decisions: dict[int, str] = {}
+        outcomes: dict[str, list[int]] = {}
+        orphans: list[int] = []
+        kinds = ["warrant_registered", "warrant_revoked", "query_decision", "query_outcome"]
+        for view in iter_entries(reader, kinds=kinds):
+            if view.kind == "query_decision":
+                decisions[view.index] = str(view.body["query_id"])
+            elif view.kind == "query_outcome":
+                outcomes.setdefault(str(view.body["query_id"]), []).append(view.index)
+                # An outcome must follow the decision of the same query: none is invented.
+                if decisions.get(int(view.body["decision_entry"])) != view.body["query_id"]:
+                    orphans.append(view.index)
+            else:
+                target = registered if view.kind == "warrant_registered" else revoked
+                target.setdefault(str(view.body["warrant_id"]), []).append(view.index)
     finally:
         reader.close()
     registry = GatewayRegistry.open(url)
@@ -208,7 +266,8 @@ def audit(layout: Layout, acts: Acts) -> None:
         registry.close()
     lost = [w for w, index in acts.registered.items() if registered.get(w) != [index]]
     lost += [w for w in acts.revoked if len(revoked.get(w, [])) != 1]
-    duplicates = [w for w, indices in (registered | revoked).items() if len(indices) > 1]
+    lost += [q for q, index in acts.answered.items() if outcomes.get(q) != [index]]
+    duplicates = [w for w, indices in (registered | revoked | outcomes).items() if len(indices) > 1]
     phantoms = [w for w in registered if w not in acts.sent]
     phantoms += [w for w in revoked if w not in acts.revoke_sent]
     disagree = [
@@ -219,11 +278,12 @@ def audit(layout: Layout, acts: Acts) -> None:
         or (record.revoked_at is not None) != (w in revoked)
     ]
     faults.add(
-        acknowledged=len(acts.registered) + len(acts.revoked),
+        acknowledged=len(acts.registered) + len(acts.revoked) + len(acts.answered),
         acknowledged_lost=len(lost),
-        duplicate_or_phantom=len(duplicates) + len(phantoms) + len(disagree),
+        duplicate_or_phantom=len(duplicates) + len(phantoms) + len(disagree) + len(orphans),
     )
     assert lost == []
     assert duplicates == []
     assert phantoms == []
+    assert orphans == []
     assert disagree == []
