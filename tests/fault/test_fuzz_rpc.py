@@ -51,6 +51,7 @@ SERVICES = (
     ("gateway", ledger_pb2.DESCRIPTOR.services_by_name["Ledger"]),
     ("node", node_pb2.DESCRIPTOR.services_by_name["AgencyNode"]),
 )
+JUDGED = {"unexpected_internal", "crashes", "tracebacks"}  # the figures judge() names
 CALLERS = (
     ("sjpd", "officer-garcia"),
     ("sjpd", "sgt-nguyen"),
@@ -186,19 +187,16 @@ def call(channel: grpc.Channel, method: d.MethodDescriptor, payloads: list[bytes
 
 
 def judge(method: d.MethodDescriptor, error: grpc.RpcError | None) -> str | None:
-    """None for a deliberate answer, else what is wrong with it (and counts it)."""
+    """None for a deliberate answer, else what is wrong with it, led by its figure's name."""
     if error is None:
         return None
     code, details = error.code(), error.details() or ""
     if code == grpc.StatusCode.INTERNAL:
-        faults.add(unexpected_internal=1)
-        return f"{method.name}: INTERNAL {details}"
+        return f"unexpected_internal: {method.name}: INTERNAL {details}"
     if code == grpc.StatusCode.UNKNOWN or code not in DELIBERATE:
-        faults.add(crashes=1)
-        return f"{method.name}: {code.name} {details}"
+        return f"crashes: {method.name}: {code.name} {details}"
     if LEAK.search(details):
-        faults.add(tracebacks=1)
-        return f"{method.name}: {code.name} leaks implementation detail: {details}"
+        return f"tracebacks: {method.name}: {code.name} leaks implementation detail: {details}"
     return None
 
 
@@ -244,5 +242,11 @@ def test_every_rpc_answers_malformed_input_deliberately(
         problem = judge(method, error)
         assert problem is None, problem
 
-    fuzz()
+    try:
+        fuzz()
+    except Exception as exc:  # an AssertionError, or a group of them
+        # Counted once, after hypothesis has shrunk it (not once per shrinking step).
+        figure = str(exc).split(":", 1)[0]
+        faults.add(**{figure if figure in JUDGED else "crashes": 1})
+        raise
     assert_healthy(channels)
