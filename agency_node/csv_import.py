@@ -40,7 +40,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
@@ -124,7 +124,10 @@ def parse_microdegrees(text: str, *, field: str) -> int:
     """
     if not _DECIMAL.fullmatch(text):
         raise InvalidRequest(f"{text!r} is not a decimal number of degrees", field=field)
-    return int((Decimal(text) / _MICRO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    try:
+        return int((Decimal(text) / _MICRO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    except InvalidOperation:  # more digits than the decimal context holds: no coordinate
+        raise InvalidRequest(f"{text[:20]!r}... is not a number of degrees", field=field) from None
 
 
 def parse_confidence(text: str) -> int:
