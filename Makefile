@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS=--quick (minutes), or parts: BENCH_ARGS="node-search fanout"
 BENCH_ARGS ?=
 
-.PHONY: all dev venv protos browser report-screenshots lint typecheck test test-fast demo up bench clean distclean
+.PHONY: all dev venv protos browser report-screenshots lint typecheck test test-fast soak demo up bench clean distclean
 
 all: test
 
@@ -51,6 +51,13 @@ lint: dev
 
 test: dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault suite (tests/fault) at soak size: 60 gateway kills, 300 race rounds, 1,000,000 fuzz
+# inputs per fuzzer. Hours on 2 cores; prints the figures docs/RELIABILITY.md quotes and saves
+# them to bench/results/soak.json. `make test` runs the same suite at CI size (minutes).
+SOAK_ARGS ?=
+soak: dev
+	$(PY) -m pytest tests/fault tests/integration/witness/test_witness_kill9.py --soak --timeout=0 -q $(SOAK_ARGS)
 
 demo: dev
 	$(VENV)/bin/alprfed demo

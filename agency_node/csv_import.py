@@ -40,7 +40,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
@@ -124,7 +124,10 @@ def parse_microdegrees(text: str, *, field: str) -> int:
     """
     if not _DECIMAL.fullmatch(text):
         raise InvalidRequest(f"{text!r} is not a decimal number of degrees", field=field)
-    return int((Decimal(text) / _MICRO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    try:
+        return int((Decimal(text) / _MICRO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    except InvalidOperation:  # more digits than the decimal context holds: no coordinate
+        raise InvalidRequest(f"{text[:20]!r}... is not a number of degrees", field=field) from None
 
 
 def parse_confidence(text: str) -> int:
@@ -160,7 +163,10 @@ def parse_observed_at(text: str) -> int:
             f"{text!r} has no UTC offset; add Z or +hh:mm so the instant is unambiguous",
             field="observed_at",
         )
-    return (parsed - _EPOCH) // _SECOND
+    seconds = (parsed - _EPOCH) // _SECOND
+    if seconds > MAX_UNIX_SECONDS:  # 9999-12-31 late in the day, west of UTC
+        raise InvalidRequest(f"{text!r} is after the year 9999 in UTC", field="observed_at")
+    return seconds
 
 
 def parse_sighting_row(row: dict[str, str]) -> Sighting:

@@ -27,7 +27,7 @@ from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.config import NodeConfig, federation_roots
 from alprfed.errors import ConfigError
 from alprfed.rpc.errors import ErrorMappingInterceptor
-from alprfed.rpc.tls import SERVER_OPTIONS, add_port
+from alprfed.rpc.tls import SERVER_OPTIONS, add_port, check_listen
 from alprfed.signing import SigningKey
 from alprfed.v1 import node_pb2, node_pb2_grpc
 
@@ -89,9 +89,10 @@ def create_server(
     """Build (not start) a node server bound to ``config.listen``; return it and its port.
 
     Raises:
-        ConfigError: bad keys, policies, or no retention period from law or config.
-        OSError: the address cannot be bound.
+        ConfigError: bad keys, policies, no retention period from law or config, or a
+            listen address that cannot be bound.
     """
+    check_listen(config.listen)  # before the database is opened: a failure changes nothing
     signer = SigningKey.load(config.signing_key)
     if config.trust_file is None:
         raise ConfigError(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from alprfed.errors import ConfigError
 from alprfed.models import Agency, AgencyId, AgencyKind, check_identifier, check_state
@@ -68,6 +69,32 @@ class TLSConfig:
             path = getattr(self, name)
             if not path.is_file():
                 raise ConfigError(f"{what}: TLS {name} file {path} does not exist")
+        self._check_contents(what)
+
+    def _check_contents(self, what: str) -> None:
+        """Read the PEM files as gRPC will, so a bad one is named here, not by a C-core log
+        line and a traceback when the server starts."""
+        assert self.ca is not None
+        assert self.cert is not None
+        assert self.key is not None
+        for name, path in (("ca", self.ca), ("cert", self.cert)):
+            try:
+                x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError):
+                raise ConfigError(
+                    f"{what}: TLS {name} {path} is not a PEM certificate file"
+                ) from None
+        try:
+            private = serialization.load_pem_private_key(self.key.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError):
+            raise ConfigError(
+                f"{what}: TLS key {self.key} is not an unencrypted PEM private key"
+            ) from None
+        leaf = x509.load_pem_x509_certificates(self.cert.read_bytes())[0]
+        if private.public_key() != leaf.public_key():
+            raise ConfigError(
+                f"{what}: TLS key {self.key} is not the private key of the certificate {self.cert}"
+            )
 
 
 @dataclass(frozen=True)
@@ -170,6 +197,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 # Every key each table may hold. Anything else is an error: a misspelt key (say
@@ -303,12 +332,14 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     if retention is not None and (not isinstance(retention, int) or retention <= 0):
         raise ConfigError(f"{path}: retention_seconds must be a positive integer")
     keys = node.items("gateway_keys") or [node.text("gateway_key")]
+    if not all(isinstance(k, str) for k in keys):
+        raise ConfigError(f"{node.where}: 'gateway_keys' must be a list of key texts")
     config = NodeConfig(
         agency_id=AgencyId(_id(node.text("agency_id"), path)),
         state=_state(node.text("state"), path),
         database_url=_database_url(node.text("database_url"), path.parent),
         signing_key=node.path("signing_key"),
-        gateway_keys=tuple(VerifyingKey.from_text(k) for k in keys),
+        gateway_keys=tuple(_verifying_key(k, node.where, "gateway_keys") for k in keys),
         listen=node.address("listen", "127.0.0.1:0", any_port=True),
         tls=_tls(root.table("tls", TLS_KEYS), insecure),
         retention_seconds=retention,
@@ -319,8 +350,17 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         else "",
         trust_file=node.opt_path("trust"),
     )
+    if config.purge_interval_seconds <= 0:
+        raise ConfigError(f"{node.where}: 'purge_interval_seconds' must be a positive integer")
     config.tls.check(str(path))
     return config
+
+
+def _verifying_key(text: str, where: str, key: str) -> VerifyingKey:
+    try:
+        return VerifyingKey.from_text(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {key!r}: {exc}") from None
 
 
 def load_federation(path: Path) -> FederationConfig:
@@ -407,8 +447,9 @@ def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
         if gw.data.get("tiles_listen")
         else "",
     )
-    if config.witness_timeout_ms <= 0:
-        raise ConfigError(f"{path}: witness_timeout_ms must be a positive number of ms")
+    for name in ("witness_timeout_ms", "per_node_timeout_ms", "default_query_timeout_ms"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{path}: {name} must be a positive number of ms")
     if config.openings_retention_days < MIN_OPENINGS_RETENTION_DAYS:
         raise ConfigError(
             f"{path}: openings_retention_days must be at least "

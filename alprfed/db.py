@@ -212,6 +212,16 @@ class Migrations:
         goal = self.latest if target is None else target
         if not 1 <= goal <= self.latest:
             raise ValueError(f"schema version {goal} is not in 1..{self.latest}")
+        try:
+            return self._upgrade(engine, goal)
+        except sa.exc.OperationalError:
+            raise  # the server or file could not be reached: the callers say so
+        except sa.exc.DatabaseError as exc:
+            raise ConfigError(
+                f"database_url: the {self.store} database cannot be used: {exc.orig}"
+            ) from None
+
+    def _upgrade(self, engine: Engine, goal: int) -> int:
         while True:
             with writer(engine).begin() as conn:
                 if conn.dialect.name == "postgresql":

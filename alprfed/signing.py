@@ -77,7 +77,7 @@ class VerifyingKey:
             raise ConfigError(f"public key {text[:20]!r}... must start with {PUBLIC_KEY_PREFIX!r}")
         try:
             raw = base64.b64decode(text[len(PUBLIC_KEY_PREFIX) :], validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: not ASCII
             raise ConfigError("public key is not valid base64") from None
         return cls(raw)
 

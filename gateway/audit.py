@@ -21,6 +21,7 @@ from typing import Protocol
 from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.ledger import AppendedEntry
+from alprfed.ledger.entry import Effect
 from alprfed.messages import PurgeReport
 from alprfed.policy.bundle import PolicyBundle, document_bodies
 from alprfed.policy.decision import QueryDecision, QueryFacts
@@ -33,7 +34,12 @@ MAX_RECORDED_ERROR = 300
 
 class Appender(Protocol):
     async def append(
-        self, kind: str, body: dict[str, JSONValue], plates: Sequence[str] = ()
+        self,
+        kind: str,
+        body: dict[str, JSONValue],
+        plates: Sequence[str] = (),
+        *,
+        effect: Effect | None = None,
     ) -> AppendedEntry: ...
 
 
@@ -192,7 +198,13 @@ class AuditTrail:
         )
 
     async def warrant_registered(
-        self, warrant: Warrant, envelope: Envelope, *, registered_by: Identity, registered_at: int
+        self,
+        warrant: Warrant,
+        envelope: Envelope,
+        *,
+        registered_by: Identity,
+        registered_at: int,
+        effect: Effect | None = None,
     ) -> AppendedEntry:
         # The signed payload lists plates, so only its hash and signature are recorded; the
         # plates go in as commitments, in the warrant's order (slot i = plates[i]).
@@ -216,10 +228,17 @@ class AuditTrail:
                 "registered_at": registered_at,
             },
             plates=warrant.plates,
+            effect=effect,
         )
 
     async def warrant_revoked(
-        self, warrant_id: str, *, revoked_by: Identity, reason: str, revoked_at: int
+        self,
+        warrant_id: str,
+        *,
+        revoked_by: Identity,
+        reason: str,
+        revoked_at: int,
+        effect: Effect | None = None,
     ) -> AppendedEntry:
         return await self._append(
             "warrant_revoked",
@@ -229,6 +248,7 @@ class AuditTrail:
                 "reason": reason,
                 "revoked_at": revoked_at,
             },
+            effect=effect,
         )
 
     async def exigent_approved(
@@ -244,6 +264,7 @@ class AuditTrail:
         approved_at: int,
         expires_at: int,
         consent: Envelope,
+        effect: Effect | None = None,
     ) -> AppendedEntry:
         # The consent's payload names the plate, so only its (salted) hash is recorded.
         return await self._append(
@@ -262,10 +283,18 @@ class AuditTrail:
                 "consent_key_id": consent.key_id,
             },
             plates=(plate,),
+            effect=effect,
         )
 
     async def exigent_reviewed(
-        self, *, query_id: str, reviewer: Identity, upheld: bool, note: str, reviewed_at: int
+        self,
+        *,
+        query_id: str,
+        reviewer: Identity,
+        upheld: bool,
+        note: str,
+        reviewed_at: int,
+        effect: Effect | None = None,
     ) -> AppendedEntry:
         return await self._append(
             "exigent_reviewed",
@@ -276,6 +305,7 @@ class AuditTrail:
                 "note": note,
                 "reviewed_at": reviewed_at,
             },
+            effect=effect,
         )
 
     async def commitment_opened(
@@ -306,7 +336,9 @@ class AuditTrail:
             },
         )
 
-    async def retention_purge(self, report: PurgeReport, envelope: Envelope) -> AppendedEntry:
+    async def retention_purge(
+        self, report: PurgeReport, envelope: Envelope, *, effect: Effect | None = None
+    ) -> AppendedEntry:
         return await self._append(
             "retention_purge",
             {
@@ -319,4 +351,5 @@ class AuditTrail:
                 "ran_at": report.ran_at,
                 "report": envelope_record(envelope),
             },
+            effect=effect,
         )

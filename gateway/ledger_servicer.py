@@ -60,6 +60,10 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         if max_size is not None and max_size < request.min_size:
             raise InvalidRequest("max_size is below min_size", field="max_size")
         published = await asyncio.to_thread(self._store.published_size)
+        if request.min_size > published:
+            # Nothing is published there; sizes past any the database can hold (up to
+            # 2**64 - 1 on the wire) must not reach it.
+            return ledger_pb2.CheckpointList()
         max_size = published if max_size is None else min(max_size, published)
         notes = await asyncio.to_thread(
             self._store.checkpoints, request.min_size, max_size, limit=CHECKPOINT_PAGE
@@ -74,7 +78,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):  # type: ignore[misc]
         if request.end < request.start:
             raise InvalidRequest("end is before start", field="end")
         published = await asyncio.to_thread(self._store.published_size)
-        end = min(request.end, request.start + ENTRY_PAGE, max(request.start, published))
+        if request.start >= published:
+            return ledger_pb2.EntryList()  # nothing published there (and no such index in SQL)
+        end = min(request.end, request.start + ENTRY_PAGE, published)
         rows = await asyncio.to_thread(self._store.indexed_entries, request.start, end)
         return ledger_pb2.EntryList(
             entries=[ledger_pb2.LedgerEntry(index=index, data=data) for index, data in rows]

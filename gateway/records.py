@@ -1,16 +1,21 @@
 """Warrants, exigent approvals and reviews, node purge reports: each checked, then recorded.
 
 Every operation here is authorized by the Casbin policy in force for the caller's certificate
-identity, written to the ledger first and to the registry second, so the ledger never misses an
-act the registry shows.
+identity, then decided and recorded: the registry row is written in the very transaction that
+appends its ledger entry, so the ledger holds exactly the acts that took effect, a crash loses
+both or neither, and acts are decided one at a time (``_acts``), so of racing requests for one
+warrant exactly one takes effect and is logged. A request sent again after its answer was lost
+(the same signed warrant, the same revocation, the same purge report, the same consent) gets the
+first answer back and logs nothing new.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 
@@ -24,7 +29,6 @@ from alprfed.errors import (
     Unauthenticated,
     VerificationError,
 )
-from alprfed.ledger import AppendedEntry
 from alprfed.messages import PurgeReport
 from alprfed.messages.consent import verify_consent
 from alprfed.models import EXIGENT_PURPOSES, normalize_plate, parse_purpose
@@ -65,6 +69,9 @@ class RecordsService:
         self._audit = audit
         self._clock = clock
         self._person_roots = tuple(person_roots)
+        # Held from the check that an act may take effect until its entry and record are
+        # committed: a check never sees the state from before a racing act committed.
+        self._acts = asyncio.Lock()
 
     def authorize(self, identity: Identity, obj: str, act: str) -> None:
         """Raises: PermissionDenied with the Casbin reason."""
@@ -113,22 +120,24 @@ class RecordsService:
             raise PermissionDenied(
                 f"warrant {warrant.warrant_id}: {describe_jurisdiction(court, agency)}"
             )
-        if await asyncio.to_thread(self._registry.has_warrant, warrant.warrant_id):
-            raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
-        now = self._clock.now()
-        if warrant.expires_at <= now:
-            raise FailedPrecondition(f"warrant {warrant.warrant_id} has already expired")
-        entry = await self._audit.warrant_registered(
-            warrant, envelope, registered_by=identity, registered_at=now
-        )
-        await asyncio.to_thread(
-            self._registry.add_warrant,
-            warrant,
-            envelope,
-            registered_at=now,
-            registered_by=str(identity),
-            ledger_index=entry.index,
-        )
+        async with self._acts:
+            existing = await asyncio.to_thread(self._registry.get_warrant, warrant.warrant_id)
+            if existing is not None:
+                if existing.envelope == envelope:
+                    return existing  # the same warrant sent again: already registered
+                raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
+            now = self._clock.now()
+            if warrant.expires_at <= now:
+                raise FailedPrecondition(f"warrant {warrant.warrant_id} has already expired")
+            await self._audit.warrant_registered(
+                warrant,
+                envelope,
+                registered_by=identity,
+                registered_at=now,
+                effect=self._registry.warrant_insert(
+                    warrant, envelope, registered_at=now, registered_by=str(identity)
+                ),
+            )
         return await self._get(warrant.warrant_id)
 
     async def revoke_warrant(
@@ -138,24 +147,28 @@ class RecordsService:
         self.authorize(identity, "warrant", "revoke")
         if not reason.strip() or len(reason) > MAX_REASON:
             raise InvalidRequest(f"give a reason of 1 to {MAX_REASON} characters", field="reason")
-        record = await asyncio.to_thread(self._registry.check_revocable, warrant_id)
-        if record.warrant.court != identity.organization:
-            raise PermissionDenied(
-                f"a clerk of {identity.organization} may not revoke a warrant of "
-                f"{record.warrant.court}"
+        reason = reason.strip()
+        async with self._acts:
+            record = await self._get(warrant_id)
+            if record.warrant.court != identity.organization:
+                raise PermissionDenied(
+                    f"a clerk of {identity.organization} may not revoke a warrant of "
+                    f"{record.warrant.court}"
+                )
+            if record.revoked_at is not None:
+                if (record.revoked_by, record.revoked_reason) == (str(identity), reason):
+                    return record  # the same revocation sent again: already in effect
+                raise FailedPrecondition(f"warrant {warrant_id} is already revoked")
+            now = self._clock.now()
+            await self._audit.warrant_revoked(
+                warrant_id,
+                revoked_by=identity,
+                reason=reason,
+                revoked_at=now,
+                effect=self._registry.warrant_revocation(
+                    warrant_id, revoked_at=now, revoked_by=str(identity), reason=reason
+                ),
             )
-        now = self._clock.now()
-        entry = await self._audit.warrant_revoked(
-            warrant_id, revoked_by=identity, reason=reason.strip(), revoked_at=now
-        )
-        await asyncio.to_thread(
-            self._registry.revoke_warrant,
-            warrant_id,
-            revoked_at=now,
-            revoked_by=str(identity),
-            reason=reason.strip(),
-            ledger_index=entry.index,
-        )
         return await self._get(warrant_id)
 
     async def get_warrant(self, identity: Identity, warrant_id: str) -> WarrantRecord:
@@ -215,35 +228,43 @@ class RecordsService:
             case_number=case_number.strip(),
             now=now,
         )
-        approval_id = "ex-" + uuid.uuid4().hex[:16]
-        entry = await self._audit.exigent_approved(
-            approval_id=approval_id,
-            supervisor=supervisor,
-            officer=officer,
-            plate=normalized,
-            purpose=chosen.value,
-            case_number=case_number.strip(),
-            note=note[:MAX_REASON],
-            approved_at=now,
-            expires_at=now + APPROVAL_LIFETIME_S,
-            consent=signed,
-        )
-        record = ApprovalRecord(
-            approval_id,
-            supervisor.organization,
-            officer,
-            supervisor.principal,
-            normalized,
-            chosen,
-            case_number.strip(),
-            now,
-            now + APPROVAL_LIFETIME_S,
-            entry.index,
-            signed,
-            certificate_chain,
-        )
-        await asyncio.to_thread(self._registry.add_approval, record)
-        return record
+        async with self._acts:
+            earlier = await asyncio.to_thread(self._registry.approval_with_consent, signed)
+            if earlier is not None:
+                # A consent is single-use: sent again, it is the approval it already made.
+                record = await asyncio.to_thread(self._registry.get_approval, earlier)
+                if record is None:  # pragma: no cover - consents are written with approvals
+                    raise NotFound(f"approval {earlier} is not recorded")
+                return record
+            approval_id = "ex-" + uuid.uuid4().hex[:16]
+            record = ApprovalRecord(
+                approval_id,
+                supervisor.organization,
+                officer,
+                supervisor.principal,
+                normalized,
+                chosen,
+                case_number.strip(),
+                now,
+                now + APPROVAL_LIFETIME_S,
+                -1,  # the entry's index, known once it is appended
+                signed,
+                certificate_chain,
+            )
+            entry = await self._audit.exigent_approved(
+                approval_id=approval_id,
+                supervisor=supervisor,
+                officer=officer,
+                plate=normalized,
+                purpose=chosen.value,
+                case_number=case_number.strip(),
+                note=note[:MAX_REASON],
+                approved_at=now,
+                expires_at=now + APPROVAL_LIFETIME_S,
+                consent=signed,
+                effect=self._registry.approval_insert(record),
+            )
+        return replace(record, ledger_index=entry.index)
 
     def _check_consent(
         self,
@@ -304,21 +325,18 @@ class RecordsService:
                 f"{reviewer.organization} has no jurisdiction over exigent queries of {agency_id}"
             )
         now = self._clock.now()
-        entry = await self._audit.exigent_reviewed(
-            query_id=query_id,
-            reviewer=reviewer,
-            upheld=upheld,
-            note=note[:MAX_REASON],
-            reviewed_at=now,
-        )
-        await asyncio.to_thread(
-            self._registry.record_review,
-            query_id,
-            upheld=upheld,
-            reviewer=str(reviewer),
-            reviewed_at=now,
-            ledger_index=entry.index,
-        )
+        async with self._acts:
+            await asyncio.to_thread(self._registry.check_reviewable, query_id)
+            entry = await self._audit.exigent_reviewed(
+                query_id=query_id,
+                reviewer=reviewer,
+                upheld=upheld,
+                note=note[:MAX_REASON],
+                reviewed_at=now,
+                effect=self._registry.review_record(
+                    query_id, upheld=upheld, reviewer=str(reviewer), reviewed_at=now
+                ),
+            )
         return ReviewResult(query_id, upheld, entry.index)
 
     # --- policy ---------------------------------------------------------------------------
@@ -334,10 +352,13 @@ class RecordsService:
 
     # --- node purge reports ---------------------------------------------------------------
 
-    async def report_purge(self, caller: Identity, envelope: Envelope) -> AppendedEntry:
-        """A node reports a retention purge, signed with its node key, for the ledger.
+    async def report_purge(self, caller: Identity, envelope: Envelope) -> int:
+        """A node reports a retention purge, signed with its node key, for the ledger; returns
+        the index of the entry recording it. A report is recorded once: the same report sent
+        again gets the same index back.
 
-        Raises: Unauthenticated (not that node, or its key does not verify the report).
+        Raises: Unauthenticated (not that node, or its key does not verify the report);
+        AlreadyExists (another report for the same run of that node was recorded).
         """
         agency = self._policy.current.federation.agencies.get(caller.organization)
         if caller.kind != PrincipalKind.NODE or agency is None or not agency.runs_node:
@@ -351,4 +372,22 @@ class RecordsService:
             raise InvalidRequest(f"not a purge report: {exc.detail}", field="report") from None
         if report.node != agency.agency_id:
             raise Unauthenticated(f"{caller} reported a purge for {report.node}")
-        return await self._audit.retention_purge(report, envelope)
+        digest = hashlib.sha256(envelope.payload).hexdigest()
+        async with self._acts:
+            earlier = await asyncio.to_thread(
+                self._registry.purge_report, report.node, report.ran_at
+            )
+            if earlier is not None:
+                recorded_digest, index = earlier
+                if recorded_digest != digest:
+                    raise AlreadyExists(
+                        f"{report.node} already reported its purge run at {report.ran_at} "
+                        "with other figures"
+                    )
+                return index
+            entry = await self._audit.retention_purge(
+                report,
+                envelope,
+                effect=self._registry.purge_report_insert(report.node, report.ran_at, digest),
+            )
+        return entry.index

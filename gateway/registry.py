@@ -2,7 +2,9 @@
 
 These tables hold plates in clear (a warrant must list its plates; an approval names one), so
 they live in the gateway's own database and never in the audit ledger, which records only
-commitments. They share the ledger's database URL but have their own tables and schema version.
+commitments. They share the ledger's database URL but have their own tables and schema version
+(gateway.registry_schema). Each act is written by an ``Effect`` the ledger runs in the
+transaction of the act's entry, so the registry and the ledger never disagree.
 """
 
 from __future__ import annotations
@@ -13,104 +15,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alprfed import canonical
-from alprfed.db import Migration, Migrations, create_engine, reader, writer
+from alprfed.db import create_engine, reader, writer
 from alprfed.errors import AlreadyExists, FailedPrecondition, NotFound
+from alprfed.ledger.entry import Effect
 from alprfed.messages.consent import EXIGENT_CONSENT_TYPE
 from alprfed.models import Purpose
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import Warrant, WarrantView
 from alprfed.signing import Envelope
-
-metadata = sa.MetaData()
-
-warrants = sa.Table(
-    "gateway_warrants",
-    metadata,
-    sa.Column("warrant_id", sa.String(64), primary_key=True),
-    sa.Column("payload_type", sa.String(128), nullable=False),
-    sa.Column("payload", sa.LargeBinary, nullable=False),
-    sa.Column("key_id", sa.String(64), nullable=False),
-    sa.Column("signature", sa.LargeBinary, nullable=False),
-    sa.Column("registered_at", sa.BigInteger, nullable=False),
-    sa.Column("registered_by", sa.String(200), nullable=False),
-    sa.Column("ledger_index", sa.BigInteger, nullable=False),
-    sa.Column("revoked_at", sa.BigInteger, nullable=True),
-    sa.Column("revoked_by", sa.String(200), nullable=True),
-    sa.Column("revoked_reason", sa.String(500), nullable=True),
-    sa.Column("revoke_ledger_index", sa.BigInteger, nullable=True),
-)
-
-approvals = sa.Table(
-    "gateway_exigent_approvals",
-    metadata,
-    sa.Column("approval_id", sa.String(64), primary_key=True),
-    sa.Column("agency", sa.String(64), nullable=False),
-    sa.Column("officer", sa.String(64), nullable=False),
-    sa.Column("supervisor", sa.String(64), nullable=False),
-    sa.Column("plate", sa.String(16), nullable=False),
-    sa.Column("purpose", sa.String(64), nullable=False),
-    sa.Column("case_number", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("expires_at", sa.BigInteger, nullable=False),
-    sa.Column("ledger_index", sa.BigInteger, nullable=False),
-)
-
-exigent_queries = sa.Table(
-    "gateway_exigent_queries",
-    metadata,
-    sa.Column("query_id", sa.String(64), primary_key=True),
-    sa.Column("approval_id", sa.String(64), nullable=False),
-    sa.Column("agency", sa.String(64), nullable=False),
-    sa.Column("officer", sa.String(64), nullable=False),
-    sa.Column("decided_at", sa.BigInteger, nullable=False),
-    sa.Column("ledger_index", sa.BigInteger, nullable=False),
-    sa.Column("reviewed_at", sa.BigInteger, nullable=True),
-    sa.Column("upheld", sa.Boolean, nullable=True),
-    sa.Column("reviewer", sa.String(200), nullable=True),
-    sa.Column("review_ledger_index", sa.BigInteger, nullable=True),
-)
-
-published_bundles = sa.Table(
-    "gateway_published_bundles",
-    metadata,
-    sa.Column("ledger_index", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("bundle_sha256", sa.String(64), nullable=False),
-    sa.Column("keys", sa.Text, nullable=False),  # canonical JSON: role -> public key text
-    sa.Column("published_at", sa.BigInteger, nullable=False),
-)
-
-# The supervisor's signed consent behind each approval, for the evidence nodes demand.
-consents = sa.Table(
-    "gateway_exigent_consents",
-    metadata,
-    sa.Column("approval_id", sa.String(64), primary_key=True),
-    sa.Column("payload", sa.LargeBinary, nullable=False),
-    sa.Column("key_id", sa.String(64), nullable=False),
-    sa.Column("signature", sa.LargeBinary, nullable=False),
-    sa.Column("certificate_chain", sa.LargeBinary, nullable=False),
-)
-
-_V1_TABLES = (warrants, approvals, exigent_queries, published_bundles)
-_TABLES = (*_V1_TABLES, consents)
-
-
-def _create_v1(conn: sa.Connection) -> None:
-    for table in _V1_TABLES:
-        table.create(conn)
-
-
-def _create_consents(conn: sa.Connection) -> None:
-    consents.create(conn)
-
-
-MIGRATIONS = Migrations(
-    store="gateway registry",
-    version_table="gateway_schema_version",
-    tables=[t.name for t in _TABLES],
-    migrations=[
-        Migration(1, "warrants, exigent approvals, flagged queries, published bundles", _create_v1),
-        Migration(2, "supervisors' signed consents to exigent queries", _create_consents),
-    ],
+from gateway.registry_schema import (
+    MIGRATIONS,
+    approvals,
+    consents,
+    exigent_queries,
+    published_bundles,
+    purge_reports,
+    warrants,
 )
 
 
@@ -123,6 +43,7 @@ class WarrantRecord:
     ledger_index: int
     revoked_at: int | None
     revoked_reason: str | None
+    revoked_by: str | None = None
 
     def view(self, plate: str) -> WarrantView:
         w = self.warrant
@@ -189,41 +110,27 @@ class GatewayRegistry:
 
     # --- warrants ---------------------------------------------------------------------------
 
-    def has_warrant(self, warrant_id: str) -> bool:
-        with self._reads.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(warrants.c.warrant_id).where(warrants.c.warrant_id == warrant_id)
-                ).first()
-                is not None
+    @staticmethod
+    def warrant_insert(
+        warrant: Warrant, envelope: Envelope, *, registered_at: int, registered_by: str
+    ) -> Effect:
+        """The registration, to commit in the transaction of its ledger entry."""
+
+        def insert(conn: sa.Connection, ledger_index: int) -> None:
+            conn.execute(
+                warrants.insert().values(
+                    warrant_id=warrant.warrant_id,
+                    payload_type=envelope.payload_type,
+                    payload=envelope.payload,
+                    key_id=envelope.key_id,
+                    signature=envelope.signature,
+                    registered_at=registered_at,
+                    registered_by=registered_by,
+                    ledger_index=ledger_index,
+                )
             )
 
-    def add_warrant(
-        self,
-        warrant: Warrant,
-        envelope: Envelope,
-        *,
-        registered_at: int,
-        registered_by: str,
-        ledger_index: int,
-    ) -> None:
-        """Raises: AlreadyExists."""
-        with self._writer.begin() as conn:
-            try:
-                conn.execute(
-                    warrants.insert().values(
-                        warrant_id=warrant.warrant_id,
-                        payload_type=envelope.payload_type,
-                        payload=envelope.payload,
-                        key_id=envelope.key_id,
-                        signature=envelope.signature,
-                        registered_at=registered_at,
-                        registered_by=registered_by,
-                        ledger_index=ledger_index,
-                    )
-                )
-            except sa.exc.IntegrityError:
-                raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered") from None
+        return insert
 
     def get_warrant(self, warrant_id: str) -> WarrantRecord | None:
         with self._reads.connect() as conn:
@@ -232,7 +139,7 @@ class GatewayRegistry:
             ).first()
         if row is None:
             return None
-        envelope = Envelope(row.payload_type, row.payload, row.key_id, row.signature)
+        envelope = Envelope(row.payload_type, bytes(row.payload), row.key_id, bytes(row.signature))
         # The payload was verified against the court key when it was registered.
         return WarrantRecord(
             warrant=Warrant.from_canonical(canonical.decode(row.payload)),
@@ -242,21 +149,19 @@ class GatewayRegistry:
             ledger_index=row.ledger_index,
             revoked_at=row.revoked_at,
             revoked_reason=row.revoked_reason,
+            revoked_by=row.revoked_by,
         )
 
-    def check_revocable(self, warrant_id: str) -> WarrantRecord:
-        """Raises: NotFound, FailedPrecondition (already revoked)."""
-        record = self.get_warrant(warrant_id)
-        if record is None:
-            raise NotFound(f"warrant {warrant_id} is not registered")
-        if record.revoked_at is not None:
-            raise FailedPrecondition(f"warrant {warrant_id} is already revoked")
-        return record
+    @staticmethod
+    def warrant_revocation(
+        warrant_id: str, *, revoked_at: int, revoked_by: str, reason: str
+    ) -> Effect:
+        """The revocation, to commit in the transaction of its ledger entry.
 
-    def revoke_warrant(
-        self, warrant_id: str, *, revoked_at: int, revoked_by: str, reason: str, ledger_index: int
-    ) -> None:
-        with self._writer.begin() as conn:
+        Raises (when run): FailedPrecondition if the warrant is no longer revocable.
+        """
+
+        def update(conn: sa.Connection, ledger_index: int) -> None:
             updated = conn.execute(
                 warrants.update()
                 .where(warrants.c.warrant_id == warrant_id, warrants.c.revoked_at.is_(None))
@@ -267,13 +172,18 @@ class GatewayRegistry:
                     revoke_ledger_index=ledger_index,
                 )
             ).rowcount
-        if updated != 1:
-            raise FailedPrecondition(f"warrant {warrant_id} is not revocable")
+            if updated != 1:
+                raise FailedPrecondition(f"warrant {warrant_id} is not revocable")
+
+        return update
 
     # --- exigent approvals and their review -------------------------------------------------
 
-    def add_approval(self, record: ApprovalRecord) -> None:
-        with self._writer.begin() as conn:
+    @staticmethod
+    def approval_insert(record: ApprovalRecord) -> Effect:
+        """The approval (its ``ledger_index`` is the entry's), to commit with its entry."""
+
+        def insert(conn: sa.Connection, ledger_index: int) -> None:
             conn.execute(
                 approvals.insert().values(
                     approval_id=record.approval_id,
@@ -285,7 +195,7 @@ class GatewayRegistry:
                     case_number=record.case_number,
                     created_at=record.created_at,
                     expires_at=record.expires_at,
-                    ledger_index=record.ledger_index,
+                    ledger_index=ledger_index,
                 )
             )
             if record.consent is not None:
@@ -298,6 +208,19 @@ class GatewayRegistry:
                         certificate_chain=record.certificate_chain,
                     )
                 )
+
+        return insert
+
+    def approval_with_consent(self, consent: Envelope) -> str | None:
+        """The approval an identical signed consent was already accepted for, if any."""
+        with self._reads.connect() as conn:
+            found = conn.execute(
+                sa.select(consents.c.approval_id).where(
+                    consents.c.payload == consent.payload,
+                    consents.c.signature == consent.signature,
+                )
+            ).first()
+        return None if found is None else str(found.approval_id)
 
     def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         with self._reads.connect() as conn:
@@ -370,20 +293,31 @@ class GatewayRegistry:
             raise AlreadyExists(f"exigent query {query_id} was already reviewed")
         return str(row.agency)
 
-    def record_review(
-        self, query_id: str, *, upheld: bool, reviewer: str, reviewed_at: int, ledger_index: int
-    ) -> None:
-        with self._writer.begin() as conn:
-            conn.execute(
+    @staticmethod
+    def review_record(query_id: str, *, upheld: bool, reviewer: str, reviewed_at: int) -> Effect:
+        """The review, to commit in the transaction of its ledger entry.
+
+        Raises (when run): AlreadyExists if the query was reviewed meanwhile.
+        """
+
+        def update(conn: sa.Connection, ledger_index: int) -> None:
+            updated = conn.execute(
                 exigent_queries.update()
-                .where(exigent_queries.c.query_id == query_id)
+                .where(
+                    exigent_queries.c.query_id == query_id,
+                    exigent_queries.c.reviewed_at.is_(None),
+                )
                 .values(
                     reviewed_at=reviewed_at,
                     upheld=upheld,
                     reviewer=reviewer,
                     review_ledger_index=ledger_index,
                 )
-            )
+            ).rowcount
+            if updated != 1:
+                raise AlreadyExists(f"exigent query {query_id} was already reviewed")
+
+        return update
 
     def pending_reviews(self) -> list[str]:
         with self._reads.connect() as conn:
@@ -394,6 +328,35 @@ class GatewayRegistry:
                     .order_by(exigent_queries.c.decided_at)
                 ).scalars()
             )
+
+    # --- node purge reports -----------------------------------------------------------------
+
+    def purge_report(self, node: str, ran_at: int) -> tuple[str, int] | None:
+        """The payload SHA-256 and ledger index of the report ``node`` sent for its run at
+        ``ran_at``, if one was accepted."""
+        with self._reads.connect() as conn:
+            row = conn.execute(
+                sa.select(purge_reports.c.payload_sha256, purge_reports.c.ledger_index).where(
+                    purge_reports.c.node == node, purge_reports.c.ran_at == ran_at
+                )
+            ).first()
+        return None if row is None else (str(row.payload_sha256), int(row.ledger_index))
+
+    @staticmethod
+    def purge_report_insert(node: str, ran_at: int, payload_sha256: str) -> Effect:
+        """The accepted report, to commit in the transaction of its ledger entry."""
+
+        def insert(conn: sa.Connection, ledger_index: int) -> None:
+            conn.execute(
+                purge_reports.insert().values(
+                    node=node,
+                    ran_at=ran_at,
+                    payload_sha256=payload_sha256,
+                    ledger_index=ledger_index,
+                )
+            )
+
+        return insert
 
     # --- published policy bundles -----------------------------------------------------------
 

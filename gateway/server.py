@@ -24,7 +24,7 @@ from alprfed.ledger.tile_source import TileSource
 from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.rpc.errors import AsyncErrorMappingInterceptor
 from alprfed.rpc.identity import Identity, peer_identity
-from alprfed.rpc.tls import SERVER_OPTIONS, add_port
+from alprfed.rpc.tls import SERVER_OPTIONS, add_port, check_listen
 from alprfed.signing import SigningKey
 from alprfed.v1 import gateway_pb2_grpc, ledger_pb2_grpc
 from gateway.audit import AuditTrail
@@ -114,9 +114,13 @@ async def create_server(
     """Build (not start) a gateway bound to ``config.listen``; publish the policy in force.
 
     Raises:
-        ConfigError: bad keys, policies or federation file.
-        OSError: the address cannot be bound.
+        ConfigError: bad keys, policies or federation file, or an address that cannot be
+            bound.
     """
+    # Before the ledger is opened (which publishes the policy): a failure changes nothing.
+    check_listen(config.listen)
+    if config.tiles_listen:
+        check_listen(config.tiles_listen, "tiles_listen")
     federation = config.federation
     query_signer = SigningKey.load(config.signing_key)
     if query_signer.public != federation.gateway_key:

@@ -170,10 +170,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
         request: gateway_pb2.ReportPurgeRequest,
         context: Any,
     ) -> gateway_pb2.ReportPurgeResponse:
-        entry = await self._records.report_purge(
+        index = await self._records.report_purge(
             self._caller(context), wire.envelope_from_pb(request.report, field="report")
         )
-        return gateway_pb2.ReportPurgeResponse(ledger_index=entry.index)
+        return gateway_pb2.ReportPurgeResponse(ledger_index=index)
 
     async def ReloadPolicy(
         self, request: gateway_pb2.ReloadPolicyRequest, context: Any

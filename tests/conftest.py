@@ -127,3 +127,27 @@ def credential(pki_dir: Path, organization: str, principal: str) -> TLSConfig:
     from alprfed.pki import credential_path
 
     return credential_path(pki_dir, organization, principal).tls()
+
+
+# --- the fault suite's size (tests/fault) ---------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        default=False,
+        help="run the fault suite at soak size (make soak): 1,000,000 fuzz inputs, more kills",
+    )
+    parser.addoption(
+        "--fuzz-inputs",
+        type=int,
+        default=None,
+        help="fuzz inputs in all for each fuzzer (default: a few thousand; --soak: 1,000,000)",
+    )
+
+
+@pytest.fixture(scope="session")
+def soak(pytestconfig: pytest.Config) -> bool:
+    """True under ``make soak``: fault tests run at soak size."""
+    return bool(pytestconfig.getoption("--soak"))

@@ -25,7 +25,7 @@ from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import TLSConfig, load_gateway_config
 from alprfed.demo.layout import Layout, build_layout
 from alprfed.demo.spec import DEMO, FederationSpec
-from alprfed.ledger import LedgerStore, PendingEntry, iter_entries
+from alprfed.ledger import LedgerEntryView, LedgerStore, PendingEntry, iter_entries
 from alprfed.ledger.reader import LedgerReader
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.replay import AuditReport, audit_entries
@@ -177,6 +177,15 @@ class Federation:
             case_number=case_number,
             window_from=self.now - DAY,
         )
+
+    def logged(self, kind: str, key: str, value: object) -> list[LedgerEntryView]:
+        """The ledger's entries of ``kind`` whose body has ``key`` = ``value``, read from the
+        gateway's database."""
+        reader = LedgerReader.open_readonly(self.ledger_url)
+        try:
+            return [e for e in iter_entries(reader, kinds=[kind]) if e.body.get(key) == value]
+        finally:
+            reader.close()
 
     def warrant(self, **fields: object) -> str:
         status = self.register(self.sign_warrant(**fields))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -87,6 +87,11 @@ def _refuse_plate_keys(value: Any, path: str) -> None:
             _refuse_plate_keys(item, f"{path}[{position}]")
 
 
+# A write done inside the append's transaction: (connection, entry index) -> None. Raising
+# rolls the whole batch back.
+Effect = Callable[[Any, int], None]
+
+
 @dataclass(frozen=True)
 class PendingEntry:
     """An entry to append. Validated at construction, so a bad one never joins a batch.
@@ -102,6 +107,10 @@ class PendingEntry:
     kind: str
     body: dict[str, Any]
     plates: tuple[str, ...] = ()
+    # What the entry records, done in the transaction that appends it (given the connection
+    # and the entry's index): the act and its record commit together or not at all, so a
+    # crash can never leave one without the other.
+    effect: Effect | None = field(default=None, compare=False, repr=False)
     # The body's canonical bytes as it was at construction: what the entry will hold.
     body_bytes: bytes = field(init=False, repr=False, compare=False)
 

@@ -46,6 +46,8 @@ class MonitorState:
             return None
         except OSError as exc:
             raise LedgerError(f"cannot read the monitor state {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise LedgerError(f"the monitor state {path} is not UTF-8 text") from None
         try:
             value = json.loads(raw)
             if value["format"] != STATE_FORMAT:

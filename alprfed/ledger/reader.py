@@ -131,6 +131,15 @@ class LedgerReader:
         with self._reads.connect() as conn:
             return str(conn.execute(sa.select(schema.head.c.checkpoint)).scalar_one())
 
+    def stored_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """The stored hashes of the complete subtrees ``ids`` (derived data: ``ledger verify``
+        holds each against the entries)."""
+        try:
+            with self._reads.connect() as conn:
+                return fetch_nodes(conn, ids)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc) from None
+
     def checkpoints(
         self, min_size: int = 0, max_size: int | None = None, *, limit: int | None = None
     ) -> list[str]:

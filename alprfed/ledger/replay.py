@@ -13,12 +13,18 @@ after it. The source's proofs come from its subtree store, which is not trusted:
 never vouch for an altered entry, but a store whose subtree hashes were rewritten as well makes
 proofs near the alteration fail, and the entry named is then the first the source cannot prove
 -- possibly an earlier entry of the same batch, never a later one.
+
+A source that stores subtree hashes (the database: ``StoredNodes``) has every one of them held
+against the hash recomputed from the entries, once the entries below it verified: the writer
+extends the tree from stored peaks and the log serves proofs from stored nodes, so a damaged
+or rewritten node is a finding even when every entry and checkpoint is intact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from alprfed.errors import LedgerError, LedgerVerificationError
 from alprfed.ledger.checkpoint import (
@@ -30,13 +36,21 @@ from alprfed.ledger.checkpoint import (
 from alprfed.ledger.cosignature import CosignatureVerifier, verify_cosignatures
 from alprfed.ledger.entry import GENESIS_PREV
 from alprfed.ledger.entry_checks import EntryChecks
-from alprfed.ledger.merkle import CompactRange, leaf_hash
+from alprfed.ledger.merkle import CompactRange, NodeId, leaf_hash
 from alprfed.ledger.note import NoteError, NoteVerifier
 from alprfed.ledger.proof import verify_consistency
 from alprfed.ledger.source import LedgerSource
 
 VERIFY_PAGE = 10_000  # entries per read while verifying
 CHECKPOINT_SCAN_SPAN = 10_000  # tree sizes per checkpoint query, to bound each answer
+NODE_CHECK_BATCH = 20_000  # recomputed subtree hashes compared with the stored ones per query
+
+
+@runtime_checkable
+class StoredNodes(Protocol):
+    """A source that keeps the hash of every complete subtree (the ledger database)."""
+
+    def stored_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,9 @@ class ReplayResult:
 class _Replay:
     def __init__(self, source: LedgerSource, remember_size: int | None) -> None:
         self.source = source
-        self.tree = CompactRange()
+        self.nodes = source if isinstance(source, StoredNodes) else None
+        self.heard: dict[NodeId, bytes] = {}  # recomputed subtrees not yet compared
+        self.tree = CompactRange(on_node=self._hear if self.nodes is not None else None)
         self.base = self.tree.copy()  # the tree at the last checkpoint that verified
         self.window: list[bytes] = []  # leaves since then
         self.remember_size = remember_size
@@ -82,6 +98,30 @@ class _Replay:
                 f"{bad} entries: this one and those after it are missing",
             )
         self.base, self.window = self.tree.copy(), []
+        if len(self.heard) >= NODE_CHECK_BATCH:
+            self.check_nodes()
+
+    def _hear(self, level: int, index: int, value: bytes) -> None:
+        self.heard[(level, index)] = value
+
+    def check_nodes(self) -> None:
+        """Compare the stored hash of every subtree recomputed so far (all below a verified
+        checkpoint) with the recomputed one."""
+        if self.nodes is None or not self.heard:
+            return
+        wanted = sorted(self.heard, key=lambda node: (node[1] << node[0], node[0]))
+        stored = self.nodes.stored_nodes(wanted)
+        for level, index in wanted:
+            if stored.get((level, index)) != self.heard[(level, index)]:
+                first = index << level
+                what = "missing" if (level, index) not in stored else "not the hash of its entries"
+                _fail(
+                    first,
+                    f"the stored hash of the subtree of entries {first} to "
+                    f"{first + (1 << level) - 1} (level {level}) is {what}: damaged or "
+                    "tampered storage; the log would extend or prove from it",
+                )
+        self.heard.clear()
 
     def _first_unproven(self, checkpoint: Checkpoint) -> int:
         low, high = self.base.size, self.tree.size
@@ -202,6 +242,7 @@ def _walk(
         last_note, count, last_size = note, count + 1, checkpoint.size
     if last_note is None:
         raise LedgerVerificationError("the log lists no checkpoints")
+    walk.check_nodes()
     fault = checks.first_fault()
     if fault is not None and fault[0] < walk.tree.size:
         _fail(*fault)

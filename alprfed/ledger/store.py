@@ -38,21 +38,20 @@ from alprfed.ledger import schema
 from alprfed.ledger.checkpoint import Checkpoint, read_checkpoint, sign_checkpoint
 from alprfed.ledger.cosignature import add_signature_lines
 from alprfed.ledger.entry import (
-    GENESIS_PREV,
     SALT_SIZE,
     AppendedEntry,
     PendingEntry,
     encode_pending,
     plate_commitment,
 )
-from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash, peaks
+from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from alprfed.ledger.note import NoteError, NoteSigner, check_key_name
 from alprfed.ledger.reader import (
     LedgerReader,
     disposed_on_failure,
-    fetch_nodes,
     storage_error,
 )
+from alprfed.ledger.tip import TreeTip, read_tip
 from alprfed.signing import SigningKey
 
 log = logging.getLogger("alprfed.ledger")
@@ -61,15 +60,6 @@ MAX_BATCH_ENTRIES = 10_000  # one transaction; bounds its memory and lock time
 MAX_APPEND_ATTEMPTS = 3  # a lost compare-and-swap is retried on the fresh head this often
 
 RandomBytes = Callable[[int], bytes]
-
-
-@dataclass(frozen=True)
-class TreeTip:
-    """What a writer must know of the committed tree to extend it."""
-
-    size: int
-    peak_hashes: list[bytes]
-    last_leaf: bytes  # the leaf hash the next entry's ``prev`` names
 
 
 class LedgerStore(LedgerReader):
@@ -161,7 +151,8 @@ class LedgerStore(LedgerReader):
         for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
             try:
                 with writer(self._engine).begin() as conn:
-                    return self._write_batch(conn, read_tip(conn), entries)
+                    tip = read_tip(conn, self._signer.verifier)
+                    return self._write_batch(conn, tip, entries)
             except LedgerConflict:
                 log.warning(
                     "ledger head moved under us (attempt %d of %d); another writer is "
@@ -333,6 +324,17 @@ class LedgerStore(LedgerReader):
         conn.execute(schema.nodes.insert(), node_rows)
         if opening_rows:
             conn.execute(schema.openings.insert(), opening_rows)
+        for index, pending in enumerate(batch, start=tip.size):
+            if pending.effect is not None:
+                try:
+                    pending.effect(conn, index)
+                except IntegrityError:
+                    # Another process recorded the same act between its check and this
+                    # commit: neither the entry nor the record is stored.
+                    raise LedgerError(
+                        f"the record of this {pending.kind} entry conflicts with one stored "
+                        "meanwhile; nothing of the batch was stored"
+                    ) from None
         conn.execute(schema.checkpoints.insert().values(size=tree.size, note=note))
         if self._publish_on_append:
             conn.execute(sa.update(schema.publication).values(size=tree.size))
@@ -343,32 +345,6 @@ class LedgerStore(LedgerReader):
         if len(salt) != SALT_SIZE:
             raise LedgerError(f"the randomness source returned {len(salt)} bytes, not {SALT_SIZE}")
         return salt
-
-
-def read_tip(conn: sa.Connection) -> TreeTip:
-    """The committed tree's size, peaks and last leaf, locking the head row where the database
-    can (PostgreSQL); SQLite writers already hold the write lock.
-
-    Raises:
-        LedgerError: the head or a subtree it needs is missing (damaged storage).
-    """
-    size = conn.execute(
-        sa.select(schema.head.c.size).where(schema.head.c.id == schema.HEAD_ROW).with_for_update()
-    ).scalar_one_or_none()
-    if size is None:
-        raise LedgerError("the ledger head is missing: damaged storage")
-    wanted = peaks(size) + ([(0, size - 1)] if size else [])
-    hashes = fetch_nodes(conn, wanted)
-    if len(hashes) != len(set(wanted)):
-        raise LedgerError(
-            f"subtrees of the tree of size {size} are missing: damaged storage; "
-            "run `alprfed ledger verify`"
-        )
-    return TreeTip(
-        size,
-        [hashes[node] for node in peaks(size)],
-        hashes[(0, size - 1)] if size else GENESIS_PREV,
-    )
 
 
 def _initialize(engine: Engine, signer: NoteSigner) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alprfed.errors import ConfigError, LedgerError
-from alprfed.ledger.entry import AppendedEntry, PendingEntry
+from alprfed.ledger.entry import AppendedEntry, Effect, PendingEntry
 from alprfed.ledger.store import MAX_BATCH_ENTRIES, LedgerStore
 
 log = logging.getLogger("alprfed.ledger")
@@ -52,12 +52,19 @@ class LedgerWriter:
         self._closed = False
 
     async def append(
-        self, kind: str, body: Mapping[str, Any], plates: Sequence[str] = ()
+        self,
+        kind: str,
+        body: Mapping[str, Any],
+        plates: Sequence[str] = (),
+        *,
+        effect: Effect | None = None,
     ) -> AppendedEntry:
         """Append one entry; return it once its batch and checkpoint are committed.
 
         ``body`` is encoded when its batch commits: do not change it (or anything it holds)
         before this returns. A caller cancelled after its batch began is still logged.
+        ``effect`` runs inside the batch's transaction (see PendingEntry): if it raises, the
+        whole batch fails and nothing of it is stored.
 
         Raises:
             InvalidRequest: a bad kind, body or plate (raised at once; nothing queued).
@@ -65,7 +72,7 @@ class LedgerWriter:
         """
         if self._closed:
             raise LedgerError("the ledger writer is closed")
-        pending = PendingEntry(kind, dict(body), tuple(plates))
+        pending = PendingEntry(kind, dict(body), tuple(plates), effect)
         future: asyncio.Future[AppendedEntry] = asyncio.get_running_loop().create_future()
         self._waiting.append((pending, future))
         if self._worker is None or self._worker.done():

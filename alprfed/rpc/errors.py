@@ -4,6 +4,10 @@ Servicers raise AlprfedError subclasses and never call ``context.abort`` themsel
 interceptor maps each error to its status; anything unexpected becomes INTERNAL with a request
 id that is also in the server log, and the caller never sees a traceback. Unauthenticated
 errors show the caller a fixed message: which check failed stays in the server log.
+
+Request bytes that are not the method's message never reach a servicer: gRPC's own handling
+would answer UNKNOWN or INTERNAL naming a Python exception class; here the caller gets
+INVALID_ARGUMENT saying which message the bytes failed to be, and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from alprfed.errors import AlprfedError, Unauthenticated
+from alprfed.errors import AlprfedError, InvalidRequest, Unauthenticated
 
 log = logging.getLogger("alprfed.rpc")
 
@@ -38,10 +42,64 @@ def _describe(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
 
 
+class _Malformed:
+    """What a request deserializer returns for bytes that do not parse (never raised inside
+    gRPC, which would report the exception's class to the caller)."""
+
+    __slots__ = ()
+
+
+MALFORMED = _Malformed()
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # any parse failure is the caller's malformed bytes
+            return MALFORMED
+
+    return parse
+
+
+def _malformed(method: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"the request bytes are not a valid {method.rsplit('/', 1)[-1]} request message"
+    )
+
+
+def _checked_stream(method: str, requests: Any) -> Any:
+    for request in requests:
+        if request is MALFORMED:
+            raise _malformed(method)
+        yield request
+
+
+async def _checked_async_stream(method: str, requests: Any) -> Any:
+    async for request in requests:
+        if request is MALFORMED:
+            raise _malformed(method)
+        yield request
+
+
+def _checked(method: str, request: Any) -> Any:
+    """The request, or for a client stream the stream, refusing malformed messages."""
+    if request is MALFORMED:
+        raise _malformed(method)
+    if hasattr(request, "__aiter__"):
+        return _checked_async_stream(method, request)
+    if hasattr(request, "__next__"):
+        return _checked_stream(method, request)
+    return request
+
+
 def _wrap_sync(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return behavior(request, context)
+            return behavior(_checked(method, request), context)
         except Exception as exc:  # mapped, never leaked
             code, message = _describe(method, exc)
             context.abort(code, message)
@@ -52,7 +110,7 @@ def _wrap_sync(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_async(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            result = behavior(request, context)
+            result = behavior(_checked(method, request), context)
             # An aio server also runs plain functions; await only what is awaitable.
             return await result if inspect.isawaitable(result) else result
         except grpc.aio.AbortError:
@@ -69,13 +127,13 @@ def _rewrap(handler: grpc.RpcMethodHandler, method: str, asynchronous: bool) -> 
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             wrap(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
             wrap(method, handler.stream_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     return handler  # streaming responses are not used by alprfed services

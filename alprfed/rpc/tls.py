@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,8 +67,46 @@ def channel_credentials(tls: TLSConfig) -> grpc.ChannelCredentials | None:
     )
 
 
+def check_listen(address: str, setting: str = "listen") -> None:
+    """Raise a ConfigError naming ``setting`` unless every address ``address`` resolves to can
+    be bound now.
+
+    gRPC binds what it can and only logs the rest: a port taken on 127.0.0.1 but free on ::1
+    would leave a server listening on half of "localhost". Checked before anything is opened,
+    so a server that cannot listen changes nothing.
+    """
+    host, _, port_text = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        port = int(port_text)
+        resolved = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (ValueError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{setting} {address!r}: cannot resolve the host ({reason})") from None
+    if port == 0:
+        return  # any free port: gRPC picks one
+    for family, kind, proto, _, where in resolved:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                raise ConfigError(
+                    f"{setting} {address!r}: cannot listen on {where[0]} port {port} "
+                    f"({exc.strerror or exc})"
+                ) from None
+
+
 def add_port(server: Any, address: str, tls: TLSConfig) -> int:
-    """Bind ``address`` (port 0 picks a free one) and return the port. Raises OSError."""
+    """Bind ``address`` (port 0 picks a free one) and return the port.
+
+    Raises: ConfigError (the address cannot be bound, see check_listen); OSError.
+    """
+    check_listen(address)
     creds = server_credentials(tls)
     port = (
         server.add_insecure_port(address)

@@ -116,8 +116,12 @@ def test_a_warrant_lying_about_being_prospective_is_refused(federation: Federati
 
 def test_a_warrant_is_registered_once(federation: Federation) -> None:
     envelope = federation.sign_warrant()
-    federation.register(envelope)
-    assert register_error(federation, envelope).code() == grpc.StatusCode.ALREADY_EXISTS
+    first = federation.register(envelope)
+    # Sent again (its answer lost), the same document gets the same registration back...
+    assert federation.register(envelope).ledger_index == first.ledger_index
+    # ...but another document claiming its id is refused.
+    other = federation.sign_warrant(warrant_id=first.warrant_id, judge="Hon. B. Other")
+    assert register_error(federation, other).code() == grpc.StatusCode.ALREADY_EXISTS
 
 
 def test_show_and_revoke(federation: Federation) -> None:

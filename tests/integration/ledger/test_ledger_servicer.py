@@ -159,3 +159,25 @@ def test_a_refused_opening_shows_nothing_and_logs_nothing(
         channel.close()
     assert caught.value.code() == status
     assert store.size() == 2
+
+
+def test_sizes_and_indices_past_any_the_database_holds_are_answered_not_crashed(
+    store: LedgerStore, fill: Fill, ledger_address: str
+) -> None:
+    """uint64 on the wire reaches 2**64 - 1; SQLite's integers stop at 2**63 - 1 (found by
+    the RPC fuzzer: INTERNAL from an OverflowError)."""
+    fill(store, [3])
+    channel, stub = _stub(ledger_address)
+    metadata = [(INSECURE_IDENTITY_HEADER, AUDITOR)]
+    huge = 2**63
+    try:
+        listed = stub.ListCheckpoints(
+            ledger_pb2.ListCheckpointsRequest(min_size=huge), metadata=metadata
+        )
+        entries = stub.GetEntries(
+            ledger_pb2.GetEntriesRequest(start=huge, end=2**64 - 1), metadata=metadata
+        )
+    finally:
+        channel.close()
+    assert list(listed.checkpoints) == []
+    assert list(entries.entries) == []

@@ -26,7 +26,8 @@ from alprfed.ledger.merkle import EMPTY_ROOT, MemoryTree, leaf_hash
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.proof import verify_consistency, verify_inclusion
 from alprfed.ledger.reader import LedgerReader
-from alprfed.ledger.store import LedgerStore, read_tip
+from alprfed.ledger.store import LedgerStore
+from alprfed.ledger.tip import read_tip
 from alprfed.ledger.tlog_proof import verify_tlog_proof
 from alprfed.ledger.verify import verify_ledger
 from alprfed.signing import SigningKey
@@ -298,3 +299,28 @@ def test_reading_a_database_without_a_ledger_is_refused(database_url: str) -> No
     engine.dispose()
     with pytest.raises(LedgerError, match="no alprfed ledger"):
         LedgerReader.open_readonly(database_url)
+
+
+def test_an_entrys_effect_commits_with_it_and_a_failing_one_stores_nothing(
+    store: LedgerStore, decision: Callable[..., PendingEntry]
+) -> None:
+    """The record an entry logs (a registered warrant, say) is written in the entry's own
+    transaction: a record that cannot be written takes the entry, and its batch, with it."""
+    sa.Table("acts", sa.MetaData(), sa.Column("n", sa.Integer, primary_key=True)).create(
+        store.engine
+    )
+
+    def record(conn: sa.Connection, index: int) -> None:
+        conn.execute(sa.text("INSERT INTO acts (n) VALUES (:n)"), {"n": 7})
+
+    (logged,) = store.append_batch([PendingEntry("warrant_registered", {"n": 7}, effect=record)])
+    before = (store.size(), store.latest_checkpoint())
+    # The same act again: its record conflicts (as when another process recorded it first).
+    with pytest.raises(LedgerError, match="conflicts with one stored meanwhile"):
+        store.append_batch(
+            [decision(1), PendingEntry("warrant_registered", {"n": 7}, effect=record)]
+        )
+    assert (store.size(), store.latest_checkpoint()) == before
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM acts")).scalar_one() == 1
+    assert logged.index == before[0] - 1

@@ -7,6 +7,7 @@ and 4 (checkpoints at sizes 0, 3, 7, 12 and 16).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from alprfed.clock import FixedClock
 from alprfed.db import writer
-from alprfed.errors import LedgerVerificationError
+from alprfed.errors import LedgerError, LedgerVerificationError
 from alprfed.ledger import schema
 from alprfed.ledger.checkpoint import read_checkpoint, sign_checkpoint
 from alprfed.ledger.entry import PendingEntry, encode_entry
@@ -308,3 +309,55 @@ def test_ledger_audit_refuses_to_replay_a_tampered_ledger(
     )
     assert result.exit_code == 1, result.output
     assert f"entry {first_bad}" in result.output
+
+
+def _overwrite_node(store: LedgerStore, level: int, index: int) -> None:
+    with writer(store.engine).begin() as conn:
+        updated = conn.execute(
+            sa.update(schema.nodes)
+            .where(schema.nodes.c.node == schema.node_key(level, index))
+            .values(hash=bytes(32))
+        ).rowcount
+    assert updated == 1
+
+
+@pytest.mark.parametrize(
+    ("level", "index"),
+    [(4, 0), (0, 15)],
+    ids=["the_peak_the_writer_extends", "the_last_leaf_the_next_entry_chains_to"],
+)
+def test_a_writer_never_extends_a_damaged_stored_tree(
+    log: LedgerStore, verifier: NoteVerifier, level: int, index: int
+) -> None:
+    _overwrite_node(log, level, index)
+    before = (log.size(), log.head_checkpoint())
+    with pytest.raises(LedgerError, match="damaged or tampered storage; nothing was appended"):
+        log.append_batch([PendingEntry("query_decision", {"query_id": "after-damage"})])
+    assert (log.size(), log.head_checkpoint()) == before
+    with pytest.raises(LedgerVerificationError, match="stored hash of the subtree") as caught:
+        verify_ledger(log, [verifier])
+    assert caught.value.index == index << level
+
+
+def test_a_damaged_interior_subtree_hash_is_reported_by_verify(
+    log: LedgerStore, verifier: NoteVerifier
+) -> None:
+    """A node the writer does not extend from (entries 4 to 7) but proofs are built from: the
+    log keeps appending correct roots, and verification names the subtree's first entry."""
+    _overwrite_node(log, 2, 1)
+    log.append_batch([PendingEntry("query_decision", {"query_id": "after-damage"})])
+    with pytest.raises(
+        LedgerVerificationError, match=re.escape("entries 4 to 7 (level 2) is not the hash")
+    ):
+        verify_ledger(log, [verifier])
+
+
+def test_a_missing_subtree_hash_is_reported_by_verify(
+    log: LedgerStore, verifier: NoteVerifier
+) -> None:
+    with writer(log.engine).begin() as conn:
+        conn.execute(sa.delete(schema.nodes).where(schema.nodes.c.node == schema.node_key(1, 3)))
+    with pytest.raises(
+        LedgerVerificationError, match=re.escape("entries 6 to 7 (level 1) is missing")
+    ):
+        verify_ledger(log, [verifier])

@@ -14,7 +14,8 @@ from alprfed.ledger import schema
 from alprfed.ledger.checkpoint import open_checkpoint
 from alprfed.ledger.entry import AppendedEntry, decode_entry
 from alprfed.ledger.note import NoteVerifier
-from alprfed.ledger.store import LedgerStore, read_tip
+from alprfed.ledger.store import LedgerStore
+from alprfed.ledger.tip import read_tip
 from alprfed.ledger.verify import verify_ledger
 from alprfed.ledger.writer import LedgerWriter
 from alprfed.signing import SigningKey

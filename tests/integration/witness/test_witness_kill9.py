@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
+import faults
 import pytest
 from gateways import free_port
 from witnesses import SigningLog, write_witness_toml
@@ -30,6 +31,7 @@ from witness.protocol import origin_hash
 
 REPO = Path(__file__).resolve().parents[3]
 KILLS = 3
+SOAK_KILLS = 30  # make soak
 CLIENTS = 4  # concurrent submitters, so requests are in flight when the kill lands
 ACKS_BEFORE_KILL = 15  # per round, at least this many 200s before the kill
 ROUND_TIMEOUT_S = 60.0
@@ -146,7 +148,7 @@ async def _check_no_rollback(log: SigningLog, url: str, acknowledged: int, vkey:
 
 
 @pytest.mark.slow
-def test_sigkill_while_cosigning_never_rolls_the_witness_back(tmp_path: Path) -> None:
+def test_sigkill_while_cosigning_never_rolls_the_witness_back(tmp_path: Path, soak: bool) -> None:
     log = SigningLog()
     key = SigningKey.generate()
     key.save(tmp_path / "witness-key.pem")
@@ -163,7 +165,8 @@ def test_sigkill_while_cosigning_never_rolls_the_witness_back(tmp_path: Path) ->
     log_file = tmp_path / "witness.log"
     vkey_line = ""
     submitters = Submitters(log, url)
-    for _ in range(KILLS):
+    for _ in range(SOAK_KILLS if soak else KILLS):
+        faults.add(kills_tried=1)
         process = _start(config, log_file)
         try:
             _wait_ready(process, url, log_file)
@@ -184,6 +187,7 @@ def test_sigkill_while_cosigning_never_rolls_the_witness_back(tmp_path: Path) ->
                 _check_no_rollback(log, url, submitters.acknowledged, vkey_line.split()[1])
             )
             submitters.known = known
+            faults.add(kills_survived=1, acknowledged=submitters.acks)
             submitters.acknowledged = max(submitters.acknowledged, known)
             submitters.acks = 0
             process.send_signal(signal.SIGTERM)  # a graceful stop, to be killed again next round

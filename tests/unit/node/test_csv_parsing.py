@@ -45,7 +45,9 @@ def test_any_microdegree_value_round_trips_through_its_decimal_text(value: int) 
     assert parse_microdegrees(text, field="longitude") == value
 
 
-@pytest.mark.parametrize("text", ["1e5", "NaN", "", "37,5", "0x10", ".5", "5.", "- 3.1", "inf"])
+@pytest.mark.parametrize(
+    "text", ["1e5", "NaN", "", "37,5", "0x10", ".5", "5.", "- 3.1", "inf", "9" * 40]
+)
 def test_anything_but_a_plain_decimal_is_refused_as_degrees(text: str) -> None:
     with pytest.raises(InvalidRequest, match="latitude"):
         parse_microdegrees(text, field="latitude")
@@ -88,6 +90,7 @@ def test_observed_at_forms_name_the_same_instant(text: str) -> None:
         ("1748790900.5", "neither ISO 8601"),
         (str(MAX_UNIX_SECONDS + 1), "after the year 9999"),
         ("9" * 40, "after the year 9999"),
+        ("9999-12-31T23:00:00-14:00", "after the year 9999"),  # 10000-01-01 in UTC
     ],
 )
 def test_ambiguous_or_absurd_instants_are_refused(text: str, reason: str) -> None:

@@ -1,0 +1,289 @@
+"""kill -9 a real gateway process under concurrent load, restart it, and audit what it kept.
+
+Clerks in several threads register court-signed warrants and revoke some of them, as fast as
+the gateway answers, each retrying the very same request until it is answered (what a client
+does after a timeout or a crash), while an officer queries under those warrants. The gateway
+process (`alprfed gateway serve`) is killed with
+SIGKILL while they run, and started again. At the end, from the database alone:
+
+- every acknowledged act is in the ledger at the index it was acknowledged with (none lost),
+  an answered query's outcome included;
+- every warrant sent is registered exactly once and every revocation logged exactly once, and
+  the ledger holds no act nobody sent and no query outcome without its decision (no
+  duplicate, no phantom);
+- the registry holds exactly what the ledger says took effect;
+- the whole ledger verifies (entries, tree, every stored subtree, every checkpoint).
+
+CI kills it 3 times; ``--soak`` 60 times.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faults
+import grpc
+import pytest
+
+from alprfed import canonical, wire
+from alprfed.config import TLSConfig
+from alprfed.demo.layout import Layout
+from alprfed.demo.processes import FederationProcesses
+from alprfed.ledger import iter_entries
+from alprfed.ledger.note import NoteVerifier
+from alprfed.ledger.reader import LedgerReader
+from alprfed.ledger.verify import verify_ledger
+from alprfed.models import Purpose, TimeWindow
+from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.query import QueryInput
+from alprfed.rpc.tls import secure_channel
+from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
+from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
+from alprfed.wire import gateway as gwire
+from gateway.registry import GatewayRegistry
+
+CLERKS = 4
+CI_KILLS, SOAK_KILLS = 3, 60
+ACKS_BETWEEN_KILLS = 6  # acknowledged acts (at least) between one restart and the next kill
+CALL_TIMEOUT_S = 10
+RETRY_PAUSE_S = 0.05
+DAY = 86_400
+COURT = "santa-clara-superior"
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)  # the gateway is down
+
+
+@dataclass
+class Acts:
+    """What the clerks sent and what the gateway acknowledged, shared by their threads."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sent: set[str] = field(default_factory=set)
+    registered: dict[str, int] = field(default_factory=dict)  # warrant id -> ledger index
+    revoked: set[str] = field(default_factory=set)  # acknowledged revocations
+    revoke_sent: set[str] = field(default_factory=set)
+    answered: dict[str, int] = field(default_factory=dict)  # query id -> outcome entry index
+
+    def acknowledged(self) -> int:
+        with self.lock:
+            return len(self.registered) + len(self.revoked) + len(self.answered)
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return faults.small_layout(tmp_path / "fed")
+
+
+@pytest.fixture
+def gateway(layout: Layout) -> Iterator[FederationProcesses]:
+    processes = FederationProcesses(layout)
+    processes.start_gateway()
+    processes.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
+    yield processes
+    processes.stop_all()
+
+
+def clerk_tls(layout: Layout) -> TLSConfig:
+    clerk = next(c.clerk for c in layout.spec.courts if c.court_id == COURT)
+    return faults.principal_tls(layout, COURT, clerk)
+
+
+def sign_warrant(key: SigningKey, now: int) -> Envelope:
+    warrant = Warrant(
+        warrant_id="w-" + uuid.uuid4().hex[:12],
+        court=COURT,
+        judge="Hon. A. Rivera",
+        issued_at=now - 60,
+        expires_at=now + 30 * DAY,
+        agency="sjpd",
+        plates=("8FXR413",),
+        window=TimeWindow(now - 7 * DAY, now - 120),
+        offense=Purpose.ROBBERY,
+        limits=WarrantLimits(),
+        salt=uuid.uuid4().hex + uuid.uuid4().hex,
+        prospective=False,
+    )
+    return key.sign_envelope(WARRANT_TYPE, warrant.to_canonical())
+
+
+def until_answered(stop: threading.Event, method: Any, request: Any) -> Any:
+    """Send the same request until the gateway answers it; None if told to stop first."""
+    while not stop.is_set():
+        try:
+            return method(request, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            if exc.code() not in RETRYABLE:
+                raise
+            time.sleep(RETRY_PAUSE_S)
+    return None
+
+
+def clerk(layout: Layout, acts: Acts, stop: threading.Event, seed: int) -> None:
+    chooser = random.Random(seed)
+    key = SigningKey.load(layout.court_key(COURT))
+    channel = secure_channel(layout.gateway_address, clerk_tls(layout))
+    stub = gateway_pb2_grpc.GatewayStub(channel)
+    try:
+        while not stop.is_set():
+            envelope = sign_warrant(key, int(time.time()))
+            # Built once: a retry sends exactly these bytes again.
+            request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
+            name = envelope_id(envelope)
+            with acts.lock:
+                acts.sent.add(name)
+            status = until_answered(stop, stub.RegisterWarrant, request)
+            if status is None:
+                return
+            with acts.lock:
+                acts.registered[name] = status.ledger_index
+            if chooser.random() < 0.3:
+                revoke = gateway_pb2.RevokeWarrantRequest(warrant_id=name, reason="case closed")
+                with acts.lock:
+                    acts.revoke_sent.add(name)
+                revoked = until_answered(stop, stub.RevokeWarrant, revoke)
+                if revoked is None:
+                    return
+                with acts.lock:
+                    acts.revoked.add(name)
+    finally:
+        channel.close()
+
+
+def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
+    """Queries under a registered warrant; an answered query's outcome must be in the ledger
+    (a query lost to a kill is not retried: a new query is a new act)."""
+    channel = secure_channel(
+        layout.gateway_address, faults.principal_tls(layout, "sjpd", "officer-garcia")
+    )
+    stub = gateway_pb2_grpc.GatewayStub(channel)
+    try:
+        while not stop.is_set():
+            with acts.lock:
+                warrants = sorted(acts.registered)
+            if not warrants:
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            now = int(time.time())
+            request = gwire.query_to_pb(
+                QueryInput.create(
+                    plate="8FXR413",
+                    window_from=now - 3 * DAY,
+                    window_to=now - 600,
+                    purpose=Purpose.ROBBERY,
+                    case_number="SJ-2026-0042",
+                    warrant_id=warrants[-1],
+                )
+            )
+            try:
+                answer = stub.Query(request, timeout=CALL_TIMEOUT_S)
+            except grpc.RpcError as exc:
+                if exc.code() not in RETRYABLE:
+                    raise
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            with acts.lock:
+                acts.answered[answer.query_id] = answer.ledger_index
+    finally:
+        channel.close()
+
+
+def envelope_id(envelope: Envelope) -> str:
+    return str(canonical.decode(envelope.payload)["warrant_id"])
+
+
+def wait_for_acks(acts: Acts, at_least: int, clerks: list[threading.Thread]) -> None:
+    deadline = time.monotonic() + 120
+    while acts.acknowledged() < at_least:
+        assert all(t.is_alive() for t in clerks), "a clerk thread died"
+        assert time.monotonic() < deadline, "the gateway acknowledged nothing for 2 minutes"
+        time.sleep(0.02)
+
+
+def test_killed_gateways_lose_no_acknowledged_act_and_log_none_twice(
+    layout: Layout, gateway: FederationProcesses, soak: bool
+) -> None:
+    kills = SOAK_KILLS if soak else CI_KILLS
+    acts, stop = Acts(), threading.Event()
+    clerks = [
+        threading.Thread(target=clerk, args=(layout, acts, stop, seed), daemon=True)
+        for seed in range(CLERKS)
+    ]
+    clerks.append(threading.Thread(target=officer, args=(layout, acts, stop), daemon=True))
+    for thread in clerks:
+        thread.start()
+    try:
+        for _ in range(kills):
+            wait_for_acks(acts, acts.acknowledged() + ACKS_BETWEEN_KILLS, clerks)
+            faults.add(kills_tried=1)
+            gateway.kill("gateway")  # SIGKILL, mid-load
+            gateway.start_gateway()
+            gateway.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
+            faults.add(kills_survived=1)
+        wait_for_acks(acts, acts.acknowledged() + ACKS_BETWEEN_KILLS, clerks)
+    finally:
+        stop.set()
+        for thread in clerks:
+            thread.join(timeout=CALL_TIMEOUT_S * 3)
+    gateway.stop_all()
+    audit(layout, acts)
+
+
+def audit(layout: Layout, acts: Acts) -> None:
+    url = f"sqlite:///{layout.gateway_config.parent / 'gateway.db'}"
+    reader = LedgerReader.open_readonly(url)
+    try:
+        verifier = NoteVerifier.from_vkey(layout.vkey_file.read_text().strip())
+        verify_ledger(reader, [verifier])
+        registered: dict[str, list[int]] = {}
+        revoked: dict[str, list[int]] = {}
+        decisions: dict[int, str] = {}
+        outcomes: dict[str, list[int]] = {}
+        orphans: list[int] = []
+        kinds = ["warrant_registered", "warrant_revoked", "query_decision", "query_outcome"]
+        for view in iter_entries(reader, kinds=kinds):
+            if view.kind == "query_decision":
+                decisions[view.index] = str(view.body["query_id"])
+            elif view.kind == "query_outcome":
+                outcomes.setdefault(str(view.body["query_id"]), []).append(view.index)
+                # An outcome must follow the decision of the same query: none is invented.
+                if decisions.get(int(view.body["decision_entry"])) != view.body["query_id"]:
+                    orphans.append(view.index)
+            else:
+                target = registered if view.kind == "warrant_registered" else revoked
+                target.setdefault(str(view.body["warrant_id"]), []).append(view.index)
+    finally:
+        reader.close()
+    registry = GatewayRegistry.open(url)
+    try:
+        records = {w: registry.get_warrant(w) for w in registered}
+    finally:
+        registry.close()
+    lost = [w for w, index in acts.registered.items() if registered.get(w) != [index]]
+    lost += [w for w in acts.revoked if len(revoked.get(w, [])) != 1]
+    lost += [q for q, index in acts.answered.items() if outcomes.get(q) != [index]]
+    duplicates = [w for w, indices in (registered | revoked | outcomes).items() if len(indices) > 1]
+    phantoms = [w for w in registered if w not in acts.sent]
+    phantoms += [w for w in revoked if w not in acts.revoke_sent]
+    disagree = [
+        w
+        for w, record in records.items()
+        if record is None
+        or record.ledger_index != registered[w][0]
+        or (record.revoked_at is not None) != (w in revoked)
+    ]
+    faults.add(
+        acknowledged=len(acts.registered) + len(acts.revoked) + len(acts.answered),
+        acknowledged_lost=len(lost),
+        duplicate_or_phantom=len(duplicates) + len(phantoms) + len(disagree) + len(orphans),
+    )
+    assert lost == []
+    assert duplicates == []
+    assert phantoms == []
+    assert orphans == []
+    assert disagree == []

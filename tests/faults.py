@@ -1,0 +1,77 @@
+"""What the fault suite tried and found, summed over the run and printed at its end; and the
+small federation layout and credentials the fault tests share.
+
+Each fault test adds its counts here as it goes, so a failing run still reports how far it got;
+``make soak`` prints the summary (tests/fault/conftest.py) and saves it to bench/results/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from alprfed.config import TLSConfig
+from alprfed.demo.layout import Layout
+
+# The figures the issue asks a soak run to report, in the order they are printed.
+FIGURES = (
+    ("kills_tried", "kill -9 tried"),
+    ("kills_survived", "kills survived (restarted, then audited)"),
+    ("acknowledged", "acknowledged acts checked after kills"),
+    ("acknowledged_lost", "acknowledged entries lost"),
+    ("duplicate_or_phantom", "phantom or duplicate entries"),
+    ("races", "racing requests sent"),
+    ("fuzz_inputs", "fuzz inputs tried"),
+    ("crashes", "crashes (service down, UNKNOWN)"),
+    ("tracebacks", "tracebacks or exception class names shown"),
+    ("unexpected_internal", "unexpected INTERNAL"),
+)
+
+TALLY: Counter[str] = Counter()
+
+
+def add(**counts: int) -> None:
+    TALLY.update(counts)
+
+
+def lines() -> list[str]:
+    return [f"{label:<46} {TALLY.get(key, 0):>10,}" for key, label in FIGURES]
+
+
+def save(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({key: TALLY.get(key, 0) for key, _ in FIGURES}, indent=2) + "\n")
+
+
+# --- what the fault tests share ---------------------------------------------------------------
+
+
+def small_layout(root: Path, *, witnesses: bool = False) -> Layout:
+    """The demo federation cut to San Jose PD (a node) and ICE ERO, on free ports."""
+    from dataclasses import replace
+
+    from gateways import free_port
+
+    from alprfed.demo.layout import build_layout
+    from alprfed.demo.spec import DEMO
+
+    spec = replace(
+        DEMO,
+        agencies=tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
+        witnesses=DEMO.witnesses if witnesses else (),
+        witness_quorum=DEMO.witness_quorum if witnesses else 0,
+    )
+    return build_layout(
+        root,
+        spec,
+        gateway_port=free_port(),
+        node_ports={"sjpd": free_port()},
+        witness_ports={w.witness_id: free_port() for w in spec.witnesses},
+    )
+
+
+def principal_tls(layout: Layout, organization: str, principal: str) -> TLSConfig:
+    """The mutual-TLS credential the layout's PKI issued ``principal`` of ``organization``."""
+    where = layout.pki / "orgs" / organization / "principals" / principal
+    return TLSConfig(ca=layout.pki / "ca.pem", cert=where / "cert.pem", key=where / "key.pem")
