@@ -180,9 +180,7 @@ def verify_cosignatures(
     return cosigned
 
 
-def verify_cosignature_line(
-    checkpoint_text: str, line: str, witness: CosignatureVerifier
-) -> int:
+def verify_cosignature_line(checkpoint_text: str, line: str, witness: CosignatureVerifier) -> int:
     """The timestamp of ``line`` once it is ``witness``'s valid cosignature of
     ``checkpoint_text`` (the note's text, final newline included).
 

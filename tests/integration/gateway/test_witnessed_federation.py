@@ -5,8 +5,8 @@ down changes nothing; two down and the federation fails closed."""
 from __future__ import annotations
 
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
