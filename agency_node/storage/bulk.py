@@ -5,8 +5,11 @@ SQLAlchemy's per-row parameter handling, which would cost more than the insert i
 thousands of rows per second; the column order is ``schema.SIGHTING_INSERT_COLUMNS``.
 
 Both skip a read already stored (same camera, time and plate: ``schema.SIGHTING_READ_KEY``)
-and report how many rows they inserted. COPY cannot skip conflicts, so on PostgreSQL the rows
-are copied into a session-local staging table and moved with INSERT ... ON CONFLICT DO NOTHING.
+and report how many rows they inserted. COPY cannot skip conflicts, so on PostgreSQL a chunk is
+first copied straight in under a savepoint (new reads, the common case, cost nothing more); only
+if that meets a read already stored is it rolled back to the savepoint and copied into a
+session-local staging table, then moved with INSERT ... ON CONFLICT DO NOTHING (measured about
+half the speed of the straight COPY, so it is kept for chunks that need it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from psycopg.errors import UniqueViolation
 
 from agency_node.storage.schema import SIGHTING_INSERT_COLUMNS, SIGHTING_READ_KEY, sightings
 from alprfed.models import Sighting
@@ -35,6 +39,7 @@ _POSTGRES_STAGING = (
     "model text, color text, confidence_per_mille smallint, image_uri text"
     ") ON COMMIT DELETE ROWS"
 )
+_POSTGRES_COPY_DIRECT = f"COPY {sightings.name} ({_COLUMN_LIST}) FROM STDIN"
 _POSTGRES_COPY = f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN"
 _POSTGRES_MOVE = (
     f"INSERT INTO {sightings.name} ({_COLUMN_LIST}) "  # noqa: S608
@@ -70,11 +75,23 @@ def insert_sightings(conn: sa.Connection, batch: Sequence[Sighting]) -> int:
     if conn.dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None  # a checked-out connection always has its driver connection
+        rows = [sighting_row(sighting) for sighting in batch]
         with driver.cursor() as cursor:
+            cursor.execute("SAVEPOINT bulk_chunk")
+            try:
+                with cursor.copy(_POSTGRES_COPY_DIRECT) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT bulk_chunk")
+            else:
+                cursor.execute("RELEASE SAVEPOINT bulk_chunk")
+                return len(rows)
+            cursor.execute("RELEASE SAVEPOINT bulk_chunk")
             cursor.execute(_POSTGRES_STAGING)
             with cursor.copy(_POSTGRES_COPY) as copy:
-                for sighting in batch:
-                    copy.write_row(sighting_row(sighting))
+                for row in rows:
+                    copy.write_row(row)
             # ORDER BY the staging ordinal: ids follow the file's order.
             cursor.execute(_POSTGRES_MOVE)
             inserted = cursor.rowcount
