@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from agency_node.storage.schema import (
+    SIGHTING_READ_INDEX,
+    SIGHTING_READ_KEY,
     access_log,
     answered_queries,
     cameras,
@@ -37,6 +39,20 @@ def _create_access_log(conn: sa.Connection) -> None:
     answered_queries.create(conn)
 
 
+def _identify_reads(conn: sa.Connection) -> None:
+    # Databases written before this migration may hold the same read twice (a file imported
+    # twice). Such rows are one read: the first stored (lowest id) is kept, so ids already
+    # cited by receipts and the ledger stay valid wherever they can.
+    key = ", ".join(SIGHTING_READ_KEY)
+    conn.execute(
+        sa.text(
+            f"DELETE FROM {sightings.name} WHERE id NOT IN "  # noqa: S608 (constants only)
+            f"(SELECT min(id) FROM {sightings.name} GROUP BY {key})"
+        )
+    )
+    conn.execute(sa.text(f"CREATE UNIQUE INDEX {SIGHTING_READ_INDEX} ON {sightings.name} ({key})"))
+
+
 NODE_MIGRATIONS = Migrations(
     store="agency node",
     version_table="schema_version",
@@ -54,6 +70,9 @@ NODE_MIGRATIONS = Migrations(
             2, "queue of signed purge reports awaiting the gateway", _create_purge_report_queue
         ),
         Migration(3, "access log: every query answered or refused", _create_access_log),
+        Migration(
+            4, "a read is identified by (camera, time, plate); duplicates merged", _identify_reads
+        ),
     ],
 )
 LATEST_VERSION = NODE_MIGRATIONS.latest

@@ -121,6 +121,12 @@ answered_queries = sa.Table(
     sa.Column("query_id", sa.String(MAX_QUERY_ID), primary_key=True),
 )
 
+# A read is identified by (camera, time, plate): the same read re-imported or re-delivered is
+# the same row. The unique index is created by migration 4 (not declared on the table above,
+# which migration 1 creates as it first shipped); inserts name these columns in ON CONFLICT.
+SIGHTING_READ_KEY = ("camera_id", "observed_at", "plate")
+SIGHTING_READ_INDEX = "ux_sightings_read"
+
 # Column order of the bulk path (COPY / executemany) into sightings.
 SIGHTING_INSERT_COLUMNS = (
     "plate",

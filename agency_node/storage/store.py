@@ -159,26 +159,45 @@ class NodeStore:
 
         ``new_sightings`` is consumed in chunks of ``chunk_rows`` so memory stays bounded;
         ``on_progress`` is called with the size of each chunk once it is written (but not yet
-        committed). Returns the number of sightings stored.
+        committed). Returns the number of sightings stored: a read already stored (same
+        camera, time and plate) or repeated in ``new_sightings`` is skipped, not stored twice.
 
         Raises:
             UnknownCamera: as in ``add_batch``; ``position`` counts from the first sighting.
         """
-        stored = 0
+        stored = offered = 0
         with self._writer.begin() as conn:
             self._upsert_cameras(conn, new_cameras)
             for chunk in _chunks(new_sightings, chunk_rows):
-                self._check_cameras_known(conn, chunk, first_position=stored)
-                insert_sightings(conn, chunk)
-                stored += len(chunk)
+                self._check_cameras_known(conn, chunk, first_position=offered)
+                stored += insert_sightings(conn, chunk)
+                offered += len(chunk)
                 if on_progress is not None:
                     on_progress(len(chunk))
         return stored
 
     def known_camera_ids(self, camera_ids: Iterable[str]) -> set[str]:
         """Which of ``camera_ids`` are registered on this node."""
+        return set(self.registered_cameras(camera_ids))
+
+    def registered_cameras(self, camera_ids: Iterable[str]) -> dict[str, Camera]:
+        """The cameras of ``camera_ids`` registered on this node, by id."""
+        found: dict[str, Camera] = {}
+        ordered = sorted(set(camera_ids))
         with self._reader.connect() as conn:
-            return self._known_camera_ids(conn, set(camera_ids))
+            for i in range(0, len(ordered), _CAMERA_LOOKUP_CHUNK):
+                part = ordered[i : i + _CAMERA_LOOKUP_CHUNK]
+                rows = conn.execute(sa.select(cameras).where(cameras.c.camera_id.in_(part)))
+                for row in rows:
+                    found[row.camera_id] = Camera(
+                        camera_id=row.camera_id,
+                        name=row.name,
+                        position=Position(row.lat_e6, row.lon_e6),
+                        sensitive_site=SensitiveSite(row.sensitive_site)
+                        if row.sensitive_site
+                        else None,
+                    )
+        return found
 
     def find_sightings(self, plate: str, start: int, end: int) -> list[Sighting]:
         """Sightings of ``plate`` observed in [start, end], ordered by (observed_at, id).

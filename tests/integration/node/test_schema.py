@@ -164,3 +164,48 @@ def test_sqlite_reads_leave_transaction_control_to_alprfed(sqlite_url: str) -> N
             assert driver.isolation_level is None  # type: ignore[union-attr]
             assert driver.in_transaction  # type: ignore[union-attr]
     engine.dispose()
+
+
+def test_version_3_database_with_a_read_stored_twice_is_merged_in_place(
+    database_url: str, now: int
+) -> None:
+    engine = sa.create_engine(database_url)
+    assert NODE_MIGRATIONS.upgrade(engine, target=3) == 3
+    insert = sa.text(
+        "INSERT INTO sightings (plate, plate_state, observed_at, camera_id, lat_e6, lon_e6, "
+        "make, model, color, confidence_per_mille, image_uri) VALUES "
+        "(:plate, 'WA', :t, 'cam-old', 47606200, -122332100, '', '', '', 870, '')"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO cameras (camera_id, name, lat_e6, lon_e6) "
+                "VALUES ('cam-old', 'Old camera', 47606200, -122332100)"
+            )
+        )
+        # The same export imported twice before reads were identified, and one other read.
+        for plate, t in (("ABC1234", now - 60), ("ABC1234", now - 60), ("XYZ9876", now - 60)):
+            conn.execute(insert, {"plate": plate, "t": t})
+        ids = conn.execute(sa.text("SELECT id FROM sightings ORDER BY id")).scalars().all()
+    engine.dispose()
+
+    with NodeStore.open(database_url) as store:
+        assert store.schema_version == LATEST_VERSION
+        (kept,) = store.find_sightings("ABC1234", now - 120, now)
+        assert kept.id == ids[0]  # the first stored: receipts citing it stay valid
+        assert len(store.find_sightings("XYZ9876", now - 120, now)) == 1
+        again = Sighting.create(
+            plate="ABC1234",
+            plate_state="WA",
+            observed_at=now - 60,
+            camera_id="cam-old",
+            position=Position(47_606_200, -122_332_100),
+            confidence_per_mille=900,
+        )
+        assert store.bulk_load([], [again]) == 0
+        assert store.count_sightings() == 2
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(insert, {"plate": "XYZ9876", "t": now - 60})  # the index itself refuses
+    engine.dispose()
