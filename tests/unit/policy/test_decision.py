@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
@@ -58,16 +59,23 @@ COURTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def gates() -> Gates:
+def bundled_gates(
+    agencies: Mapping[str, Agency] = AGENCIES, *, exigent_enabled: bool = True
+) -> Gates:
+    """The gates over the bundled Casbin policy and law book."""
     return Gates(
         access=AccessPolicy.load(bundled_policies_dir()),
         law=load_law_book(bundled_policies_dir()),
-        agencies=AGENCIES,
+        agencies=agencies,
         courts=COURTS,
-        exigent_enabled=True,
+        exigent_enabled=exigent_enabled,
         exigent_lookback_seconds=72 * 3600,
     )
+
+
+@pytest.fixture(scope="module")
+def gates() -> Gates:
+    return bundled_gates()
 
 
 FACTS = QueryFacts(
@@ -154,14 +162,7 @@ def test_exigent_needs_an_enabled_federation(gates: Gates) -> None:
     )
     facts = replace(FACTS, warrant_id=None, exigent_approval_id="ex-1", purpose=Purpose.AMBER_ALERT)
     assert gates.decide(facts, approval=approval).permitted == ["sjpd", "chicago-pd"]
-    disabled = Gates(
-        access=AccessPolicy.load(bundled_policies_dir()),
-        law=load_law_book(bundled_policies_dir()),
-        agencies=AGENCIES,
-        courts=COURTS,
-        exigent_enabled=False,
-        exigent_lookback_seconds=72 * 3600,
-    )
+    disabled = bundled_gates(exigent_enabled=False)
     assert refused_by(disabled.decide(facts, approval=approval), "sjpd") == ["exigent.enabled"]
 
 
@@ -283,14 +284,7 @@ def test_one_law_decision_per_state_gives_each_agency_its_own_answer() -> None:
         **{a.agency_id: a for a in (agency(f"va-{i}", "VA") for i in range(3))},
         **{a.agency_id: a for a in (agency(f"il-{i}", "IL") for i in range(2))},
     }
-    gates = Gates(
-        access=AccessPolicy.load(bundled_policies_dir()),
-        law=load_law_book(bundled_policies_dir()),
-        agencies=many,
-        courts=COURTS,
-        exigent_enabled=True,
-        exigent_lookback_seconds=72 * 3600,
-    )
+    gates = bundled_gates(many)
     targets = tuple(a for a in many if many[a].runs_node)
     asks = [
         (requester, purpose)
