@@ -43,6 +43,7 @@ from alprfed.errors import (
     LedgerRangeError,
 )
 from alprfed.ledger import schema
+from alprfed.ledger.bulk import insert_rows
 from alprfed.ledger.checkpoint import Checkpoint, read_checkpoint, sign_checkpoint
 from alprfed.ledger.cosignature import add_signature_lines
 from alprfed.ledger.entry import (
@@ -348,16 +349,16 @@ class LedgerStore(LedgerReader):
         if tip.size + len(batch) > schema.MAX_STORED_SIZE:
             raise LedgerError(f"the ledger is full at {schema.MAX_STORED_SIZE} entries")
         now = self._clock.now()
-        node_rows: list[dict[str, object]] = []
+        node_rows: list[tuple[object, ...]] = []
         tree = CompactRange(
             tip.size,
             tip.peak_hashes,
             on_node=lambda level, idx, value: node_rows.append(
-                {"node": schema.node_key(level, idx), "hash": value}
+                (schema.node_key(level, idx), value)
             ),
         )
-        entry_rows: list[dict[str, object]] = []
-        opening_rows: list[dict[str, object]] = []
+        entry_rows: list[tuple[object, ...]] = []
+        opening_rows: list[tuple[object, ...]] = []
         written: list[tuple[int, bytes, bytes]] = []
         prev = tip.last_leaf
         for index, pending in enumerate(batch, start=tip.size):
@@ -373,9 +374,9 @@ class LedgerStore(LedgerReader):
             )
             prev = leaf_hash(data)
             tree.append(prev)
-            entry_rows.append({"idx": index, "data": data})
+            entry_rows.append((index, data))
             opening_rows.extend(
-                {"entry_idx": index, "slot": slot, "plate": plate, "salt": salt}
+                (index, slot, plate, salt)
                 for slot, (plate, salt) in enumerate(zip(pending.plates, salts, strict=True))
             )
             written.append((index, prev, data))
@@ -387,10 +388,9 @@ class LedgerStore(LedgerReader):
         ).rowcount
         if advanced != 1:
             raise LedgerConflict(f"the ledger head is no longer at size {tip.size}")
-        conn.execute(schema.entries.insert(), entry_rows)
-        conn.execute(schema.nodes.insert(), node_rows)
-        if opening_rows:
-            conn.execute(schema.openings.insert(), opening_rows)
+        insert_rows(conn, schema.entries, entry_rows)
+        insert_rows(conn, schema.nodes, node_rows)
+        insert_rows(conn, schema.openings, opening_rows)
         for position, pending in enumerate(batch):
             if pending.effect is not None:
                 try:
