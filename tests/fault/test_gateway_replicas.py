@@ -13,11 +13,13 @@ acknowledged act lost, none logged twice, no phantom, the registry agrees with t
 the whole ledger verifies -- one linear log, no fork. Each act sent to two replicas is
 registered once and both get its index.
 
-CI kills the sequencer 3 times; ``--soak`` 30 times.
+CI kills the sequencer 3 times; ``--soak`` 30 times. A second gateway on one SQLite ledger is
+refused at start-up with one line.
 """
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -46,12 +48,10 @@ from gateways import free_port
 
 from alprfed import wire
 from alprfed.demo.layout import Layout
-from alprfed.demo.processes import FederationProcesses
+from alprfed.demo.processes import FederationProcesses, alprfed_command
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
-
-pytestmark = pytest.mark.postgres
 
 REPLICAS = 3
 CLERKS = 3
@@ -171,6 +171,7 @@ def same_act_on_two_replicas(layout: Layout, replicas: Replicas, acts: Acts) -> 
     faults.add(races=len(clients))
 
 
+@pytest.mark.postgres
 def test_killing_the_sequencer_hands_the_ledger_to_another_replica(
     layout: Layout, replicas: Replicas, postgres_url: str, soak: bool
 ) -> None:
@@ -214,3 +215,27 @@ def test_killing_the_sequencer_hands_the_ledger_to_another_replica(
         f"{min(takeovers):.3f} to {max(takeovers):.3f} s"
     )
     audit(layout, acts, postgres_url)
+
+
+def test_a_second_gateway_on_one_sqlite_ledger_is_refused_in_one_line(tmp_path: Path) -> None:
+    layout = faults.small_layout(tmp_path / "fed")  # the gateway's database is SQLite
+    replicas = Replicas(layout)
+    try:
+        replicas.start("gateway-0")
+        second = subprocess.run(
+            alprfed_command("gateway", "serve", "--config", str(replicas.configs["gateway-1"])),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        replicas.processes.stop_all()
+    said = (second.stdout + second.stderr).strip().splitlines()
+    assert second.returncode != 0
+    assert "Traceback" not in second.stderr
+    assert any(
+        "database_url: another gateway already writes the SQLite ledger" in line
+        and "replicas need PostgreSQL" in line
+        for line in said
+    ), said
