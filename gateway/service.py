@@ -31,6 +31,7 @@ from alprfed.ledger.tlog_proof import TlogProof
 from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Agency
+from alprfed.observability.metrics import GatewayMetrics
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
@@ -94,8 +95,10 @@ class QueryService:
         clock: Clock,
         per_node_timeout_s: float,
         default_timeout_s: float,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._policy = policy
+        self._metrics = metrics
         self._registry = registry
         self._audit = audit
         self._ledger = ledger
@@ -210,6 +213,15 @@ class QueryService:
             for agency_id in targets
         )
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
+        if self._metrics is not None:
+            self._metrics.record_query(outcomes, listed=federation.agencies)
+        log.info(  # ids and counts only: never the plate, case or warrant
+            "query %s answered: %d of %d agencies with results, complete=%s",
+            query_id,
+            sum(o.outcome is Outcome.RESULTS for o in outcomes),
+            len(outcomes),
+            complete,
+        )
         flagged = decision.authority == "exigent" and bool(permitted)
         outcome_entry = await self._audit.query_outcome(
             query_id=query_id,

@@ -35,7 +35,16 @@ def _describe(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
         if isinstance(exc, Unauthenticated):
             log.warning("%s refused: %s", method, exc.detail)
         else:
-            log.info("%s refused (%s): %s", method, exc.status.value, exc)
+            # Not the message: it may quote the request (a plate, a warrant id), and log
+            # lines outlive queries. The caller gets the message; the log, what kind it was.
+            field = getattr(exc, "field", "")
+            log.info(
+                "%s refused (%s): %s%s",
+                method,
+                exc.status.value,
+                type(exc).__name__,
+                f" in field {field}" if field else "",
+            )
         return status_code(exc), exc.public_message()
     request_id = uuid.uuid4().hex[:12]
     log.exception("%s failed unexpectedly [request %s]", method, request_id)
