@@ -41,7 +41,7 @@ class ObservedCall:
         self._telemetry = telemetry
         self._method = method
         self._started = time.perf_counter()
-        request_id, parent = incoming(metadata)
+        request_id, parent = incoming(metadata, tracing=telemetry.provider is not None)
         service, name = split_method(method)
         self._span = telemetry.tracer.start_span(
             method.lstrip("/"),

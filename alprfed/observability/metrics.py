@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Container, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -46,10 +47,21 @@ class RpcMetrics:
             registry=registry,
         )
 
+        # (method, code) -> its two children: .labels() costs more than the observation
+        # itself (cProfile, docs/PERFORMANCE.md "Observability"); methods and codes are few.
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
     def observe(self, full_method: str, code: str, seconds: float) -> None:
-        service, method = split_method(full_method)
-        self.handled.labels(service, method, code).inc()
-        self.duration.labels(service, method, code).observe(seconds)
+        children = self._children.get((full_method, code))
+        if children is None:
+            service, method = split_method(full_method)
+            children = (
+                self.handled.labels(service, method, code),
+                self.duration.labels(service, method, code),
+            )
+            self._children[(full_method, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def split_method(full_method: str) -> tuple[str, str]:

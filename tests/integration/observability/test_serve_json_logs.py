@@ -1,0 +1,71 @@
+"""`alprfed node serve --log-format json` as an operator runs it: a real process whose
+stderr is one JSON object a line, and whose metrics port answers while it serves."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from gateways import free_port
+from observed import http_get
+
+from alprfed.demo.layout import build_layout
+from alprfed.demo.spec import DEMO
+
+STARTUP_S = 30
+
+
+def test_node_serve_logs_json_lines_and_serves_probes(tmp_path: Path) -> None:
+    spec = replace(
+        DEMO,
+        agencies=tuple(a for a in DEMO.agencies if a.agency_id in ("sjpd", "ice-ero")),
+        witnesses=(),
+        witness_quorum=0,
+    )
+    layout = build_layout(
+        tmp_path / "fed", spec, gateway_port=free_port(), node_ports={"sjpd": free_port()}
+    )
+    config = layout.node_config("sjpd")
+    metrics_port = free_port()
+    config.write_text(
+        config.read_text().replace(
+            "[node]\n", f'[node]\nmetrics_listen = "127.0.0.1:{metrics_port}"\n', 1
+        )
+    )
+    command = [sys.executable, "-m", "alprfed", "-v", "node", "serve", "--config", str(config)]
+    process = subprocess.Popen(
+        [*command, "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        status = 0
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status, _ = http_get(metrics_port, "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200
+        assert http_get(metrics_port, "/readyz") == (200, "database: ok\n")
+        assert "alprfed_node_sightings" in http_get(metrics_port, "/metrics")[1]
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert f"metrics and probes on http://127.0.0.1:{metrics_port}/metrics" in out
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    listening = [e for e in events if "listening on port" in e["message"]]
+    assert listening
+    assert listening[0]["logger"] == "alprfed.node"
+    assert listening[0]["level"] == "INFO"
