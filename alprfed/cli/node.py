@@ -249,6 +249,10 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     config = load_node_config(config_path, insecure=insecure)
     apply_log_format(log_format, config.observability)
     server, port = create_server(config)
+    # Before it serves: whoever waits for its port or its lines may stop it at once.
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
     server.start()
     console.print(
         f"node {config.agency_id} ({config.state}) listening on "
@@ -257,8 +261,5 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
     if line := probes_line(metrics_host, server.probes):
         console.print(line)
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     server.stop()

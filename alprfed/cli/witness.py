@@ -97,6 +97,11 @@ async def _serve(config: WitnessConfig) -> None:
     from witness.server import create_server
 
     server, port = await create_server(config)
+    # Before the first line is printed: whoever waits for it may stop the witness at once.
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
     await server.start()
     host = config.listen.rsplit(":", 1)[0]
     # Plain lines, never wrapped: operators copy the vkey into witness policies.
@@ -104,10 +109,6 @@ async def _serve(config: WitnessConfig) -> None:
     click.echo(f"witness listening on {server.scheme}://{host}:{port} for {', '.join(config.logs)}")
     if line := probes_line(config.observability.metrics_listen.rsplit(":", 1)[0], server.probes):
         click.echo(line)
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    loop.add_signal_handler(signal.SIGINT, stopping.set)
     try:
         await stopping.wait()
     finally:

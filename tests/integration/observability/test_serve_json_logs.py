@@ -1,5 +1,5 @@
-"""`alprfed node serve --log-format json` as an operator runs it: a real process whose
-stderr is one JSON object a line, and whose metrics port answers while it serves."""
+"""`alprfed node|witness serve --log-format json` as an operator runs them: real processes
+whose stderr is one JSON object a line, and whose metrics port answers while they serve."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from pathlib import Path
 
 from gateways import free_port
 from observed import http_get
+from witnesses import SigningLog, write_witness_toml
 
 from alprfed.demo.layout import build_layout
 from alprfed.demo.spec import DEMO
+from alprfed.signing import SigningKey
 
 STARTUP_S = 30
 
@@ -69,3 +71,37 @@ def test_node_serve_logs_json_lines_and_serves_probes(tmp_path: Path) -> None:
     assert listening
     assert listening[0]["logger"] == "alprfed.node"
     assert listening[0]["level"] == "INFO"
+
+
+def test_witness_serve_logs_json_lines(tmp_path: Path) -> None:
+    log = SigningLog()
+    key = tmp_path / "witness-key.pem"
+    SigningKey.generate().save(key)
+    config = tmp_path / "witness.toml"
+    write_witness_toml(
+        config,
+        key=str(key),
+        database_url=f"sqlite:///{tmp_path / 'witness.db'}",
+        listen=f"127.0.0.1:{free_port()}",
+        logs=[log],
+    )
+    command = [sys.executable, "-m", "alprfed", "-v", "witness", "serve", "--config", str(config)]
+    process = subprocess.Popen(
+        [*command, "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # "witness <vkey>": it is up
+        assert first.startswith("witness ")
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert any(e["logger"] == "alprfed.witness" and e["level"] == "WARNING" for e in events)
