@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,37 +19,20 @@ from federations import NODES, Federation, test_spec
 from gateways import GatewayThread, free_port, seed_node
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from probe_client import http_get
 from prometheus_client.parser import text_string_to_metric_families
 
 from agency_node.server import NodeServer
 from agency_node.server import create_server as create_node_server
-from alprfed.config import GatewayConfig, load_gateway_config, load_node_config
+from alprfed.config import load_gateway_config, load_node_config
 from alprfed.demo.layout import build_layout
 from alprfed.observability.logs import JsonFormatter, RequestContextFilter
 from alprfed.observability.settings import LogFormat, ObservabilitySettings
 from alprfed.observability.telemetry import Telemetry
-from gateway.server import GatewayServer, create_server
 
 OBSERVED = ObservabilitySettings(
     metrics_listen="127.0.0.1:0", log_format=LogFormat.JSON, reflection=True
 )
-
-
-class ObservedGatewayThread(GatewayThread):
-    def __init__(self, config: GatewayConfig, telemetry: Telemetry) -> None:
-        super().__init__(config)
-        self._telemetry = telemetry
-
-    def start(self) -> ObservedGatewayThread:
-        self._thread.start()
-
-        async def start() -> tuple[GatewayServer, int]:
-            server, port = await create_server(self._config, telemetry=self._telemetry)
-            await server.start()
-            return server, port
-
-        self.server, self.port = self._run(start())
-        return self
 
 
 @dataclass
@@ -97,7 +79,7 @@ def start_observed_federation(root: Path) -> ObservedFederation:
         nodes[agency] = server
     gateway_config = replace(load_gateway_config(layout.gateway_config), observability=OBSERVED)
     gateway_telemetry = Telemetry.create("alprfed-gateway", OBSERVED, span_processor=processor)
-    gateway = ObservedGatewayThread(gateway_config, gateway_telemetry).start()
+    gateway = GatewayThread(gateway_config, telemetry=gateway_telemetry).start()
     return ObservedFederation(Federation(layout, gateway, nodes, now), spans)
 
 
@@ -113,14 +95,6 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def sample(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 class JsonLines(logging.Handler):

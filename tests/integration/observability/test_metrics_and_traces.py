@@ -4,7 +4,8 @@ scrapes /metrics, a tracing backend receives spans, a log shipper parses JSON li
 from __future__ import annotations
 
 from federations import SUSPECT
-from observed import JsonLines, ObservedFederation, http_get, sample, scrape
+from observed import JsonLines, ObservedFederation, sample, scrape
+from probe_client import http_get
 
 from alprfed.messages import Outcome
 

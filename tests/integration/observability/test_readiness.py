@@ -8,8 +8,9 @@ from pathlib import Path
 
 import federations
 from federations import NODES
-from gateways import free_port
-from observed import OBSERVED, ObservedGatewayThread, http_get
+from gateways import GatewayThread, free_port
+from observed import OBSERVED
+from probe_client import http_get
 
 from alprfed.config import load_gateway_config
 from alprfed.demo.layout import build_layout
@@ -32,7 +33,7 @@ def test_a_gateway_without_a_reachable_witness_quorum_is_not_ready(tmp_path: Pat
         witness_ports={w.witness_id: free_port() for w in spec.witnesses},
     )
     config = replace(load_gateway_config(layout.gateway_config), observability=OBSERVED)
-    gateway = ObservedGatewayThread(config, Telemetry.create("alprfed-gateway", OBSERVED)).start()
+    gateway = GatewayThread(config, telemetry=Telemetry.create("alprfed-gateway", OBSERVED)).start()
     try:
         assert gateway.server is not None
         assert gateway.server.probes is not None

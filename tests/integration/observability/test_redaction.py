@@ -15,7 +15,8 @@ import secrets
 
 import grpc
 import pytest
-from observed import JsonLines, ObservedFederation, http_get
+from observed import JsonLines, ObservedFederation
+from probe_client import http_get
 
 from agency_node.synthetic import CLINIC_VISITOR, STALE, SUSPECT
 from alprfed.models import Purpose

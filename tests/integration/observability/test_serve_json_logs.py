@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from gateways import free_port
-from observed import http_get
+from probe_client import http_get
 from witnesses import SigningLog, write_witness_toml
 
 from alprfed.demo.layout import build_layout
@@ -20,6 +22,25 @@ from alprfed.demo.spec import DEMO
 from alprfed.signing import SigningKey
 
 STARTUP_S = 30
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``alprfed -v ARGS --log-format json`` as a process; killed if the test fails."""
+    command = [sys.executable, "-m", "alprfed", "-v", *args, "--log-format", "json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, as systemd stops a service; its stdout and stderr once it exited."""
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=20)
 
 
 def test_node_serve_logs_json_lines_and_serves_probes(tmp_path: Path) -> None:
@@ -39,14 +60,7 @@ def test_node_serve_logs_json_lines_and_serves_probes(tmp_path: Path) -> None:
             "[node]\n", f'[node]\nmetrics_listen = "127.0.0.1:{metrics_port}"\n', 1
         )
     )
-    command = [sys.executable, "-m", "alprfed", "-v", "node", "serve", "--config", str(config)]
-    process = subprocess.Popen(
-        [*command, "--log-format", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with serving("node", "serve", "--config", str(config)) as process:
         status = 0
         deadline = time.monotonic() + STARTUP_S
         while time.monotonic() < deadline and process.poll() is None:
@@ -58,12 +72,7 @@ def test_node_serve_logs_json_lines_and_serves_probes(tmp_path: Path) -> None:
         assert status == 200
         assert http_get(metrics_port, "/readyz") == (200, "database: ok\n")
         assert "alprfed_node_sightings" in http_get(metrics_port, "/metrics")[1]
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        out, err = stop(process)
     assert process.returncode == 0, err
     assert f"metrics and probes on http://127.0.0.1:{metrics_port}/metrics" in out
     events = [json.loads(line) for line in err.splitlines() if line.strip()]
@@ -85,23 +94,11 @@ def test_witness_serve_logs_json_lines(tmp_path: Path) -> None:
         listen=f"127.0.0.1:{free_port()}",
         logs=[log],
     )
-    command = [sys.executable, "-m", "alprfed", "-v", "witness", "serve", "--config", str(config)]
-    process = subprocess.Popen(
-        [*command, "--log-format", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with serving("witness", "serve", "--config", str(config)) as process:
         assert process.stdout is not None
         first = process.stdout.readline()  # "witness <vkey>": it is up
         assert first.startswith("witness ")
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        _, err = stop(process)
     assert process.returncode == 0, err
     events = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert any(e["logger"] == "alprfed.witness" and e["level"] == "WARNING" for e in events)

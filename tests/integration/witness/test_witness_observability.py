@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import urllib.error
-import urllib.request
 from dataclasses import replace
 
 import aiohttp
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from probe_client import http_get
 from prometheus_client.parser import text_string_to_metric_families
 from witnesses import SigningLog
 
@@ -21,14 +20,6 @@ from witness.server import create_server
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def _counts(text: str) -> dict[str, float]:
@@ -66,9 +57,9 @@ def test_requests_are_counted_by_status_and_traced_from_the_callers_trace(
                         await response.read()
             probes = server.probes.port
             return (
-                await asyncio.to_thread(_get, probes, "/metrics"),
-                await asyncio.to_thread(_get, probes, "/readyz"),
-                await asyncio.to_thread(_get, probes, "/healthz"),
+                await asyncio.to_thread(http_get, probes, "/metrics"),
+                await asyncio.to_thread(http_get, probes, "/readyz"),
+                await asyncio.to_thread(http_get, probes, "/healthz"),
             )
         finally:
             await server.stop()

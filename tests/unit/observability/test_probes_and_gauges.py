@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 
 import pytest
+from probe_client import http_get
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -16,14 +15,6 @@ from alprfed.observability.context import current_request_id
 from alprfed.observability.logs import JsonFormatter, RequestContextFilter
 from alprfed.observability.metrics import SampledGauges, split_method
 from alprfed.observability.probes import ProbeServer
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def test_readyz_names_the_failing_check_and_healthz_stays_up() -> None:
@@ -37,14 +28,14 @@ def test_readyz_names_the_failing_check_and_healthz_stays_up() -> None:
     )
     probes.start()
     try:
-        assert _get(probes.port, "/readyz") == (
+        assert http_get(probes.port, "/readyz") == (
             503,
             "database: database unreachable (OperationalError)\n",
         )
-        assert _get(probes.port, "/healthz") == (200, "ok\n")
+        assert http_get(probes.port, "/healthz") == (200, "ok\n")
         state["database"] = None  # type: ignore[assignment]
-        assert _get(probes.port, "/readyz") == (200, "database: ok\nledger_writer: ok\n")
-        status, text = _get(probes.port, "/metrics")
+        assert http_get(probes.port, "/readyz") == (200, "database: ok\nledger_writer: ok\n")
+        status, text = http_get(probes.port, "/metrics")
         assert status == 200
         families = {f.name: f for f in text_string_to_metric_families(text)}
         assert families["alprfed_test_events"].samples[0].value == 3
@@ -59,7 +50,10 @@ def test_a_check_that_raises_is_not_ready() -> None:
     probes = ProbeServer("127.0.0.1:0", CollectorRegistry(), {"witness_quorum": broken})
     probes.start()
     try:
-        assert _get(probes.port, "/readyz") == (503, "witness_quorum: check failed: RuntimeError\n")
+        assert http_get(probes.port, "/readyz") == (
+            503,
+            "witness_quorum: check failed: RuntimeError\n",
+        )
     finally:
         probes.stop()
 
