@@ -7,18 +7,23 @@ permitted query "ledger not witnessed", so it should not be sent traffic).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from alprfed.ledger import LedgerWriter
 from alprfed.ledger.reader import LedgerReader
 from alprfed.observability.metrics import SampledGauges
 from alprfed.observability.probes import ReadinessCheck, database_check
+from gateway.witnessing import WitnessState
 
 LEDGER_GAUGES = {
     "alprfed_ledger_entries": "Entries in the ledger (its tree size)",
-    "alprfed_ledger_published_entries": "Entries covered by the newest published checkpoint",
+    "alprfed_ledger_published_entries": (
+        "Entries covered by the newest stored publication (witnessed checkpoint)"
+    ),
 }
 
 
@@ -29,7 +34,8 @@ def ledger_gauges(ledger: LedgerReader) -> SampledGauges:
             "alprfed_ledger_published_entries": ledger.published_size(),
         }
 
-    return SampledGauges(sample, LEDGER_GAUGES)
+    # Two single-row reads: cheap enough to be fresh at every scrape.
+    return SampledGauges(sample, LEDGER_GAUGES, interval_s=0)
 
 
 def gateway_checks(
@@ -40,3 +46,34 @@ def gateway_checks(
         "ledger_writer": lambda: None if writer.accepting else "the ledger writer is closed",
         "witness_quorum": witness_quorum,
     }
+
+
+class WitnessGauges(Collector):
+    """Per-witness state as the gateway's witnessing last saw it (no database involved)."""
+
+    def __init__(self, states: Callable[[], Mapping[str, WitnessState]]) -> None:
+        self._states = states
+
+    def describe(self) -> list[Metric]:
+        return list(self._families({}))
+
+    def collect(self) -> list[Metric]:
+        return list(self._families(self._states()))
+
+    @staticmethod
+    def _families(states: Mapping[str, WitnessState]) -> Iterator[Metric]:
+        cosigned = CounterMetricFamily(
+            "alprfed_gateway_witness_cosignatures",
+            "Valid cosignatures this gateway process collected, by witness",
+            labels=["witness"],
+        )
+        up = GaugeMetricFamily(
+            "alprfed_gateway_witness_up",
+            "1 when the witness's last answer was a valid cosignature, else 0",
+            labels=["witness"],
+        )
+        for name, state in sorted(states.items()):
+            cosigned.add_metric([name], state.cosigned)
+            up.add_metric([name], 1 if state.size is not None and not state.last_error else 0)
+        yield cosigned
+        yield up

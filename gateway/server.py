@@ -35,7 +35,7 @@ from alprfed.v1 import gateway_pb2_grpc, ledger_pb2_grpc
 from gateway.audit import AuditTrail
 from gateway.fanout import NodePool
 from gateway.ledger_servicer import LedgerServicer
-from gateway.observability import gateway_checks, ledger_gauges
+from gateway.observability import WitnessGauges, gateway_checks, ledger_gauges
 from gateway.openings import OpeningsRetention
 from gateway.policy_state import PolicyHolder
 from gateway.records import RecordsService
@@ -241,6 +241,8 @@ async def create_server(
             enable_reflection(server, [n for n in SERVICE_NAMES if n])
         port = add_port(server, config.listen, config.tls)
         telemetry.registry.register(ledger_gauges(store))
+        if isinstance(witnessing, CheckpointWitnessing):
+            telemetry.registry.register(WitnessGauges(lambda: witnessing.states))
         probes = (
             ProbeServer(
                 config.observability.metrics_listen,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from federations import NODES, Federation, test_spec
-from gateways import GatewayThread, free_port, seed_node
+from gateways import GatewayThread, WitnessThread, free_port, seed_node
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from probe_client import http_get
@@ -26,6 +26,7 @@ from agency_node.server import NodeServer
 from agency_node.server import create_server as create_node_server
 from alprfed.config import load_gateway_config, load_node_config
 from alprfed.demo.layout import build_layout
+from alprfed.demo.spec import DEMO
 from alprfed.observability.logs import JsonFormatter, RequestContextFilter
 from alprfed.observability.settings import LogFormat, ObservabilitySettings
 from alprfed.observability.telemetry import Telemetry
@@ -53,18 +54,25 @@ class ObservedFederation:
         return probes.port
 
 
-def start_observed_federation(root: Path) -> ObservedFederation:
+def start_observed_federation(root: Path, *, witnessed: bool = False) -> ObservedFederation:
+    """``witnessed`` runs the demo's three witnesses (quorum 2), as start_federation does."""
     spans = InMemorySpanExporter()
     processor = SimpleSpanProcessor(spans)
     spec = test_spec()
+    if witnessed:
+        spec = replace(spec, witnesses=DEMO.witnesses, witness_quorum=DEMO.witness_quorum)
     layout = build_layout(
         root,
         spec,
         gateway_port=free_port(),
         node_ports={a: free_port() for a in NODES},
-        witness_ports={},
+        witness_ports={w.witness_id: free_port() for w in spec.witnesses},
         tiles_port=0,
     )
+    witnesses = {
+        w.witness_id: WitnessThread(layout.witness_config(w.witness_id)).start()
+        for w in spec.witnesses
+    }
     now = int(time.time())
     nodes: dict[str, NodeServer] = {}
     for i, agency in enumerate(NODES):
@@ -80,7 +88,7 @@ def start_observed_federation(root: Path) -> ObservedFederation:
     gateway_config = replace(load_gateway_config(layout.gateway_config), observability=OBSERVED)
     gateway_telemetry = Telemetry.create("alprfed-gateway", OBSERVED, span_processor=processor)
     gateway = GatewayThread(gateway_config, telemetry=gateway_telemetry).start()
-    return ObservedFederation(Federation(layout, gateway, nodes, now), spans)
+    return ObservedFederation(Federation(layout, gateway, nodes, now, witnesses), spans)
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -44,11 +44,6 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
     from gateway.server import create_server
 
     server, port = await create_server(config)
-    await server.start()
-    console.print(f"gateway listening on {config.listen.rsplit(':', 1)[0]}:{port}")
-    metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
-    if line := probes_line(metrics_host, server.probes):
-        console.print(line)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -59,9 +54,15 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
         except ConfigError as exc:
             log.error("policy reload refused, the old policy stays in force: %s", exc)
 
+    # Before it serves: whoever waits for its port or its lines may stop it at once.
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
+    await server.start()
+    console.print(f"gateway listening on {config.listen.rsplit(':', 1)[0]}:{port}")
+    metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
+    if line := probes_line(metrics_host, server.probes):
+        console.print(line)
     await stopping.wait()
     await server.stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import federations
 from federations import NODES
 from gateways import GatewayThread, free_port
-from observed import OBSERVED
+from observed import OBSERVED, sample, scrape
 from probe_client import http_get
 
 from alprfed.config import load_gateway_config
@@ -50,5 +50,8 @@ def test_a_gateway_without_a_reachable_witness_quorum_is_not_ready(tmp_path: Pat
         assert lines["witness_quorum"].startswith("witness quorum ")
         assert "not reachable" in lines["witness_quorum"], body
         assert http_get(port, "/healthz") == (200, "ok\n")  # up, only not ready
+        samples = scrape(port)
+        for witness in spec.witnesses:
+            assert sample(samples, "alprfed_gateway_witness_up", witness=witness.witness_id) == 0
     finally:
         gateway.stop()
