@@ -3,11 +3,16 @@ scrapes /metrics, a tracing backend receives spans, a log shipper parses JSON li
 
 from __future__ import annotations
 
+import grpc
+import pytest
 from federations import SUSPECT
 from observed import JsonLines, ObservedFederation, sample, scrape
 from probe_client import http_get
 
+from alprfed.config import load_federation
 from alprfed.messages import Outcome
+from alprfed.rpc.tls import secure_channel
+from alprfed.v1 import gateway_pb2, node_pb2, node_pb2_grpc
 
 QUERY = "alprfed_rpc_server_handled_total"
 
@@ -126,3 +131,45 @@ def test_probes_report_health_and_readiness(observed: ObservedFederation) -> Non
     assert body.splitlines() == ["database: ok", "ledger_writer: ok", "witness_quorum: ok"]
     assert http_get(observed.node_metrics_port("norfolk-pd"), "/readyz") == (200, "database: ok\n")
     assert http_get(observed.gateway_metrics_port, "/secrets")[0] == 404
+
+
+def test_refused_calls_are_counted_by_their_status_code(observed: ObservedFederation) -> None:
+    """The code label is the status the error mapping chose, on the aio gateway and on the
+    threaded node alike."""
+    federation = observed.federation
+    gateway_before = scrape(observed.gateway_metrics_port)
+    node_before = scrape(observed.node_metrics_port("sjpd"))
+
+    malformed = gateway_pb2.QueryRequest(plate="NOT A PLATE!", purpose="robbery")
+    with pytest.raises(grpc.RpcError) as at_gateway:
+        federation.stub("sjpd", "officer-garcia").Query(malformed, timeout=15)
+    officer = federation.tls("sjpd", "officer-garcia")
+    with (
+        secure_channel(_node_address(observed, "sjpd"), officer) as channel,
+        pytest.raises(grpc.RpcError) as at_node,
+    ):
+        node_pb2_grpc.AgencyNodeStub(channel).Search(node_pb2.SearchRequest(), timeout=15)
+
+    gateway_after = scrape(observed.gateway_metrics_port)
+    node_after = scrape(observed.node_metrics_port("sjpd"))
+    query = {"service": "alprfed.v1.Gateway", "method": "Query"}
+    code = at_gateway.value.code().name
+    assert code == "INVALID_ARGUMENT"
+    assert (
+        sample(gateway_after, QUERY, **query, code=code)
+        - sample(gateway_before, QUERY, **query, code=code)
+        == 1
+    )
+    search = {"service": "alprfed.v1.AgencyNode", "method": "Search"}
+    code = at_node.value.code().name
+    assert code == "PERMISSION_DENIED"  # only the gateway's certificate may search
+    assert (
+        sample(node_after, QUERY, **search, code=code)
+        - sample(node_before, QUERY, **search, code=code)
+        == 1
+    )
+
+
+def _node_address(observed: ObservedFederation, agency: str) -> str:
+    federation = load_federation(observed.federation.layout.federation_file)
+    return federation.agencies[agency].node_address
