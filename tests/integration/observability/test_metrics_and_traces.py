@@ -3,6 +3,8 @@ scrapes /metrics, a tracing backend receives spans, a log shipper parses JSON li
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from federations import SUSPECT
@@ -12,7 +14,7 @@ from probe_client import http_get
 from alprfed.config import load_federation
 from alprfed.messages import Outcome
 from alprfed.rpc.tls import secure_channel
-from alprfed.v1 import gateway_pb2, node_pb2, node_pb2_grpc
+from alprfed.v1 import common_pb2, gateway_pb2, node_pb2, node_pb2_grpc
 
 QUERY = "alprfed_rpc_server_handled_total"
 
@@ -173,3 +175,37 @@ def test_refused_calls_are_counted_by_their_status_code(observed: ObservedFedera
 def _node_address(observed: ObservedFederation, agency: str) -> str:
     federation = load_federation(observed.federation.layout.federation_file)
     return federation.agencies[agency].node_address
+
+
+def test_ingest_moves_the_ingest_counter_and_the_sightings_held(
+    observed: ObservedFederation,
+) -> None:
+    federation = observed.federation
+    port = observed.node_metrics_port("norfolk-pd")
+    before = scrape(port)
+    camera = common_pb2.Camera(
+        camera_id="cam-metrics",
+        name="Granby St & Brambleton Ave",
+        position=common_pb2.Position(latitude_e6=36_853_000, longitude_e6=-76_287_000),
+    )
+    sightings = [
+        common_pb2.Sighting(
+            plate=f"MTR{n:04d}",
+            plate_state="va",
+            observed_at=int(time.time()) - 60 - n,
+            camera_id="cam-metrics",
+            position=common_pb2.Position(latitude_e6=36_853_010, longitude_e6=-76_287_020),
+            confidence_per_mille=900,
+        )
+        for n in range(5)
+    ]
+    batch = node_pb2.IngestBatch(sequence=1, cameras=[camera], sightings=sightings)
+    tooling = federation.tls("norfolk-pd", "node")  # the agency's own node tooling
+    with secure_channel(_node_address(observed, "norfolk-pd"), tooling) as channel:
+        summary = node_pb2_grpc.AgencyNodeStub(channel).IngestSightings(iter([batch]), timeout=15)
+    after = scrape(port)
+    assert summary.sightings == 5
+    ingested = "alprfed_node_ingested_sightings_total"
+    assert sample(after, ingested) - sample(before, ingested) == summary.sightings
+    ingest = {"service": "alprfed.v1.AgencyNode", "method": "IngestSightings", "code": "OK"}
+    assert sample(after, QUERY, **ingest) - sample(before, QUERY, **ingest) == 1
