@@ -12,7 +12,9 @@ on that thread: each returns None when ready or a one-line reason when not.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -38,9 +40,11 @@ class ProbeServer:
         self, listen: str, registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]
     ) -> None:
         host, _, port = listen.rpartition(":")
+        host = host.strip("[]")  # [::1]:9464
         handler = _handler(registry, dict(checks))
+        server_class = _IPv6HTTPServer if ":" in host else ThreadingHTTPServer
         try:
-            self._http = ThreadingHTTPServer((host.strip("[]"), int(port)), handler)
+            self._http = server_class((host, int(port)), handler)
         except OSError as exc:
             raise ConfigError(
                 f"metrics_listen: cannot listen on {listen}: {exc.strerror or exc}"
@@ -54,12 +58,21 @@ class ProbeServer:
     def start(self) -> None:
         self._thread.start()
         log.info("serving /metrics, /healthz and /readyz on port %d", self.port)
+        if not ipaddress.ip_address(str(self._http.server_address[0])).is_loopback:
+            log.warning(
+                "metrics_listen is not loopback: /metrics and the probes are plain HTTP; "
+                "keep the port on a management network"
+            )
 
     def stop(self) -> None:
         if self._thread.is_alive():
             self._http.shutdown()
             self._thread.join()
         self._http.server_close()
+
+
+class _IPv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 def database_check(engine: Engine) -> ReadinessCheck:

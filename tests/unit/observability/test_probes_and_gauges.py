@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.request
 
 import pytest
 from probe_client import http_get
@@ -130,3 +131,21 @@ def test_a_json_line_holds_the_request_id_and_the_traceback() -> None:
     assert event["request_id"] == "00aa11bb22cc33dd"
     assert "ValueError: inner" in event["exception"]
     assert "\n" not in JsonFormatter().format(record)
+
+
+def test_an_ipv6_loopback_address_is_served() -> None:
+    probes = ProbeServer("[::1]:0", CollectorRegistry(), {})
+    probes.start()
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{probes.port}/healthz", timeout=5) as answer:
+            assert answer.read() == b"ok\n"
+    finally:
+        probes.stop()
+
+
+def test_beyond_loopback_is_served_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    probes = ProbeServer("0.0.0.0:0", CollectorRegistry(), {})
+    with caplog.at_level(logging.WARNING, logger="alprfed.observability"):
+        probes.start()
+    probes.stop()
+    assert "metrics_listen is not loopback" in caplog.text
