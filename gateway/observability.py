@@ -7,7 +7,8 @@ permitted query "ledger not witnessed", so it should not be sent traffic).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -15,9 +16,14 @@ from sqlalchemy.engine import Engine
 
 from alprfed.ledger import LedgerWriter
 from alprfed.ledger.reader import LedgerReader
-from alprfed.observability.metrics import SampledGauges
+from alprfed.messages import Outcome
+from alprfed.observability.metrics import GatewayMetrics, SampledGauges
 from alprfed.observability.probes import ReadinessCheck, database_check
+from alprfed.query import AgencyOutcome
 from gateway.witnessing import WitnessState
+
+# The query service's logger: the answer's line is the query's, not this module's.
+log = logging.getLogger("alprfed.gateway.query")
 
 LEDGER_GAUGES = {
     "alprfed_ledger_entries": "Entries in the ledger (its tree size)",
@@ -36,6 +42,27 @@ def ledger_gauges(ledger: LedgerReader) -> SampledGauges:
 
     # Two single-row reads: cheap enough to be fresh at every scrape.
     return SampledGauges(sample, LEDGER_GAUGES, interval_s=0)
+
+
+def report_answer(
+    metrics: GatewayMetrics | None,
+    query_id: str,
+    outcomes: Sequence[AgencyOutcome],
+    complete: bool,
+    *,
+    listed: Container[str],
+) -> None:
+    """Count one query's outcomes and log its one line: ids and counts only, never the
+    plate, case number or warrant."""
+    if metrics is not None:
+        metrics.record_query(outcomes, listed=listed)
+    log.info(
+        "query %s answered: %d of %d agencies with results, complete=%s",
+        query_id,
+        sum(o.outcome is Outcome.RESULTS for o in outcomes),
+        len(outcomes),
+        complete,
+    )
 
 
 def gateway_checks(

@@ -41,6 +41,7 @@ from alprfed.signing import SEARCH_EVIDENCE_TYPE, SEARCH_QUERY_TYPE, Envelope, S
 from gateway.audit import AuditTrail, envelope_record
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
+from gateway.observability import report_answer
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
 
@@ -213,15 +214,7 @@ class QueryService:
             for agency_id in targets
         )
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
-        if self._metrics is not None:
-            self._metrics.record_query(outcomes, listed=federation.agencies)
-        log.info(  # ids and counts only: never the plate, case or warrant
-            "query %s answered: %d of %d agencies with results, complete=%s",
-            query_id,
-            sum(o.outcome is Outcome.RESULTS for o in outcomes),
-            len(outcomes),
-            complete,
-        )
+        report_answer(self._metrics, query_id, outcomes, complete, listed=federation.agencies)
         flagged = decision.authority == "exigent" and bool(permitted)
         outcome_entry = await self._audit.query_outcome(
             query_id=query_id,
