@@ -161,6 +161,7 @@ async def create_server(
         signer=ledger_signer,
         clock=clock,
         publish_on_append=not witness_policy.requires_witnesses,
+        exclusive=True,  # SQLite: one gateway; PostgreSQL: replicas share the sequencer lease
     )
     closers: list[Any] = [store.close]
     try:

@@ -8,7 +8,9 @@ share a few. Batching also means a checkpoint does not reveal which single query
 
 An entry is validated when ``append`` is called, so a bad entry fails its own caller at once
 and never the batch it would have joined. A batch that fails in storage fails each of its
-callers with a LedgerError, and nothing of it is stored.
+callers with a LedgerError, and nothing of it is stored. An entry whose record another gateway
+replica stored first (ActRecordedMeanwhile) fails its own caller only: the batch is sent again
+without it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from alprfed.errors import ConfigError, LedgerError
+from alprfed.errors import ActRecordedMeanwhile, ConfigError, LedgerError
 from alprfed.ledger.entry import AppendedEntry, Effect, PendingEntry
 from alprfed.ledger.store import MAX_BATCH_ENTRIES, LedgerStore
 
@@ -55,6 +57,7 @@ class LedgerWriter:
         self._waiting: deque[_Waiter] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self._lease_kept = False
 
     async def append(
         self,
@@ -100,6 +103,9 @@ class LedgerWriter:
             batch = self._take_batch()
             if batch:
                 await self._commit(batch)
+        if self._lease_kept:  # the batch it was kept for was cancelled by all its callers
+            self._lease_kept = False
+            await asyncio.to_thread(self._store.release_lease)
 
     def _take_batch(self) -> list[_Waiter]:
         batch: list[_Waiter] = []
@@ -111,19 +117,25 @@ class LedgerWriter:
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         started = time.perf_counter()
-        try:
-            appended = await asyncio.to_thread(
-                self._store.append_batch, [pending for pending, _ in batch]
-            )
-        except Exception as exc:  # every failure reaches every caller, none is swallowed
-            if not isinstance(exc, LedgerError):
-                log.exception("ledger batch of %d entries failed", len(batch))
-            for _, future in batch:
-                if not future.done():
-                    failure = LedgerError(f"the ledger batch was not stored: {exc}")
-                    failure.__cause__ = exc
-                    future.set_exception(failure)
-            return
+        # More waiting: keep the sequencer lease for the next batch (within its turn).
+        keep_lease = self._lease_kept = bool(self._waiting)
+        while True:
+            try:
+                appended = await asyncio.to_thread(
+                    self._store.append_batch,
+                    [pending for pending, _ in batch],
+                    keep_lease=keep_lease,
+                )
+                break
+            except ActRecordedMeanwhile as exc:
+                _, refused = batch.pop(exc.position)
+                if not refused.done():
+                    refused.set_exception(exc)
+                if not batch:
+                    return
+            except Exception as exc:
+                self._fail(batch, exc)
+                return
         if self._on_batch is not None:
             self._on_batch(len(appended), time.perf_counter() - started)
         if self._on_commit is not None and appended:
@@ -131,3 +143,14 @@ class LedgerWriter:
         for (_, future), entry in zip(batch, appended, strict=True):
             if not future.done():  # a caller cancelled mid-commit; its entry is in the log
                 future.set_result(entry)
+
+    @staticmethod
+    def _fail(batch: list[_Waiter], exc: Exception) -> None:
+        """Every failure reaches every caller of the batch; none is swallowed."""
+        if not isinstance(exc, LedgerError):
+            log.exception("ledger batch of %d entries failed", len(batch))
+        for _, future in batch:
+            if not future.done():
+                failure = LedgerError(f"the ledger batch was not stored: {exc}")
+                failure.__cause__ = exc
+                future.set_exception(failure)
