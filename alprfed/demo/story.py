@@ -457,8 +457,8 @@ class Story:
     def replayed_evidence(self, key: SigningKey, forged: SearchQuery) -> Envelope:
         """The evidence of the lawful chapter-1 query, read from the ledger as any insider
         with read access could, and re-signed for the forged query."""
-        outcome = decode_entry(TlogProof.parse(self.receipt_path.read_text()).extra or b"")
-        index = int(outcome.body["decision_entry"])
+        decision = decode_entry(TlogProof.parse(self.receipt_path.read_text()).extra or b"")
+        index = decision.index
         with self.connection("ca-state-auditor", "auditor-patel").channel() as channel:
             ledger = GrpcLedgerSource(channel)
             checkpoint = ledger.latest_checkpoint()
@@ -537,8 +537,8 @@ class Story:
             witness_policy=policy,
         )
         self.checks.expect(
-            receipt.entry.kind == "query_outcome",
-            f"the officer's receipt verifies offline: entry {receipt.entry.index}"
+            receipt.entry.kind == "query_decision",
+            f"the officer's receipt verifies offline: decision entry {receipt.entry.index}"
             f" is in the log of size {receipt.checkpoint.size}",
         )
         audit = audit_entries(iter_entries(source))
