@@ -292,8 +292,10 @@ class QueryService:
     async def _receipt(self, decision_entry: AppendedEntry, deadline: float) -> str:
         """The officer's receipt when no node was asked: the decision entry, proved only on a
         checkpoint the witness quorum cosigned (fail closed: Unavailable past the deadline)."""
+        # Only what is left of the deadline: a refusal must reach the officer before it (when
+        # the decision's own round already timed out, that is at once).
         published = await self._witnessing.wait_published(
-            decision_entry.index + 1, max(MIN_WITNESS_WAIT_S / 2, self._budget(deadline))
+            decision_entry.index + 1, self._budget(deadline)
         )
         return await self._receipt_on(decision_entry, published)
 
