@@ -16,7 +16,10 @@ from alprfed.config import TLSConfig
 from alprfed.demo.layout import Layout
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.query import QueryInput
 from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
+from alprfed.v1 import gateway_pb2
+from alprfed.wire import gateway as gwire
 
 DAY = 86_400
 COURT = "santa-clara-superior"  # the court whose clerk registers the fault tests' warrants
@@ -106,3 +109,17 @@ def sign_warrant(key: SigningKey, now: int) -> Envelope:
         prospective=False,
     )
     return key.sign_envelope(WARRANT_TYPE, warrant.to_canonical())
+
+
+def warrant_query(warrant_id: str, now: int) -> gateway_pb2.QueryRequest:
+    """Officer-garcia's query for the warrant's plate, inside its window."""
+    return gwire.query_to_pb(
+        QueryInput.create(
+            plate="8FXR413",
+            window_from=now - 3 * DAY,
+            window_to=now - 600,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-0042",
+            warrant_id=warrant_id,
+        )
+    )

@@ -38,12 +38,9 @@ from alprfed.ledger import iter_entries
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.verify import verify_ledger
-from alprfed.models import Purpose
-from alprfed.query import QueryInput
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import Envelope, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
-from alprfed.wire import gateway as gwire
 from gateway.registry import GatewayRegistry
 
 CLERKS = 4
@@ -141,17 +138,7 @@ def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
             if not warrants:
                 time.sleep(RETRY_PAUSE_S)
                 continue
-            now = int(time.time())
-            request = gwire.query_to_pb(
-                QueryInput.create(
-                    plate="8FXR413",
-                    window_from=now - 3 * faults.DAY,
-                    window_to=now - 600,
-                    purpose=Purpose.ROBBERY,
-                    case_number="SJ-2026-0042",
-                    warrant_id=warrants[-1],
-                )
-            )
+            request = faults.warrant_query(warrants[-1], int(time.time()))
             try:
                 answer = stub.Query(request, timeout=CALL_TIMEOUT_S)
             except grpc.RpcError as exc:
