@@ -17,6 +17,10 @@ cosignature is verified before it counts. A checkpoint that reaches the quorum i
 checkpoint are stored too, for monitors. Waiters (a query about to answer) wake when a
 published checkpoint covers their entry, or fail after their deadline with the state of every
 witness.
+
+Rounds are coalesced: a checkpoint a waiter needs is submitted at once, any other only after
+``COALESCE_DELAY_S`` (or with the next one a waiter needs), so under load each query's
+decision round also witnesses the previous query's outcome instead of queueing behind it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
 MAX_RESPONSE_BYTES = 64 * 1024
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 STRAGGLER_DELAY_S = 0.05  # late cosignatures gathered this long before they are stored
+# A checkpoint no query waits for (a query's outcome, a registration) is submitted after this
+# delay, so that a newer checkpoint -- the next query's decision -- can share its round; a
+# round the witnesses are busy with would otherwise delay the next waiter by a whole round.
+COALESCE_DELAY_S = 0.2
 
 
 class WitnessedStore(Protocol):
@@ -150,6 +158,8 @@ class CheckpointWitnessing:
         self._published_size = -1
         self._collected: dict[int, dict[str, str]] = {}  # size -> witness -> cosignature line
         self._wake = {w.name: asyncio.Event() for w in self._witnesses}
+        self._wanted = -1  # the largest size a waiter has asked to see published
+        self._deferred_wake: asyncio.TimerHandle | None = None
         # Set (and replaced) at every publication: waiters wake and check their size.
         self._published_changed = asyncio.Event()
         # One computation per (old, new), shared by the witnesses asking for it at once.
@@ -179,6 +189,8 @@ class CheckpointWitnessing:
 
     async def stop(self) -> None:
         """Stop asking witnesses; store what was published (what readers were shown)."""
+        if self._deferred_wake is not None:
+            self._deferred_wake.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -189,14 +201,26 @@ class CheckpointWitnessing:
             await self._session.close()
 
     def checkpoint_signed(self, note: str) -> None:
-        """The writer committed a batch under ``note``: ask the witnesses to cosign it."""
+        """The writer committed a batch under ``note``: ask the witnesses to cosign it, at
+        once if a waiter needs it, else after ``COALESCE_DELAY_S`` (called on the event loop)."""
         checkpoint = read_checkpoint(note)
         if checkpoint.size > self._head_size:
             self._head_note, self._head_size = note, checkpoint.size
             self._head_text = parse_note(note).text
             self._signed_at[checkpoint.size] = time.perf_counter()
-            for event in self._wake.values():
-                event.set()
+            if self._wanted > self._published_size or not self._tasks:
+                self._wake_witnesses()
+            elif self._deferred_wake is None:
+                self._deferred_wake = asyncio.get_running_loop().call_later(
+                    COALESCE_DELAY_S, self._wake_witnesses
+                )
+
+    def _wake_witnesses(self) -> None:
+        if self._deferred_wake is not None:
+            self._deferred_wake.cancel()
+            self._deferred_wake = None
+        for event in self._wake.values():
+            event.set()
 
     async def wait_published(self, size: int, timeout_s: float) -> str:
         """The published checkpoint once it covers ``size`` entries.
@@ -205,6 +229,10 @@ class CheckpointWitnessing:
             Unavailable: no checkpoint covering them reached the quorum within ``timeout_s``;
                 the message gives the state of every witness.
         """
+        if size > self._published_size and size > self._wanted:
+            self._wanted = size
+            if size <= self._head_size:  # signed already: its round must not wait
+                self._wake_witnesses()
         try:
             async with asyncio.timeout(timeout_s):
                 while self._published_size < size:

@@ -33,15 +33,12 @@ import pytest
 import sqlalchemy as sa
 from fault.test_kill_gateway import (
     CALL_TIMEOUT_S,
-    COURT,
     RETRY_PAUSE_S,
     RETRYABLE,
     Acts,
     audit,
     clerk_acts,
-    clerk_tls,
     envelope_id,
-    sign_warrant,
     wait_for_acks,
 )
 from gateways import free_port
@@ -141,7 +138,7 @@ def replicas(layout: Layout) -> Iterator[Replicas]:
 
 
 def clerk(layout: Layout, replicas: Replicas, acts: Acts, stop: threading.Event, n: int) -> None:
-    client = FailoverStub(list(replicas.addresses.values()), clerk_tls(layout), n)
+    client = FailoverStub(list(replicas.addresses.values()), faults.clerk_tls(layout), n)
     try:
         clerk_acts(layout, acts, stop, n, lambda method, r: client.call(stop, method, r))
     finally:
@@ -150,7 +147,7 @@ def clerk(layout: Layout, replicas: Replicas, acts: Acts, stop: threading.Event,
 
 def same_act_on_two_replicas(layout: Layout, replicas: Replicas, acts: Acts) -> None:
     """One warrant sent to two replicas at the same instant: both answer with its one index."""
-    envelope = sign_warrant(SigningKey.load(layout.court_key(COURT)), int(time.time()))
+    envelope = faults.sign_warrant(SigningKey.load(layout.court_key(faults.COURT)), int(time.time()))
     request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
     name = envelope_id(envelope)
     with acts.lock:
