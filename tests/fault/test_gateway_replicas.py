@@ -147,13 +147,15 @@ def clerk(layout: Layout, replicas: Replicas, acts: Acts, stop: threading.Event,
 
 def same_act_on_two_replicas(layout: Layout, replicas: Replicas, acts: Acts) -> None:
     """One warrant sent to two replicas at the same instant: both answer with its one index."""
-    envelope = faults.sign_warrant(SigningKey.load(layout.court_key(faults.COURT)), int(time.time()))
+    envelope = faults.sign_warrant(
+        SigningKey.load(layout.court_key(faults.COURT)), int(time.time())
+    )
     request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
     name = envelope_id(envelope)
     with acts.lock:
         acts.sent.add(name)
     alive = [a for n, a in replicas.addresses.items() if n in replicas.processes.processes]
-    clients = [FailoverStub([a], clerk_tls(layout), 0) for a in alive[:2]]
+    clients = [FailoverStub([a], faults.clerk_tls(layout), 0) for a in alive[:2]]
     stop = threading.Event()
     try:
         with ThreadPoolExecutor(len(clients)) as pool:
