@@ -97,6 +97,18 @@ class TLSConfig:
             )
 
 
+DEFAULT_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # a Plate Recognizer post may carry its image
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """The node's HTTPS webhook receiver for camera engines (docs/INGEST.md, ``[webhook]``)."""
+
+    listen: str  # HOST:PORT of its own; TLS with the node's certificate
+    tokens: Path  # the camera token file (hashes only), managed by ``alprfed node token``
+    max_body_bytes: int = DEFAULT_WEBHOOK_BODY_BYTES
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     agency_id: AgencyId
@@ -113,6 +125,7 @@ class NodeConfig:
     # The node's own trust anchors (agency_node.trust): the ledger key and witness policy,
     # the courts it honours, its auditors. Without it the node answers no query.
     trust_file: Path | None = None
+    webhook: WebhookConfig | None = None  # None: no webhook receiver
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -203,7 +216,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 # Every key each table may hold. Anything else is an error: a misspelt key (say
 # "gateway_adress") must not silently turn a feature off.
-ROOT_NODE = {"node", "tls"}
+ROOT_NODE = {"node", "tls", "webhook"}
 ROOT_GATEWAY = {"gateway", "tls", "node_tls"}
 ROOT_FEDERATION = {"federation", "agency", "court"}
 NODE_KEYS = {
@@ -236,6 +249,7 @@ GATEWAY_KEYS = {
     "tiles_listen",
 }
 TLS_KEYS = {"ca", "cert", "key"}
+WEBHOOK_KEYS = {"listen", "tokens", "max_body_bytes"}
 FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_lookback_hours"}
 AGENCY_KEYS = {"id", "name", "state", "kind", "node_address", "node_key", "declarations"}
 COURT_KEYS = {"id", "name", "key", "kind", "states"}
@@ -315,6 +329,17 @@ class _Table:
 _REQUIRED = object()
 
 
+def _webhook(table: _Table) -> WebhookConfig:
+    limit = table.integer("max_body_bytes", DEFAULT_WEBHOOK_BODY_BYTES)
+    if isinstance(limit, bool) or limit <= 0:
+        raise ConfigError(f"{table.where}: 'max_body_bytes' must be a positive integer")
+    return WebhookConfig(
+        listen=table.address("listen", "", any_port=True),
+        tokens=table.path("tokens"),
+        max_body_bytes=limit,
+    )
+
+
 def _tls(table: _Table, insecure: bool) -> TLSConfig:
     return TLSConfig(
         ca=table.opt_path("ca"),
@@ -349,6 +374,7 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         if node.data.get("gateway_address")
         else "",
         trust_file=node.opt_path("trust"),
+        webhook=_webhook(root.table("webhook", WEBHOOK_KEYS)) if "webhook" in root.data else None,
     )
     if config.purge_interval_seconds <= 0:
         raise ConfigError(f"{node.where}: 'purge_interval_seconds' must be a positive integer")

@@ -28,6 +28,7 @@ from alprfed.cli.common import (
     new_signing_key,
     parse_time,
 )
+from alprfed.cli.node_tokens import token
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
 
@@ -359,6 +360,7 @@ def serve(config_path: Path, insecure: bool) -> None:
     import threading
 
     from agency_node.server import create_server
+    from agency_node.webhook import start_receiver
 
     config = load_node_config(config_path, insecure=insecure)
     server, port = create_server(config)
@@ -367,8 +369,17 @@ def serve(config_path: Path, insecure: bool) -> None:
         f"node {config.agency_id} ({config.state}) listening on "
         f"{config.listen.rsplit(':', 1)[0]}:{port}"
     )
+    receiver = start_receiver(config, clock=SYSTEM_CLOCK)
+    if receiver is not None and config.webhook is not None:
+        host = config.webhook.listen.rsplit(":", 1)[0]
+        console.print(f"webhook receiver on https://{host}:{receiver.port}/v1/webhooks/")
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
+    if receiver is not None:
+        receiver.stop()
     server.stop()
+
+
+node.add_command(token)
