@@ -7,11 +7,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from agency_node.formats import fields, rekor
+from agency_node.formats import JSON_FORMATS, fields, rekor
 from agency_node.formats.mapped_csv import parse_mapping
 from alprfed.errors import ConfigError, InvalidRequest
 from alprfed.models import Position
+
+# Every key the JSON formats read, so generated bodies reach deep into each parser.
+FUZZ_KEYS = (
+    "hook", "event", "data", "camera_id", "timestamp", "results", "plate", "region", "code",
+    "score", "model_make", "make", "model", "color", "data_type", "epoch_start",
+    "best_plate_number", "best_region", "best_confidence", "gps_latitude", "gps_longitude",
+    "vehicle", "make_model", "name", "webhook_type", "created", "license_plate_number",
+    "license_plate_state", "confidence", "image_url",
+)  # fmt: skip
 
 MINIMAL = {
     "columns": {
@@ -108,3 +119,23 @@ def test_a_mapped_cell_that_does_not_parse_names_its_header() -> None:
     row = {"Plate": "AB12", "State": "IL", "Camera": "cam-1", "Conf": "0.5", "Time": "soon"}
     with pytest.raises(InvalidRequest, match=r"^Time: 'soon' is not whole Unix time"):
         mapping.read(row)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(FUZZ_KEYS), children, max_size=6),
+    max_leaves=25,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", sorted(JSON_FORMATS))
+@given(body=JSON_VALUES)
+def test_any_json_body_is_a_list_of_reads_or_one_invalid_request(fmt: str, body: Any) -> None:
+    outcome: list[Any] | str
+    try:
+        outcome = JSON_FORMATS[fmt].reads(body)
+    except InvalidRequest as exc:  # a message for the caller, never another exception type
+        outcome = str(exc)
+    assert isinstance(outcome, list) or outcome
