@@ -68,7 +68,15 @@ def event_reads(event: Any, path: str) -> list[ReadDraft]:
         result = f.obj(result, where)
         score = f.confidence(result, where, "score")
         reads.append(
-            _result_read(result, where, camera_id, observed_at, score, f.join(path, "camera_id"))
+            _result_read(
+                result,
+                where,
+                camera_id,
+                observed_at,
+                score,
+                f.join(path, "camera_id"),
+                f.join(path, "timestamp"),
+            )
         )
     return reads
 
@@ -80,6 +88,7 @@ def _result_read(
     observed_at: int,
     confidence: int,
     camera_path: str = "camera_id",
+    time_path: str = "timestamp",
 ) -> ReadDraft:
     region_path = f.join(where, "region")
     region = f.obj(f.member(result, where, "region"), region_path)
@@ -94,6 +103,7 @@ def _result_read(
         vehicle_color=f.first_choice(result, where, "color", "color"),
         origin={
             "plate": f.join(where, "plate"),
+            "observed_at": time_path,
             "camera_id": camera_path,
             "vehicle_make": f.join(where, "model_make[0].make"),
             "vehicle_model": f.join(where, "model_make[0].model"),

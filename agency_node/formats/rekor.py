@@ -33,6 +33,7 @@ MS_PER_SECOND = 1000
 
 ORIGIN = {
     "plate": "best_plate_number",
+    "observed_at": "epoch_start",
     "camera_id": "camera_id",
     "vehicle_make": "vehicle.make[0].name",
     "vehicle_model": "vehicle.make_model[0].name",

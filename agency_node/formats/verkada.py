@@ -25,6 +25,7 @@ from alprfed.errors import InvalidRequest
 
 ORIGIN = {
     "plate": "data.license_plate_number",
+    "observed_at": "data.created",
     "camera_id": "data.camera_id",
     "image_uri": "data.image_url",
 }

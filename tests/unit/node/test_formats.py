@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +140,19 @@ def test_any_json_body_is_a_list_of_reads_or_one_invalid_request(fmt: str, body:
     except InvalidRequest as exc:  # a message for the caller, never another exception type
         outcome = str(exc)
     assert isinstance(outcome, list) or outcome
+
+
+def test_a_time_at_the_epoch_is_refused_naming_the_vendor_field(tmp_path: Path) -> None:
+    from agency_node.formats.reads import CameraDirectory
+    from agency_node.storage import NodeStore
+    from alprfed.models import Camera
+
+    group = {
+        "data_type": "alpr_group", "epoch_start": 0, "camera_id": 1234,
+        "best_plate_number": "8XYZ345", "best_region": "us-ca", "best_confidence": 90,
+    }  # fmt: skip
+    (draft,) = rekor.group_reads(group)
+    with NodeStore.open(f"sqlite:///{tmp_path / 'node.db'}") as store:
+        store.upsert_cameras([Camera("1234", "Alameda", Position(37_000_000, -121_000_000))])
+        with pytest.raises(InvalidRequest, match=r"^epoch_start: "):
+            CameraDirectory(store).finish(draft)
