@@ -22,13 +22,19 @@ sensitive_site: empty, or one of the categories of ``alprfed.models.SensitiveSit
 (health_care, reproductive_health_care, place_of_worship, school, immigration_services,
 shelter, legal_services, courthouse, political_assembly).
 
+Vendor formats (Plate Recognizer, Rekor, Verkada, mapped CSV) live in agency_node.formats,
+which also holds the value parsers and the bad-record contract this module shares with them.
+
 Numbers are parsed as exact decimals, never floats: degrees are rounded half-to-even to the
 microdegree (about 11 cm), confidences to the per mille. Unknown columns are refused, so a
 misspelt header cannot silently drop a column.
 
 The bad-record contract: both files are validated completely before anything is stored. If any
 record is bad, nothing is imported and ``CsvRejected`` lists the first MAX_REPORTED_PROBLEMS bad
-records by file and line with the reason, and how many more there are. Otherwise the cameras and
+records by file and line with the reason, and how many more there are. Reads from the future,
+older than retention allows, or from a camera at a sensitive site the node's law bars
+collecting at (ObservationBounds) are bad records. A read already stored (camera, time and
+plate) is skipped, not stored twice. Otherwise the cameras and
 all sightings are stored in one transaction, in chunks, so an import is all or nothing even if
 the database fails half way.
 """

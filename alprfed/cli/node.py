@@ -353,6 +353,8 @@ def keygen(out: Path) -> None:
 def serve(config_path: Path, insecure: bool) -> None:
     """Serve signed searches and camera ingest until SIGTERM or Ctrl-C.
 
+    With a [webhook] table, also the HTTPS webhook receiver for ALPR engines (docs/INGEST.md).
+
     Runs the retention purge in the background and delivers its signed reports to the
     gateway's ledger. Shutdown is graceful: health turns NOT_SERVING, in-flight calls finish.
     """
