@@ -279,3 +279,34 @@ def test_a_bad_webhook_table_is_one_error_naming_the_key(
     )
     with pytest.raises(ConfigError, match=named):
         load_node_config(path, insecure=True)
+
+
+def test_token_commands_issue_list_and_revoke(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from alprfed.cli.main import cli
+
+    path = tmp_path / "node.toml"
+    node_table = (
+        '[node]\nagency_id = "sjpd"\nstate = "CA"\ndatabase_url = "sqlite:///n.db"\n'
+        f'signing_key = "k.pem"\ngateway_key = "{SigningKey.generate().public.to_text()}"\n'
+    )
+    path.write_text(node_table)
+    without = CliRunner().invoke(cli, ["node", "token", "issue", "cam-1", "--config", str(path)])
+    path.write_text(node_table + '[webhook]\nlisten = "localhost:0"\ntokens = "t.json"\n')
+    issued = CliRunner().invoke(cli, ["node", "token", "issue", "cam-1", "--config", str(path)])
+    tokens = CameraTokens(tmp_path / "t.json")
+    before = tokens.camera_for(issued.stdout.strip())
+    listed = CliRunner().invoke(cli, ["node", "token", "list", "--config", str(path)])
+    revoked = CliRunner().invoke(cli, ["node", "token", "revoke", "cam-1", "--config", str(path)])
+    again = CliRunner().invoke(cli, ["node", "token", "revoke", "cam-1", "--config", str(path)])
+
+    assert without.exit_code == 1
+    assert "no [webhook] table" in without.stderr
+    assert issued.exit_code == 0
+    assert before == "cam-1"
+    assert tokens.camera_for(issued.stdout.strip()) is None  # revoked: the file is re-read
+    assert listed.stdout.startswith("cam-1  issued ")
+    assert revoked.exit_code == 0
+    assert again.exit_code == 1
+    assert "camera 'cam-1' has no webhook token" in again.stderr
