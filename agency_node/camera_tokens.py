@@ -50,7 +50,9 @@ class CameraTokens:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of the file last read
+        # (inode, mtime_ns, size) of the file last read. Every write renames a new file into
+        # place, so the inode changes even when a re-issue leaves size and coarse mtime alike.
+        self._seen: tuple[int, int, int] | None = None
         self._hashes: dict[str, str] = {}
 
     def issue(self, camera_id: str, *, now: int) -> IssuedToken:
@@ -90,7 +92,7 @@ class CameraTokens:
         with self._lock:
             try:
                 stat = self._path.stat()
-                seen: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+                seen: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             except FileNotFoundError:
                 seen = None  # no file yet: no camera has a token
             if seen != self._seen or seen is None:

@@ -310,3 +310,14 @@ def test_token_commands_issue_list_and_revoke(tmp_path: Path) -> None:
     assert revoked.exit_code == 0
     assert again.exit_code == 1
     assert "camera 'cam-1' has no webhook token" in again.stderr
+
+
+def test_reissuing_a_token_retires_the_old_one_at_once(tmp_path: Path) -> None:
+    tokens = CameraTokens(tmp_path / "t.json")
+    old = tokens.issue("cam-1", now=NOW).token
+    assert tokens.camera_for(old) == "cam-1"  # now cached
+
+    new = CameraTokens(tmp_path / "t.json").issue("cam-1", now=NOW).token  # same file size
+
+    assert tokens.camera_for(old) is None
+    assert tokens.camera_for(new) == "cam-1"
