@@ -18,6 +18,7 @@ from alprfed.demo.layout import Layout
 FIGURES = (
     ("kills_tried", "kill -9 tried"),
     ("kills_survived", "kills survived (restarted, then audited)"),
+    ("sequencer_failovers", "sequencer kills taken over by a replica"),
     ("acknowledged", "acknowledged acts checked after kills"),
     ("acknowledged_lost", "acknowledged entries lost"),
     ("duplicate_or_phantom", "phantom or duplicate entries"),
@@ -47,8 +48,11 @@ def save(path: Path) -> None:
 # --- what the fault tests share ---------------------------------------------------------------
 
 
-def small_layout(root: Path, *, witnesses: bool = False) -> Layout:
-    """The demo federation cut to San Jose PD (a node) and ICE ERO, on free ports."""
+def small_layout(
+    root: Path, *, witnesses: bool = False, database_urls: dict[str, str] | None = None
+) -> Layout:
+    """The demo federation cut to San Jose PD (a node) and ICE ERO, on free ports
+    (``database_urls`` as for build_layout: the gateway's may be PostgreSQL)."""
     from dataclasses import replace
 
     from gateways import free_port
@@ -68,6 +72,7 @@ def small_layout(root: Path, *, witnesses: bool = False) -> Layout:
         gateway_port=free_port(),
         node_ports={"sjpd": free_port()},
         witness_ports={w.witness_id: free_port() for w in spec.witnesses},
+        database_urls=database_urls,
     )
 
 

@@ -29,6 +29,7 @@ from alprfed.cli.common import (
     parse_time,
 )
 from alprfed.cli.node_tokens import token
+from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
 
@@ -349,8 +350,9 @@ def keygen(out: Path) -> None:
 @node.command("serve")
 @config_option
 @click.option("--insecure", is_flag=True, help="Plaintext and unverified identities (warns).")
+@log_format_option
 @friendly_errors
-def serve(config_path: Path, insecure: bool) -> None:
+def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     """Serve signed searches and camera ingest until SIGTERM or Ctrl-C.
 
     With a [webhook] table, also the HTTPS webhook receiver for ALPR engines (docs/INGEST.md).
@@ -365,19 +367,28 @@ def serve(config_path: Path, insecure: bool) -> None:
     from agency_node.webhook import start_receiver
 
     config = load_node_config(config_path, insecure=insecure)
+    apply_log_format(log_format, config.observability)
     server, port = create_server(config)
+    # Before it serves: whoever waits for its port or its lines may stop it at once.
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
     server.start()
     console.print(
         f"node {config.agency_id} ({config.state}) listening on "
         f"{config.listen.rsplit(':', 1)[0]}:{port}"
     )
-    receiver = start_receiver(config, clock=SYSTEM_CLOCK)
+    metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
+    if line := probes_line(metrics_host, server.probes):
+        console.print(line)
+    try:
+        receiver = start_receiver(config, clock=SYSTEM_CLOCK)
+    except BaseException:
+        server.stop()
+        raise
     if receiver is not None and config.webhook is not None:
         host = config.webhook.listen.rsplit(":", 1)[0]
         console.print(f"webhook receiver on https://{host}:{receiver.port}/v1/webhooks/")
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     if receiver is not None:
         receiver.stop()

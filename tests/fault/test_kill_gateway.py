@@ -23,7 +23,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,35 +124,43 @@ def until_answered(stop: threading.Event, method: Any, request: Any) -> Any:
     return None
 
 
+# ``send(method name, request)``: the answer, or None once told to stop.
+Send = Callable[[str, Any], Any]
+
+
 def clerk(layout: Layout, acts: Acts, stop: threading.Event, seed: int) -> None:
-    chooser = random.Random(seed)
-    key = SigningKey.load(layout.court_key(COURT))
     channel = secure_channel(layout.gateway_address, clerk_tls(layout))
     stub = gateway_pb2_grpc.GatewayStub(channel)
     try:
-        while not stop.is_set():
-            envelope = sign_warrant(key, int(time.time()))
-            # Built once: a retry sends exactly these bytes again.
-            request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
-            name = envelope_id(envelope)
-            with acts.lock:
-                acts.sent.add(name)
-            status = until_answered(stop, stub.RegisterWarrant, request)
-            if status is None:
-                return
-            with acts.lock:
-                acts.registered[name] = status.ledger_index
-            if chooser.random() < 0.3:
-                revoke = gateway_pb2.RevokeWarrantRequest(warrant_id=name, reason="case closed")
-                with acts.lock:
-                    acts.revoke_sent.add(name)
-                revoked = until_answered(stop, stub.RevokeWarrant, revoke)
-                if revoked is None:
-                    return
-                with acts.lock:
-                    acts.revoked.add(name)
+        clerk_acts(layout, acts, stop, seed, lambda m, r: until_answered(stop, getattr(stub, m), r))
     finally:
         channel.close()
+
+
+def clerk_acts(layout: Layout, acts: Acts, stop: threading.Event, seed: int, send: Send) -> None:
+    """Register warrants and revoke some, recording what was sent and acknowledged."""
+    chooser = random.Random(seed)
+    key = SigningKey.load(layout.court_key(COURT))
+    while not stop.is_set():
+        envelope = sign_warrant(key, int(time.time()))
+        # Built once: a retry sends exactly these bytes again.
+        request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
+        name = envelope_id(envelope)
+        with acts.lock:
+            acts.sent.add(name)
+        status = send("RegisterWarrant", request)
+        if status is None:
+            return
+        with acts.lock:
+            acts.registered[name] = status.ledger_index
+        if chooser.random() < 0.3:
+            revoke = gateway_pb2.RevokeWarrantRequest(warrant_id=name, reason="case closed")
+            with acts.lock:
+                acts.revoke_sent.add(name)
+            if send("RevokeWarrant", revoke) is None:
+                return
+            with acts.lock:
+                acts.revoked.add(name)
 
 
 def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
@@ -234,8 +242,9 @@ def test_killed_gateways_lose_no_acknowledged_act_and_log_none_twice(
     audit(layout, acts)
 
 
-def audit(layout: Layout, acts: Acts) -> None:
-    url = f"sqlite:///{layout.gateway_config.parent / 'gateway.db'}"
+def audit(layout: Layout, acts: Acts, url: str | None = None) -> None:
+    """Check the ledger and registry at ``url`` (default: the layout's SQLite gateway.db)."""
+    url = url or f"sqlite:///{layout.gateway_config.parent / 'gateway.db'}"
     reader = LedgerReader.open_readonly(url)
     try:
         verifier = NoteVerifier.from_vkey(layout.vkey_file.read_text().strip())
