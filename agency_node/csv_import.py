@@ -22,13 +22,19 @@ sensitive_site: empty, or one of the categories of ``alprfed.models.SensitiveSit
 (health_care, reproductive_health_care, place_of_worship, school, immigration_services,
 shelter, legal_services, courthouse, political_assembly).
 
+Vendor formats (Plate Recognizer, Rekor, Verkada, mapped CSV) live in agency_node.formats,
+which also holds the value parsers and the bad-record contract this module shares with them.
+
 Numbers are parsed as exact decimals, never floats: degrees are rounded half-to-even to the
 microdegree (about 11 cm), confidences to the per mille. Unknown columns are refused, so a
 misspelt header cannot silently drop a column.
 
 The bad-record contract: both files are validated completely before anything is stored. If any
 record is bad, nothing is imported and ``CsvRejected`` lists the first MAX_REPORTED_PROBLEMS bad
-records by file and line with the reason, and how many more there are. Otherwise the cameras and
+records by file and line with the reason, and how many more there are. Reads from the future,
+older than retention allows, or from a camera at a sensitive site the node's law bars
+collecting at (ObservationBounds) are bad records. A read already stored (camera, time and
+plate) is skipped, not stored twice. Otherwise the cameras and
 all sightings are stored in one transaction, in chunks, so an import is all or nothing even if
 the database fails half way.
 """
@@ -36,14 +42,20 @@ the database fails half way.
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from agency_node.formats.problems import MAX_REPORTED_PROBLEMS, Problem
+from agency_node.formats.problems import Findings as _Findings
+from agency_node.formats.problems import ImportRejected as CsvRejected
+from agency_node.formats.values import (
+    MAX_UNIX_SECONDS,
+    parse_confidence,
+    parse_microdegrees,
+    parse_observed_at,
+)
 from agency_node.law_guard import ObservationBounds
 from agency_node.storage import NodeStore
 from agency_node.storage.store import ProgressCallback
@@ -52,38 +64,28 @@ from alprfed.models import Camera, Position, Sighting, parse_sensitive_site
 
 T = TypeVar("T")
 
-MAX_REPORTED_PROBLEMS = 20
+__all__ = [
+    "MAX_REPORTED_PROBLEMS",
+    "MAX_UNIX_SECONDS",
+    "CheckedImport",
+    "CsvRejected",
+    "Problem",
+    "check_import",
+    "parse_camera_row",
+    "parse_confidence",
+    "parse_microdegrees",
+    "parse_observed_at",
+    "parse_sighting_row",
+    "read_cameras_file",
+    "run_import",
+]
+
 SIGHTING_REQUIRED = (
     "plate", "plate_state", "observed_at", "camera_id", "latitude", "longitude", "confidence",
 )  # fmt: skip
 SIGHTING_OPTIONAL = ("vehicle_make", "vehicle_model", "vehicle_color", "image_uri")
 CAMERA_REQUIRED = ("camera_id", "name", "latitude", "longitude")
 CAMERA_OPTIONAL = ("sensitive_site",)
-
-_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-_MICRO = Decimal("0.000001")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant ISO 8601 can name
-_SECOND = dt.timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int  # 1-based line where the record starts; 1 is the header
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class CsvRejected(InvalidRequest):
-    """Bad records were found; nothing was imported. ``problems`` holds the first ones."""
-
-    def __init__(self, problems: list[Problem], total: int) -> None:
-        super().__init__(f"{total} bad record(s); nothing was imported")
-        self.problems = problems
-        self.total = total
 
 
 @dataclass(frozen=True)
@@ -95,78 +97,7 @@ class CheckedImport:
     sightings: int
 
 
-@dataclass
-class _Findings:
-    """Problems found so far: the first MAX_REPORTED_PROBLEMS kept, all counted."""
-
-    shown: list[Problem] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, problem: Problem, count: int = 1) -> None:
-        self.total += count
-        if len(self.shown) < MAX_REPORTED_PROBLEMS:
-            self.shown.append(problem)
-
-    def raise_if_any(self) -> None:
-        if self.total:
-            shown = sorted(self.shown, key=lambda p: (p.file, p.line))[:MAX_REPORTED_PROBLEMS]
-            raise CsvRejected(shown, self.total)
-
-
-# --- values -------------------------------------------------------------------------------------
-
-
-def parse_microdegrees(text: str, *, field: str) -> int:
-    """Exact decimal degrees to integer microdegrees, rounded half to even.
-
-    Raises:
-        InvalidRequest: not a plain decimal number.
-    """
-    if not _DECIMAL.fullmatch(text):
-        raise InvalidRequest(f"{text!r} is not a decimal number of degrees", field=field)
-    try:
-        return int((Decimal(text) / _MICRO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    except InvalidOperation:  # more digits than the decimal context holds: no coordinate
-        raise InvalidRequest(f"{text[:20]!r}... is not a number of degrees", field=field) from None
-
-
-def parse_confidence(text: str) -> int:
-    """A decimal fraction 0..1 to per mille, rounded half to even.
-
-    Raises:
-        InvalidRequest: not a decimal number from 0 to 1.
-    """
-    if not _DECIMAL.fullmatch(text) or not Decimal(0) <= Decimal(text) <= Decimal(1):
-        raise InvalidRequest(f"{text!r} is not a decimal fraction from 0 to 1", field="confidence")
-    return int((Decimal(text) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-
-
-def parse_observed_at(text: str) -> int:
-    """ISO 8601 with a UTC offset (or Z), or whole Unix seconds, to Unix seconds.
-
-    Raises:
-        InvalidRequest: neither form, or an ISO time without an offset (its zone is unknown).
-    """
-    if text.isascii() and text.isdigit():
-        if len(text) > len(str(MAX_UNIX_SECONDS)) or int(text) > MAX_UNIX_SECONDS:
-            raise InvalidRequest(f"{text} Unix seconds is after the year 9999", field="observed_at")
-        return int(text)
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(
-            f"{text!r} is neither ISO 8601 (2025-06-01T15:15:00Z) nor Unix seconds",
-            field="observed_at",
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(
-            f"{text!r} has no UTC offset; add Z or +hh:mm so the instant is unambiguous",
-            field="observed_at",
-        )
-    seconds = (parsed - _EPOCH) // _SECOND
-    if seconds > MAX_UNIX_SECONDS:  # 9999-12-31 late in the day, west of UTC
-        raise InvalidRequest(f"{text!r} is after the year 9999 in UTC", field="observed_at")
-    return seconds
+# --- records ------------------------------------------------------------------------------------
 
 
 def parse_sighting_row(row: dict[str, str]) -> Sighting:
@@ -222,16 +153,7 @@ def check_import(
         CsvRejected: any bad record, header or file (the first ones listed, all counted).
     """
     findings = _Findings()
-    cameras: dict[str, Camera] = {}
-    if cameras_csv is not None:
-        camera_records = _records(
-            cameras_csv, CAMERA_REQUIRED, CAMERA_OPTIONAL, parse_camera_row, findings
-        )
-        for line, camera in camera_records:
-            if camera.camera_id in cameras:
-                twice = f"camera {camera.camera_id!r} is listed twice"
-                findings.add(Problem(cameras_csv.name, line, twice))
-            cameras[camera.camera_id] = camera
+    cameras = _cameras_file(cameras_csv, findings) if cameras_csv is not None else {}
     # Cameras the sightings use that the cameras file does not define: camera -> (line, uses).
     elsewhere: dict[str, tuple[int, int]] = {}
     count = 0
@@ -242,19 +164,51 @@ def check_import(
         count += 1
         if (problem := bounds.problem(sighting)) is not None:
             findings.add(Problem(sightings_csv.name, line, problem))
-        if sighting.camera_id not in cameras:
+        if (listed := cameras.get(sighting.camera_id)) is not None:
+            if (problem := bounds.camera_problem(listed)) is not None:
+                findings.add(Problem(sightings_csv.name, line, problem))
+        else:
             first, uses = elsewhere.get(sighting.camera_id, (line, 0))
             elsewhere[sighting.camera_id] = (first, uses + 1)
-    unknown = set(elsewhere) - store.known_camera_ids(elsewhere)
+    registered = store.registered_cameras(elsewhere)
+    for camera_id, camera in registered.items():
+        if (problem := bounds.camera_problem(camera)) is not None:
+            first, uses = elsewhere[camera_id]
+            findings.add(Problem(sightings_csv.name, first, _naming(problem, uses)), count=uses)
+    unknown = set(elsewhere) - set(registered)
     for camera_id in sorted(unknown, key=lambda c: elsewhere[c][0]):
         first, uses = elsewhere[camera_id]
-        more = f" (and {uses - 1} more record(s) naming it)" if uses > 1 else ""
-        message = (
-            f"camera {camera_id!r} is neither registered on this node nor in the cameras file{more}"
-        )
-        findings.add(Problem(sightings_csv.name, first, message), count=uses)
+        message = f"camera {camera_id!r} is neither registered on this node nor in the cameras file"
+        findings.add(Problem(sightings_csv.name, first, _naming(message, uses)), count=uses)
     findings.raise_if_any()
     return CheckedImport(sightings_csv, list(cameras.values()), count)
+
+
+def read_cameras_file(cameras_csv: Path) -> list[Camera]:
+    """Validate a cameras file (the vendor imports register cameras with it).
+
+    Raises:
+        CsvRejected: any bad record or a camera listed twice.
+    """
+    findings = _Findings()
+    cameras = _cameras_file(cameras_csv, findings)
+    findings.raise_if_any()
+    return list(cameras.values())
+
+
+def _cameras_file(cameras_csv: Path, findings: _Findings) -> dict[str, Camera]:
+    cameras: dict[str, Camera] = {}
+    records = _records(cameras_csv, CAMERA_REQUIRED, CAMERA_OPTIONAL, parse_camera_row, findings)
+    for line, camera in records:
+        if camera.camera_id in cameras:
+            twice = f"camera {camera.camera_id!r} is listed twice"
+            findings.add(Problem(cameras_csv.name, line, twice))
+        cameras[camera.camera_id] = camera
+    return cameras
+
+
+def _naming(message: str, uses: int) -> str:
+    return message + (f" (and {uses - 1} more record(s) naming it)" if uses > 1 else "")
 
 
 def run_import(

@@ -8,8 +8,10 @@ The contract (``AgencyNode.IngestSightings``, protos/alprfed/v1/node.proto):
 - A batch is refused whole when it holds more than MAX_BATCH_SIGHTINGS sightings or
   MAX_BATCH_CAMERAS cameras, when any camera or sighting fails validation (``alprfed.wire``
   names the field), when a sighting was observed in the future or earlier than the node's
-  retention allows it to hold, or when a sighting names a camera that is neither registered on
-  this node nor part of the same batch. The stream then ends with ``BatchRejected``
+  retention allows it to hold, when a sighting names a camera that is neither registered on
+  this node nor part of the same batch, or when it comes from a camera registered (here or in
+  the batch) at a sensitive site whose collection the node's law forbids (Washington; the
+  reason cites the rule, state and statute). The stream then ends with ``BatchRejected``
   (INVALID_ARGUMENT): it names the batch's ``sequence`` (the client's counter), the 0-based
   ``position`` of the first bad sighting (none for an oversized batch or a bad camera, whose
   index the message names instead) and the reason.
@@ -44,6 +46,7 @@ def ingest_stream(
     stored_batches = stored_sightings = stored_cameras = 0
     for batch in batches:
         cameras, sightings = _validated(batch, stored_batches, bounds)
+        _refuse_barred_sites(store, batch.sequence, cameras, sightings, stored_batches, bounds)
         try:
             store.add_batch(cameras, sightings)
         except UnknownCamera as exc:
@@ -98,3 +101,28 @@ def _validated(
             )
         sightings.append(sighting)
     return cameras, sightings
+
+
+def _refuse_barred_sites(
+    store: NodeStore,
+    sequence: int,
+    cameras: list[Camera],
+    sightings: list[Sighting],
+    stored_batches: int,
+    bounds: ObservationBounds,
+) -> None:
+    """Raises: BatchRejected when a sighting's camera is at a site the law bars collecting at.
+
+    The batch's own cameras count as they will be stored (a batch may register a camera at a
+    clinic together with its reads).
+    """
+    if not bounds.barred_sites:
+        return
+    in_batch = {camera.camera_id: camera for camera in cameras}
+    registered = store.registered_cameras({s.camera_id for s in sightings} - set(in_batch))
+    for position, sighting in enumerate(sightings):
+        camera = in_batch.get(sighting.camera_id) or registered.get(sighting.camera_id)
+        if camera is not None and (problem := bounds.camera_problem(camera)) is not None:
+            raise BatchRejected(
+                problem, sequence=sequence, position=position, stored_batches=stored_batches
+            )

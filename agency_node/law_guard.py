@@ -3,7 +3,9 @@
 A gateway that is compromised or misconfigured could address a node it should not. The node
 therefore applies the law that governs its data (its state's pack, via alprfed.law) to the
 facts the gateway signed, and enforces what never depends on the query: no sighting older than
-the retention period, and no sighting from a sensitive-site category its law withholds.
+the retention period, and no sighting from a sensitive-site category its law withholds -- both
+refused at storage (``ObservationBounds``) and, for reads stored before a camera's site was
+registered, withheld when queried (``releasable``).
 """
 
 from __future__ import annotations
@@ -13,32 +15,49 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from alprfed.config import NodeConfig
+from alprfed.errors import Reason
 from alprfed.law import HolderGuard, LawDecision, LawRequest, load_law_book
 from alprfed.messages import SearchQuery
-from alprfed.models import MAX_WINDOW_FUTURE_S, Sighting
+from alprfed.models import MAX_WINDOW_FUTURE_S, Camera, SensitiveSite, Sighting
 
 
 @dataclass(frozen=True)
 class ObservationBounds:
-    """Which observation times a node accepts at ingest and import.
+    """Which reads a node accepts at ingest and import.
 
     Nothing from the future (beyond clock skew), and nothing its retention no longer allows it
-    to hold: such a record would be stored only to be purged, or never purged at all.
+    to hold: such a record would be stored only to be purged, or never purged at all. And, where
+    the node's law forbids collection at sensitive sites (Washington), nothing from a camera
+    registered at one: such a read must never be collected, so withholding it at query time
+    would not be enough.
     """
 
     oldest: int
     newest: int
+    barred_sites: frozenset[SensitiveSite] = frozenset()
+    sites_rule: Reason | None = None  # the rule barring them, cited in every refusal
+
+    def camera_problem(self, camera: Camera) -> str | None:
+        """Why reads from ``camera`` may not be stored, or None."""
+        if camera.sensitive_site is None or camera.sensitive_site not in self.barred_sites:
+            return None
+        rule = self.sites_rule
+        cited = f"{rule.rule_id} ({rule.state}, {rule.citation}): " if rule else ""
+        return (
+            f"camera {camera.camera_id!r} is registered at a {camera.sensitive_site} site and "
+            f"this node's law forbids collecting there; {cited}reads from it are not stored"
+        )
 
     def problem(self, sighting: Sighting) -> str | None:
         """Why ``sighting`` may not be stored, or None."""
+        if self.oldest <= sighting.observed_at <= self.newest:
+            return None  # the common case: formatting the time showed in the import profile
         when = dt.datetime.fromtimestamp(sighting.observed_at, dt.UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"
         )
         if sighting.observed_at > self.newest:
             return f"observed_at {when} is in the future"
-        if sighting.observed_at < self.oldest:
-            return f"observed_at {when} is older than this node's retention allows it to hold"
-        return None
+        return f"observed_at {when} is older than this node's retention allows it to hold"
 
 
 class LawBookLike(Protocol):
@@ -108,7 +127,10 @@ class NodeLawGuard:
 
     def ingest_bounds(self, now: int) -> ObservationBounds:
         return ObservationBounds(
-            oldest=self.oldest_releasable(now), newest=now + MAX_WINDOW_FUTURE_S
+            oldest=self.oldest_releasable(now),
+            newest=now + MAX_WINDOW_FUTURE_S,
+            barred_sites=self.guard.withheld_sites,
+            sites_rule=self.guard.sites_rule,
         )
 
     def oldest_releasable(self, now: int) -> int:

@@ -102,6 +102,18 @@ class TLSConfig:
             )
 
 
+DEFAULT_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # a Plate Recognizer post may carry its image
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """The node's HTTPS webhook receiver for camera engines (docs/INGEST.md, ``[webhook]``)."""
+
+    listen: str  # HOST:PORT of its own; TLS with the node's certificate
+    tokens: Path  # the camera token file (hashes only), managed by ``alprfed node token``
+    max_body_bytes: int = DEFAULT_WEBHOOK_BODY_BYTES
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     agency_id: AgencyId
@@ -120,6 +132,7 @@ class NodeConfig:
     trust_file: Path | None = None
     # metrics_listen, log_format, tracing_*, reflection (docs/OPERATIONS.md, "Observability")
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    webhook: WebhookConfig | None = None  # None: no webhook receiver
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -211,7 +224,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 # Every key each table may hold. Anything else is an error: a misspelt key (say
 # "gateway_adress") must not silently turn a feature off.
-ROOT_NODE = {"node", "tls"}
+ROOT_NODE = {"node", "tls", "webhook"}
 ROOT_GATEWAY = {"gateway", "tls", "node_tls"}
 ROOT_FEDERATION = {"federation", "agency", "court"}
 NODE_KEYS = {
@@ -246,6 +259,7 @@ GATEWAY_KEYS = {
     *OBSERVABILITY_KEYS,
 }
 TLS_KEYS = {"ca", "cert", "key"}
+WEBHOOK_KEYS = {"listen", "tokens", "max_body_bytes"}
 FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_lookback_hours"}
 AGENCY_KEYS = {"id", "name", "state", "kind", "node_address", "node_key", "declarations"}
 COURT_KEYS = {"id", "name", "key", "kind", "states"}
@@ -325,6 +339,17 @@ class _Table:
 _REQUIRED = object()
 
 
+def _webhook(table: _Table) -> WebhookConfig:
+    limit = table.integer("max_body_bytes", DEFAULT_WEBHOOK_BODY_BYTES)
+    if isinstance(limit, bool) or limit <= 0:
+        raise ConfigError(f"{table.where}: 'max_body_bytes' must be a positive integer")
+    return WebhookConfig(
+        listen=table.address("listen", "", any_port=True),
+        tokens=table.path("tokens"),
+        max_body_bytes=limit,
+    )
+
+
 def _tls(table: _Table, insecure: bool) -> TLSConfig:
     return TLSConfig(
         ca=table.opt_path("ca"),
@@ -360,6 +385,7 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         else "",
         trust_file=node.opt_path("trust"),
         observability=read_observability(node),
+        webhook=_webhook(root.table("webhook", WEBHOOK_KEYS)) if "webhook" in root.data else None,
     )
     if config.purge_interval_seconds <= 0:
         raise ConfigError(f"{node.where}: 'purge_interval_seconds' must be a positive integer")

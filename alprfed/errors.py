@@ -10,7 +10,8 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
     │   ├── BatchRejected               a bad record or an oversized batch; nothing of it stored
     │   ├── CanonicalError              (alprfed.canonical) not in the canonical JSON subset
     │   ├── UnknownCamera               (agency_node.storage.store) a sighting's camera is unknown
-    │   ├── CsvRejected                 (agency_node.csv_import) bad CSV records; none imported
+    │   ├── ImportRejected              (agency_node.formats.problems) bad records in a file to
+    │   │                               import (CSV or a vendor format); none imported
     │   └── TileError                   (alprfed.ledger.tiles) not a C2SP tlog-tiles path or tile
     ├── Unauthenticated                 UNAUTHENTICATED    the caller learns no detail
     │   └── VerificationError           a signature, addressee, freshness or replay check failed

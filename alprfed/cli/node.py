@@ -5,14 +5,18 @@ Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agency_node.formats import ALL_FORMATS, ALPRFED_CSV
+from agency_node.formats.problems import ImportRejected
 from agency_node.synthetic.cities import PRESETS
 from agency_node.synthetic.generate import DEFAULT_DAYS, MAX_DAYS
 from alprfed.cli.common import (
@@ -24,9 +28,14 @@ from alprfed.cli.common import (
     new_signing_key,
     parse_time,
 )
+from alprfed.cli.node_tokens import token
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
+
+if TYPE_CHECKING:
+    from agency_node.law_guard import ObservationBounds
+    from agency_node.storage import NodeStore
 
 SIGHTINGS_HELP = """\b
 Sightings CSV (UTF-8, header row, columns in any order):
@@ -42,6 +51,15 @@ Sightings CSV (UTF-8, header row, columns in any order):
 Cameras CSV: camera_id, name, latitude, longitude, and optionally
 sensitive_site (empty or e.g. health_care, place_of_worship, school,
 immigration_services, shelter, reproductive_health_care).
+\b
+Vendor formats (--format; field mappings in docs/INGEST.md):
+  platerecognizer-webhook  Plate Recognizer Stream webhook JSON
+  platerecognizer-jsonl    Plate Recognizer Stream JSON Lines
+  platerecognizer-csv      Plate Recognizer Stream CSV (with --camera)
+  rekor-alpr-group         Rekor Scout / OpenALPR agent alpr_group JSON
+  verkada-lpr              Verkada LPR webhook JSON
+  mapped-csv               any CSV export, read through --mapping FILE
+Their cameras must be registered (--cameras, or an earlier import).
 """
 
 config_option = click.option(
@@ -64,7 +82,12 @@ def _load(config_path: Path) -> NodeConfig:
 
 
 @contextmanager
-def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+def _progress(
+    description: str, total: int, *, shown: bool = True
+) -> Iterator[Callable[[int], None]]:
+    if not shown:  # --json: stdout carries the JSON document only
+        yield lambda _done: None
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -139,45 +162,139 @@ def seed(
 
 
 @node.command("import", epilog=SIGHTINGS_HELP)
-@click.argument("sightings_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sightings_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_option
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(ALL_FORMATS),
+    default=ALPRFED_CSV,
+    show_default=True,
+    help="The file's format (docs/INGEST.md).",
+)
 @click.option(
     "--cameras",
     "cameras_csv",
     help="Cameras to register first (CSV).",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
+@click.option(
+    "--mapping",
+    "mapping_file",
+    help="mapped-csv: the TOML file naming the export's columns.",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--camera", "camera_id", help="platerecognizer-csv: the camera the file is from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @friendly_errors
-def import_(sightings_csv: Path, config_path: Path, cameras_csv: Path | None) -> None:
-    """Import sightings exported as CSV (columns below), all or nothing.
+def import_(
+    sightings_file: Path,
+    config_path: Path,
+    file_format: str,
+    cameras_csv: Path | None,
+    mapping_file: Path | None,
+    camera_id: str | None,
+    as_json: bool,
+) -> None:
+    """Import reads from a file, all or nothing; reads already stored are skipped and counted.
 
-    Both files are checked completely first. If any record is bad, nothing is stored: every
-    bad record is listed with its line and reason (the first 20, then how many more) and the
+    The file is checked completely first. If any record is bad, nothing is stored: every bad
+    record is listed with its line and reason (the first 20, then how many more) and the
     command exits with status 1. Otherwise all records are stored in one transaction. Reads
-    from the future, or older than the node's retention allows it to hold, are bad records.
-    Importing the same file twice stores its reads twice: import each export once.
+    from the future, older than the node's retention allows, or from a camera at a sensitive
+    site the node's law forbids collecting at, are bad records. A read is identified by its
+    camera, time and plate: importing the same file again stores nothing twice. With a vendor
+    format, --cameras are registered in the same transaction.
     """
-    from agency_node.csv_import import CsvRejected, check_import, run_import
     from agency_node.law_guard import load_node_law
     from agency_node.storage import NodeStore
 
     config = _load(config_path)
+    if mapping_file is not None and file_format != "mapped-csv":
+        fail("--mapping is only for --format mapped-csv")
+    if camera_id is not None and file_format != "platerecognizer-csv":
+        fail("--camera is only for --format platerecognizer-csv")
     bounds = load_node_law(config).ingest_bounds(SYSTEM_CLOCK.now())
     with NodeStore.open(config.database_url) as store:
         try:
-            checked = check_import(store, sightings_csv, cameras_csv, bounds=bounds)
-            with _progress("importing", checked.sightings) as step:
-                stored = run_import(store, checked, on_progress=step)
-        except CsvRejected as rejected:
+            if file_format == ALPRFED_CSV:
+                offered, stored, cameras = _import_alprfed_csv(
+                    store, sightings_file, cameras_csv, bounds, progress=not as_json
+                )
+            else:
+                offered, stored, cameras = _import_vendor(
+                    store,
+                    sightings_file,
+                    file_format,
+                    cameras_csv,
+                    mapping_file,
+                    camera_id,
+                    bounds,
+                    progress=not as_json,
+                )
+        except ImportRejected as rejected:
             for problem in rejected.problems:
                 err_console.print(f"  {problem}", highlight=False, markup=False, soft_wrap=True)
             if rejected.total > len(rejected.problems):
                 err_console.print(f"  ... and {rejected.total - len(rejected.problems)} more")
             fail(str(rejected))
+    if as_json:
+        outcome = {
+            "agency_id": config.agency_id,
+            "format": file_format,
+            "file": str(sightings_file),
+            "reads": offered,
+            "stored": stored,
+            "duplicates_skipped": offered - stored,
+            "cameras_registered": cameras,
+        }
+        click.echo(json.dumps(outcome, indent=2))
+        return
     console.print(
-        f"imported {stored:,} sightings and {len(checked.cameras)} cameras into {config.agency_id}",
+        f"imported {stored:,} sightings and {cameras} cameras into {config.agency_id} "
+        f"({offered - stored:,} duplicates skipped)",
         soft_wrap=True,
     )
+
+
+def _import_alprfed_csv(
+    store: NodeStore,
+    sightings_csv: Path,
+    cameras_csv: Path | None,
+    bounds: ObservationBounds,
+    *,
+    progress: bool,
+) -> tuple[int, int, int]:
+    from agency_node.csv_import import check_import, run_import
+
+    checked = check_import(store, sightings_csv, cameras_csv, bounds=bounds)
+    with _progress("importing", checked.sightings, shown=progress) as step:
+        stored = run_import(store, checked, on_progress=step)
+    return checked.sightings, stored, len(checked.cameras)
+
+
+def _import_vendor(
+    store: NodeStore,
+    path: Path,
+    file_format: str,
+    cameras_csv: Path | None,
+    mapping_file: Path | None,
+    camera_id: str | None,
+    bounds: ObservationBounds,
+    *,
+    progress: bool,
+) -> tuple[int, int, int]:
+    from agency_node.csv_import import read_cameras_file
+    from agency_node.formats.importer import ImportSource, check_file, import_file
+    from agency_node.formats.mapped_csv import load_mapping
+
+    mapping = load_mapping(mapping_file) if mapping_file is not None else None
+    source = ImportSource(path, file_format, camera_id=camera_id, mapping=mapping)
+    cameras = read_cameras_file(cameras_csv) if cameras_csv is not None else []
+    total = check_file(store, source, bounds, cameras)
+    with _progress("importing", total, shown=progress) as step:
+        outcome = import_file(store, source, bounds, cameras, on_progress=step)
+    return outcome.offered, outcome.stored, len(cameras)
 
 
 @node.command("purge")
@@ -238,6 +355,8 @@ def keygen(out: Path) -> None:
 def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     """Serve signed searches and camera ingest until SIGTERM or Ctrl-C.
 
+    With a [webhook] table, also the HTTPS webhook receiver for ALPR engines (docs/INGEST.md).
+
     Runs the retention purge in the background and delivers its signed reports to the
     gateway's ledger. Shutdown is graceful: health turns NOT_SERVING, in-flight calls finish.
     """
@@ -245,6 +364,7 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     import threading
 
     from agency_node.server import create_server
+    from agency_node.webhook import start_receiver
 
     config = load_node_config(config_path, insecure=insecure)
     apply_log_format(log_format, config.observability)
@@ -261,5 +381,18 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
     if line := probes_line(metrics_host, server.probes):
         console.print(line)
+    try:
+        receiver = start_receiver(config, clock=SYSTEM_CLOCK)
+    except BaseException:
+        server.stop()
+        raise
+    if receiver is not None and config.webhook is not None:
+        host = config.webhook.listen.rsplit(":", 1)[0]
+        console.print(f"webhook receiver on https://{host}:{receiver.port}/v1/webhooks/")
     stopping.wait()
+    if receiver is not None:
+        receiver.stop()
     server.stop()
+
+
+node.add_command(token)

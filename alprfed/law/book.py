@@ -30,6 +30,7 @@ from alprfed.law.rules import (
     LAW_GATE,
     Binds,
     LawPack,
+    RuleKind,
     describe_seconds,
 )
 from alprfed.law.types import HolderGuard, LawDecision, LawRequest
@@ -211,6 +212,9 @@ class LawBook:
             retention_seconds=retention,
             withheld_sites=pack.withheld_sites,
             retention_rule=retention_rule,
+            sites_rule=next(
+                (r.reason() for r in pack.rules if r.kind is RuleKind.WITHHOLD_SITES), None
+            ),
         )
 
     def documents(self) -> dict[str, bytes]:

@@ -56,3 +56,4 @@ class HolderGuard:
     retention_seconds: int | None  # None: the statute sets no cap
     withheld_sites: frozenset[SensitiveSite]
     retention_rule: Reason | None = None  # cites where the retention comes from
+    sites_rule: Reason | None = None  # cites the rule behind withheld_sites (refused at storage)

@@ -1,14 +1,17 @@
-"""Fixtures for the node's data layer: an open store on each database, cameras, sightings."""
+"""Fixtures for the node: a running node and an open store on each database, cameras, sightings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from nodes import RunningNode, running_node
 
 from agency_node.storage import NodeStore
 from alprfed.clock import FixedClock
 from alprfed.models import Camera, Position, SensitiveSite, Sighting
+from alprfed.signing import SigningKey
 
 SightingMaker = Callable[..., Sighting]
 
@@ -19,6 +22,23 @@ DOWNTOWN = Position(37_336_100, -121_890_600)
 def now(clock: FixedClock) -> int:
     """The fixed instant every test here calls "now"."""
     return clock.now()
+
+
+@pytest.fixture
+def node(
+    tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
+) -> Iterator[RunningNode]:
+    """A real San Jose (California) node over mutual TLS on each database."""
+    with running_node(
+        tmp_path,
+        pki_dir,
+        agency="sjpd",
+        state="CA",
+        database_url=database_url,
+        gateway_key=gateway_key,
+        clock=clock,
+    ) as running:
+        yield running
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Every bad input gets the right status, stores nothing and returns nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,22 +32,6 @@ CLINIC = Camera(
     "cam-clinic", "Clinic entrance", Position(37_351_200, -121_858_300), SensitiveSite.HEALTH_CARE
 )
 STREET = Camera("cam-1", "1st & Santa Clara", Position(37_336_100, -121_890_600))
-
-
-@pytest.fixture
-def node(
-    tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
-) -> Iterator[RunningNode]:
-    with running_node(
-        tmp_path,
-        pki_dir,
-        agency="sjpd",
-        state="CA",
-        database_url=database_url,
-        gateway_key=gateway_key,
-        clock=clock,
-    ) as running:
-        yield running
 
 
 def sighting_pb(
@@ -293,10 +278,10 @@ def test_node_applies_its_own_law_whatever_the_gateway_signed(
     assert receipt.refused_rules == tuple(refused)
 
 
-def test_sensitive_sites_are_withheld_where_the_law_says_so(
+@contextmanager
+def washington_node(
     tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
-) -> None:
-    now = clock.now()
+) -> Iterator[RunningNode]:
     with running_node(
         tmp_path,
         pki_dir,
@@ -307,21 +292,54 @@ def test_sensitive_sites_are_withheld_where_the_law_says_so(
         clock=clock,
         retention_seconds=None,
     ) as node:
-        node.stub(credential(pki_dir, "seattle-pd", "cam-1")).IngestSightings(
-            iter(
-                [
-                    node_pb2.IngestBatch(
-                        sequence=1,
-                        cameras=[wire.camera_to_pb(STREET), wire.camera_to_pb(CLINIC)],
-                        sightings=[sighting_pb(now - 3600), sighting_pb(now - 600, camera=CLINIC)],
-                    )
-                ]
+        yield node
+
+
+def wa_ingest(node: RunningNode, pki_dir: Path, *batches: node_pb2.IngestBatch) -> None:
+    ingest(node, pki_dir, *batches, caller=("seattle-pd", "cam-1"))
+
+
+def test_sensitive_site_reads_are_refused_at_storage_where_the_law_says_so(
+    tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    now = clock.now()
+    batch = node_pb2.IngestBatch(
+        sequence=1,
+        cameras=[wire.camera_to_pb(STREET), wire.camera_to_pb(CLINIC)],
+        sightings=[sighting_pb(now - 3600), sighting_pb(now - 600, camera=CLINIC)],
+    )
+    with washington_node(tmp_path, pki_dir, database_url, gateway_key, clock) as node:
+        with pytest.raises(grpc.RpcError) as excinfo:
+            wa_ingest(node, pki_dir, batch)
+        stored = count(node)
+    assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    refusal = excinfo.value.details() or ""
+    assert "'cam-clinic' is registered at a health_care site" in refusal
+    assert "WA-6002-sensitive-sites (WA, ESSB 6002 (2026))" in refusal
+    assert stored == 0  # the batch is refused whole: not even the street camera's read
+
+
+def test_reads_stored_before_a_site_was_registered_are_withheld_when_queried(
+    tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    now = clock.now()
+    unmarked = replace(CLINIC, sensitive_site=None)  # before anyone recorded what the site is
+    with washington_node(tmp_path, pki_dir, database_url, gateway_key, clock) as node:
+        wa_ingest(
+            node,
+            pki_dir,
+            node_pb2.IngestBatch(
+                sequence=1,
+                cameras=[wire.camera_to_pb(STREET), wire.camera_to_pb(unmarked)],
+                sightings=[sighting_pb(now - 3600), sighting_pb(now - 600, camera=unmarked)],
             ),
-            timeout=10,
+            node_pb2.IngestBatch(sequence=2, cameras=[wire.camera_to_pb(CLINIC)]),
         )
         local = requester(agency_id="seattle-pd", officer_id="officer-kim", state="WA")
         query = search_query(now, addressees=("seattle-pd",), requester=local)
         response = search(node, pki_dir, sign_query(gateway_key, query))
+        stored = count(node)
+    assert stored == 2
     assert [s.camera_id for s in response.sightings] == ["cam-1"]
 
 
