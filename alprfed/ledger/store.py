@@ -135,22 +135,25 @@ class LedgerStore(LedgerReader):
             raise ConfigError(f"ledger origin: {exc.detail}") from None
         note_signer = NoteSigner(origin, signer)
         engine = create_engine(url, durable=True)
-        file_lock = None
-        if exclusive and engine.dialect.name == "sqlite":
-            file_lock = SqliteWriterLock(Path(str(engine.url.database)))
-            try:
-                file_lock.claim()
-            except ConfigError:
-                engine.dispose()
-                raise
         if engine.dialect.name == "postgresql":
             # Batch rows into multi-row INSERTs (SQLAlchemy's "insertmanyvalues", cached per
             # statement) rather than psycopg's one pipelined statement per row: a batch writes
             # three to four rows per entry, and this roughly halves the time it takes.
             engine.dialect.use_insertmanyvalues_wo_returning = True
+        file_lock = None
         with disposed_on_failure(engine):
+            # Upgrading is safe for concurrent openers (alprfed.db.Migrations); claiming after
+            # it means a file that is no database is refused without a lock file beside it.
             schema.upgrade(engine)
-            stored_origin = _initialize(engine, note_signer)
+            if exclusive and engine.dialect.name == "sqlite":
+                file_lock = SqliteWriterLock(Path(str(engine.url.database)))
+                file_lock.claim()
+            try:
+                stored_origin = _initialize(engine, note_signer)
+            except BaseException:
+                if file_lock is not None:
+                    file_lock.release()
+                raise
         if stored_origin != origin:
             engine.dispose()
             if file_lock is not None:
