@@ -59,8 +59,9 @@ class SearchService:
         self._signer = signer
         self._clock = clock
 
-    def search(self, envelope: Envelope, evidence: Envelope | None = None) -> SearchOutcome:
-        """Answer one signed query that carries the evidence of its authorization.
+    def search(self, envelope: Envelope, evidence: bytes | None = None) -> SearchOutcome:
+        """Answer one signed query that carries the evidence of its authorization (the
+        canonical bundle; the node checks every part's own signature).
 
         Raises:
             VerificationError: the query is not authentic, not for us, stale or replayed.

@@ -63,12 +63,9 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         # Defence in depth: the gateway signature is the real gate, but only the gateway calls.
         if caller.kind != PrincipalKind.GATEWAY or caller.organization != FEDERATION_ORG:
             raise PermissionDenied(f"{caller} is not the federation gateway")
-        evidence = (
-            wire.envelope_from_pb(request.evidence, field="evidence")
-            if request.HasField("evidence")
-            else None
+        outcome = self._search.search(
+            wire.envelope_from_pb(request.query, field="query"), request.evidence or None
         )
-        outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"), evidence)
         return node_pb2.SearchResponse(
             sightings=[wire.sighting_to_pb(s) for s in outcome.sightings],
             receipt=wire.envelope_to_pb(outcome.receipt),

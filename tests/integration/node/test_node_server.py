@@ -79,7 +79,7 @@ def search(
     pki_dir: Path,
     envelope: Envelope,
     caller: tuple[str, str] = GATEWAY,
-    evidence: Envelope | None = None,
+    evidence: bytes | None = None,
 ) -> node_pb2.SearchResponse:
     """Send a signed query with the evidence an honest gateway would attach (a real decision
     logged in the node's trusted ledger), unless ``evidence`` is given."""
@@ -89,10 +89,7 @@ def search(
             evidence = node.authority.evidence(query)
         except AlprfedError:
             pass  # a malformed query, or one no court would sign a warrant for
-    request = node_pb2.SearchRequest(
-        query=wire.envelope_to_pb(envelope),
-        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
-    )
+    request = node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope), evidence=evidence or b"")
     return node.stub(credential(pki_dir, *caller)).Search(request, timeout=10)
 
 
