@@ -163,7 +163,6 @@ def build_servicer(
     verifier = QueryVerifier(
         node_id=config.agency_id,
         gateway_keys=config.gateway_keys,
-        claim_nonce=store.claim_nonce,
         clock=clock,
     )
     search = SearchService(
