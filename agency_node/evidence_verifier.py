@@ -57,7 +57,7 @@ from alprfed.signing import Envelope
 MAX_DECISION_AGE_S = 600  # a decision entry is used within minutes of being logged
 MAX_CLOCK_SKEW_S = 30
 CHECKPOINT_CACHE = 64  # verified checkpoint notes remembered (many queries share one)
-WARRANT_CACHE = 256  # verified warrants remembered (one warrant serves many queries)
+WARRANT_CACHE = 1024  # verified warrants remembered (one serves many queries; ~1 KB each)
 
 
 class EvidenceRefused(PermissionDenied):

@@ -4,7 +4,8 @@ The node's own servicer (``agency_node.server.build_servicer``, as ``create_serv
 answers signed queries with their evidence, called directly with the gateway's real
 certificate as the peer, so only gRPC's transport is left out. Reported per query: CPU time
 by function (cProfile) and operation counts that prove a cut — Ed25519 verifications and
-signatures, canonical decodes and encodes, SQL statements run — for queries with a witnessed
+signatures, canonical decodes and encodes, SQL statements run, checkpoint signature lines
+parsed — for queries with a witnessed
 checkpoint each (every check afresh) and for queries sharing one (as under load).
 
     python -m bench.profile_search [--rows 100000] [--queries 300] [--top 25]
@@ -46,6 +47,7 @@ COUNTED = (
     ("canonical decodes", "alprfed/canonical.py", "decode"),
     ("canonical encodes", "alprfed/canonical.py", "encode"),
     ("SQL statements", "", "<method 'execute' of 'sqlite3.Cursor'"),
+    ("note signature lines parsed", "alprfed/ledger/note.py", "parse_signature_line"),
 )
 
 
@@ -163,7 +165,7 @@ def main(rows: int, queries: int, top: int, cache: Path) -> None:
         for run in runs:
             print(f"\n== {run.label}: {run.cpu_per_query_ms():.3f} ms CPU per query (profiled)")
             for name, count in sorted(run.counts().items()):
-                print(f"   {name:24} {count:6.2f} per query")
+                print(f"   {name:28} {count:6.2f} per query")
             run.stats.sort_stats("tottime").print_stats(top)
 
 
