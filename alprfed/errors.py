@@ -20,6 +20,8 @@ alprfed.rpc.errors, so servicers raise domain errors and never touch status code
     ├── NotFound                        NOT_FOUND
     │   └── TileNotFound                (alprfed.ledger.tile_source) beyond the published size
     ├── AlreadyExists                   ALREADY_EXISTS
+    │   └── ActRecordedMeanwhile        (alprfed.ledger.store) another gateway replica recorded
+    │                                   the same act first; this entry was not logged
     ├── FailedPrecondition              FAILED_PRECONDITION
     ├── Unavailable                     UNAVAILABLE
     ├── ConfigError                     (start-up only) a config or policy file is wrong
@@ -170,6 +172,17 @@ class NotFound(AlprfedError):
 
 class AlreadyExists(AlprfedError):
     status = Status.ALREADY_EXISTS
+
+
+class ActRecordedMeanwhile(AlreadyExists):
+    """The record an entry logs (a warrant, a revocation, a purge report ...) was stored by
+    another writer between this gateway's check and its commit -- two replicas handling the
+    same act. Neither this entry nor its record was stored; ``position`` is the entry's place
+    in the batch it was sent in (the other entries of that batch are unaffected)."""
+
+    def __init__(self, message: str, *, position: int) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class FailedPrecondition(AlprfedError):

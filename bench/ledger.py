@@ -40,10 +40,11 @@ from bench.stats import MS_PER_S, Latency, time_each
 
 PART = "ledger"
 TITLE = "Audit ledger: durable appends, inclusion and consistency proofs, verification"
-APPENDS_LIMIT_PER_S = 5_000
+APPENDS_LIMIT_PER_S = 10_000  # issue 15 (was 5,000)
 PROOF_LIMIT_MS = 1.0
-VERIFY_LIMIT_S = 30.0
-VERIFY_TIMEOUT_S = 1_800.0
+VERIFY_LIMIT_S = 60.0  # issue 15: 10 million entries, about a year of national searches
+VERIFY_TARGET_SIZE = 10_000_000
+VERIFY_TIMEOUT_S = 3_600.0
 VERIFIED_SAMPLE = 20
 
 
@@ -55,7 +56,7 @@ class LedgerSettings:
     proof_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     proofs: int = 1_000
     warmup: int = 100
-    verify_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    verify_sizes: tuple[int, ...] = (1_000_000, VERIFY_TARGET_SIZE)
 
 
 async def _append_all(url: str, callers: int, total: int, seed: int) -> float:
@@ -209,7 +210,8 @@ def _verify(settings: LedgerSettings, env: BenchEnv, report: PartReport) -> None
             Figure(
                 PART, "alprfed ledger verify", f"SQLite, {size:,} entries", elapsed, "s",
                 _hash_everything(url, size), "read and hash every entry",
-                (at_most(VERIFY_LIMIT_S, f"≤ {VERIFY_LIMIT_S:g} s"),),
+                (at_most(VERIFY_LIMIT_S, f"≤ {VERIFY_LIMIT_S:g} s"),)
+                if size == VERIFY_TARGET_SIZE else (),
             )
         )  # fmt: skip
 
@@ -228,7 +230,10 @@ def run(settings: LedgerSettings, env: BenchEnv) -> PartReport:
         f"to {DEFAULT_MAX_BATCH} entries per transaction and signs one checkpoint per batch.",
         f"Proofs: {settings.proofs} timed after {settings.warmup} warm-up, against the whole "
         f"tree; {VERIFIED_SAMPLE} inclusion proofs verified against the signed checkpoint.",
-        "Verify: from launching the command to its exit, interpreter start-up included.",
+        "Verify: from launching the command to its exit, interpreter start-up included; a log "
+        "this large is verified in chunks by one worker process per CPU "
+        "(alprfed/ledger/chunked_verify.py). The 10-million-entry ledger cycles 100,000 "
+        "distinct bodies (bench/ledger_data.py).",
     ]
     report.seconds = time.perf_counter() - started
     return report

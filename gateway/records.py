@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from cryptography import x509
 
 from alprfed.clock import Clock
 from alprfed.errors import (
+    ActRecordedMeanwhile,
     AlreadyExists,
     FailedPrecondition,
     InvalidRequest,
@@ -40,6 +42,8 @@ from alprfed.signing import PURGE_REPORT_TYPE, Envelope, VerifyingKey, keyring, 
 from gateway.audit import AuditTrail
 from gateway.policy_state import PolicyHolder
 from gateway.registry import ApprovalRecord, GatewayRegistry, WarrantRecord
+
+T = TypeVar("T")
 
 MAX_REASON = 500
 MAX_CONSENT_SKEW_S = 300  # a consent is signed moments before it is sent
@@ -120,25 +124,29 @@ class RecordsService:
             raise PermissionDenied(
                 f"warrant {warrant.warrant_id}: {describe_jurisdiction(court, agency)}"
             )
-        async with self._acts:
-            existing = await asyncio.to_thread(self._registry.get_warrant, warrant.warrant_id)
-            if existing is not None:
-                if existing.envelope == envelope:
-                    return existing  # the same warrant sent again: already registered
-                raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
-            now = self._clock.now()
-            if warrant.expires_at <= now:
-                raise FailedPrecondition(f"warrant {warrant.warrant_id} has already expired")
-            await self._audit.warrant_registered(
-                warrant,
-                envelope,
-                registered_by=identity,
-                registered_at=now,
-                effect=self._registry.warrant_insert(
-                    warrant, envelope, registered_at=now, registered_by=str(identity)
-                ),
-            )
-        return await self._get(warrant.warrant_id)
+
+        async def register() -> WarrantRecord:
+            async with self._acts:
+                existing = await asyncio.to_thread(self._registry.get_warrant, warrant.warrant_id)
+                if existing is not None:
+                    if existing.envelope == envelope:
+                        return existing  # the same warrant sent again: already registered
+                    raise AlreadyExists(f"warrant {warrant.warrant_id} is already registered")
+                now = self._clock.now()
+                if warrant.expires_at <= now:
+                    raise FailedPrecondition(f"warrant {warrant.warrant_id} has already expired")
+                await self._audit.warrant_registered(
+                    warrant,
+                    envelope,
+                    registered_by=identity,
+                    registered_at=now,
+                    effect=self._registry.warrant_insert(
+                        warrant, envelope, registered_at=now, registered_by=str(identity)
+                    ),
+                )
+            return await self._get(warrant.warrant_id)
+
+        return await _once_across_replicas(register)
 
     async def revoke_warrant(
         self, identity: Identity, warrant_id: str, reason: str
@@ -148,28 +156,32 @@ class RecordsService:
         if not reason.strip() or len(reason) > MAX_REASON:
             raise InvalidRequest(f"give a reason of 1 to {MAX_REASON} characters", field="reason")
         reason = reason.strip()
-        async with self._acts:
-            record = await self._get(warrant_id)
-            if record.warrant.court != identity.organization:
-                raise PermissionDenied(
-                    f"a clerk of {identity.organization} may not revoke a warrant of "
-                    f"{record.warrant.court}"
+
+        async def revoke() -> WarrantRecord:
+            async with self._acts:
+                record = await self._get(warrant_id)
+                if record.warrant.court != identity.organization:
+                    raise PermissionDenied(
+                        f"a clerk of {identity.organization} may not revoke a warrant of "
+                        f"{record.warrant.court}"
+                    )
+                if record.revoked_at is not None:
+                    if (record.revoked_by, record.revoked_reason) == (str(identity), reason):
+                        return record  # the same revocation sent again: already in effect
+                    raise FailedPrecondition(f"warrant {warrant_id} is already revoked")
+                now = self._clock.now()
+                await self._audit.warrant_revoked(
+                    warrant_id,
+                    revoked_by=identity,
+                    reason=reason,
+                    revoked_at=now,
+                    effect=self._registry.warrant_revocation(
+                        warrant_id, revoked_at=now, revoked_by=str(identity), reason=reason
+                    ),
                 )
-            if record.revoked_at is not None:
-                if (record.revoked_by, record.revoked_reason) == (str(identity), reason):
-                    return record  # the same revocation sent again: already in effect
-                raise FailedPrecondition(f"warrant {warrant_id} is already revoked")
-            now = self._clock.now()
-            await self._audit.warrant_revoked(
-                warrant_id,
-                revoked_by=identity,
-                reason=reason,
-                revoked_at=now,
-                effect=self._registry.warrant_revocation(
-                    warrant_id, revoked_at=now, revoked_by=str(identity), reason=reason
-                ),
-            )
-        return await self._get(warrant_id)
+            return await self._get(warrant_id)
+
+        return await _once_across_replicas(revoke)
 
     async def get_warrant(self, identity: Identity, warrant_id: str) -> WarrantRecord:
         self.authorize(identity, "warrant", "read")
@@ -373,21 +385,36 @@ class RecordsService:
         if report.node != agency.agency_id:
             raise Unauthenticated(f"{caller} reported a purge for {report.node}")
         digest = hashlib.sha256(envelope.payload).hexdigest()
-        async with self._acts:
-            earlier = await asyncio.to_thread(
-                self._registry.purge_report, report.node, report.ran_at
-            )
-            if earlier is not None:
-                recorded_digest, index = earlier
-                if recorded_digest != digest:
-                    raise AlreadyExists(
-                        f"{report.node} already reported its purge run at {report.ran_at} "
-                        "with other figures"
-                    )
-                return index
-            entry = await self._audit.retention_purge(
-                report,
-                envelope,
-                effect=self._registry.purge_report_insert(report.node, report.ran_at, digest),
-            )
-        return entry.index
+
+        async def record() -> int:
+            async with self._acts:
+                earlier = await asyncio.to_thread(
+                    self._registry.purge_report, report.node, report.ran_at
+                )
+                if earlier is not None:
+                    recorded_digest, index = earlier
+                    if recorded_digest != digest:
+                        raise AlreadyExists(
+                            f"{report.node} already reported its purge run at {report.ran_at} "
+                            "with other figures"
+                        )
+                    return index
+                entry = await self._audit.retention_purge(
+                    report,
+                    envelope,
+                    effect=self._registry.purge_report_insert(report.node, report.ran_at, digest),
+                )
+            return entry.index
+
+        return await _once_across_replicas(record)
+
+
+async def _once_across_replicas(act: Callable[[], Awaitable[T]]) -> T:
+    """Run a check-then-record act. ``self._acts`` orders acts within one gateway; if another
+    replica recorded the same act between this one's check and its commit (nothing of this
+    one was stored), check again: the check now finds that record and answers as it does a
+    request sent twice -- the same act is success, a different one its named error."""
+    try:
+        return await act()
+    except ActRecordedMeanwhile:
+        return await act()

@@ -4,10 +4,13 @@ identity (certificate) + QueryInput
   -> facts; resolve the cited warrant or exigent approval
   -> Gates.decide: per agency Casbin x warrant x state law       (alprfed.policy)
   -> ledger: query_decision                          (before anything leaves the gateway)
+  -> wait until a witness quorum cosigned a checkpoint covering it
   -> one signed SearchQuery to exactly the permitted nodes, in parallel, under one deadline
   -> verify every receipt
-  -> ledger: query_outcome                           (before the officer sees anything)
-  -> answer: every agency's outcome, complete or not, and a tlog-proof receipt
+  -> ledger: query_outcome, durable                  (before the officer sees anything)
+  -> answer: every agency's outcome, complete or not, and a tlog-proof receipt of the
+     witnessed decision entry (the outcome entry is witnessed in the next round; its proof
+     comes from the Ledger service or `alprfed ledger proof --index`)
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from alprfed.clock import Clock
 from alprfed.errors import AlprfedError, Reason, Unavailable
 from alprfed.ledger import AppendedEntry
 from alprfed.ledger.checkpoint import read_checkpoint
-from alprfed.ledger.tlog_proof import TlogProof
 from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Agency
+from alprfed.observability.metrics import GatewayMetrics
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
@@ -41,6 +44,7 @@ from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from gateway.audit import AuditTrail, envelope_record
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
+from gateway.observability import report_answer
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
 
@@ -51,7 +55,7 @@ QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
 NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
 # Time kept back from the caller's deadline to record the outcome and answer.
 MIN_RESERVE_S, MAX_RESERVE_S, RESERVE_FRACTION = 0.02, 0.25, 0.1
-MIN_WITNESS_WAIT_S = 1.0  # what a query waits at least for its outcome to be witnessed
+MIN_WITNESS_WAIT_S = 1.0  # what a query waits at least for its decision to be witnessed
 
 
 class Witnessing(Protocol):
@@ -95,8 +99,10 @@ class QueryService:
         clock: Clock,
         per_node_timeout_s: float,
         default_timeout_s: float,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._policy = policy
+        self._metrics = metrics
         self._registry = registry
         self._audit = audit
         self._ledger = ledger
@@ -154,6 +160,7 @@ class QueryService:
         answers: dict[str, NodeAnswer] = {}
         not_sent = ""  # why the permitted nodes were not asked, if they were not
         evidence: SearchEvidence | None = None
+        receipt: asyncio.Task[str] | None = None
         if permitted:
             requester = federation.agencies[facts.agency]
             envelope = self._signer.sign_envelope(
@@ -179,9 +186,14 @@ class QueryService:
                     exigent=decision.authority == "exigent",
                 ).to_canonical(),
             )
-            evidence, not_sent = await self._prove_to_nodes(
+            evidence, not_sent, witnessed = await self._prove_to_nodes(
                 query_id, decision, decision_entry, resolved, deadline
             )
+            if witnessed is not None:
+                # Built while the nodes search: the receipt needs nothing they answer.
+                receipt = asyncio.create_task(self._receipt_on(decision_entry, witnessed))
+                # Retrieved even when a later step fails and the answer is never built.
+                receipt.add_done_callback(lambda t: t.cancelled() or t.exception())
         if permitted and evidence is not None:
             # Not signed as a whole: each part carries its own signature, which is all a
             # node relies on (docs/PROTOCOL.md, "The evidence a node demands").
@@ -211,6 +223,7 @@ class QueryService:
             for agency_id in targets
         )
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
+        report_answer(self._metrics, query_id, outcomes, complete, listed=federation.agencies)
         flagged = decision.authority == "exigent" and bool(permitted)
         outcome_entry = await self._audit.query_outcome(
             query_id=query_id,
@@ -230,7 +243,7 @@ class QueryService:
                 decided_at=now,
                 ledger_index=decision_entry.index,
             )
-        proof = await self._receipt(outcome_entry, deadline)
+        proof = await (receipt or self._receipt(decision_entry, deadline))
         return QueryAnswer(
             query_id=query_id,
             complete=complete,
@@ -247,9 +260,9 @@ class QueryService:
         decision_entry: AppendedEntry,
         resolved: Resolved,
         deadline: float,
-    ) -> tuple[SearchEvidence | None, str]:
+    ) -> tuple[SearchEvidence | None, str, str | None]:
         """The evidence for the nodes once the decision is in a witnessed checkpoint, or why
-        nothing may be sent (fail closed).
+        nothing may be sent (fail closed); and that witnessed checkpoint, if one was.
 
         The evidence is built while the witnesses cosign, against the decision's own batch
         checkpoint: that is the one published unless a later one reached the quorum first
@@ -265,41 +278,38 @@ class QueryService:
         except Unavailable as exc:
             early.cancel()
             log.warning("query %s not sent: %s", query_id, exc)
-            return None, "ledger not witnessed"
+            return None, "ledger not witnessed", None
         try:
             if read_checkpoint(checkpoint).size == read_checkpoint(own).size:
                 # The same checkpoint, now with its cosignatures: every proof stands.
-                return replace(await early, checkpoint=checkpoint), ""
+                return replace(await early, checkpoint=checkpoint), "", checkpoint
             early.cancel()
-            return await self._evidence(
-                query_id, checkpoint, decision, decision_entry, resolved
-            ), ""
+            return (
+                await self._evidence(query_id, checkpoint, decision, decision_entry, resolved),
+                "",
+                checkpoint,
+            )
         except AlprfedError as exc:
             # E.g. an approval whose plate openings were purged: nothing can prove it to a
             # node. The decision still gets its outcome entry.
             log.warning("query %s not sent, no evidence: %s", query_id, exc)
-            return None, "the evidence could not be built"
+            return None, "the evidence could not be built", checkpoint
 
-    async def _receipt(self, outcome_entry: AppendedEntry, deadline: float) -> str:
-        """The officer's receipt, built only on a checkpoint the witness quorum cosigned; the
-        proof is built while they cosign, on the outcome's own batch checkpoint."""
-        own = outcome_entry.checkpoint
-        early = asyncio.create_task(
-            asyncio.to_thread(partial(self._ledger.tlog_proof, checkpoint=own), outcome_entry.index)
+    async def _receipt(self, decision_entry: AppendedEntry, deadline: float) -> str:
+        """The officer's receipt when no node was asked: the decision entry, proved only on a
+        checkpoint the witness quorum cosigned (fail closed: Unavailable past the deadline)."""
+        # Only what is left of the deadline: a refusal must reach the officer before it (when
+        # the decision's own round already timed out, that is at once).
+        published = await self._witnessing.wait_published(
+            decision_entry.index + 1, self._budget(deadline)
         )
-        try:
-            published = await self._witnessing.wait_published(
-                outcome_entry.index + 1, max(MIN_WITNESS_WAIT_S / 2, self._budget(deadline))
-            )
-        except BaseException:
-            early.cancel()
-            raise
-        if read_checkpoint(published).size != read_checkpoint(own).size:
-            early.cancel()
-            return await asyncio.to_thread(
-                partial(self._ledger.tlog_proof, checkpoint=published), outcome_entry.index
-            )
-        return replace(TlogProof.parse(await early), checkpoint=published).to_text()
+        return await self._receipt_on(decision_entry, published)
+
+    async def _receipt_on(self, decision_entry: AppendedEntry, published: str) -> str:
+        """The decision entry's tlog-proof on ``published``, a witnessed checkpoint."""
+        return await asyncio.to_thread(
+            partial(self._ledger.tlog_proof, checkpoint=published), decision_entry.index
+        )
 
     async def _evidence(
         self,

@@ -17,6 +17,10 @@ cosignature is verified before it counts. A checkpoint that reaches the quorum i
 checkpoint are stored too, for monitors. Waiters (a query about to answer) wake when a
 published checkpoint covers their entry, or fail after their deadline with the state of every
 witness.
+
+Rounds are coalesced: a checkpoint a waiter needs is submitted at once, any other only after
+``COALESCE_DELAY_S`` (or with the next one a waiter needs), so under load each query's
+decision round also witnesses the previous query's outcome instead of queueing behind it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +49,10 @@ MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
 MAX_RESPONSE_BYTES = 64 * 1024
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 STRAGGLER_DELAY_S = 0.05  # late cosignatures gathered this long before they are stored
+# A checkpoint no query waits for (a query's outcome, a registration) is submitted after this
+# delay, so that a newer checkpoint -- the next query's decision -- can share its round; a
+# round the witnesses are busy with would otherwise delay the next waiter by a whole round.
+COALESCE_DELAY_S = 0.2
 
 
 class WitnessedStore(Protocol):
@@ -130,8 +139,13 @@ class CheckpointWitnessing:
         *,
         ssl_context: ssl.SSLContext | None = None,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        on_published: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_published`` gets, for each publication, the seconds from the signing of the
+        published checkpoint to its reaching the quorum (the gateway's metrics)."""
         self._store = store
+        self._on_published = on_published
+        self._signed_at: dict[int, float] = {}  # size -> when its checkpoint was signed
         self._policy = policy
         self._ssl = ssl_context
         self._timeout = request_timeout_s
@@ -144,6 +158,8 @@ class CheckpointWitnessing:
         self._published_size = -1
         self._collected: dict[int, dict[str, str]] = {}  # size -> witness -> cosignature line
         self._wake = {w.name: asyncio.Event() for w in self._witnesses}
+        self._wanted = -1  # the largest size a waiter has asked to see published
+        self._deferred_wake: asyncio.TimerHandle | None = None
         # Set (and replaced) at every publication: waiters wake and check their size.
         self._published_changed = asyncio.Event()
         # One computation per (old, new), shared by the witnesses asking for it at once.
@@ -173,6 +189,8 @@ class CheckpointWitnessing:
 
     async def stop(self) -> None:
         """Stop asking witnesses; store what was published (what readers were shown)."""
+        if self._deferred_wake is not None:
+            self._deferred_wake.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -183,13 +201,26 @@ class CheckpointWitnessing:
             await self._session.close()
 
     def checkpoint_signed(self, note: str) -> None:
-        """The writer committed a batch under ``note``: ask the witnesses to cosign it."""
+        """The writer committed a batch under ``note``: ask the witnesses to cosign it, at
+        once if a waiter needs it, else after ``COALESCE_DELAY_S`` (called on the event loop)."""
         checkpoint = read_checkpoint(note)
         if checkpoint.size > self._head_size:
             self._head_note, self._head_size = note, checkpoint.size
             self._head_text = parse_note(note).text
-            for event in self._wake.values():
-                event.set()
+            self._signed_at[checkpoint.size] = time.perf_counter()
+            if self._wanted > self._published_size or not self._tasks:
+                self._wake_witnesses()
+            elif self._deferred_wake is None:
+                self._deferred_wake = asyncio.get_running_loop().call_later(
+                    COALESCE_DELAY_S, self._wake_witnesses
+                )
+
+    def _wake_witnesses(self) -> None:
+        if self._deferred_wake is not None:
+            self._deferred_wake.cancel()
+            self._deferred_wake = None
+        for event in self._wake.values():
+            event.set()
 
     async def wait_published(self, size: int, timeout_s: float) -> str:
         """The published checkpoint once it covers ``size`` entries.
@@ -198,6 +229,10 @@ class CheckpointWitnessing:
             Unavailable: no checkpoint covering them reached the quorum within ``timeout_s``;
                 the message gives the state of every witness.
         """
+        if size > self._published_size and size > self._wanted:
+            self._wanted = size
+            if size <= self._head_size:  # signed already: its round must not wait
+                self._wake_witnesses()
         try:
             async with asyncio.timeout(timeout_s):
                 while self._published_size < size:
@@ -209,6 +244,16 @@ class CheckpointWitnessing:
                 f"{timeout_s:g} s ({self.describe()})"
             ) from None
         return self._published_note
+
+    def reachable_quorum(self) -> str | None:
+        """None when the witnesses whose last answer was a cosignature meet the quorum, else
+        why not (the gateway's readiness probe)."""
+        answering = [
+            s.name for s in self.states.values() if s.size is not None and not s.last_error
+        ]
+        if self._policy.quorum_met(answering):
+            return None
+        return f"witness quorum {self._policy.describe_quorum()} not reachable ({self.describe()})"
 
     def describe(self) -> str:
         parts = []
@@ -320,6 +365,11 @@ class CheckpointWitnessing:
         self._published_note, self._published_size = published, size
         for older in [s for s in self._collected if s < size]:
             del self._collected[older]
+        signed_at = self._signed_at.pop(size, None)
+        for older in [s for s in self._signed_at if s < size]:
+            del self._signed_at[older]
+        if signed_at is not None and self._on_published is not None:
+            self._on_published(time.perf_counter() - signed_at)
         self._store_soon(0.0)
         log.debug("published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected)))
         self._wake_waiters()
@@ -386,6 +436,9 @@ class Unwitnessed:
     async def wait_published(self, size: int, timeout_s: float) -> str:
         del size, timeout_s  # published in the same transaction as the entries
         return await asyncio.to_thread(self._store.latest_checkpoint)
+
+    def reachable_quorum(self) -> str | None:
+        return None  # nothing to reach
 
     def describe(self) -> str:
         return "no witnesses"

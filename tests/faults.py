@@ -8,16 +8,27 @@ Each fault test adds its counts here as it goes, so a failing run still reports 
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from pathlib import Path
 
 from alprfed.config import TLSConfig
 from alprfed.demo.layout import Layout
+from alprfed.models import Purpose, TimeWindow
+from alprfed.policy.warrants import Warrant, WarrantLimits
+from alprfed.query import QueryInput
+from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
+from alprfed.v1 import gateway_pb2
+from alprfed.wire import gateway as gwire
+
+DAY = 86_400
+COURT = "santa-clara-superior"  # the court whose clerk registers the fault tests' warrants
 
 # The figures the issue asks a soak run to report, in the order they are printed.
 FIGURES = (
     ("kills_tried", "kill -9 tried"),
     ("kills_survived", "kills survived (restarted, then audited)"),
+    ("sequencer_failovers", "sequencer kills taken over by a replica"),
     ("acknowledged", "acknowledged acts checked after kills"),
     ("acknowledged_lost", "acknowledged entries lost"),
     ("duplicate_or_phantom", "phantom or duplicate entries"),
@@ -47,8 +58,11 @@ def save(path: Path) -> None:
 # --- what the fault tests share ---------------------------------------------------------------
 
 
-def small_layout(root: Path, *, witnesses: bool = False) -> Layout:
-    """The demo federation cut to San Jose PD (a node) and ICE ERO, on free ports."""
+def small_layout(
+    root: Path, *, witnesses: bool = False, database_urls: dict[str, str] | None = None
+) -> Layout:
+    """The demo federation cut to San Jose PD (a node) and ICE ERO, on free ports
+    (``database_urls`` as for build_layout: the gateway's may be PostgreSQL)."""
     from dataclasses import replace
 
     from gateways import free_port
@@ -68,6 +82,7 @@ def small_layout(root: Path, *, witnesses: bool = False) -> Layout:
         gateway_port=free_port(),
         node_ports={"sjpd": free_port()},
         witness_ports={w.witness_id: free_port() for w in spec.witnesses},
+        database_urls=database_urls,
     )
 
 
@@ -75,3 +90,41 @@ def principal_tls(layout: Layout, organization: str, principal: str) -> TLSConfi
     """The mutual-TLS credential the layout's PKI issued ``principal`` of ``organization``."""
     where = layout.pki / "orgs" / organization / "principals" / principal
     return TLSConfig(ca=layout.pki / "ca.pem", cert=where / "cert.pem", key=where / "key.pem")
+
+
+def clerk_tls(layout: Layout) -> TLSConfig:
+    clerk = next(c.clerk for c in layout.spec.courts if c.court_id == COURT)
+    return principal_tls(layout, COURT, clerk)
+
+
+def sign_warrant(key: SigningKey, now: int) -> Envelope:
+    """A fresh warrant of COURT for San Jose PD's robbery case on plate 8FXR413."""
+    warrant = Warrant(
+        warrant_id="w-" + uuid.uuid4().hex[:12],
+        court=COURT,
+        judge="Hon. A. Rivera",
+        issued_at=now - 60,
+        expires_at=now + 30 * DAY,
+        agency="sjpd",
+        plates=("8FXR413",),
+        window=TimeWindow(now - 7 * DAY, now - 120),
+        offense=Purpose.ROBBERY,
+        limits=WarrantLimits(),
+        salt=uuid.uuid4().hex + uuid.uuid4().hex,
+        prospective=False,
+    )
+    return key.sign_envelope(WARRANT_TYPE, warrant.to_canonical())
+
+
+def warrant_query(warrant_id: str, now: int) -> gateway_pb2.QueryRequest:
+    """Officer-garcia's query for the warrant's plate, inside its window."""
+    return gwire.query_to_pb(
+        QueryInput.create(
+            plate="8FXR413",
+            window_from=now - 3 * DAY,
+            window_to=now - 600,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-0042",
+            warrant_id=warrant_id,
+        )
+    )

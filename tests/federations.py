@@ -187,6 +187,21 @@ class Federation:
         finally:
             reader.close()
 
+    def wait_witnessed(self, timeout_s: float = 10.0) -> int:
+        """Wait until the published (witnessed) checkpoint covers every committed entry: the
+        gateway does not wait for a query's outcome round before answering. Returns the size.
+        """
+        reader = LedgerReader.open_readonly(self.ledger_url)
+        try:
+            give_up = time.monotonic() + timeout_s
+            while (size := reader.size()) != reader.published_size():
+                if time.monotonic() > give_up:
+                    raise AssertionError(f"entries up to {size} were never witnessed")
+                time.sleep(0.02)
+            return size
+        finally:
+            reader.close()
+
     def warrant(self, **fields: object) -> str:
         status = self.register(self.sign_warrant(**fields))
         return status.warrant_id

@@ -134,6 +134,7 @@ def build_ledger(root: Path) -> BuiltLedger:
         # An insider's case number that a spreadsheet would run as a formula.
         federation.query("chicago-pd", "officer-walsh", case_number=FORMULA_CASE)
         exigent = federation.amber_alert("A-1")
+        federation.wait_witnessed()  # the report covers the published ledger only
     finally:
         stop_federation(federation)
     return BuiltLedger(federation, exigent.query_id, warrant)

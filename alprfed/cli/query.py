@@ -163,8 +163,8 @@ def query(
     """Ask every permitted agency node for a plate's sightings in a window.
 
     The gateway decides per agency (Casbin role, state law, warrant); every refusal names the
-    rule, state and statute. The answer says whether it is complete and carries an offline
-    receipt for its audit-ledger entry.
+    rule, state and statute. The answer says whether it is complete, names its outcome's
+    audit-ledger entry and carries an offline receipt for the witnessed decision entry.
     """
     request = QueryInput.create(
         plate=plate,

@@ -118,8 +118,13 @@ class FederationProcesses:
         """`alprfed report ... serve`, stopped with the rest (its log is logs/report.log)."""
         self._spawn("report", args)
 
-    def start_gateway(self) -> None:
-        self._spawn("gateway", ("gateway", "serve", "--config", str(self.layout.gateway_config)))
+    def start_gateway(self, name: str = "gateway", config: Path | None = None) -> None:
+        """Start `alprfed gateway serve`; ``name`` and ``config`` start a replica instead."""
+        chosen = config or self.layout.gateway_config
+        self._spawn(name, ("gateway", "serve", "--config", str(chosen)))
+
+    def pid_of(self, name: str) -> int:
+        return self.processes[name].pid
 
     def wait_ready(
         self, name: str, address: str, service: str, timeout: float = READY_TIMEOUT_S

@@ -22,6 +22,7 @@ or rewritten node is a finding even when every entry and checkpoint is intact.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -33,17 +34,20 @@ from alprfed.ledger.checkpoint import (
     open_checkpoint,
     read_checkpoint,
 )
+from alprfed.ledger.chunked_verify import CHUNK_LEVEL, verify_in_chunks
 from alprfed.ledger.cosignature import CosignatureVerifier, verify_cosignatures
 from alprfed.ledger.entry import GENESIS_PREV
-from alprfed.ledger.entry_checks import EntryChecks
+from alprfed.ledger.entry_checks import MAX_WORKERS, EntryChecks
 from alprfed.ledger.merkle import CompactRange, NodeId, leaf_hash
 from alprfed.ledger.note import NoteError, NoteVerifier
 from alprfed.ledger.proof import verify_consistency
+from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.source import LedgerSource
 
 VERIFY_PAGE = 10_000  # entries per read while verifying
 CHECKPOINT_SCAN_SPAN = 10_000  # tree sizes per checkpoint query, to bound each answer
 NODE_CHECK_BATCH = 20_000  # recomputed subtree hashes compared with the stored ones per query
+CHUNKED_MIN_ENTRIES = 4 << CHUNK_LEVEL  # a database log this large is verified in chunks
 
 
 @runtime_checkable
@@ -199,6 +203,11 @@ def replay(
     """
     newest_note = source.latest_checkpoint()
     newest = _open(newest_note, verifiers, origin, witnesses)
+    chunked = _replay_in_chunks(
+        source, verifiers, origin, witnesses, newest, newest_note, remember_size, workers
+    )
+    if chunked is not None:
+        return chunked
     with EntryChecks.for_log(newest.size, workers) as checks:
         walk = _Replay(source, remember_size)
         try:
@@ -267,6 +276,53 @@ def _walk(
             index=last_size,
         )
     return count
+
+
+def _replay_in_chunks(
+    source: LedgerSource,
+    verifiers: Sequence[NoteVerifier],
+    origin: str,
+    witnesses: Sequence[CosignatureVerifier],
+    newest: Checkpoint,
+    newest_note: str,
+    remember_size: int | None,
+    workers: int | None,
+) -> ReplayResult | None:
+    """The whole replay, for a large log in a database, by worker processes reading their own
+    chunks of it (alprfed.ledger.chunked_verify); None if it does not apply or found anything,
+    and the sequential walk then runs and reports the finding exactly."""
+    count = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
+    if not isinstance(source, LedgerReader) or count < 2 or newest.size < CHUNKED_MIN_ENTRIES:
+        return None
+    checkpoints: list[Checkpoint] = []
+    try:
+        for note in _checkpoint_stream(source, newest.size):
+            checkpoint = _open(note, verifiers, origin, witnesses)
+            if checkpoints and checkpoint.size <= checkpoints[-1].size:
+                return None
+            checkpoints.append(checkpoint)
+    except LedgerVerificationError:
+        return None
+    if not checkpoints:
+        return None
+    last = checkpoints[-1].size
+    url = source.engine.url.render_as_string(hide_password=False)
+    tree = verify_in_chunks(
+        url, checkpoints, end=last, remember_size=remember_size, workers=count, source=source
+    )
+    if tree is None:
+        return None
+    # As at the end of the walk: nothing unsigned beyond the last checkpoint, and the
+    # published checkpoint is one the log lists.
+    if source.entries(last, last + 1) and not source.checkpoints(last + 1):
+        return None
+    if newest.size > last or not any(
+        _same_tree(note, newest) for note in source.checkpoints(newest.size, newest.size)
+    ):
+        return None
+    return ReplayResult(
+        newest, newest_note, len(checkpoints), tree.remembered_peaks, tree.final_peaks
+    )
 
 
 def _same_tree(note: str, checkpoint: Checkpoint) -> bool:

@@ -11,6 +11,12 @@ launched twice) can therefore never both extend the same tree: the loser's updat
 row, its transaction rolls back whole and it retries on the fresh head. On PostgreSQL the head
 row is also read FOR UPDATE and on SQLite the transaction takes the write lock at BEGIN, so
 writers queue instead of racing; the compare-and-swap is what makes that ordering a guarantee.
+
+Replicas (alprfed.ledger.lease): on PostgreSQL a store appends only while it holds the ledger's
+sequencer lease; on SQLite a gateway's store (``exclusive``) refuses a second writer. A store
+keeps the tip it derived and signed last (``SignedTip``) and builds on it while the head still
+holds that checkpoint, instead of re-verifying the signature every batch; on taking the lease
+it forgets it and reloads and re-verifies the tip from storage.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
@@ -28,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from alprfed.clock import Clock
 from alprfed.db import DriverStatement, create_engine, writer
 from alprfed.errors import (
+    ActRecordedMeanwhile,
     ConfigError,
     InvalidRequest,
     LedgerConflict,
@@ -35,6 +43,7 @@ from alprfed.errors import (
     LedgerRangeError,
 )
 from alprfed.ledger import schema
+from alprfed.ledger.bulk import insert_rows
 from alprfed.ledger.checkpoint import Checkpoint, read_checkpoint, sign_checkpoint
 from alprfed.ledger.cosignature import add_signature_lines
 from alprfed.ledger.entry import (
@@ -44,6 +53,7 @@ from alprfed.ledger.entry import (
     encode_pending,
     plate_commitment,
 )
+from alprfed.ledger.lease import SequencerLease, SqliteWriterLock
 from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from alprfed.ledger.note import NoteError, NoteSigner, check_key_name
 from alprfed.ledger.reader import (
@@ -51,7 +61,7 @@ from alprfed.ledger.reader import (
     disposed_on_failure,
     storage_error,
 )
-from alprfed.ledger.tip import TreeTip, read_tip
+from alprfed.ledger.tip import SignedTip, TreeTip, read_tip
 from alprfed.signing import SigningKey
 
 log = logging.getLogger("alprfed.ledger")
@@ -86,6 +96,10 @@ class LedgerStore(LedgerReader):
         self._announced_lock = threading.Lock()
         self._postgres = engine.dialect.name == "postgresql"
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._lease = SequencerLease(engine, origin) if self._postgres else None
+        self._file_lock: SqliteWriterLock | None = None
+        self._signed: SignedTip | None = None  # the tip this store signed last
+        self._appending = threading.Lock()  # one batch at a time: the lease and cache are ours
 
     @classmethod
     def open(
@@ -97,6 +111,7 @@ class LedgerStore(LedgerReader):
         clock: Clock,
         random_bytes: RandomBytes = os.urandom,
         publish_on_append: bool = True,
+        exclusive: bool = False,
     ) -> LedgerStore:
         """Open (creating or upgrading as needed) the ledger in the database at ``url``.
 
@@ -104,10 +119,13 @@ class LedgerStore(LedgerReader):
         checkpoints under the key name ``origin``; ``random_bytes`` draws commitment salts.
         ``publish_on_append`` publishes every checkpoint as it is signed (a ledger without
         witnesses); a witnessed ledger publishes through ``publish`` once a quorum cosigned.
+        ``exclusive`` (a gateway) claims a SQLite ledger for this process alone; replicas on
+        PostgreSQL take turns through the sequencer lease whatever it says.
 
         Raises:
-            ConfigError: a bad URL, an origin that cannot be a note key name, or a database
-                holding the ledger of another origin.
+            ConfigError: a bad URL, an origin that cannot be a note key name, a database
+                holding the ledger of another origin, or (``exclusive``) a SQLite ledger
+                another process writes already.
             FailedPrecondition: the database's ledger schema is newer than this code.
             LedgerError: the database failed.
         """
@@ -117,6 +135,14 @@ class LedgerStore(LedgerReader):
             raise ConfigError(f"ledger origin: {exc.detail}") from None
         note_signer = NoteSigner(origin, signer)
         engine = create_engine(url, durable=True)
+        file_lock = None
+        if exclusive and engine.dialect.name == "sqlite":
+            file_lock = SqliteWriterLock(Path(str(engine.url.database)))
+            try:
+                file_lock.claim()
+            except ConfigError:
+                engine.dispose()
+                raise
         if engine.dialect.name == "postgresql":
             # Batch rows into multi-row INSERTs (SQLAlchemy's "insertmanyvalues", cached per
             # statement) rather than psycopg's one pipelined statement per row: a batch writes
@@ -127,19 +153,30 @@ class LedgerStore(LedgerReader):
             stored_origin = _initialize(engine, note_signer)
         if stored_origin != origin:
             engine.dispose()
+            if file_lock is not None:
+                file_lock.release()
             raise ConfigError(
                 f"this database holds the ledger of origin {stored_origin!r}, not {origin!r}"
             )
-        return cls(engine, origin, note_signer, clock, random_bytes, publish_on_append)
+        store = cls(engine, origin, note_signer, clock, random_bytes, publish_on_append)
+        store._file_lock = file_lock
+        return store
 
-    def append_batch(self, entries: Sequence[PendingEntry]) -> list[AppendedEntry]:
+    def append_batch(
+        self, entries: Sequence[PendingEntry], *, keep_lease: bool = False
+    ) -> list[AppendedEntry]:
         """Append ``entries`` atomically under one new signed checkpoint.
 
         Either every entry is committed, with its openings and the checkpoint, or none is.
+        On PostgreSQL the batch is written under the sequencer lease; ``keep_lease`` (more
+        batches are waiting) keeps it for the next one, within the lease's turn.
 
         Raises:
             InvalidRequest: more than MAX_BATCH_ENTRIES, or an item that is not a PendingEntry.
+            ActRecordedMeanwhile: an entry's record was stored by another writer meanwhile;
+                nothing of the batch was stored (send the others again without it).
             LedgerConflict: other writers won the compare-and-swap MAX_APPEND_ATTEMPTS times.
+            Unavailable: another replica held the sequencer lease too long.
             LedgerError: the database failed; nothing of the batch was stored.
         """
         if not entries:
@@ -148,12 +185,35 @@ class LedgerStore(LedgerReader):
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ENTRIES} entries")
         if not all(isinstance(entry, PendingEntry) for entry in entries):
             raise InvalidRequest("append_batch takes PendingEntry items")
+        with self._appending:
+            if self._lease is not None and self._lease.hold():
+                self._signed = None  # another replica may have appended: reload, re-verify
+            try:
+                appended = self._append_attempts(entries)
+            except BaseException:
+                if self._lease is not None:
+                    self._lease.release()
+                raise
+            if self._lease is not None and not keep_lease:
+                self._lease.release()
+            return appended
+
+    def release_lease(self) -> None:
+        """Hand the sequencer lease on now (kept by ``append_batch(keep_lease=True)``)."""
+        with self._appending:
+            if self._lease is not None:
+                self._lease.release()
+
+    def _append_attempts(self, entries: Sequence[PendingEntry]) -> list[AppendedEntry]:
         for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
             try:
                 with writer(self._engine).begin() as conn:
-                    tip = read_tip(conn, self._signer.verifier)
-                    return self._write_batch(conn, tip, entries)
+                    tip = read_tip(conn, self._signer.verifier, self._signed)
+                    appended, signed = self._write_batch(conn, tip, entries)
+                self._signed = signed  # only once committed
+                return appended
             except LedgerConflict:
+                self._signed = None
                 log.warning(
                     "ledger head moved under us (attempt %d of %d); another writer is "
                     "appending to this ledger",
@@ -161,11 +221,13 @@ class LedgerStore(LedgerReader):
                     MAX_APPEND_ATTEMPTS,
                 )
             except IntegrityError as exc:
+                self._signed = None
                 raise LedgerError(
                     "the ledger tables already hold rows beyond the head (damaged or tampered "
                     f"storage; run `alprfed ledger verify`): {storage_error(exc)}"
                 ) from None
             except SQLAlchemyError as exc:
+                self._signed = None  # a lost commit may or may not have happened: reload
                 raise storage_error(exc) from None
         raise LedgerConflict(
             f"another writer advanced the ledger {MAX_APPEND_ATTEMPTS} times "
@@ -268,12 +330,18 @@ class LedgerStore(LedgerReader):
     def close(self) -> None:
         if self._publish_engine is not None and self._publish_engine is not self._engine:
             self._publish_engine.dispose()
+        with self._appending:
+            if self._lease is not None:
+                self._lease.close()
+        if self._file_lock is not None:
+            self._file_lock.release()
         super().close()
 
     def _write_batch(
         self, conn: sa.Connection, tip: TreeTip, batch: Sequence[PendingEntry]
-    ) -> list[AppendedEntry]:
-        """Write ``batch`` on top of ``tip`` inside the caller's transaction.
+    ) -> tuple[list[AppendedEntry], SignedTip]:
+        """Write ``batch`` on top of ``tip`` inside the caller's transaction; return the entries
+        and the new tip with the checkpoint signed of it.
 
         Raises:
             LedgerConflict: the head is no longer at ``tip.size`` (the caller rolls back).
@@ -281,16 +349,16 @@ class LedgerStore(LedgerReader):
         if tip.size + len(batch) > schema.MAX_STORED_SIZE:
             raise LedgerError(f"the ledger is full at {schema.MAX_STORED_SIZE} entries")
         now = self._clock.now()
-        node_rows: list[dict[str, object]] = []
+        node_rows: list[tuple[object, ...]] = []
         tree = CompactRange(
             tip.size,
             tip.peak_hashes,
             on_node=lambda level, idx, value: node_rows.append(
-                {"node": schema.node_key(level, idx), "hash": value}
+                (schema.node_key(level, idx), value)
             ),
         )
-        entry_rows: list[dict[str, object]] = []
-        opening_rows: list[dict[str, object]] = []
+        entry_rows: list[tuple[object, ...]] = []
+        opening_rows: list[tuple[object, ...]] = []
         written: list[tuple[int, bytes, bytes]] = []
         prev = tip.last_leaf
         for index, pending in enumerate(batch, start=tip.size):
@@ -306,9 +374,9 @@ class LedgerStore(LedgerReader):
             )
             prev = leaf_hash(data)
             tree.append(prev)
-            entry_rows.append({"idx": index, "data": data})
+            entry_rows.append((index, data))
             opening_rows.extend(
-                {"entry_idx": index, "slot": slot, "plate": plate, "salt": salt}
+                (index, slot, plate, salt)
                 for slot, (plate, salt) in enumerate(zip(pending.plates, salts, strict=True))
             )
             written.append((index, prev, data))
@@ -320,25 +388,26 @@ class LedgerStore(LedgerReader):
         ).rowcount
         if advanced != 1:
             raise LedgerConflict(f"the ledger head is no longer at size {tip.size}")
-        conn.execute(schema.entries.insert(), entry_rows)
-        conn.execute(schema.nodes.insert(), node_rows)
-        if opening_rows:
-            conn.execute(schema.openings.insert(), opening_rows)
-        for index, pending in enumerate(batch, start=tip.size):
+        insert_rows(conn, schema.entries, entry_rows)
+        insert_rows(conn, schema.nodes, node_rows)
+        insert_rows(conn, schema.openings, opening_rows)
+        for position, pending in enumerate(batch):
             if pending.effect is not None:
                 try:
-                    pending.effect(conn, index)
+                    pending.effect(conn, tip.size + position)
                 except IntegrityError:
-                    # Another process recorded the same act between its check and this
-                    # commit: neither the entry nor the record is stored.
-                    raise LedgerError(
-                        f"the record of this {pending.kind} entry conflicts with one stored "
-                        "meanwhile; nothing of the batch was stored"
+                    # Another process (a replica) recorded the same act between this one's
+                    # check and this commit: neither the entry nor the record is stored.
+                    raise ActRecordedMeanwhile(
+                        f"another gateway recorded this {pending.kind.replace('_', ' ')} act "
+                        "first; it was not logged again",
+                        position=position,
                     ) from None
         conn.execute(schema.checkpoints.insert().values(size=tree.size, note=note))
         if self._publish_on_append:
             conn.execute(sa.update(schema.publication).values(size=tree.size))
-        return [AppendedEntry(index, leaf, data, note) for index, leaf, data in written]
+        appended = [AppendedEntry(index, leaf, data, note) for index, leaf, data in written]
+        return appended, SignedTip(TreeTip(tree.size, tree.peak_hashes(), prev), note)
 
     def _salt(self) -> bytes:
         salt = self._random_bytes(SALT_SIZE)

@@ -25,7 +25,17 @@ class TreeTip:
     last_leaf: bytes  # the leaf hash the next entry's ``prev`` names
 
 
-def read_tip(conn: sa.Connection, verifier: NoteVerifier | None = None) -> TreeTip:
+@dataclass(frozen=True)
+class SignedTip:
+    """A tip this writer derived from the entries itself, and the checkpoint it signed of it."""
+
+    tip: TreeTip
+    note: str
+
+
+def read_tip(
+    conn: sa.Connection, verifier: NoteVerifier | None = None, known: SignedTip | None = None
+) -> TreeTip:
     """The committed tree's size, peaks and last leaf, locking the head row where the database
     can (PostgreSQL); SQLite writers already hold the write lock.
 
@@ -58,6 +68,15 @@ def read_tip(conn: sa.Connection, verifier: NoteVerifier | None = None) -> TreeT
         [hashes[node] for node in peaks(size)],
         hashes[(0, size - 1)] if size else GENESIS_PREV,
     )
+    if known is not None and str(head.checkpoint) == known.note:
+        if tip != known.tip:
+            raise LedgerError(
+                f"the stored subtrees of the tree of size {size} differ from those this "
+                "gateway wrote: damaged or tampered storage; nothing was appended; run "
+                "`alprfed ledger verify`"
+            )
+        _check_last_entry(conn, tip)
+        return tip
     _check_tip(conn, tip, str(head.checkpoint), verifier)
     return tip
 
@@ -80,6 +99,10 @@ def _check_tip(conn: sa.Connection, tip: TreeTip, note: str, verifier: NoteVerif
             "signed: damaged or tampered storage; nothing was appended; run `alprfed ledger "
             "verify`"
         )
+    _check_last_entry(conn, tip)
+
+
+def _check_last_entry(conn: sa.Connection, tip: TreeTip) -> None:
     if tip.size:
         last = conn.execute(
             sa.select(schema.entries.c.data).where(schema.entries.c.idx == tip.size - 1)

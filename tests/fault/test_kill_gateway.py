@@ -22,8 +22,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,20 +32,15 @@ import grpc
 import pytest
 
 from alprfed import canonical, wire
-from alprfed.config import TLSConfig
 from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
 from alprfed.ledger import iter_entries
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.reader import LedgerReader
 from alprfed.ledger.verify import verify_ledger
-from alprfed.models import Purpose, TimeWindow
-from alprfed.policy.warrants import Warrant, WarrantLimits
-from alprfed.query import QueryInput
 from alprfed.rpc.tls import secure_channel
-from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
+from alprfed.signing import Envelope, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
-from alprfed.wire import gateway as gwire
 from gateway.registry import GatewayRegistry
 
 CLERKS = 4
@@ -54,8 +48,6 @@ CI_KILLS, SOAK_KILLS = 3, 60
 ACKS_BETWEEN_KILLS = 6  # acknowledged acts (at least) between one restart and the next kill
 CALL_TIMEOUT_S = 10
 RETRY_PAUSE_S = 0.05
-DAY = 86_400
-COURT = "santa-clara-superior"
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)  # the gateway is down
 
 
@@ -89,29 +81,6 @@ def gateway(layout: Layout) -> Iterator[FederationProcesses]:
     processes.stop_all()
 
 
-def clerk_tls(layout: Layout) -> TLSConfig:
-    clerk = next(c.clerk for c in layout.spec.courts if c.court_id == COURT)
-    return faults.principal_tls(layout, COURT, clerk)
-
-
-def sign_warrant(key: SigningKey, now: int) -> Envelope:
-    warrant = Warrant(
-        warrant_id="w-" + uuid.uuid4().hex[:12],
-        court=COURT,
-        judge="Hon. A. Rivera",
-        issued_at=now - 60,
-        expires_at=now + 30 * DAY,
-        agency="sjpd",
-        plates=("8FXR413",),
-        window=TimeWindow(now - 7 * DAY, now - 120),
-        offense=Purpose.ROBBERY,
-        limits=WarrantLimits(),
-        salt=uuid.uuid4().hex + uuid.uuid4().hex,
-        prospective=False,
-    )
-    return key.sign_envelope(WARRANT_TYPE, warrant.to_canonical())
-
-
 def until_answered(stop: threading.Event, method: Any, request: Any) -> Any:
     """Send the same request until the gateway answers it; None if told to stop first."""
     while not stop.is_set():
@@ -124,35 +93,43 @@ def until_answered(stop: threading.Event, method: Any, request: Any) -> Any:
     return None
 
 
+# ``send(method name, request)``: the answer, or None once told to stop.
+Send = Callable[[str, Any], Any]
+
+
 def clerk(layout: Layout, acts: Acts, stop: threading.Event, seed: int) -> None:
-    chooser = random.Random(seed)
-    key = SigningKey.load(layout.court_key(COURT))
-    channel = secure_channel(layout.gateway_address, clerk_tls(layout))
+    channel = secure_channel(layout.gateway_address, faults.clerk_tls(layout))
     stub = gateway_pb2_grpc.GatewayStub(channel)
     try:
-        while not stop.is_set():
-            envelope = sign_warrant(key, int(time.time()))
-            # Built once: a retry sends exactly these bytes again.
-            request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
-            name = envelope_id(envelope)
-            with acts.lock:
-                acts.sent.add(name)
-            status = until_answered(stop, stub.RegisterWarrant, request)
-            if status is None:
-                return
-            with acts.lock:
-                acts.registered[name] = status.ledger_index
-            if chooser.random() < 0.3:
-                revoke = gateway_pb2.RevokeWarrantRequest(warrant_id=name, reason="case closed")
-                with acts.lock:
-                    acts.revoke_sent.add(name)
-                revoked = until_answered(stop, stub.RevokeWarrant, revoke)
-                if revoked is None:
-                    return
-                with acts.lock:
-                    acts.revoked.add(name)
+        clerk_acts(layout, acts, stop, seed, lambda m, r: until_answered(stop, getattr(stub, m), r))
     finally:
         channel.close()
+
+
+def clerk_acts(layout: Layout, acts: Acts, stop: threading.Event, seed: int, send: Send) -> None:
+    """Register warrants and revoke some, recording what was sent and acknowledged."""
+    chooser = random.Random(seed)
+    key = SigningKey.load(layout.court_key(faults.COURT))
+    while not stop.is_set():
+        envelope = faults.sign_warrant(key, int(time.time()))
+        # Built once: a retry sends exactly these bytes again.
+        request = gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope))
+        name = envelope_id(envelope)
+        with acts.lock:
+            acts.sent.add(name)
+        status = send("RegisterWarrant", request)
+        if status is None:
+            return
+        with acts.lock:
+            acts.registered[name] = status.ledger_index
+        if chooser.random() < 0.3:
+            revoke = gateway_pb2.RevokeWarrantRequest(warrant_id=name, reason="case closed")
+            with acts.lock:
+                acts.revoke_sent.add(name)
+            if send("RevokeWarrant", revoke) is None:
+                return
+            with acts.lock:
+                acts.revoked.add(name)
 
 
 def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
@@ -169,17 +146,7 @@ def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
             if not warrants:
                 time.sleep(RETRY_PAUSE_S)
                 continue
-            now = int(time.time())
-            request = gwire.query_to_pb(
-                QueryInput.create(
-                    plate="8FXR413",
-                    window_from=now - 3 * DAY,
-                    window_to=now - 600,
-                    purpose=Purpose.ROBBERY,
-                    case_number="SJ-2026-0042",
-                    warrant_id=warrants[-1],
-                )
-            )
+            request = faults.warrant_query(warrants[-1], int(time.time()))
             try:
                 answer = stub.Query(request, timeout=CALL_TIMEOUT_S)
             except grpc.RpcError as exc:
@@ -234,8 +201,9 @@ def test_killed_gateways_lose_no_acknowledged_act_and_log_none_twice(
     audit(layout, acts)
 
 
-def audit(layout: Layout, acts: Acts) -> None:
-    url = f"sqlite:///{layout.gateway_config.parent / 'gateway.db'}"
+def audit(layout: Layout, acts: Acts, url: str | None = None) -> None:
+    """Check the ledger and registry at ``url`` (default: the layout's SQLite gateway.db)."""
+    url = url or f"sqlite:///{layout.gateway_config.parent / 'gateway.db'}"
     reader = LedgerReader.open_readonly(url)
     try:
         verifier = NoteVerifier.from_vkey(layout.vkey_file.read_text().strip())

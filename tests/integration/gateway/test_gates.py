@@ -11,6 +11,7 @@ import pytest
 from federations import DAY, SUSPECT, Federation
 
 from alprfed.ledger import NoteVerifier, verify_tlog_proof
+from alprfed.ledger.merkle import leaf_hash
 from alprfed.ledger.tlog_proof import TlogProofError
 from alprfed.messages import Outcome
 from alprfed.models import Purpose, TimeWindow
@@ -51,9 +52,14 @@ def test_the_answer_carries_a_receipt_that_verifies_offline(federation: Federati
     receipt = verify_tlog_proof(
         answer.ledger_proof, [verifier], origin=federation.layout.spec.origin
     )
-    assert receipt.entry.index == answer.ledger_index
-    assert receipt.entry.kind == "query_outcome"
+    # The receipt proves the decision, logged before any node was asked; the outcome entry
+    # at ledger_index is durable when the answer arrives and names that decision.
+    assert receipt.entry.kind == "query_decision"
     assert receipt.entry.body["query_id"] == answer.query_id
+    (outcome,) = federation.logged("query_outcome", "query_id", answer.query_id)
+    assert outcome.index == answer.ledger_index
+    assert outcome.body["decision_entry"] == receipt.entry.index
+    assert outcome.body["decision_leaf_hash"] == leaf_hash(receipt.entry.data).hex()
     # No plate in clear anywhere in the entry.
     assert SUSPECT not in answer.ledger_proof
     tampered = answer.ledger_proof.replace("index ", "index 1", 1)

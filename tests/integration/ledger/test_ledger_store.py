@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alprfed.clock import FixedClock
 from alprfed.db import writer
 from alprfed.errors import (
+    ActRecordedMeanwhile,
     ConfigError,
     InvalidRequest,
     LedgerConflict,
@@ -316,7 +317,7 @@ def test_an_entrys_effect_commits_with_it_and_a_failing_one_stores_nothing(
     (logged,) = store.append_batch([PendingEntry("warrant_registered", {"n": 7}, effect=record)])
     before = (store.size(), store.latest_checkpoint())
     # The same act again: its record conflicts (as when another process recorded it first).
-    with pytest.raises(LedgerError, match="conflicts with one stored meanwhile"):
+    with pytest.raises(ActRecordedMeanwhile, match="warrant registered act first") as refused:
         store.append_batch(
             [decision(1), PendingEntry("warrant_registered", {"n": 7}, effect=record)]
         )
@@ -324,3 +325,4 @@ def test_an_entrys_effect_commits_with_it_and_a_failing_one_stores_nothing(
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM acts")).scalar_one() == 1
     assert logged.index == before[0] - 1
+    assert refused.value.position == 1  # the entry at fault, not the innocent one before it
