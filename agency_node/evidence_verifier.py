@@ -4,7 +4,10 @@ A gateway signature alone proves only that someone holds the gateway's key. Befo
 is touched the node checks the evidence that came with the query against what it trusts on
 its own (agency_node.trust), in this order; the first failure refuses the query:
 
-1. the evidence is signed by a gateway key, canonical, of the exact shape, for this query;
+1. the evidence is canonical, of the exact shape, for this query (it is not signed as a
+   whole: the gateway's signature would add nothing to what steps 2-5 prove from the parts'
+   own signatures, and the gateway is already known from its mTLS certificate and its signed
+   query);
 2. its checkpoint is signed by the ledger's key and cosigned by a quorum of the witnesses
    this node trusts, with fresh cosignatures (``max_checkpoint_age_seconds``);
 3. the decision entry is included in that checkpoint, is a ``query_decision`` logged
@@ -35,6 +38,8 @@ from typing import Any
 from cryptography import x509
 
 from agency_node.trust import NodeTrust
+from agency_node.verified_cache import VerifiedCache
+from alprfed import canonical
 from alprfed.canonical import CanonicalError
 from alprfed.errors import LedgerVerificationError, PermissionDenied, VerificationError
 from alprfed.ledger.entry import LedgerEntryView, decode_entry, plate_commitment
@@ -47,12 +52,12 @@ from alprfed.messages.evidence import LoggedEntry, SearchEvidence
 from alprfed.models import EXIGENT_PURPOSES, Agency, AgencyId
 from alprfed.policy.exigent import APPROVAL_LIFETIME_S
 from alprfed.policy.warrants import Warrant, court_covers, open_warrant
-from alprfed.signing import SEARCH_EVIDENCE_TYPE, Envelope, VerifyingKey, keyring, open_envelope
+from alprfed.signing import Envelope
 
 MAX_DECISION_AGE_S = 600  # a decision entry is used within minutes of being logged
 MAX_CLOCK_SKEW_S = 30
 CHECKPOINT_CACHE = 64  # verified checkpoint notes remembered (many queries share one)
-WARRANT_CACHE = 256  # verified warrants remembered (one warrant serves many queries)
+WARRANT_CACHE = 1024  # verified warrants remembered (one serves many queries; ~1 KB each)
 
 
 class EvidenceRefused(PermissionDenied):
@@ -82,7 +87,6 @@ class EvidenceVerifier:
         node_id: str,
         node_state: str,
         trust: NodeTrust,
-        gateway_keys: tuple[VerifyingKey, ...],
         now: Callable[[], int],
         person_roots: Sequence[x509.Certificate] = (),
     ) -> None:
@@ -91,26 +95,27 @@ class EvidenceVerifier:
         self._node_id = node_id
         self._node_state = node_state
         self._trust = trust
-        self._gateway_keys = keyring(*gateway_keys)
         self._court_keys = {c.court_id: c.key for c in trust.courts.values()}
         self._now = now
         self._person_roots = tuple(person_roots)
-        self._checkpoints: dict[str, WitnessedCheckpoint] = {}
-        self._warrants: dict[tuple[bytes, str, bytes], Warrant] = {}
+        self._checkpoints = VerifiedCache[str, WitnessedCheckpoint](CHECKPOINT_CACHE)
+        self._warrants = VerifiedCache[tuple[bytes, str, bytes], Warrant](WARRANT_CACHE)
 
-    def verify(self, query: SearchQuery, envelope: Envelope | None) -> VerifiedEvidence:
-        """Raises: EvidenceRefused naming the step that failed."""
+    def verify(self, query: SearchQuery, evidence: bytes | None) -> VerifiedEvidence:
+        """Check ``evidence`` (the canonical bundle, None when none came) for ``query``.
+
+        Raises: EvidenceRefused naming the step that failed."""
         try:
-            return self._verify(query, envelope)
+            return self._verify(query, evidence)
         except EvidenceRefused:
             raise
         except (AttributeError, TypeError, KeyError, ValueError) as exc:
             # An entry that verifies but whose body has the wrong shape: refused like the rest.
             raise EvidenceRefused("3-5", f"a malformed entry: {type(exc).__name__}") from None
 
-    def _verify(self, query: SearchQuery, envelope: Envelope | None) -> VerifiedEvidence:
+    def _verify(self, query: SearchQuery, bundle: bytes | None) -> VerifiedEvidence:
         now = self._now()
-        evidence = self._evidence(query, envelope)  # 1
+        evidence = self._evidence(query, bundle)  # 1
         witnessed = self._checkpoint(evidence.checkpoint, now)  # 2
         decision = self._included(evidence.decision, witnessed, "3")
         self._check_decision(query, evidence, decision, now)  # 3
@@ -126,14 +131,11 @@ class EvidenceVerifier:
 
     # --- 1. the bundle ----------------------------------------------------------------------
 
-    def _evidence(self, query: SearchQuery, envelope: Envelope | None) -> SearchEvidence:
-        if envelope is None:
+    def _evidence(self, query: SearchQuery, bundle: bytes | None) -> SearchEvidence:
+        if not bundle:
             raise EvidenceRefused("1", "no evidence came with the query")
         try:
-            payload = open_envelope(
-                envelope, payload_type=SEARCH_EVIDENCE_TYPE, keys=self._gateway_keys
-            )
-            evidence = SearchEvidence.from_canonical(payload)
+            evidence = SearchEvidence.from_canonical(canonical.decode(bundle))
         except (VerificationError, CanonicalError) as exc:
             raise EvidenceRefused("1", str(exc)) from None
         if evidence.query_id != query.query_id:
@@ -157,9 +159,7 @@ class EvidenceVerifier:
             )
         except WitnessPolicyError as exc:
             raise EvidenceRefused("2", str(exc)) from None
-        if len(self._checkpoints) >= CHECKPOINT_CACHE:
-            self._checkpoints.clear()
-        self._checkpoints[note] = witnessed
+        self._checkpoints.put(note, witnessed)
         return witnessed
 
     def _fresh(self, witnessed: WitnessedCheckpoint, now: int) -> bool:
@@ -274,9 +274,7 @@ class EvidenceVerifier:
         warrant = self._warrants.get(key)
         if warrant is None:
             warrant = open_warrant(envelope, self._court_keys)
-            if len(self._warrants) >= WARRANT_CACHE:
-                self._warrants.clear()
-            self._warrants[key] = warrant
+            self._warrants.put(key, warrant)
         return warrant
 
     def _warrant_problems(self, query: SearchQuery, warrant: Warrant, now: int) -> list[str]:

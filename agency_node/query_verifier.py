@@ -13,13 +13,16 @@ in the replay cache.
 5. the nonce is well formed;
 6. the observation window is sane (INVALID_ARGUMENT: the gateway signed a malformed query);
 7. the nonce was never seen (a replay cache in the node database that survives restarts for as
-   long as the query could still be accepted).
+   long as the query could still be accepted, ``nonce_kept_until``). This last check is the
+   search service's: it claims the nonce in the transaction that claims the query id and
+   writes the access record (agency_node.search), before any sighting leaves, so a search
+   pays one durable commit instead of two. ``verify`` does 1-6 and writes nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from alprfed.clock import Clock
 from alprfed.errors import VerificationError
@@ -30,32 +33,35 @@ MAX_CLOCK_SKEW_S = 30  # tolerated disagreement between gateway and node clocks
 MAX_QUERY_LIFETIME_S = 300  # expires_at - issued_at; bounds the replay cache's size
 _NONCE = re.compile(r"[0-9a-f]{32,64}")
 
-NonceClaimer = Callable[[str, int], bool]
+
+def nonce_kept_until(query: SearchQuery) -> int:
+    """Until when the replay cache keeps ``query``'s nonce: as long as the query could still
+    pass the freshness check."""
+    return query.expires_at + MAX_CLOCK_SKEW_S
 
 
 class QueryVerifier:
-    """Admits a signed query only after every check passed (see module docstring)."""
+    """Admits a signed query only after checks 1-6 passed (see module docstring); the caller
+    claims its nonce (check 7) before answering it."""
 
     def __init__(
         self,
         *,
         node_id: str,
         gateway_keys: Sequence[VerifyingKey],
-        claim_nonce: NonceClaimer,
         clock: Clock,
     ) -> None:
         if not gateway_keys:
             raise ValueError("a node needs at least one gateway key to answer anything")
         self._node_id = node_id
         self._keys = keyring(*gateway_keys)
-        self._claim_nonce = claim_nonce
         self._clock = clock
 
     def verify(self, envelope: Envelope) -> SearchQuery:
-        """Return the query once it is authentic, addressed here, fresh and new.
+        """Return the query once it is authentic, addressed here and fresh; nothing is written.
 
         Raises:
-            VerificationError: signature, shape, addressee, freshness or replay check failed.
+            VerificationError: signature, shape, addressee or freshness check failed.
             InvalidWindow: the (authentic) query's window is inverted or absurd.
         """
         payload = open_envelope(envelope, payload_type=SEARCH_QUERY_TYPE, keys=self._keys)
@@ -67,9 +73,6 @@ class QueryVerifier:
         if not _NONCE.fullmatch(query.nonce):
             raise VerificationError("nonce must be 32 to 64 lower-case hex digits")
         query.window.check_sane(now=now)
-        # Keep the nonce until the query could no longer pass the freshness check.
-        if not self._claim_nonce(query.nonce, query.expires_at + MAX_CLOCK_SKEW_S):
-            raise VerificationError(f"replayed nonce in query {query.query_id}")
         return query
 
     @staticmethod

@@ -2,8 +2,10 @@
 receipt, and keep a record of it all in the node's access log.
 
 Every query that reaches this service leaves an access-log record, answered or refused. An
-answer's record is written, claiming its query id, before any sighting leaves the node: if it
-cannot be written (a replayed query id), nothing is returned.
+answer's record is written, claiming its query id and its nonce in the same transaction, before
+any sighting leaves the node: if it cannot be written (a replayed query id or nonce), nothing is
+returned. A replayed query is thus refused after its checks and lookup rather than before, which
+costs only the work of whoever holds the gateway's key and a fresh logged decision.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Protocol
 
 from agency_node.evidence_verifier import EvidenceRefused, EvidenceVerifier
 from agency_node.law_guard import NodeLawGuard
-from agency_node.query_verifier import QueryVerifier
+from agency_node.query_verifier import QueryVerifier, nonce_kept_until
 from agency_node.storage.access import ANSWERED, REFUSED, AccessRecord
 from alprfed import canonical
 from alprfed.clock import Clock
@@ -29,7 +31,9 @@ log = logging.getLogger("alprfed.node.search")
 class SightingFinder(Protocol):
     def find_sightings(self, plate: str, start: int, end: int) -> list[Sighting]: ...
 
-    def record_access(self, record: AccessRecord) -> bool: ...
+    def record_access(
+        self, record: AccessRecord, *, nonce: tuple[str, int] | None = None
+    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,9 @@ class SearchService:
         self._signer = signer
         self._clock = clock
 
-    def search(self, envelope: Envelope, evidence: Envelope | None = None) -> SearchOutcome:
-        """Answer one signed query that carries the evidence of its authorization.
+    def search(self, envelope: Envelope, evidence: bytes | None = None) -> SearchOutcome:
+        """Answer one signed query that carries the evidence of its authorization (the
+        canonical bundle; the node checks every part's own signature).
 
         Raises:
             VerificationError: the query is not authentic, not for us, stale or replayed.
@@ -110,6 +115,8 @@ class SearchService:
             signed_at=now,
         )
         signed = self._signer.sign_envelope(SEARCH_RECEIPT_TYPE, receipt.to_canonical())
+        # Claims the query id and the nonce and writes the record in one commit; nothing
+        # leaves before it holds.
         answered = self._store.record_access(
             replace(
                 _record(received_at, query, ANSWERED, ""),
@@ -117,11 +124,12 @@ class SearchService:
                 checkpoint_size=verified.checkpoint_size,
                 count=len(sightings),
                 receipt=signed,
-            )
+            ),
+            nonce=(query.nonce, nonce_kept_until(query)),
         )
         if not answered:
-            self._refused(received_at, query, "query id already answered (replay)")
-            raise VerificationError(f"query {query.query_id} was answered before (replay)")
+            self._refused(received_at, query, "query id or nonce used before (replay)")
+            raise VerificationError(f"query {query.query_id} replays a query id or nonce")
         return SearchOutcome(sightings=sightings, refusals=decision.reasons, receipt=signed)
 
     def _refused(self, received_at: int, query: SearchQuery | str | None, reason: str) -> None:

@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agency_node.evidence_verifier import EvidenceVerifier
-from agency_node.law_guard import LawBookLike, load_node_law
+from agency_node.law_guard import LawBookLike, NodeLawGuard, load_node_law
 from agency_node.observability import node_checks, node_gauges
 from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.query_verifier import QueryVerifier
@@ -23,7 +23,7 @@ from agency_node.retention import RetentionPurger
 from agency_node.search import SearchService
 from agency_node.servicer import AgencyNodeServicer
 from agency_node.storage import NodeStore
-from agency_node.trust import load_node_trust
+from agency_node.trust import NodeTrust, load_node_trust
 from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.config import NodeConfig, federation_roots
 from alprfed.errors import ConfigError
@@ -127,44 +127,13 @@ def create_server(
     law = load_node_law(config, law_book)
     store = NodeStore.open(config.database_url)
     try:
-        verifier = QueryVerifier(
-            node_id=config.agency_id,
-            gateway_keys=config.gateway_keys,
-            claim_nonce=store.claim_nonce,
-            clock=clock,
-        )
-        search = SearchService(
-            node_id=config.agency_id,
-            verifier=verifier,
-            evidence=EvidenceVerifier(
-                node_id=config.agency_id,
-                node_state=config.state,
-                trust=trust,
-                gateway_keys=config.gateway_keys,
-                now=clock.now,
-                person_roots=federation_roots(config.tls),
-            ),
+        servicer = build_servicer(
+            config,
+            trust=trust,
             law=law,
             store=store,
             signer=signer,
             clock=clock,
-        )
-        info = node_pb2.NodeInfo(
-            agency_id=config.agency_id,
-            state=config.state,
-            public_key=signer.public.raw,
-            retention_seconds=law.retention_seconds,
-            law_pack=law.guard.law_pack,
-        )
-        servicer = AgencyNodeServicer(
-            node_id=config.agency_id,
-            search=search,
-            store=store,
-            law=law,
-            clock=clock,
-            info=info,
-            insecure=config.tls.insecure,
-            auditors=trust.auditors,
             metrics=NodeMetrics(telemetry.registry),
         )
         server = grpc.server(
@@ -221,3 +190,55 @@ def create_server(
         telemetry=telemetry,
         probes=probes,
     ), port
+
+
+def build_servicer(
+    config: NodeConfig,
+    *,
+    trust: NodeTrust,
+    law: NodeLawGuard,
+    store: NodeStore,
+    signer: SigningKey,
+    clock: Clock,
+    metrics: NodeMetrics | None = None,
+) -> AgencyNodeServicer:
+    """The node's servicer with its verifiers, law and store: everything but the transport
+    (so a profiler can call it in process, exactly as the server does)."""
+    verifier = QueryVerifier(
+        node_id=config.agency_id,
+        gateway_keys=config.gateway_keys,
+        clock=clock,
+    )
+    search = SearchService(
+        node_id=config.agency_id,
+        verifier=verifier,
+        evidence=EvidenceVerifier(
+            node_id=config.agency_id,
+            node_state=config.state,
+            trust=trust,
+            now=clock.now,
+            person_roots=federation_roots(config.tls),
+        ),
+        law=law,
+        store=store,
+        signer=signer,
+        clock=clock,
+    )
+    info = node_pb2.NodeInfo(
+        agency_id=config.agency_id,
+        state=config.state,
+        public_key=signer.public.raw,
+        retention_seconds=law.retention_seconds,
+        law_pack=law.guard.law_pack,
+    )
+    return AgencyNodeServicer(
+        node_id=config.agency_id,
+        search=search,
+        store=store,
+        law=law,
+        clock=clock,
+        info=info,
+        insecure=config.tls.insecure,
+        auditors=trust.auditors,
+        metrics=metrics,
+    )

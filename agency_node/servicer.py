@@ -72,12 +72,9 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         # Defence in depth: the gateway signature is the real gate, but only the gateway calls.
         if caller.kind != PrincipalKind.GATEWAY or caller.organization != FEDERATION_ORG:
             raise PermissionDenied(f"{caller} is not the federation gateway")
-        evidence = (
-            wire.envelope_from_pb(request.evidence, field="evidence")
-            if request.HasField("evidence")
-            else None
+        outcome = self._search.search(
+            wire.envelope_from_pb(request.query, field="query"), request.evidence or None
         )
-        outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"), evidence)
         if self._metrics is not None:
             self._metrics.searches.labels("denied" if outcome.refusals else "results").inc()
             for reason in outcome.refusals:

@@ -18,6 +18,10 @@ Support: ``parts`` (sizes per preset), ``report`` (figures, targets, JSON, Markd
 and ``fanout_setup`` (a federation on disk and running), ``queries`` (signed queries),
 ``lookups`` (the raw SQL floor), ``machine`` (what was measured on).
 
+Tools run on their own, not by ``python -m bench``: ``profile_search`` (the node's servicer in
+process under cProfile, with Ed25519, canonical and SQL operation counts per query) and
+``rpc_servers`` (one unary mTLS call on the thread-pool server beside grpc.aio).
+
 Services always run as themselves (their own ``create_server``, mutual TLS, a real database)
 in child processes; the benchmark's clients run in the parent. Every answer is checked, so no
 figure comes from wrong answers. docs/PERFORMANCE.md keeps the latest results.

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
+from alprfed import canonical
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.demo.layout import Layout
 from alprfed.ledger import LedgerStore, PendingEntry
@@ -23,7 +24,7 @@ from alprfed.ledger.note import NoteVerifier, parse_note
 from alprfed.messages import SearchQuery
 from alprfed.models import TimeWindow
 from alprfed.policy.warrants import Warrant
-from alprfed.signing import SEARCH_EVIDENCE_TYPE, WARRANT_TYPE, Envelope, SigningKey
+from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
 from gateway.evidence import build_evidence
 
 WITNESSES = 3
@@ -37,7 +38,6 @@ class BenchAuthority:
         """``witnessed`` writes the layout's witness policy (3 witnesses, quorum 2) for nodes
         not started yet; without it the layout's policy (no witnesses) stands."""
         spec = layout.spec
-        self._gateway_key = SigningKey.load(layout.root / "keys" / "gateway-query.pem")
         ledger_key = SigningKey.load(layout.root / "keys" / "ledger.pem")
         self._court = spec.courts[0].court_id
         self._court_key = SigningKey.load(layout.court_key(self._court))
@@ -102,9 +102,10 @@ class BenchAuthority:
             self._warrants[key] = (envelope, entry.index)
         return self._warrants[key]
 
-    def evidence(self, queries: Sequence[SearchQuery]) -> list[Envelope]:
-        """One signed evidence bundle per query; the queries' decisions share one checkpoint
-        (a batch of the ledger writer), so pass one query for a checkpoint of its own."""
+    def evidence(self, queries: Sequence[SearchQuery]) -> list[bytes]:
+        """One evidence bundle (canonical bytes, as the gateway sends it) per query; the
+        queries' decisions share one checkpoint (a batch of the ledger writer), so pass one
+        query for a checkpoint of its own."""
         cited = [self._warrant(q) for q in queries]
         entries = self._store.append_batch(
             [
@@ -125,9 +126,7 @@ class BenchAuthority:
                 warrant=warrant,
                 warrant_index=warrant_index,
             )
-            bundles.append(
-                self._gateway_key.sign_envelope(SEARCH_EVIDENCE_TYPE, bundle.to_canonical())
-            )
+            bundles.append(canonical.encode(bundle.to_canonical()))
         return bundles
 
 

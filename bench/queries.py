@@ -86,8 +86,6 @@ class QuerySigner:
         checkpoint (pass one probe per call for a checkpoint each)."""
         queries = [self.query(addressees, probe) for probe in probes]
         return [
-            node_pb2.SearchRequest(
-                query=wire.envelope_to_pb(self.sign(query)), evidence=wire.envelope_to_pb(evidence)
-            )
+            node_pb2.SearchRequest(query=wire.envelope_to_pb(self.sign(query)), evidence=evidence)
             for query, evidence in zip(queries, authority.evidence(queries), strict=True)
         ]

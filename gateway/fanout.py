@@ -88,16 +88,14 @@ async def fan_out(
     pool: NodePool,
     targets: Sequence[Agency],
     envelope: Envelope,
-    evidence: Envelope | None,
+    evidence: bytes | None,
     *,
     query_id: str,
     timeout_s: float,
 ) -> list[NodeAnswer]:
-    """Ask every target in parallel; return one answer per target, in the targets' order."""
-    request = node_pb2.SearchRequest(
-        query=wire.envelope_to_pb(envelope),
-        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
-    )
+    """Ask every target in parallel; return one answer per target, in the targets' order.
+    ``evidence``: the canonical evidence bundle every target checks (None sends none)."""
+    request = node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope), evidence=evidence or b"")
     tasks = [
         asyncio.create_task(_ask(pool, agency, request, query_id, timeout_s)) for agency in targets
     ]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
 
+from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
 from alprfed.errors import AlprfedError, Reason, Unavailable
@@ -39,7 +40,7 @@ from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
 from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput
 from alprfed.rpc.identity import Identity
-from alprfed.signing import SEARCH_EVIDENCE_TYPE, SEARCH_QUERY_TYPE, Envelope, SigningKey
+from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from gateway.audit import AuditTrail, envelope_record
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
@@ -194,15 +195,15 @@ class QueryService:
                 # Retrieved even when a later step fails and the answer is never built.
                 receipt.add_done_callback(lambda t: t.cancelled() or t.exception())
         if permitted and evidence is not None:
-            signed_evidence = self._signer.sign_envelope(
-                SEARCH_EVIDENCE_TYPE, evidence.to_canonical()
-            )
+            # Not signed as a whole: each part carries its own signature, which is all a
+            # node relies on (docs/PROTOCOL.md, "The evidence a node demands").
+            bundle = canonical.encode(evidence.to_canonical())
             timeout = min(self._per_node_timeout, self._budget(deadline))
             for answer in await fan_out(
                 self._pool,
                 permitted,
                 envelope,
-                signed_evidence,
+                bundle,
                 query_id=query_id,
                 timeout_s=timeout,
             ):

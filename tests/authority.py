@@ -22,9 +22,10 @@ from alprfed.ledger import LedgerStore, PendingEntry
 from alprfed.ledger.note import NoteVerifier
 from alprfed.messages import SearchQuery
 from alprfed.messages.consent import ExigentConsent
+from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import AgencyKind
 from alprfed.policy.warrants import Warrant
-from alprfed.signing import SEARCH_EVIDENCE_TYPE, WARRANT_TYPE, Envelope, SigningKey
+from alprfed.signing import WARRANT_TYPE, Envelope, SigningKey
 from gateway.evidence import build_evidence
 
 ORIGIN = "authority.test.example/ledger"
@@ -194,25 +195,28 @@ class Authority:
         body.update(changes)
         return self._append("query_decision", body, (plate or query.plate,))
 
-    def evidence(
+    def evidence(self, query: SearchQuery, **how: Any) -> bytes:
+        """The evidence for ``query`` as the node receives it (see ``bundle``)."""
+        return canonical.encode(self.bundle(query, **how).to_canonical())
+
+    def bundle(
         self,
         query: SearchQuery,
         *,
         decision_index: int | None = None,
         warrant: tuple[Envelope, int] | None = None,
-        key: SigningKey | None = None,
         checkpoint: str | None = None,
         exigent: tuple[int, Envelope | None, bytes] | None = None,
         **decision_changes: object,
-    ) -> Envelope:
-        """Signed evidence for ``query``: by default exactly what an honest gateway sends."""
+    ) -> SearchEvidence:
+        """Evidence for ``query``: by default exactly what an honest gateway sends."""
         if exigent is not None:
             decision_changes.setdefault("exigent_entry", exigent[0])
         index = (
             decision_index if decision_index is not None else self.decide(query, **decision_changes)  # type: ignore[arg-type]
         )
         cited = warrant or (self.warrant_for(query) if query.warrant_id else None)
-        bundle = build_evidence(
+        return build_evidence(
             self.store,
             query_id=query.query_id,
             checkpoint=checkpoint or self.store.latest_checkpoint(),
@@ -223,4 +227,3 @@ class Authority:
             consent=exigent[1] if exigent else None,
             certificate_chain=exigent[2] if exigent else b"",
         )
-        return (key or self.gateway_key).sign_envelope(SEARCH_EVIDENCE_TYPE, bundle.to_canonical())

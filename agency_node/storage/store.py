@@ -49,6 +49,10 @@ DEFAULT_PENDING_REPORTS = 100
 ProgressCallback = Callable[[int], None]
 
 
+class _Replayed(Exception):
+    """Inside record_access only: a claim failed, so its transaction rolls back."""
+
+
 class UnknownCamera(InvalidRequest):
     """A sighting names a camera that is neither stored nor part of its batch.
 
@@ -290,24 +294,35 @@ class NodeStore:
 
     # --- the access log ----------------------------------------------------------------------
 
-    def record_access(self, record: AccessRecord) -> bool:
-        """Append ``record`` to the access log; an answer first claims its query id. False
-        (and no record) when the query id was answered before: one logged decision buys one
-        answer from this node, whoever signs a new query for it.
+    def record_access(self, record: AccessRecord, *, nonce: tuple[str, int] | None = None) -> bool:
+        """Append ``record`` to the access log; an answer first claims its query id and, given
+        ``nonce`` (the query's nonce and the time until which to keep it), that nonce in the
+        replay cache. False (and nothing written) when either was claimed before: one logged
+        decision buys one answer from this node, and one signed query one search.
 
-        One transaction straight on the driver (this runs on every search): the claim and
-        the record commit together, so a crash leaves both or neither.
+        One transaction straight on the driver (this runs on every search): the claims and
+        the record commit together, so a crash leaves all or none, and a search pays one
+        commit (a WAL flush on PostgreSQL), not one for the nonce and one for the record.
 
         Raises:
-            InvalidRequest: an answer without a query id.
+            InvalidRequest: an answer without a query id, or a malformed nonce.
         """
         answered = record.outcome == ANSWERED
         if answered and not record.query_id:
             raise InvalidRequest("an answer names its query id", field="query_id")
-        with self._reader.connect() as conn, driver_transaction(conn):
-            if answered and not self._claim_query.rows(conn, {"query_id": record.query_id}):
-                return False  # the claim wrote nothing; the empty transaction commits
-            self._log_access.rows(conn, record.to_row())
+        if nonce is not None and not 0 < len(nonce[0]) <= MAX_NONCE:
+            raise InvalidRequest(f"nonce must be 1 to {MAX_NONCE} characters", field="nonce")
+        try:
+            with self._reader.connect() as conn, driver_transaction(conn):
+                if answered and not self._claim_query.rows(conn, {"query_id": record.query_id}):
+                    raise _Replayed  # rolls back: nothing was written
+                if nonce is not None and not self._nonce_claim.rows(
+                    conn, {"nonce": nonce[0], "expires_at": nonce[1]}
+                ):
+                    raise _Replayed  # rolls back the query id's claim too
+                self._log_access.rows(conn, record.to_row())
+        except _Replayed:
+            return False
         return True
 
     def access_log(self, *, after: int = 0, limit: int = 1000) -> list[AccessRecord]:

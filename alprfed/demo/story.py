@@ -17,7 +17,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from agency_node.synthetic import CLINIC_VISITOR, STALE, SUSPECT
-from alprfed import wire
+from alprfed import canonical, wire
 from alprfed.cli.client import Connection, resolve_connection
 from alprfed.cli.common import console
 from alprfed.cli.exigent import approval_request
@@ -41,10 +41,8 @@ from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant
 from alprfed.query import QueryAnswer, QueryInput
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import (
-    SEARCH_EVIDENCE_TYPE,
     SEARCH_QUERY_TYPE,
     WARRANT_TYPE,
-    Envelope,
     SigningKey,
 )
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc, node_pb2, node_pb2_grpc
@@ -405,14 +403,14 @@ class Story:
             stub = node_pb2_grpc.AgencyNodeStub(channel)
             for replay in (False, True):
                 forged = self.forged_query()
-                evidence = self.replayed_evidence(key, forged) if replay else None
+                evidence = self.replayed_evidence(forged) if replay else b""
                 try:
                     stub.Search(
                         node_pb2.SearchRequest(
                             query=wire.envelope_to_pb(
                                 key.sign_envelope(SEARCH_QUERY_TYPE, forged.to_canonical())
                             ),
-                            evidence=None if evidence is None else wire.envelope_to_pb(evidence),
+                            evidence=evidence,
                         ),
                         timeout=10,
                     )
@@ -467,9 +465,9 @@ class Story:
             exigent=False,
         )
 
-    def replayed_evidence(self, key: SigningKey, forged: SearchQuery) -> Envelope:
+    def replayed_evidence(self, forged: SearchQuery) -> bytes:
         """The evidence of the lawful chapter-1 query, read from the ledger as any insider
-        with read access could, and re-signed for the forged query."""
+        with read access could, and re-addressed to the forged query."""
         decision = decode_entry(TlogProof.parse(self.receipt_path.read_text()).extra or b"")
         index = decision.index
         with self.connection("ca-state-auditor", "auditor-patel").channel() as channel:
@@ -486,7 +484,7 @@ class Story:
                 ),
                 plate_salt=bytes(32),  # the insider cannot open the commitment
             )
-        return key.sign_envelope(SEARCH_EVIDENCE_TYPE, bundle.to_canonical())
+        return canonical.encode(bundle.to_canonical())
 
     def amber_alert(self) -> str:
         self.chapter(

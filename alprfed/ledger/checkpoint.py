@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from alprfed.ledger.merkle import HASH_SIZE, MAX_TREE_SIZE
 from alprfed.ledger.note import (
+    Note,
     NoteError,
     NoteSigner,
     NoteVerifier,
@@ -87,7 +88,7 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> str:
 
 
 def open_checkpoint(
-    note: str,
+    note: str | Note,
     verifiers: Sequence[NoteVerifier],
     *,
     origin: str,

@@ -232,8 +232,9 @@ def parse_signature_line(line: str) -> NoteSignature:
     return NoteSignature(name, raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:])
 
 
-def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> Note:
-    """Parse ``note`` and verify it against the known keys ``verifiers``.
+def open_note(note: str | bytes | Note, verifiers: Sequence[NoteVerifier]) -> Note:
+    """Parse ``note`` (unless the caller already has: a ``Note``) and verify it against the
+    known keys ``verifiers``.
 
     Returns the note; its text may be used only after this returns.
 
@@ -241,7 +242,7 @@ def open_note(note: str | bytes, verifiers: Sequence[NoteVerifier]) -> Note:
         NoteError: the note is malformed, a known key's signature fails, or no known key
             signed it.
     """
-    parsed = parse_note(note)
+    parsed = note if isinstance(note, Note) else parse_note(note)
     known = {(v.name, v.key_id): v for v in verifiers}
     text = parsed.text.encode("utf-8")
     verified = 0

@@ -25,7 +25,7 @@ from pathlib import Path
 from alprfed.errors import ConfigError, LedgerVerificationError
 from alprfed.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from alprfed.ledger.cosignature import CosignatureVerifier, verify_cosignatures
-from alprfed.ledger.note import NoteError, NoteVerifier, parse_note
+from alprfed.ledger.note import Note, NoteError, NoteVerifier, parse_note
 
 MAX_POLICY_BYTES = 64 * 1024
 MAX_LOGS = MAX_WITNESSES = MAX_GROUPS = 64  # the spec asks for at least 32 of each
@@ -216,11 +216,12 @@ class WitnessPolicy:
                 raise WitnessPolicyError("the trusted log keys have different names")
             origin = next(iter(names))
         try:
-            checkpoint = open_checkpoint(note, verifiers, origin=origin)
+            parsed = parse_note(note)  # once: the log's signature and the cosignatures share it
+            checkpoint = open_checkpoint(parsed, verifiers, origin=origin)
             if verify_all:
                 by_key = verify_cosignatures(note, self.witness_verifiers())
             else:
-                by_key = self._enough_cosignatures(note, now, max_age_s, max_skew_s)
+                by_key = self._enough_cosignatures(parsed, now, max_age_s, max_skew_s)
         except (CheckpointError, NoteError) as exc:
             raise WitnessPolicyError(exc.detail) from None
         cosigners = {
@@ -244,13 +245,12 @@ class WitnessPolicy:
         return WitnessedCheckpoint(checkpoint, note, dict(cosigners))
 
     def _enough_cosignatures(
-        self, note: str, now: int | None, max_age_s: int | None, max_skew_s: int
+        self, parsed: Note, now: int | None, max_age_s: int | None, max_skew_s: int
     ) -> dict[CosignatureVerifier, int]:
         """Verify cosignatures in note order only until the (fresh) ones meet the quorum."""
         by_name = {(w.verifier.name, w.verifier.key_id): w for w in self.witnesses.values()}
         found: dict[CosignatureVerifier, int] = {}
         counted: set[str] = set()
-        parsed = parse_note(note)
         for line in parsed.signatures:
             witness = by_name.get((line.name, line.key_id))
             if witness is None or witness.verifier in found:

@@ -9,8 +9,9 @@ leaves a "refused" record in the node's access log naming the step that failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -23,13 +24,14 @@ from nodes import RunningNode, node_config, running_node
 from agency_node.server import create_server
 from agency_node.storage import NodeStore
 from agency_node.trust import load_node_trust
-from alprfed import wire
+from alprfed import canonical, wire
 from alprfed.clock import FixedClock
 from alprfed.errors import ConfigError
 from alprfed.ledger.checkpoint import read_checkpoint
 from alprfed.ledger.cosignature import CosignatureSigner, add_signature_lines
 from alprfed.ledger.note import parse_note
 from alprfed.messages import SearchQuery
+from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Camera, Position, Purpose, Sighting, TimeWindow
 from alprfed.signing import Envelope, SigningKey
 from alprfed.v1 import node_pb2
@@ -88,17 +90,14 @@ def _sighting(observed_at: int) -> Sighting:
 
 
 def send(
-    node: RunningNode, pki_dir: Path, query: Envelope, evidence: Envelope | None
+    node: RunningNode, pki_dir: Path, query: Envelope, evidence: bytes | None
 ) -> node_pb2.SearchResponse:
-    request = node_pb2.SearchRequest(
-        query=wire.envelope_to_pb(query),
-        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
-    )
+    request = node_pb2.SearchRequest(query=wire.envelope_to_pb(query), evidence=evidence or b"")
     return node.stub(credential(pki_dir, *GATEWAY)).Search(request, timeout=10)
 
 
 def refused_at(
-    node: RunningNode, pki_dir: Path, query: SearchQuery, evidence: Envelope | None, key: SigningKey
+    node: RunningNode, pki_dir: Path, query: SearchQuery, evidence: bytes | None, key: SigningKey
 ) -> str:
     """Send the attack; assert it got nothing; return the step the node logged."""
     with pytest.raises(grpc.RpcError) as caught:
@@ -202,12 +201,54 @@ def test_an_answered_query_id_is_never_answered_again(
     assert "replay" in refused.reason
 
 
-def test_evidence_signed_by_another_key_is_refused(
+def test_evidence_edited_after_the_gateway_built_it_is_refused(
     node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
 ) -> None:
-    query = search_query(clock.now())
-    evidence = node.authority.evidence(query, key=SigningKey.generate())
-    assert "unknown signing key" in refused_at(node, pki_dir, query, evidence, gateway_key)
+    """The evidence is not signed as a whole, so whoever holds the gateway's key may edit it at
+    will: each edit must still be caught by the signature of the part it touches."""
+    other_warrant, _ = node.authority.warrant_for(search_query(clock.now(), plate="8XYZ999"))
+
+    def edited_warrant(honest: SearchEvidence) -> SearchEvidence:
+        assert honest.warrant is not None
+        assert b'"agency":"sjpd"' in honest.warrant.payload
+        payload = honest.warrant.payload.replace(b'"agency":"sjpd"', b'"agency":"sfpd"')
+        return replace(honest, warrant=replace(honest.warrant, payload=payload))
+
+    def edited_entry(honest: SearchEvidence, query: SearchQuery) -> SearchEvidence:
+        entry = honest.decision.entry
+        assert query.query_id.encode() in entry
+        forged = entry.replace(query.query_id.encode(), b"f" * len(query.query_id))
+        return replace(honest, decision=replace(honest.decision, entry=forged))
+
+    edits: dict[str, Callable[[SearchEvidence, SearchQuery], SearchEvidence]] = {
+        # guessing the opening of the decision's plate commitment
+        "plate salt": lambda honest, _: replace(honest, plate_salt=bytes(32)),
+        # a genuine court-signed warrant, but for another plate
+        "warrant": lambda honest, _: replace(honest, warrant=other_warrant),
+        # the court's signed bytes rewritten (to authorize another agency)
+        "warrant payload": lambda honest, _: edited_warrant(honest),
+        # the checkpoint's tree size changed under the log's signature
+        "checkpoint": lambda honest, _: replace(honest, checkpoint=_bump_size(honest.checkpoint)),
+        # the decision entry's bytes rewritten under its inclusion proof
+        "decision entry": edited_entry,
+    }
+    steps = {}
+    for name, edit in edits.items():
+        query = search_query(clock.now())
+        bundle = canonical.encode(edit(node.authority.bundle(query), query).to_canonical())
+        steps[name] = refused_at(node, pki_dir, query, bundle, gateway_key).split(":")[0]
+    assert steps == {
+        "plate salt": "step 3",
+        "warrant": "step 4",
+        "warrant payload": "step 4",
+        "checkpoint": "step 2",
+        "decision entry": "step 3",
+    }
+
+
+def _bump_size(note: str) -> str:
+    origin, size, rest = note.split("\n", 2)
+    return f"{origin}\n{int(size) + 1}\n{rest}"
 
 
 def test_a_warrant_from_an_unknown_court_is_refused(
@@ -287,7 +328,7 @@ def _check_quorum_attacks(
     try:
         now = clock.now()
 
-        def evidence_with(timestamp: int | None, query: SearchQuery) -> Envelope:
+        def evidence_with(timestamp: int | None, query: SearchQuery) -> bytes:
             decision = authority.decide(query)
             note = authority.store.latest_checkpoint()
             if timestamp is not None:

@@ -64,7 +64,7 @@ def search(
     pki_dir: Path,
     envelope: Envelope,
     caller: tuple[str, str] = GATEWAY,
-    evidence: Envelope | None = None,
+    evidence: bytes | None = None,
 ) -> node_pb2.SearchResponse:
     """Send a signed query with the evidence an honest gateway would attach (a real decision
     logged in the node's trusted ledger), unless ``evidence`` is given."""
@@ -74,10 +74,7 @@ def search(
             evidence = node.authority.evidence(query)
         except AlprfedError:
             pass  # a malformed query, or one no court would sign a warrant for
-    request = node_pb2.SearchRequest(
-        query=wire.envelope_to_pb(envelope),
-        evidence=wire.envelope_to_pb(evidence) if evidence is not None else None,
-    )
+    request = node_pb2.SearchRequest(query=wire.envelope_to_pb(envelope), evidence=evidence or b"")
     return node.stub(credential(pki_dir, *caller)).Search(request, timeout=10)
 
 
@@ -200,7 +197,8 @@ def test_replayed_nonce_is_refused_even_after_a_restart(
     tmp_path: Path, pki_dir: Path, database_url: str, gateway_key: SigningKey, clock: FixedClock
 ) -> None:
     now = clock.now()
-    envelope = sign_query(gateway_key, search_query(now))
+    query = search_query(now)
+    envelope = sign_query(gateway_key, query)
     node_key = SigningKey.generate()
     with running_node(
         tmp_path,
@@ -217,8 +215,11 @@ def test_replayed_nonce_is_refused_even_after_a_restart(
         with pytest.raises(grpc.RpcError) as excinfo:
             search(node, pki_dir, envelope)
         assert excinfo.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The same database behind a new process (and a new ledger to log a new decision in): the
+    # old nonce under a new query id, with a decision of its own, is still a replay.
+    (tmp_path / "restarted").mkdir()
     with running_node(
-        tmp_path,
+        tmp_path / "restarted",
         pki_dir,
         agency="sjpd",
         state="CA",
@@ -227,9 +228,33 @@ def test_replayed_nonce_is_refused_even_after_a_restart(
         clock=clock,
         key=node_key,
     ) as restarted:
+        replay = replace(query, query_id="q-" + "d" * 30)
         with pytest.raises(grpc.RpcError) as excinfo:
-            search(restarted, pki_dir, envelope)
+            search(restarted, pki_dir, sign_query(gateway_key, replay))
         assert excinfo.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with NodeStore.open(restarted.config.database_url) as store:
+            assert "replay" in store.access_log()[-1].reason
+
+
+def test_a_nonce_used_before_is_refused_in_a_new_query_and_claims_nothing(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    """The nonce is claimed with the query id and the access record, in one transaction: a
+    refused replay must leave its query id unclaimed (the transaction rolled back)."""
+    now = clock.now()
+    seed(node, pki_dir, now)
+    first = search_query(now)
+    assert search(node, pki_dir, sign_query(gateway_key, first)).sightings
+    replay = replace(first, query_id="q-" + "b" * 30)  # its own logged decision, old nonce
+    with pytest.raises(grpc.RpcError) as excinfo:
+        search(node, pki_dir, sign_query(gateway_key, replay))
+    assert excinfo.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with NodeStore.open(node.config.database_url) as store:
+        outcomes = [(r.query_id, r.outcome) for r in store.access_log()]
+    assert outcomes == [(first.query_id, "answered"), (replay.query_id, "refused")]
+    # The same query id with a nonce of its own is answered: the replay claimed nothing.
+    fresh = replace(replay, nonce="c" * 32)
+    assert search(node, pki_dir, sign_query(gateway_key, fresh)).sightings
 
 
 @pytest.mark.parametrize(

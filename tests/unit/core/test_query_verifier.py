@@ -16,100 +16,64 @@ from alprfed.signing import SEARCH_QUERY_TYPE, SigningKey
 NOW = 1_764_000_000
 
 
-class Nonces:
-    """The replay-cache interface of the node store, in memory (same contract)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-
-    def claim(self, nonce: str, expires_at: int) -> bool:
-        if nonce in self.seen:
-            return False
-        self.seen[nonce] = expires_at
-        return True
-
-
 @pytest.fixture
-def setup() -> tuple[QueryVerifier, SigningKey, Nonces, FixedClock]:
-    key, nonces, clock = SigningKey.generate(), Nonces(), FixedClock(NOW)
-    verifier = QueryVerifier(
-        node_id="sjpd", gateway_keys=[key.public], claim_nonce=nonces.claim, clock=clock
-    )
-    return verifier, key, nonces, clock
+def setup() -> tuple[QueryVerifier, SigningKey, FixedClock]:
+    key, clock = SigningKey.generate(), FixedClock(NOW)
+    verifier = QueryVerifier(node_id="sjpd", gateway_keys=[key.public], clock=clock)
+    return verifier, key, clock
 
 
-def test_authentic_query_is_admitted_and_its_nonce_recorded(setup) -> None:
-    verifier, key, nonces, _ = setup
+def test_authentic_query_is_admitted(setup) -> None:
+    verifier, key, _ = setup
     query = search_query(NOW)
     assert verifier.verify(sign_query(key, query)) == query
-    assert query.nonce in nonces.seen
 
 
 def test_wrong_key(setup) -> None:
-    verifier, _, nonces, _ = setup
+    verifier, _, _ = setup
     with pytest.raises(VerificationError):
         verifier.verify(sign_query(SigningKey.generate(), search_query(NOW)))
-    assert not nonces.seen
 
 
 def test_one_tampered_byte(setup) -> None:
-    verifier, key, nonces, _ = setup
+    verifier, key, _ = setup
     env = sign_query(key, search_query(NOW))
     tampered = env.payload.replace(b"7ABC123", b"7ABC124")
     with pytest.raises(VerificationError):
         verifier.verify(replace(env, payload=tampered))
-    assert not nonces.seen
-
-
-def test_replayed_nonce(setup) -> None:
-    verifier, key, _, _ = setup
-    env = sign_query(key, search_query(NOW))
-    verifier.verify(env)
-    with pytest.raises(VerificationError, match="replayed"):
-        verifier.verify(env)
-
-
-def test_same_nonce_in_a_fresh_signature_is_still_a_replay(setup) -> None:
-    verifier, key, _, _ = setup
-    first = search_query(NOW)
-    verifier.verify(sign_query(key, first))
-    with pytest.raises(VerificationError, match="replayed"):
-        verifier.verify(sign_query(key, replace(first, query_id="other")))
 
 
 def test_expired_query(setup) -> None:
-    verifier, key, nonces, clock = setup
+    verifier, key, clock = setup
     env = sign_query(key, search_query(NOW))
     clock.advance(60 + MAX_CLOCK_SKEW_S + 1)
     with pytest.raises(VerificationError, match="expired"):
         verifier.verify(env)
-    assert not nonces.seen
 
 
 def test_clock_skew_inside_the_tolerance_is_accepted(setup) -> None:
-    verifier, key, _, clock = setup
+    verifier, key, clock = setup
     clock.advance(-MAX_CLOCK_SKEW_S)  # node clock behind the gateway's
     verifier.verify(sign_query(key, search_query(NOW)))
 
 
 def test_issued_in_the_future(setup) -> None:
-    verifier, key, _, _ = setup
+    verifier, key, _ = setup
     query = search_query(NOW, issued_at=NOW + 600, expires_at=NOW + 660)
     with pytest.raises(VerificationError, match="future"):
         verifier.verify(sign_query(key, query))
 
 
 def test_overlong_lifetime(setup) -> None:
-    verifier, key, _, _ = setup
+    verifier, key, _ = setup
     with pytest.raises(VerificationError, match="lifetime"):
         verifier.verify(sign_query(key, search_query(NOW, expires_at=NOW + 3600)))
 
 
 def test_addressed_to_another_node(setup) -> None:
-    verifier, key, nonces, _ = setup
+    verifier, key, _ = setup
     with pytest.raises(VerificationError, match="not addressed"):
         verifier.verify(sign_query(key, search_query(NOW, addressees=("chicago-pd",))))
-    assert not nonces.seen
 
 
 @pytest.mark.parametrize(
@@ -121,20 +85,19 @@ def test_addressed_to_another_node(setup) -> None:
     ],
 )
 def test_inverted_or_absurd_window(setup, window: TimeWindow) -> None:
-    verifier, key, nonces, _ = setup
+    verifier, key, _ = setup
     with pytest.raises(InvalidWindow):
         verifier.verify(sign_query(key, search_query(NOW, window=window)))
-    assert not nonces.seen
 
 
 def test_malformed_nonce(setup) -> None:
-    verifier, key, _, _ = setup
+    verifier, key, _ = setup
     with pytest.raises(VerificationError, match="nonce"):
         verifier.verify(sign_query(key, search_query(NOW, nonce="short")))
 
 
 def test_extra_field_in_a_signed_payload_is_refused(setup) -> None:
-    verifier, key, _, _ = setup
+    verifier, key, _ = setup
     body = search_query(NOW).to_canonical()
     body["scope"] = "everything"
     with pytest.raises(VerificationError, match="fields differ"):
@@ -143,11 +106,9 @@ def test_extra_field_in_a_signed_payload_is_refused(setup) -> None:
 
 def test_key_rotation_accepts_either_configured_key() -> None:
     old, new = SigningKey.generate(), SigningKey.generate()
-    nonces = Nonces()
     verifier = QueryVerifier(
         node_id="sjpd",
         gateway_keys=[old.public, new.public],
-        claim_nonce=nonces.claim,
         clock=FixedClock(NOW),
     )
     verifier.verify(sign_query(old, search_query(NOW)))
