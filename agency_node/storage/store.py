@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from agency_node.storage.access import ANSWERED, MAX_ACCESS_PAGE, AccessRecord
 from agency_node.storage.bulk import insert_sightings
 from agency_node.storage.migrations import NODE_MIGRATIONS
+from agency_node.storage.partitions import drop_partitions_before, ensure_days_ahead
 from agency_node.storage.schema import (
     MAX_NONCE,
     access_log,
@@ -250,16 +251,26 @@ class NodeStore:
         """Delete every sighting observed before ``cutoff``; return how many were deleted.
 
         Deletes in transactions of at most ``chunk_rows`` rows, so searches and ingest keep
-        running while a large backlog is purged.
+        running while a large backlog is purged. On PostgreSQL every day wholly before the
+        cutoff is dropped as a partition first; rows are deleted only in the cutoff's own day.
         """
         statement = purge_chunk_statement(chunk_rows, postgres=self._postgres)
-        deleted = 0
+        deleted = drop_partitions_before(self._engine, cutoff) if self._postgres else 0
         while True:
             with self._writer.begin() as conn:
                 count = conn.execute(statement, {"cutoff": cutoff}).rowcount
             deleted += count
             if count < chunk_rows:
                 return deleted
+
+    def prepare_partitions(self, now: int) -> list[int]:
+        """PostgreSQL: partitions for today and the next days, so a live feed meets no DDL.
+
+        Returns the days created (none on SQLite, which is not partitioned)."""
+        if not self._postgres:
+            return []
+        with self._writer.begin() as conn:
+            return ensure_days_ahead(conn, now)
 
     # --- search replay cache ------------------------------------------------------------------
 
