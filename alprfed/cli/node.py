@@ -5,12 +5,9 @@ Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agency_node.synthetic.cities import PRESETS
@@ -24,6 +21,7 @@ from alprfed.cli.common import (
     new_signing_key,
     parse_time,
 )
+from alprfed.cli.progress import progress, progress_options, wanted
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
 
@@ -62,19 +60,6 @@ def _load(config_path: Path) -> NodeConfig:
     return load_node_config(config_path, insecure=True)
 
 
-@contextmanager
-def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda done: progress.advance(task, done)
-
-
 @node.command("seed")
 @config_option
 @click.option("--sightings", type=click.IntRange(min=0), required=True, help="How many in all.")
@@ -89,6 +74,7 @@ def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
 @click.option("--now", "now_text", help="ISO 8601 or Unix seconds [default: the clock].")
 @click.option("--city", type=click.Choice(sorted(PRESETS)), help="A city preset, not the state's.")
 @click.option("--no-demo", is_flag=True, help="Leave out the demo plates.")
+@progress_options
 @friendly_errors
 def seed(
     config_path: Path,
@@ -98,6 +84,8 @@ def seed(
     now_text: str | None,
     city: str | None,
     no_demo: bool,
+    quiet: bool,
+    force_progress: bool,
 ) -> None:
     """Fill the node's database with realistic, reproducible synthetic sightings.
 
@@ -120,7 +108,11 @@ def seed(
         city=city,
         demo=not no_demo,
     )
-    with NodeStore.open(config.database_url) as store, _progress("seeding", sightings) as step:
+    show = wanted(quiet=quiet, forced=force_progress)
+    with (
+        NodeStore.open(config.database_url) as store,
+        progress("seeding", sightings, show=show) as step,
+    ):
         summary = seed_node(store, data, on_progress=step)
     console.print(
         f"seeded {config.agency_id} ({summary.city}): {summary.sightings:,} sightings from "
@@ -146,8 +138,15 @@ def seed(
     help="Cameras to register first (CSV).",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
+@progress_options
 @friendly_errors
-def import_(sightings_csv: Path, config_path: Path, cameras_csv: Path | None) -> None:
+def import_(
+    sightings_csv: Path,
+    config_path: Path,
+    cameras_csv: Path | None,
+    quiet: bool,
+    force_progress: bool,
+) -> None:
     """Import sightings exported as CSV (columns below), all or nothing.
 
     Both files are checked completely first. If any record is bad, nothing is stored: every
@@ -165,7 +164,8 @@ def import_(sightings_csv: Path, config_path: Path, cameras_csv: Path | None) ->
     with NodeStore.open(config.database_url) as store:
         try:
             checked = check_import(store, sightings_csv, cameras_csv, bounds=bounds)
-            with _progress("importing", checked.sightings) as step:
+            show = wanted(quiet=quiet, forced=force_progress)
+            with progress("importing", checked.sightings, show=show) as step:
                 stored = run_import(store, checked, on_progress=step)
         except CsvRejected as rejected:
             for problem in rejected.problems:

@@ -22,7 +22,7 @@ or rewritten node is a finding even when every entry and checkpoint is intact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -182,6 +182,7 @@ def replay(
     page_size: int = VERIFY_PAGE,
     workers: int | None = None,
     witnesses: Sequence[CosignatureVerifier] = (),
+    on_progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Recompute the chain and tree from every entry and check every stored checkpoint.
 
@@ -196,13 +197,17 @@ def replay(
     ``workers`` sets how many processes run the per-entry checks (default: one per CPU for
     large logs, none for small ones). Every cosignature of one of ``witnesses`` on any listed
     checkpoint must verify (which of them suffice is the witness policy's business).
+    ``on_progress`` is called with how many more entries were replayed, once per checkpoint
+    (the total is the newest checkpoint's size).
     """
     newest_note = source.latest_checkpoint()
     newest = _open(newest_note, verifiers, origin, witnesses)
     with EntryChecks.for_log(newest.size, workers) as checks:
         walk = _Replay(source, remember_size)
         try:
-            count = _walk(source, verifiers, origin, witnesses, newest, walk, checks, page_size)
+            count = _walk(
+                source, verifiers, origin, witnesses, newest, walk, checks, page_size, on_progress
+            )
         except LedgerVerificationError as exc:
             # An entry check may have found an earlier fault than this one (it runs beside
             # the walk); the first problem in log order is the one to report.
@@ -223,6 +228,7 @@ def _walk(
     walk: _Replay,
     checks: EntryChecks,
     page_size: int,
+    on_progress: Callable[[int], None] | None,
 ) -> int:
     entries = _entry_stream(source, page_size, checks)
     last_note, count, last_size = None, 0, -1
@@ -239,6 +245,8 @@ def _walk(
                 break
             walk.add(data)
         walk.check(checkpoint)
+        if on_progress is not None:
+            on_progress(walk.tree.size - max(last_size, 0))
         last_note, count, last_size = note, count + 1, checkpoint.size
     if last_note is None:
         raise LedgerVerificationError("the log lists no checkpoints")
