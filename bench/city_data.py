@@ -124,13 +124,27 @@ def built_rows(base_url: str, shape: CityShape) -> int | None:
     return int(row.reads)
 
 
-def build(base_url: str, shape: CityShape, log: Callable[[str], None]) -> int:
+def build(
+    base_url: str,
+    shape: CityShape,
+    log: Callable[[str], None],
+    *,
+    worker: int = 0,
+    workers: int = 1,
+) -> int | None:
     """Build (or finish) the city database; return its read count. Resumes a partial build
-    of the same version day by day; a build of another version is dropped first."""
+    of the same version day by day; a build of another version is dropped first.
+
+    ``worker`` of ``workers`` loads only the days whose offset is ``worker`` modulo
+    ``workers``, so separate processes can load the year side by side (a day is one
+    transaction, so they never meet); whichever finds every day loaded marks the build
+    complete, and the others return None.
+    """
     done = built_rows(base_url, shape)
     if done is not None:
         return done
-    _prepare_database(base_url, shape, log)
+    if worker == 0:
+        _prepare_database(base_url, shape, log)
     url = city_url(base_url, shape)
     NodeStore.open(url).close()  # the node's own schema, partitions and all
     engine = sa.create_engine(url)
@@ -141,7 +155,7 @@ def build(base_url: str, shape: CityShape, log: Callable[[str], None]) -> int:
             have = partition_days(conn)
         started = time.perf_counter()
         made = 0
-        for offset in range(days):
+        for offset in range(worker, days, workers):
             day = FIRST_DAY + offset
             if day in have:
                 continue
@@ -150,9 +164,18 @@ def build(base_url: str, shape: CityShape, log: Callable[[str], None]) -> int:
             elapsed = time.perf_counter() - started
             rate = made * shape.reads_per_day / elapsed
             left = elapsed / made * (days - offset - 1) / 60
+            left /= workers
             log(f"city: day {offset + 1}/{days} loaded ({rate:,.0f} reads/s, {left:.0f} min to go)")
         with engine.begin() as conn:
+            missing = shape.days - len(
+                partition_days(conn) & set(range(FIRST_DAY, FIRST_DAY + days))
+            )
+        if missing:
+            log(f"city: worker {worker} done; {missing} days are still loading elsewhere")
+            return None
+        with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE sightings")
+            conn.exec_driver_sql("ANALYZE cameras")
             conn.exec_driver_sql(f"SELECT setval('sightings_id_seq', {shape.reads})")
             conn.exec_driver_sql(
                 f"UPDATE {_BUILD_TABLE} SET complete = true, reads = {shape.reads}"
