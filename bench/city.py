@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -91,25 +92,25 @@ def run(settings: CitySettings, env: BenchEnv) -> PartReport:
 
 def _probes(url: str, settings: CitySettings, rng: random.Random) -> tuple[list[Probe], int]:
     """Plates drawn by sampling reads (a plate asked about as often as it is read), and how
-    many partitions the plan of the first one scans."""
+    many partitions the plan of a mid-year one scans."""
     shape = settings.shape
+    wanted = Counter(rng.randrange(shape.days) for _ in range(settings.probes))
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                # Pages sampled across every partition, then a fixed shuffle of their rows, so
-                # the plates are not all from the first days the sample reaches.
-                sa.text(
-                    "SELECT plate, observed_at FROM sightings "
-                    "TABLESAMPLE SYSTEM (:percent) REPEATABLE (:seed) "
-                    "ORDER BY md5(plate || observed_at) LIMIT :n"
-                ),
-                {
-                    "percent": min(100.0, max(0.01, 2_000 * settings.probes / shape.reads)),
-                    "seed": rng.randrange(1 << 30),
-                    "n": settings.probes,
-                },
-            ).all()
+            rows: list[tuple[str, int]] = []
+            # Day by day: a sample of the parent table would pick the same block numbers in
+            # every partition (one seed), so all or none of the days.
+            for offset, count in sorted(wanted.items()):
+                table = partition_name(FIRST_DAY + offset)
+                rows += conn.execute(
+                    sa.text(
+                        f"SELECT plate, observed_at FROM {table} "
+                        "TABLESAMPLE SYSTEM (1) REPEATABLE (:seed) "
+                        "ORDER BY md5(plate || observed_at) LIMIT :n"
+                    ),
+                    {"seed": rng.randrange(1 << 30), "n": count},
+                ).all()
             if not rows:
                 raise BenchError("the city database has no reads to sample")
             probes = []
@@ -117,7 +118,7 @@ def _probes(url: str, settings: CitySettings, rng: random.Random) -> tuple[list[
                 end = (observed_at // DAY_S + 1) * DAY_S - 1  # the end of the read's day
                 start = end - settings.window_days * DAY_S + 1
                 probes.append(Probe(plate, TimeWindow(start, end)))
-            first = probes[0]
+            first = probes[len(probes) // 2]  # mid-year: its whole window lies in the data
             plan = conn.execute(
                 sa.text(
                     "EXPLAIN SELECT id FROM sightings WHERE plate = :plate "
