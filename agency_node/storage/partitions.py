@@ -18,6 +18,14 @@ TABLE ... PARTITION OF would take ACCESS EXCLUSIVE and stall every search until 
 needed the partition commits. Attaching inside the importing transaction keeps a batch
 all-or-nothing: if the batch rolls back, so does its new partition.
 
+Lock order. Attaching also takes SHARE ROW EXCLUSIVE on ``cameras`` (the partition's foreign
+key), which conflicts with the ROW EXCLUSIVE a camera upsert holds. So a batch whose reads are
+all in hand makes its partitions first, before it touches cameras (``NodeStore.bulk_load``),
+in the same order as a retention run (advisory lock, sightings, cameras). A streamed batch
+that meets a new day only in a later chunk takes the locks the other way round; if a
+retention run is making a partition at that moment, PostgreSQL detects the deadlock and fails
+one of the two (the batch rolls back whole; the purge retries on its next run).
+
 SQLite keeps the single table; nothing here runs there.
 """
 

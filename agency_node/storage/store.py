@@ -20,7 +20,12 @@ from sqlalchemy.exc import OperationalError
 from agency_node.storage.access import ANSWERED, MAX_ACCESS_PAGE, AccessRecord
 from agency_node.storage.bulk import insert_sightings
 from agency_node.storage.migrations import NODE_MIGRATIONS
-from agency_node.storage.partitions import drop_partitions_before, ensure_days_ahead
+from agency_node.storage.partitions import (
+    day_of,
+    drop_partitions_before,
+    ensure_days_ahead,
+    ensure_partitions,
+)
 from agency_node.storage.schema import (
     MAX_NONCE,
     access_log,
@@ -168,6 +173,12 @@ class NodeStore:
         """
         stored = offered = 0
         with self._writer.begin() as conn:
+            if self._postgres and isinstance(new_sightings, Sequence):
+                # The batch's new days first, before this transaction holds any lock on
+                # cameras: attaching a partition locks cameras (its foreign key) against
+                # writers, so taking the partition lock after the camera upsert could
+                # deadlock with the retention run making tomorrow's partition.
+                ensure_partitions(conn, {day_of(s.observed_at) for s in new_sightings})
             self._upsert_cameras(conn, new_cameras)
             for chunk in _chunks(new_sightings, chunk_rows):
                 self._check_cameras_known(conn, chunk, first_position=offered)
