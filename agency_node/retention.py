@@ -12,6 +12,10 @@ The signed report (payload type ``alprfed.signing.PURGE_REPORT_TYPE``, canonical
      "retention_seconds": <s>, "deleted_sightings": <count>, "ran_at": <Unix s>}
 
 ``cutoff`` is exclusive: sightings observed at or after it are kept.
+
+On PostgreSQL a run also makes the partitions of the coming days, and purges by dropping every
+daily partition wholly past retention, then deleting rows in the one day the cutoff falls in
+(``agency_node.storage.partitions``).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class RetentionPurger:
         """
         now = self._clock.now()
         cutoff = now - self._retention_seconds
+        self._store.prepare_partitions(now)  # the days ahead, before their reads arrive
         deleted = self._store.purge_before(cutoff)
         forgotten = self._store.forget_expired_nonces(now)
         report = PurgeReport(

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from agency_node.storage import NodeStore
 from agency_node.storage import schema as node_schema
+from agency_node.storage.partitions import ensure_partitions
 from agency_node.storage.schema import cameras, sightings
 from agency_node.synthetic import generate
 from agency_node.synthetic.generate import SyntheticData
@@ -69,25 +70,30 @@ def _count_rows(url: str) -> int:
         engine.dispose()
 
 
-def _drop_indexes(url: str) -> None:
+def _drop_indexes(url: str) -> list[sa.Index]:
+    """Drop the sightings indexes the database has (PostgreSQL's partitioned table has no
+    separate time index: its primary key (observed_at, id) is one); return those dropped."""
     engine = create_engine(url)
     try:
         with writer(engine).begin() as conn:
-            for index in sightings.indexes:
+            present = {index["name"] for index in sa.inspect(conn).get_indexes(sightings.name)}
+            dropped = [index for index in sightings.indexes if index.name in present]
+            for index in dropped:
                 index.drop(bind=conn)
     finally:
         engine.dispose()
+    return dropped
 
 
-def _build_indexes(url: str) -> None:
-    """Rebuild the sightings indexes exactly as the node schema defines them, then ANALYZE."""
+def _build_indexes(url: str, indexes: list[sa.Index]) -> None:
+    """Rebuild the dropped sightings indexes as the node schema defines them, then ANALYZE."""
     engine = create_engine(url)
     try:
         with writer(engine).begin() as conn:
             if conn.dialect.name == "postgresql":
                 # A sort in memory instead of on disk; for this session only.
                 conn.execute(sa.text("SET LOCAL maintenance_work_mem = '1GB'"))
-            for index in sorted(sightings.indexes, key=lambda i: str(i.name)):
+            for index in sorted(indexes, key=lambda i: str(i.name)):
                 index.create(bind=conn)
         with writer(engine).begin() as conn:
             conn.execute(sa.text("ANALYZE"))
@@ -122,13 +128,13 @@ def build_table(
     data = synthetic(DATASET_AGENCY, rows, seed=seed, now=epoch)
     with NodeStore.open(url) as store:
         store.upsert_cameras(data.cameras)
-    _drop_indexes(url)
+    dropped = _drop_indexes(url)
     stored, started = 0, time.perf_counter()
     with NodeStore.open(url) as store:
         for chunk in _chunks(data.sightings, LOAD_TRANSACTION_ROWS):
             stored += store.bulk_load([], chunk)
             log(f"  {stored:,} of {rows:,} sightings ({time.perf_counter() - started:.0f} s)")
-    _build_indexes(url)
+    _build_indexes(url, dropped)
     return NodeDataset(rows=stored, epoch=epoch, seed=seed)
 
 
@@ -171,7 +177,7 @@ def load_postgres(sqlite_path: Path, url: str, log: Callable[[str], None]) -> No
     back, which costs the server's COPY alone.
     """
     NodeStore.open(url).close()  # the schema, by the node's own migrations
-    _drop_indexes(url)
+    dropped = _drop_indexes(url)
     dump, dump_meta = sqlite_path.with_suffix(".pgcopy"), sqlite_path.with_suffix(".pgcopy.json")
     table_meta = sqlite_path.with_suffix(".json").read_text()  # the dump's identity
     reuse = dump.exists() and dump_meta.exists() and dump_meta.read_text() == table_meta
@@ -187,6 +193,9 @@ def load_postgres(sqlite_path: Path, url: str, log: Callable[[str], None]) -> No
             assert driver is not None  # a checked-out connection has its driver connection
             with driver.cursor() as cursor:
                 _copy_from_sqlite(cursor, source, "cameras", _CAMERA_COLUMNS)
+                # Every day the table reaches gets its partition before the rows arrive.
+                days = source.execute(f"SELECT DISTINCT observed_at / {DAY_S} FROM sightings")
+                ensure_partitions(conn, (int(day) for (day,) in days))
                 if reuse:
                     with (
                         dump.open("rb") as data,
@@ -207,7 +216,11 @@ def load_postgres(sqlite_path: Path, url: str, log: Callable[[str], None]) -> No
                     dump_meta.unlink(missing_ok=True)
                     with (
                         dump.open("wb") as out,
-                        cursor.copy(f"COPY sightings ({listed}) TO STDOUT (FORMAT binary)") as copy,
+                        cursor.copy(
+                            # A partitioned table is copied out through a query.
+                            f"COPY (SELECT {listed} FROM sightings ORDER BY id) "
+                            "TO STDOUT (FORMAT binary)"
+                        ) as copy,
                     ):
                         for block in copy:
                             out.write(block)
@@ -216,7 +229,7 @@ def load_postgres(sqlite_path: Path, url: str, log: Callable[[str], None]) -> No
         engine.dispose()
     how = "from the cached dump" if reuse else "from SQLite (dump cached for later runs)"
     log(f"  loaded into PostgreSQL {how} in {time.perf_counter() - started:.0f} s; indexing")
-    _build_indexes(url)
+    _build_indexes(url, dropped)
 
 
 def probes(

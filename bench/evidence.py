@@ -34,10 +34,19 @@ WARRANT_REACH_S = 400 * DAY
 
 
 class BenchAuthority:
-    def __init__(self, layout: Layout, directory: Path, *, witnessed: bool = True) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        directory: Path,
+        *,
+        witnessed: bool = True,
+        warrant_window: TimeWindow | None = None,
+    ) -> None:
         """``witnessed`` writes the layout's witness policy (3 witnesses, quorum 2) for nodes
-        not started yet; without it the layout's policy (no witnesses) stands."""
+        not started yet; without it the layout's policy (no witnesses) stands.
+        ``warrant_window``: what every warrant covers (default: the WARRANT_REACH_S to now)."""
         spec = layout.spec
+        self._warrant_window = warrant_window
         ledger_key = SigningKey.load(layout.root / "keys" / "ledger.pem")
         self._court = spec.courts[0].court_id
         self._court_key = SigningKey.load(layout.court_key(self._court))
@@ -80,7 +89,7 @@ class BenchAuthority:
                 expires_at=now + 30 * DAY,
                 agency=query.requester.agency_id,
                 plates=(query.plate,),
-                window=TimeWindow(now - WARRANT_REACH_S, now),
+                window=self._warrant_window or TimeWindow(now - WARRANT_REACH_S, now),
                 offense=query.purpose,
                 prospective=False,
                 salt=secrets.token_hex(32),

@@ -41,7 +41,11 @@ BENCH_WITNESS_QUORUM = 2
 
 
 def bench_spec(
-    node_count: int, *, origin: str = "bench.alprfed.example/ledger", witnessed: bool = False
+    node_count: int,
+    *,
+    origin: str = "bench.alprfed.example/ledger",
+    witnessed: bool = False,
+    retention_seconds: int = NODE_RETENTION_S,
 ) -> FederationSpec:
     """The benchmark federation; ``witnessed``: three witnesses, quorum 2, as the demo's."""
     nodes = tuple(
@@ -51,7 +55,7 @@ def bench_spec(
             NODE_STATE,
             AgencyKind.LOCAL,
             sightings=1,  # any positive count: the agency runs a node
-            retention_seconds=NODE_RETENTION_S,
+            retention_seconds=retention_seconds,
         )
         for agency_id in node_ids(node_count)
     )
@@ -115,10 +119,11 @@ def write_layout(
     *,
     database_urls: Mapping[str, str] | None = None,
     witnessed: bool = False,
+    retention_seconds: int = NODE_RETENTION_S,
 ) -> Layout:
     """Keys, PKI and configs for ``node_count`` nodes under ``root`` (which must not exist);
     ``witnessed``: and for three witnesses the gateway and the nodes require, quorum 2."""
-    spec = bench_spec(node_count, witnessed=witnessed)
+    spec = bench_spec(node_count, witnessed=witnessed, retention_seconds=retention_seconds)
     gateway_port, *ports = free_ports(node_count + 1 + len(spec.witnesses))
     return build_layout(
         root,

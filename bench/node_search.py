@@ -20,6 +20,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from alprfed.clock import SYSTEM_CLOCK
+from alprfed.models import TimeWindow
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import SigningKey
 from alprfed.v1 import node_pb2, node_pb2_grpc
@@ -33,7 +34,7 @@ from bench.environment import (
     sqlite_url,
 )
 from bench.evidence import BenchAuthority
-from bench.federation import gateway_tls, node_ids, write_layout
+from bench.federation import NODE_RETENTION_S, gateway_tls, node_ids, write_layout
 from bench.hosts import Host
 from bench.lookups import RawLookup
 from bench.queries import Probe, QuerySigner
@@ -82,7 +83,7 @@ class _Run:
     figures: list[Figure] = field(default_factory=list)
 
 
-def _floor(
+def measure_floor(
     url: str, lookups: list[Probe], settings: NodeSearchSettings
 ) -> tuple[Latency, float, list[int]]:
     raw = RawLookup(url)
@@ -103,17 +104,30 @@ def _floor(
     return Latency.of(samples), per_second, expected
 
 
-def _node(
+def measure_node(
     env: BenchEnv,
     url: str,
     lookups: list[Probe],
     expected: list[int],
     settings: NodeSearchSettings,
+    *,
+    retention_seconds: int = NODE_RETENTION_S,
+    warrant_window: TimeWindow | None = None,
 ) -> tuple[Latency, Latency, float]:
+    """A real node serving ``url``: latency with a checkpoint per query, with shared
+    checkpoints, and the concurrent rate; every answer checked against ``expected``.
+    ``warrant_window``: what the bench's warrants cover, for data not in the last year."""
     agency = node_ids(1)[0]
-    layout = write_layout(env.scratch("node-search") / "federation", 1, database_urls={agency: url})
+    layout = write_layout(
+        env.scratch("node-search") / "federation",
+        1,
+        database_urls={agency: url},
+        retention_seconds=retention_seconds,
+    )
     signer = QuerySigner(SigningKey.load(layout.root / "keys" / "gateway-query.pem"), SYSTEM_CLOCK)
-    authority = BenchAuthority(layout, env.scratch("node-search-ledger"))
+    authority = BenchAuthority(
+        layout, env.scratch("node-search-ledger"), warrant_window=warrant_window
+    )
     log = layout.root / "node.log"
     with Host("node", [layout.node_config(agency)], log) as host, closing(authority):
         channel = secure_channel(f"localhost:{host.ports[0]}", gateway_tls(layout))
@@ -173,8 +187,8 @@ def _measure(
         window_days=settings.window_days,
         rng=env.rng(f"{PART}:{dataset.rows}"),
     )
-    floor, floor_rate, expected = _floor(url, lookups, settings)
-    node, shared, node_rate = _node(env, url, lookups, expected, settings)
+    floor, floor_rate, expected = measure_floor(url, lookups, settings)
+    node, shared, node_rate = measure_node(env, url, lookups, expected, settings)
     return _Measured(node, shared, floor, node_rate, floor_rate, sum(expected) / len(expected))
 
 

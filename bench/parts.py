@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench import decision, fanout, ingest, ledger, node_search, witnessing
+from bench import city, decision, fanout, ingest, ledger, node_search, witnessing
+from bench.city import CitySettings
+from bench.city_data import CityShape
 from bench.decision import DecisionSettings
 from bench.environment import BenchEnv
 from bench.fanout import FanoutSettings
@@ -31,6 +33,7 @@ class Preset:
     decision: DecisionSettings
     ledger: LedgerSettings
     witnessing: WitnessingSettings = field(default_factory=WitnessingSettings)
+    city: CitySettings = field(default_factory=CitySettings)
 
 
 PRESETS = {
@@ -57,6 +60,8 @@ PRESETS = {
             verify_sizes=(10_000, 100_000),
         ),
         witnessing=WitnessingSettings(latency_appends=150, rate_appends=1_000),
+        # The same 100-million-read city (it is built once); fewer calls.
+        city=CitySettings(latency_calls=1_000, rate_calls=1_000, purge_repeats=2),
     ),
     "tiny": Preset(
         "tiny",
@@ -89,6 +94,16 @@ PRESETS = {
             verify_sizes=(1_000,),
         ),
         witnessing=WitnessingSettings(latency_appends=5, warmup=2, rate_callers=4, rate_appends=20),
+        city=CitySettings(
+            shape=CityShape(days=3, reads_per_day=2_000, database="alprfed_bench_city_tiny"),
+            probes=20,
+            warmup=5,
+            latency_calls=20,
+            rate_calls=20,
+            concurrency=2,
+            purge_repeats=1,
+            ingest_reads=1_000,
+        ),
     ),
 }
 
@@ -107,4 +122,7 @@ PARTS: dict[str, PartRunner] = {
     decision.PART: lambda p, env: decision.run(p.decision, env),
     ledger.PART: lambda p, env: ledger.run(p.ledger, env),
     witnessing.PART: lambda p, env: witnessing.run(p.witnessing, env),
+    city.PART: lambda p, env: city.run(p.city, env),
 }
+# What runs without naming parts: all but the city, whose first run builds 100 million reads.
+DEFAULT_PARTS = tuple(name for name in PARTS if name != city.PART)

@@ -10,6 +10,10 @@ first copied straight in under a savepoint (new reads, the common case, cost not
 if that meets a read already stored is it rolled back to the savepoint and copied into a
 session-local staging table, then moved with INSERT ... ON CONFLICT DO NOTHING (measured about
 half the speed of the straight COPY, so it is kept for chunks that need it).
+
+On PostgreSQL ``sightings`` is partitioned by day (``partitions``): before a chunk is copied,
+every day it touches gets its partition, attached in the same transaction, so no read is
+refused for lack of one and a batch that rolls back takes its new partitions with it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from psycopg.errors import UniqueViolation
 
+from agency_node.storage.partitions import day_of, ensure_partitions
 from agency_node.storage.schema import SIGHTING_INSERT_COLUMNS, SIGHTING_READ_KEY, sightings
 from alprfed.models import Sighting
 
@@ -76,6 +81,7 @@ def insert_sightings(conn: sa.Connection, batch: Sequence[Sighting]) -> int:
         driver = conn.connection.driver_connection
         assert driver is not None  # a checked-out connection always has its driver connection
         rows = [sighting_row(sighting) for sighting in batch]
+        ensure_partitions(conn, {day_of(sighting.observed_at) for sighting in batch})
         with driver.cursor() as cursor:
             cursor.execute("SAVEPOINT bulk_chunk")
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from agency_node.storage.partitions import partition_sightings
 from agency_node.storage.schema import (
     SIGHTING_READ_INDEX,
     SIGHTING_READ_KEY,
@@ -72,6 +73,10 @@ NODE_MIGRATIONS = Migrations(
         Migration(3, "access log: every query answered or refused", _create_access_log),
         Migration(
             4, "a read is identified by (camera, time, plate); duplicates merged", _identify_reads
+        ),
+        # All of it in partition_sightings, so it ports as one revision.
+        Migration(
+            5, "PostgreSQL sightings partitioned by UTC day of observed_at", partition_sightings
         ),
     ],
 )

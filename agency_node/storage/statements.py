@@ -52,20 +52,30 @@ FIND_SIGHTINGS = (
 def purge_chunk_statement(chunk_rows: int, *, postgres: bool) -> sa.Delete:
     """Delete up to ``chunk_rows`` sightings observed before the bound ``cutoff``.
 
-    The ids come from the observed_at index. PostgreSQL gets them as an array so that it looks
-    each one up by primary key; with ``IN (subquery)`` its planner may choose a hash join that
-    scans the whole table once per chunk, which at hundreds of millions of rows is the lock
-    this chunking exists to avoid.
+    On SQLite the ids come from the observed_at index. On PostgreSQL whole days go first, as
+    dropped partitions (``partitions.drop_partitions_before``); this then deletes rows only in
+    the day the cutoff falls inside. Its keys (observed_at, id) come from that day's primary
+    key, an array so each row is found by it; the outer ``observed_at < cutoff`` lets the
+    planner prune every later partition, where a bare key lookup would probe each day's index.
     """
-    doomed = (
+    if postgres:
+        key = sa.tuple_(sightings.c.observed_at, sightings.c.id)
+        doomed = (
+            sa.select(sightings.c.observed_at, sightings.c.id)
+            .where(sightings.c.observed_at < sa.bindparam("cutoff"))
+            .order_by(sightings.c.observed_at)
+            .limit(chunk_rows)
+        )
+        return sa.delete(sightings).where(
+            sightings.c.observed_at < sa.bindparam("cutoff"), key.in_(doomed)
+        )
+    doomed_ids = (
         sa.select(sightings.c.id)
         .where(sightings.c.observed_at < sa.bindparam("cutoff"))
         .limit(chunk_rows)
         .scalar_subquery()
     )
-    if postgres:
-        return sa.delete(sightings).where(sightings.c.id == sa.any_(sa.func.array(doomed)))
-    return sa.delete(sightings).where(sightings.c.id.in_(doomed))
+    return sa.delete(sightings).where(sightings.c.id.in_(doomed_ids))
 
 
 def _insert(table: sa.Table, *, postgres: bool) -> postgresql.Insert | sqlite.Insert:

@@ -20,6 +20,12 @@ from sqlalchemy.exc import OperationalError
 from agency_node.storage.access import ANSWERED, MAX_ACCESS_PAGE, AccessRecord
 from agency_node.storage.bulk import insert_sightings
 from agency_node.storage.migrations import NODE_MIGRATIONS
+from agency_node.storage.partitions import (
+    day_of,
+    drop_partitions_before,
+    ensure_days_ahead,
+    ensure_partitions,
+)
 from agency_node.storage.schema import (
     MAX_NONCE,
     access_log,
@@ -176,6 +182,12 @@ class NodeStore:
         """
         stored = offered = 0
         with self._writer.begin() as conn:
+            if self._postgres and isinstance(new_sightings, Sequence):
+                # The batch's new days first, before this transaction holds any lock on
+                # cameras: attaching a partition locks cameras (its foreign key) against
+                # writers, so taking the partition lock after the camera upsert could
+                # deadlock with the retention run making tomorrow's partition.
+                ensure_partitions(conn, {day_of(s.observed_at) for s in new_sightings})
             self._upsert_cameras(conn, new_cameras)
             for chunk in _chunks(new_sightings, chunk_rows):
                 self._check_cameras_known(conn, chunk, first_position=offered)
@@ -259,16 +271,26 @@ class NodeStore:
         """Delete every sighting observed before ``cutoff``; return how many were deleted.
 
         Deletes in transactions of at most ``chunk_rows`` rows, so searches and ingest keep
-        running while a large backlog is purged.
+        running while a large backlog is purged. On PostgreSQL every day wholly before the
+        cutoff is dropped as a partition first; rows are deleted only in the cutoff's own day.
         """
         statement = purge_chunk_statement(chunk_rows, postgres=self._postgres)
-        deleted = 0
+        deleted = drop_partitions_before(self._engine, cutoff) if self._postgres else 0
         while True:
             with self._writer.begin() as conn:
                 count = conn.execute(statement, {"cutoff": cutoff}).rowcount
             deleted += count
             if count < chunk_rows:
                 return deleted
+
+    def prepare_partitions(self, now: int) -> list[int]:
+        """PostgreSQL: partitions for today and the next days, so a live feed meets no DDL.
+
+        Returns the days created (none on SQLite, which is not partitioned)."""
+        if not self._postgres:
+            return []
+        with self._writer.begin() as conn:
+            return ensure_days_ahead(conn, now)
 
     # --- search replay cache ------------------------------------------------------------------
 

@@ -22,8 +22,14 @@ from typing import Any, TypeVar
 import click
 
 from alprfed.cli.common import console, format_time, friendly_errors
-from alprfed.errors import ConfigError, LedgerVerificationError
-from alprfed.ledger.checkpoint import open_checkpoint, verifiers_origin
+from alprfed.cli.progress import progress, progress_options, wanted
+from alprfed.errors import ConfigError, LedgerError, LedgerVerificationError
+from alprfed.ledger.checkpoint import (
+    CheckpointError,
+    open_checkpoint,
+    read_checkpoint,
+    verifiers_origin,
+)
 from alprfed.ledger.entry import EntryKind, LedgerEntryView
 from alprfed.ledger.note import NoteError, NoteVerifier
 from alprfed.ledger.proof import verify_consistency
@@ -68,6 +74,17 @@ def _open_source(ctx: click.Context) -> LedgerSource:
     channel = connection.channel()
     ctx.call_on_close(channel.close)
     return GrpcLedgerSource(channel, metadata=connection.metadata())
+
+
+def entry_total(source: LedgerSource) -> int | None:
+    """The newest checkpoint's size, as the total of a progress bar; None if unreadable.
+
+    Read without checking its signature: it only sizes the bar, and the verification that
+    follows checks that very checkpoint before anything is reported."""
+    try:
+        return read_checkpoint(source.latest_checkpoint()).size
+    except (CheckpointError, LedgerError):
+        return None
 
 
 def _gateway_connection(options: _SourceOptions) -> Any:
@@ -319,15 +336,26 @@ def consistency(ctx: click.Context, old_size: int, new_size: int, keys: tuple[st
     help="Monitor state file: the newest checkpoint must extend the one accepted "
     "last; updated only when everything verifies.",
 )
+@progress_options
 @click.pass_context
 @friendly_errors
 def verify(
-    ctx: click.Context, keys: tuple[str, ...], policy_file: Path | None, state: Path | None
+    ctx: click.Context,
+    keys: tuple[str, ...],
+    policy_file: Path | None,
+    state: Path | None,
+    quiet: bool,
+    force_progress: bool,
 ) -> None:
     """Recompute every entry and check every checkpoint the log signed (and, with a witness
     policy, every cosignature and the quorum on the published checkpoint)."""
     verifiers, policy = load_trust(keys, policy_file)
-    report = verify_ledger(_open_source(ctx), verifiers, state_file=state, witness_policy=policy)
+    source = _open_source(ctx)
+    show = wanted(quiet=quiet, forced=force_progress)
+    with progress("verifying", entry_total(source) if show else None, show=show) as step:
+        report = verify_ledger(
+            source, verifiers, state_file=state, witness_policy=policy, on_progress=step
+        )
     since = (
         ""
         if report.previous_size is None

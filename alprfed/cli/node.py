@@ -6,13 +6,10 @@ Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agency_node.formats import ALL_FORMATS, ALPRFED_CSV
@@ -29,6 +26,7 @@ from alprfed.cli.common import (
     parse_time,
 )
 from alprfed.cli.node_tokens import token
+from alprfed.cli.progress import progress, progress_options, wanted
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
@@ -81,24 +79,6 @@ def _load(config_path: Path) -> NodeConfig:
     return load_node_config(config_path, insecure=True)
 
 
-@contextmanager
-def _progress(
-    description: str, total: int, *, shown: bool = True
-) -> Iterator[Callable[[int], None]]:
-    if not shown:  # --json: stdout carries the JSON document only
-        yield lambda _done: None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda done: progress.advance(task, done)
-
-
 @node.command("seed")
 @config_option
 @click.option("--sightings", type=click.IntRange(min=0), required=True, help="How many in all.")
@@ -113,6 +93,7 @@ def _progress(
 @click.option("--now", "now_text", help="ISO 8601 or Unix seconds [default: the clock].")
 @click.option("--city", type=click.Choice(sorted(PRESETS)), help="A city preset, not the state's.")
 @click.option("--no-demo", is_flag=True, help="Leave out the demo plates.")
+@progress_options
 @friendly_errors
 def seed(
     config_path: Path,
@@ -122,6 +103,8 @@ def seed(
     now_text: str | None,
     city: str | None,
     no_demo: bool,
+    quiet: bool,
+    force_progress: bool,
 ) -> None:
     """Fill the node's database with realistic, reproducible synthetic sightings.
 
@@ -144,7 +127,11 @@ def seed(
         city=city,
         demo=not no_demo,
     )
-    with NodeStore.open(config.database_url) as store, _progress("seeding", sightings) as step:
+    show = wanted(quiet=quiet, forced=force_progress)
+    with (
+        NodeStore.open(config.database_url) as store,
+        progress("seeding", sightings, show=show) as step,
+    ):
         summary = seed_node(store, data, on_progress=step)
     console.print(
         f"seeded {config.agency_id} ({summary.city}): {summary.sightings:,} sightings from "
@@ -186,6 +173,7 @@ def seed(
 )
 @click.option("--camera", "camera_id", help="platerecognizer-csv: the camera the file is from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@progress_options
 @friendly_errors
 def import_(
     sightings_file: Path,
@@ -195,6 +183,8 @@ def import_(
     mapping_file: Path | None,
     camera_id: str | None,
     as_json: bool,
+    quiet: bool,
+    force_progress: bool,
 ) -> None:
     """Import reads from a file, all or nothing; reads already stored are skipped and counted.
 
@@ -217,9 +207,10 @@ def import_(
     bounds = load_node_law(config).ingest_bounds(SYSTEM_CLOCK.now())
     with NodeStore.open(config.database_url) as store:
         try:
+            show = wanted(quiet=quiet, forced=force_progress, as_json=as_json)
             if file_format == ALPRFED_CSV:
                 offered, stored, cameras = _import_alprfed_csv(
-                    store, sightings_file, cameras_csv, bounds, progress=not as_json
+                    store, sightings_file, cameras_csv, bounds, show=show
                 )
             else:
                 offered, stored, cameras = _import_vendor(
@@ -230,7 +221,7 @@ def import_(
                     mapping_file,
                     camera_id,
                     bounds,
-                    progress=not as_json,
+                    show=show,
                 )
         except ImportRejected as rejected:
             for problem in rejected.problems:
@@ -263,12 +254,12 @@ def _import_alprfed_csv(
     cameras_csv: Path | None,
     bounds: ObservationBounds,
     *,
-    progress: bool,
+    show: bool,
 ) -> tuple[int, int, int]:
     from agency_node.csv_import import check_import, run_import
 
     checked = check_import(store, sightings_csv, cameras_csv, bounds=bounds)
-    with _progress("importing", checked.sightings, shown=progress) as step:
+    with progress("importing", checked.sightings, show=show) as step:
         stored = run_import(store, checked, on_progress=step)
     return checked.sightings, stored, len(checked.cameras)
 
@@ -282,7 +273,7 @@ def _import_vendor(
     camera_id: str | None,
     bounds: ObservationBounds,
     *,
-    progress: bool,
+    show: bool,
 ) -> tuple[int, int, int]:
     from agency_node.csv_import import read_cameras_file
     from agency_node.formats.importer import ImportSource, check_file, import_file
@@ -292,7 +283,7 @@ def _import_vendor(
     source = ImportSource(path, file_format, camera_id=camera_id, mapping=mapping)
     cameras = read_cameras_file(cameras_csv) if cameras_csv is not None else []
     total = check_file(store, source, bounds, cameras)
-    with _progress("importing", total, shown=progress) as step:
+    with progress("importing", total, show=show) as step:
         outcome = import_file(store, source, bounds, cameras, on_progress=step)
     return outcome.offered, outcome.stored, len(cameras)
 

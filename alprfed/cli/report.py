@@ -26,10 +26,12 @@ from alprfed.cli.ledger import (
     _POLICY_OPTION,
     F,
     _open_source,
+    entry_total,
     load_trust,
     source_options,
     store_source_options,
 )
+from alprfed.cli.progress import progress_options, progress_passes, wanted
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.errors import ConfigError
 from alprfed.ledger.note import NoteVerifier
@@ -86,15 +88,27 @@ def _builder(
     policy: WitnessPolicy | None,
     out: Path,
     state: Path | None,
+    *,
+    show_progress: bool = False,
 ) -> Callable[[], int]:
     """A function that verifies, compiles and writes the site and returns the verified size
-    (raising LedgerError for a ledger that does not verify)."""
+    (raising LedgerError for a ledger that does not verify); ``show_progress`` draws a bar
+    for each pass over the entries."""
     from alprfed.report import compile_report, render_site, write_site
 
     def build() -> int:
-        compiled = compile_report(
-            source, verifiers, witness_policy=policy, clock=SYSTEM_CLOCK, state_file=state
-        )
+        total = entry_total(source) if show_progress else None
+        passes = ("verifying", "compiling")
+        with progress_passes(passes, total, show=show_progress) as (verified, compiled_step):
+            compiled = compile_report(
+                source,
+                verifiers,
+                witness_policy=policy,
+                clock=SYSTEM_CLOCK,
+                state_file=state,
+                on_verified=verified,
+                on_compiled=compiled_step,
+            )
         write_site(render_site(compiled), out)
         return compiled.verified.size
 
@@ -108,6 +122,7 @@ def _builder(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Monitor state file, as for `alprfed ledger verify`.",
 )
+@progress_options
 @click.pass_context
 @friendly_errors
 def build(
@@ -117,10 +132,13 @@ def build(
     policy_file: Path | None,
     unwitnessed: bool,
     state: Path | None,
+    quiet: bool,
+    force_progress: bool,
 ) -> None:
     """Verify the ledger, then write the report's static site to --out."""
     verifiers, policy = _trust(keys, policy_file, unwitnessed)
-    size = _builder(_open_source(ctx), verifiers, policy, out, state)()
+    show = wanted(quiet=quiet, forced=force_progress)
+    size = _builder(_open_source(ctx), verifiers, policy, out, state, show_progress=show)()
     console.print(
         f"[bold green]report built[/] from {size} verified entries: {out / 'index.html'}",
         highlight=False,

@@ -28,7 +28,7 @@ the ledger was verified.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -147,11 +147,13 @@ def verify_in_chunks(
     workers: int,
     source: LedgerReader,
     chunk_level: int = CHUNK_LEVEL,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ChunkedTree | None:
     """Rebuild the tree of the first ``end`` leaves of the ledger at ``url`` in ``workers``
     processes; None unless every entry and subtree is sound and every checkpoint's signed root
     (already signature-checked by the caller) is the rebuilt one. The subtrees above chunk
     level are compared with the stored hashes of ``source`` (the same database) here.
+    ``on_progress`` is called with how many more entries were checked, once per chunk.
     """
     signed = {c.size: c.root for c in checkpoints}
     if any(size > end for size in signed) or (remember_size or 0) > end:
@@ -193,6 +195,8 @@ def verify_in_chunks(
                 final = (*whole, *result.end_peaks)
             if len(above) >= NODE_BATCH and not _stored_match(source, above):
                 return None
+            if on_progress is not None:
+                on_progress(min(end, (chunk + 1) << chunk_level) - (chunk << chunk_level))
     if end % (1 << chunk_level) == 0:
         final = tuple(chunk_tree.peak_hashes())
     if not _stored_match(source, above):

@@ -23,7 +23,7 @@ or rewritten node is a finding even when every entry and checkpoint is intact.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -186,6 +186,7 @@ def replay(
     page_size: int = VERIFY_PAGE,
     workers: int | None = None,
     witnesses: Sequence[CosignatureVerifier] = (),
+    on_progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Recompute the chain and tree from every entry and check every stored checkpoint.
 
@@ -200,18 +201,30 @@ def replay(
     ``workers`` sets how many processes run the per-entry checks (default: one per CPU for
     large logs, none for small ones). Every cosignature of one of ``witnesses`` on any listed
     checkpoint must verify (which of them suffice is the witness policy's business).
+    ``on_progress`` is called with how many more entries were replayed, once per checkpoint
+    (the total is the newest checkpoint's size).
     """
     newest_note = source.latest_checkpoint()
     newest = _open(newest_note, verifiers, origin, witnesses)
     chunked = _replay_in_chunks(
-        source, verifiers, origin, witnesses, newest, newest_note, remember_size, workers
+        source,
+        verifiers,
+        origin,
+        witnesses,
+        newest,
+        newest_note,
+        remember_size,
+        workers,
+        on_progress,
     )
     if chunked is not None:
         return chunked
     with EntryChecks.for_log(newest.size, workers) as checks:
         walk = _Replay(source, remember_size)
         try:
-            count = _walk(source, verifiers, origin, witnesses, newest, walk, checks, page_size)
+            count = _walk(
+                source, verifiers, origin, witnesses, newest, walk, checks, page_size, on_progress
+            )
         except LedgerVerificationError as exc:
             # An entry check may have found an earlier fault than this one (it runs beside
             # the walk); the first problem in log order is the one to report.
@@ -232,6 +245,7 @@ def _walk(
     walk: _Replay,
     checks: EntryChecks,
     page_size: int,
+    on_progress: Callable[[int], None] | None,
 ) -> int:
     entries = _entry_stream(source, page_size, checks)
     last_note, count, last_size = None, 0, -1
@@ -248,6 +262,8 @@ def _walk(
                 break
             walk.add(data)
         walk.check(checkpoint)
+        if on_progress is not None:
+            on_progress(walk.tree.size - max(last_size, 0))
         last_note, count, last_size = note, count + 1, checkpoint.size
     if last_note is None:
         raise LedgerVerificationError("the log lists no checkpoints")
@@ -287,10 +303,12 @@ def _replay_in_chunks(
     newest_note: str,
     remember_size: int | None,
     workers: int | None,
+    on_progress: Callable[[int], None] | None,
 ) -> ReplayResult | None:
     """The whole replay, for a large log in a database, by worker processes reading their own
     chunks of it (alprfed.ledger.chunked_verify); None if it does not apply or found anything,
-    and the sequential walk then runs and reports the finding exactly."""
+    and the sequential walk then runs and reports the finding exactly (its progress counts
+    from the start again)."""
     count = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
     if not isinstance(source, LedgerReader) or count < 2 or newest.size < CHUNKED_MIN_ENTRIES:
         return None
@@ -308,7 +326,13 @@ def _replay_in_chunks(
     last = checkpoints[-1].size
     url = source.engine.url.render_as_string(hide_password=False)
     tree = verify_in_chunks(
-        url, checkpoints, end=last, remember_size=remember_size, workers=count, source=source
+        url,
+        checkpoints,
+        end=last,
+        remember_size=remember_size,
+        workers=count,
+        source=source,
+        on_progress=on_progress,
     )
     if tree is None:
         return None

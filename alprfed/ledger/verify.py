@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,7 @@ def verify_ledger(
     page_size: int = VERIFY_PAGE,
     workers: int | None = None,
     witness_policy: WitnessPolicy | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> VerificationReport:
     """Verify everything the source holds; with ``state_file``, also against the last
     checkpoint this verifier accepted, and remember the new one.
@@ -78,6 +79,7 @@ def verify_ledger(
         remember_size=None if state is None else state.size,
         workers=workers,
         witnesses=witnesses,
+        on_progress=on_progress,
     )
     cosigners: dict[str, int] = {}
     if witness_policy is not None:

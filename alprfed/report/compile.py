@@ -9,9 +9,10 @@ own code. The entries read are those the verified checkpoint covers, no more.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alprfed.clock import Clock
 from alprfed.errors import LedgerVerificationError
@@ -63,8 +64,13 @@ def compile_report(
     clock: Clock,
     state_file: Path | None = None,
     settings: ReportSettings = ReportSettings(),
+    on_verified: Callable[[int], None] | None = None,
+    on_compiled: Callable[[int], None] | None = None,
 ) -> TransparencyReport:
     """Verify ``source`` and gather everything the pages show.
+
+    The two passes over the entries report progress: ``on_verified`` with how many more were
+    verified (once per checkpoint), ``on_compiled`` with how many more were gathered.
 
     Raises:
         LedgerVerificationError: the ledger does not verify (naming the first bad entry), is
@@ -73,10 +79,15 @@ def compile_report(
         LedgerError: the monitor state file is unreadable or for another log.
     """
     verified = verify_ledger(
-        source, verifiers, state_file=state_file, witness_policy=witness_policy
+        source,
+        verifiers,
+        state_file=state_file,
+        witness_policy=witness_policy,
+        on_progress=on_verified,
     )
     collector = Collector(far_beyond_states=settings.far_beyond_states)
-    audit = audit_entries(collector.observe(iter_entries(source, end=verified.size)))
+    entries = _counted(iter_entries(source, end=verified.size), on_compiled)
+    audit = audit_entries(collector.observe(entries))
     collector.finish()
     if not audit.clean:
         first = audit.disagreements[0]
@@ -102,3 +113,23 @@ def compile_report(
         anomalies=anomalies,
         built_at=now,
     )
+
+
+T = TypeVar("T")
+_PROGRESS_EVERY = 1_000  # entries between progress calls: a call per entry would cost more
+
+
+def _counted(entries: Iterator[T], on_progress: Callable[[int], None] | None) -> Iterator[T]:
+    """``entries`` unchanged, telling ``on_progress`` every _PROGRESS_EVERY of them."""
+    if on_progress is None:
+        yield from entries
+        return
+    pending = 0
+    for entry in entries:
+        yield entry
+        pending += 1
+        if pending == _PROGRESS_EVERY:
+            on_progress(pending)
+            pending = 0
+    if pending:
+        on_progress(pending)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import POSTGRES_URL, require_postgres
 
-from bench import decision, fanout, ingest, ledger, node_search, witnessing
+from agency_node.storage import NodeStore
+from bench import city, city_data, decision, fanout, ingest, ledger, node_search, witnessing
 from bench.environment import POSTGRES, SQLITE, BenchEnv
 from bench.hosts import REPO_ROOT
 from bench.parts import preset
@@ -91,6 +92,22 @@ def test_ingest_reports_both_paths_beside_bulk_load(
     figures = well_formed(report, ingest.PART)
     assert len(report.figures) == 2 * len(settings.sizes)
     assert all(f.floor_label == "bulk_load" for fs in figures.values() for f in fs)
+
+
+@pytest.mark.postgres
+def test_city_reports_search_purge_and_ingest_and_keeps_its_city(
+    make_env: Callable[[str], BenchEnv],
+) -> None:
+    env = make_env(POSTGRES)
+    shape = TINY.city.shape
+    figures = well_formed(city.run(TINY.city, env), city.PART)
+    for measure in ("search p99", "purge a day (whole partition)", "sustained ingest"):
+        (figure,) = figures[measure]
+        assert figure.targets, measure
+    # The purged day was put back and the ingested days dropped: the cache is as built.
+    assert city_data.built_rows(POSTGRES_URL, shape) == shape.reads
+    with NodeStore.open(city_data.city_url(POSTGRES_URL, shape)) as store:
+        assert store.count_sightings() == shape.reads
 
 
 def test_witnessing_reports_latency_and_rate_with_three_witness_processes(

@@ -34,6 +34,20 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["ledger", *args], catch_exceptions=False)
 
 
+def test_verify_draws_its_progress_over_every_entry_when_forced(
+    log: LedgerStore, database_url: str, verifier: NoteVerifier
+) -> None:
+    key = verifier.to_vkey()
+    result = run("--database", database_url, "verify", "--key", key, "--progress")
+    assert result.exit_code == 0, result.output
+    assert "verifying" in result.stderr
+    assert "8/8" in result.stderr
+    assert "verifying" not in result.stdout
+    quiet = run("--database", database_url, "verify", "--key", key, "--progress", "--quiet")
+    assert "verifying" not in quiet.stderr
+    assert "ledger verifies: 8 entries" in quiet.stdout
+
+
 def test_verifier_key_is_printed_from_the_private_key(
     ledger_key: SigningKey, verifier: NoteVerifier, tmp_path: Path
 ) -> None:

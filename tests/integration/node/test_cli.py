@@ -107,17 +107,7 @@ def test_seed_refuses_an_unknown_city_as_a_usage_error(config: Path) -> None:
 def test_import_stores_every_record_with_its_cameras(
     archive_config: Path, database_url: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "cameras.csv").write_text(CAMERAS_CSV)
-    (tmp_path / "reads.csv").write_text(SIGHTINGS_HEADER + GOOD_ROWS)
-
-    result = run(
-        "import",
-        tmp_path / "reads.csv",
-        "--config",
-        archive_config,
-        "--cameras",
-        tmp_path / "cameras.csv",
-    )
+    result = _import(archive_config, tmp_path)
 
     assert result.exit_code == 0, result.output
     assert "imported 2 sightings and 2 cameras into npd" in result.output
@@ -296,3 +286,60 @@ def test_purge_refuses_without_any_retention(
     assert result.exit_code == 1
     assert "retention_seconds" in result.stderr
     assert count(database_url) == 1
+
+
+# --- progress bars: stderr, only when asked for off a terminal, never when quiet ----------------
+
+
+def _import(archive_config: Path, tmp_path: Path, *flags: str) -> Result:
+    """`node import` of the two good reads and their cameras, with ``flags``."""
+    (tmp_path / "cameras.csv").write_text(CAMERAS_CSV)
+    (tmp_path / "reads.csv").write_text(SIGHTINGS_HEADER + GOOD_ROWS)
+    return run(
+        "import",
+        tmp_path / "reads.csv",
+        "--config",
+        archive_config,
+        "--cameras",
+        tmp_path / "cameras.csv",
+        *flags,
+    )
+
+
+def test_import_draws_its_progress_on_stderr_when_forced(
+    archive_config: Path, tmp_path: Path
+) -> None:
+    result = _import(archive_config, tmp_path, "--progress")
+    assert result.exit_code == 0, result.output
+    assert "importing" in result.stderr
+    assert "2/2" in result.stderr  # every record counted against the file's total
+    assert "importing" not in result.stdout  # stdout stays the answer a script reads
+    assert "imported 2 sightings" in result.stdout
+
+
+@pytest.mark.parametrize("flags", [(), ("--quiet",), ("--quiet", "--progress")])
+def test_import_draws_no_bar_off_a_terminal_or_when_quiet(
+    archive_config: Path, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    result = _import(archive_config, tmp_path, *flags)
+    assert result.exit_code == 0, result.output
+    assert "importing" not in result.stderr
+    assert "imported 2 sightings" in result.stdout
+
+
+def test_seed_draws_its_progress_against_the_sightings_asked_for(config: Path) -> None:
+    result = run(
+        "seed",
+        "--config",
+        config,
+        "--sightings",
+        "500",
+        "--seed",
+        "4",
+        "--now",
+        "2025-11-24T16:00:00Z",
+        "--progress",
+    )
+    assert result.exit_code == 0, result.output
+    assert "seeding" in result.stderr
+    assert "500/500" in result.stderr

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import sqlalchemy as sa
 
 from agency_node.storage import LATEST_VERSION, NodeStore
 from agency_node.storage.migrations import NODE_MIGRATIONS
+from agency_node.storage.partitions import day_of, partition_day
 from agency_node.storage.statements import FIND_SIGHTINGS, purge_chunk_statement
 from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition
@@ -16,6 +18,7 @@ from alprfed.models import Camera, Position, Sighting
 
 PLATE_INDEX = "ix_sightings_plate_observed_at"
 TIME_INDEX = "ix_sightings_observed_at"
+PARTITION_PLATE_INDEX = "_plate_observed_at_idx"  # sightings_p20251123_plate_observed_at_idx
 
 
 def test_fresh_database_gets_every_migration_once(database_url: str) -> None:
@@ -135,8 +138,10 @@ def test_plate_search_uses_the_plate_and_time_index(filled_url: str, now: int) -
     engine = sa.create_engine(filled_url)
     with engine.connect() as conn:
         plan = _plan(conn, FIND_SIGHTINGS, {"plate": "P00042", "start": now - 86_400, "end": now})
+        postgres = conn.dialect.name == "postgresql"
     engine.dispose()
-    assert PLATE_INDEX in plan, plan
+    # On PostgreSQL each day's partition has its own copy of the index, named after it.
+    assert (PARTITION_PLATE_INDEX if postgres else PLATE_INDEX) in plan, plan
 
 
 def test_purge_finds_old_rows_through_the_time_index(filled_url: str, now: int) -> None:
@@ -144,12 +149,21 @@ def test_purge_finds_old_rows_through_the_time_index(filled_url: str, now: int) 
     with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         statement = purge_chunk_statement(1000, postgres=postgres)
-        plan = _plan(conn, statement, {"cutoff": now - 29 * 86_400 - 3600})
+        cutoff = now - 29 * 86_400 - 3600
+        plan = _plan(conn, statement, {"cutoff": cutoff})
     engine.dispose()
-    assert TIME_INDEX in plan, plan
+    if postgres:
+        # Only the days before the cutoff are touched (pruned at plan time); the 29 later
+        # days' partitions are not in the plan at all. (Which scan it uses inside those
+        # days is the planner's choice by their size; the city benchmark shows it at scale.)
+        touched = set(re.findall(r"Delete on (sightings_p\d{8})", plan))
+        assert touched, plan
+        assert all(partition_day(name) <= day_of(cutoff) for name in touched), plan  # type: ignore[operator]
+        return
     # Each chunk deletes by primary key; it must never scan the whole table.
-    assert ("sightings_pkey" if postgres else "INTEGER PRIMARY KEY") in plan, plan
-    assert "Seq Scan on sightings " not in plan, plan
+    assert TIME_INDEX in plan, plan
+    assert "INTEGER PRIMARY KEY" in plan, plan
+    assert "SCAN sightings" not in plan, plan
 
 
 def test_sqlite_reads_leave_transaction_control_to_alprfed(sqlite_url: str) -> None:

@@ -80,6 +80,22 @@ def test_the_report_republishes_ledger_audit_json_exactly(
     assert audit["awaiting_review"] == [ledger.exigent_query]
 
 
+def test_build_draws_a_bar_for_each_pass_over_the_entries_when_forced(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    result = build(
+        ledger, tmp_path / "site", "--witness-policy", ledger.witness_policy, "--progress"
+    )
+    assert result.exit_code == 0, result.output
+    reader = LedgerReader.open_readonly(ledger.url)
+    size = reader.size()
+    reader.close()
+    for pass_ in ("verifying", "compiling"):
+        assert pass_ in result.stderr
+    assert result.stderr.count(f"{size}/{size}") >= 2, result.stderr
+    assert "report built" in result.stdout
+
+
 def test_no_plate_in_clear_anywhere_in_the_site(ledger: BuiltLedger, tmp_path: Path) -> None:
     assert build(ledger, tmp_path / "site").exit_code == 0
     for name, data in site_files(tmp_path / "site").items():
