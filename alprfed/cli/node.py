@@ -5,6 +5,7 @@ Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +60,7 @@ def node() -> None:
 
 def _load(config_path: Path) -> NodeConfig:
     # seed, import and purge open no network listener, so the [tls] section is not needed.
-    return load_node_config(config_path, insecure=True)
+    return load_node_config(config_path, insecure=True, environ=os.environ)
 
 
 @contextmanager
@@ -244,7 +245,7 @@ def serve(config_path: Path, insecure: bool) -> None:
 
     from agency_node.server import create_server
 
-    config = load_node_config(config_path, insecure=insecure)
+    config = load_node_config(config_path, insecure=insecure, environ=os.environ)
     server, port = create_server(config)
     server.start()
     console.print(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +87,7 @@ def serve(config_path: Path) -> None:
     """
     from witness.config import load_witness_config
 
-    config = load_witness_config(config_path)
+    config = load_witness_config(config_path, environ=os.environ)
     asyncio.run(_serve(config))
 
 
