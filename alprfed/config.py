@@ -39,13 +39,24 @@ def bundled_policies_dir() -> Path:
     An installed wheel carries them as alprfed/policies (mapped by setup.py); a source checkout
     or editable install reads the repository's policies/ folder itself.
     """
+    return _bundled("policies", "model.conf")
+
+
+def bundled_protos_dir() -> Path:
+    """The import root of the .proto files shipped with alprfed (``alprfed/v1/*.proto``
+    beneath it): the wire contract, for grpcurl and for clients in other languages."""
+    return _bundled("protos", "alprfed/v1/gateway.proto")
+
+
+def _bundled(name: str, marker: str) -> Path:
+    """alprfed/<name> in a wheel (setup.py maps it), else the checkout's <name>/."""
     import alprfed
 
     package_dir = Path(alprfed.__file__).resolve().parent
-    for candidate in (package_dir / "policies", package_dir.parent / "policies"):
-        if (candidate / "model.conf").is_file():
+    for candidate in (package_dir / name, package_dir.parent / name):
+        if (candidate / marker).is_file():
             return candidate
-    raise ConfigError(f"no bundled policies found beside {package_dir}")
+    raise ConfigError(f"no bundled {name} found beside {package_dir}")
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,16 @@ class Federation:
             ca=self.layout.pki / "ca.pem", cert=principal / "cert.pem", key=principal / "key.pem"
         )
 
+    def profile(self, directory: Path, organization: str, person: str) -> Path:
+        """A client profile file (docs/OPERATIONS.md) for ``person`` of ``organization``."""
+        tls = self.tls(organization, person)
+        path = directory / f"{organization}-{person}.toml"
+        path.write_text(
+            f'gateway = "localhost:{self.gateway.port}"\nca = "{tls.ca}"\n'
+            f'cert = "{tls.cert}"\nkey = "{tls.key}"\n'
+        )
+        return path
+
     def stub(self, organization: str, person: str) -> gateway_pb2_grpc.GatewayStub:
         channel = secure_channel(f"localhost:{self.gateway.port}", self.tls(organization, person))
         return gateway_pb2_grpc.GatewayStub(channel)

@@ -35,10 +35,12 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from alprfed.cli.exit_codes import for_error
+
         try:
             return func(*args, **kwargs)
         except AlprfedError as exc:
-            fail(str(exc))
+            fail(str(exc), for_error(exc))
         except OSError as exc:  # a file we were told to read or write
             where = f" {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}")
@@ -47,7 +49,7 @@ def friendly_errors(func: F) -> F:
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
-            fail(f"{code.name if code else 'RPC failed'}: {details}")
+            fail(f"{code.name if code else 'RPC failed'}: {details}", for_error(exc))
 
     return wrapper  # type: ignore[return-value]
 

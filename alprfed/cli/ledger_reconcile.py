@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from alprfed.cli.common import console, fail, friendly_errors
+from alprfed.cli.exit_codes import ExitCode
 from alprfed.errors import ConfigError
 from alprfed.rpc.tls import secure_channel
 from alprfed.v1 import node_pb2, node_pb2_grpc
@@ -140,4 +141,4 @@ def reconcile_command(
             mark = "[bold red]✗[/]" if finding.severe else "[yellow]![/]"
             console.print(f"  {mark} {finding.agency} {finding.query_id}: {finding.problem}")
     if not report.clean:
-        fail("the nodes' access logs and the ledger disagree", code=1)
+        fail("the nodes' access logs and the ledger disagree", ExitCode.NOT_VERIFIED)

@@ -78,7 +78,9 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
-        sys.exit(130)
+        from alprfed.cli.exit_codes import ExitCode
+
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":

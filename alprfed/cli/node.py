@@ -1,6 +1,7 @@
 """`alprfed node`: operate an agency node's data (seed, import, purge) and run the node (serve).
 
-Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 2 usage error.
+Exit codes (alprfed.cli.exit_codes): 0 done, 1 refused (bad input, bad configuration, database
+refused), 2 usage error, 5 the database cannot be reached.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, format_time, friendly_errors, parse_time
+from alprfed.cli.exit_codes import for_answer
 from alprfed.messages import Outcome
 from alprfed.models import Purpose, parse_purpose
 from alprfed.query import QueryAnswer, QueryInput
@@ -165,6 +167,9 @@ def query(
     The gateway decides per agency (Casbin role, state law, warrant); every refusal names the
     rule, state and statute. The answer says whether it is complete and carries an offline
     receipt for its audit-ledger entry.
+
+    Exit status: 0 complete, 3 refused by every agency, 4 partial (some agencies could not
+    answer), 1 the gateway refused the query, 5 the gateway could not be reached.
     """
     request = QueryInput.create(
         plate=plate,
@@ -186,3 +191,5 @@ def query(
         render_answer(answer)
         if proof_out is not None:
             console.print(f"ledger receipt written to {proof_out}")
+    # The answer is printed either way; the status tells a script whether it is whole.
+    sys.exit(for_answer(answer))

@@ -1,7 +1,7 @@
 """`alprfed witness`: run a C2SP witness that cosigns the ledger's checkpoints (docs/WITNESS.md).
 
-Exit codes: 0 done (or stopped by SIGTERM/SIGINT), 1 refused (bad configuration, key or
-database), 2 usage error.
+Exit codes (alprfed.cli.exit_codes): 0 done (or stopped by SIGTERM/SIGINT), 1 refused (bad
+configuration, key or database), 2 usage error, 5 the database cannot be reached.
 """
 
 from __future__ import annotations
