@@ -20,7 +20,7 @@ from gateways import GatewayThread, WitnessThread, free_port, seed_node, start_n
 
 from agency_node.server import NodeServer
 from alprfed import canonical, wire
-from alprfed.cli.exigent import approval_request
+from alprfed.client import exigent_approval_request as approval_request
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import TLSConfig, load_gateway_config
 from alprfed.demo.layout import Layout, build_layout

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from alprfed.errors import AlprfedError, ConfigError
+from alprfed.query_view import format_time as format_time  # the one time format, shared
 from alprfed.signing import SigningKey, VerifyingKey
 
 console = Console()
@@ -85,10 +86,6 @@ def parse_duration(text: str) -> int:
     if text[-1:] in DURATION_UNITS and text[:-1].isdigit() and int(text[:-1]) > 0:
         return int(text[:-1]) * DURATION_UNITS[text[-1]]
     raise click.BadParameter(f"{text!r}: use a positive number and a unit, e.g. 72h or 30d")
-
-
-def format_time(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def new_signing_key(out: Path) -> VerifyingKey:

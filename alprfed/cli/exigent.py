@@ -2,61 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import click
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from alprfed import wire
 from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, format_time, friendly_errors
-from alprfed.config import TLSConfig
-from alprfed.errors import ConfigError
-from alprfed.messages.consent import ExigentConsent, sign_consent
-from alprfed.models import EXIGENT_PURPOSES, normalize_plate
+from alprfed.client import exigent_approval_request as approval_request
+from alprfed.models import EXIGENT_PURPOSES
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
-
-
-def approval_request(
-    *, officer: str, plate: str, purpose: str, case_number: str, note: str, tls: TLSConfig
-) -> gateway_pb2.ApproveExigentRequest:
-    """The request a supervisor sends, with the consent signed by their own certificate key.
-
-    Raises:
-        ConfigError: no certificate and key (a consent cannot be signed under --insecure).
-    """
-    if tls.cert is None or tls.key is None:
-        raise ConfigError(
-            "an exigent approval is signed with your certificate key: give --cert/--key"
-        )
-    chain_pem = tls.cert.read_bytes()
-    chain = x509.load_pem_x509_certificates(chain_pem)
-    key = serialization.load_pem_private_key(tls.key.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ConfigError("your certificate key is not an ECDSA key of the federation PKI")
-    subject = chain[0].subject
-    organization = subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
-    supervisor = subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
-    consent = ExigentConsent.new(
-        agency=str(organization),
-        supervisor=str(supervisor),
-        officer=officer,
-        plate=normalize_plate(plate),
-        purpose=purpose,
-        case_number=case_number.strip(),
-        signed_at=int(time.time()),
-    )
-    return gateway_pb2.ApproveExigentRequest(
-        officer_id=officer,
-        plate=plate,
-        purpose=purpose,
-        case_number=case_number,
-        note=note,
-        consent=wire.envelope_to_pb(sign_consent(consent, key, chain[0])),
-        certificate_chain=chain_pem,
-    )
 
 
 @click.group("exigent")

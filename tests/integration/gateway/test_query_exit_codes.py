@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -84,3 +85,47 @@ def test_an_unreachable_gateway_exits_5(federation: Federation, tmp_path: Path) 
     code, output = query(federation, tmp_path, "--timeout", "2", gateway=f"localhost:{port}")
     assert code == ExitCode.UNAVAILABLE, output
     assert output.startswith("error: ")
+
+
+def test_the_typed_client_gets_the_answer_the_cli_prints(
+    federation: Federation, tmp_path: Path
+) -> None:
+    from alprfed.client import GatewayClient
+    from alprfed.models import Purpose
+    from alprfed.query import QueryInput
+
+    warrant = federation.warrant()
+    client = GatewayClient.from_profile(profile(federation, tmp_path, "sjpd", "officer-garcia"))
+    answer = client.query(
+        QueryInput.create(
+            plate=SUSPECT,
+            window_from=federation.now - 3 * 86_400,
+            window_to=federation.now,
+            purpose=Purpose.ROBBERY,
+            case_number="SJ-2026-0042",
+            warrant_id=warrant,
+        )
+    )
+    code, output = query(federation, tmp_path, "--warrant", warrant)
+    printed = json.loads(output)
+    assert code == ExitCode.OK
+    assert [(o.agency_id, o.outcome.value, len(o.sightings)) for o in answer.outcomes] == [
+        (a["agency"], a["outcome"], len(a["sightings"])) for a in printed["agencies"]
+    ]
+
+
+CLI_IMPORT = re.compile(r"^\s*(from|import) alprfed\.cli\b", re.MULTILINE)
+
+
+def test_library_code_never_imports_the_cli() -> None:
+    """The demo and the library use alprfed.client; only the CLI imports the CLI."""
+    import alprfed
+
+    package = Path(alprfed.__file__).parent
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.parts[len(package.parts)] not in ("cli", "__main__.py")
+        and CLI_IMPORT.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
