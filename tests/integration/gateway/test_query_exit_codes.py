@@ -129,3 +129,17 @@ def test_library_code_never_imports_the_cli() -> None:
         and CLI_IMPORT.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_warrant_show_prints_json_a_script_can_read(federation: Federation, tmp_path: Path) -> None:
+    warrant = federation.warrant()
+    clerk = profile(federation, tmp_path, "santa-clara-superior", "clerk-lee")
+    result = CliRunner().invoke(
+        cli, ["warrant", "show", warrant, "--json", "--profile", str(clerk)]
+    )
+    assert result.exit_code == ExitCode.OK, result.output
+    shown = json.loads(result.output)
+    assert shown["warrant_id"] == warrant
+    assert shown["status"] == "registered"
+    assert shown["warrant"]["court"] == "santa-clara-superior"
+    assert shown["ledger_index"] > 0
