@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from alprfed.cli.client import Connection, connection_options
@@ -24,10 +26,17 @@ def exigent() -> None:
 )
 @click.option("--case", "case_number", required=True)
 @click.option("--note", default="", help="Why this cannot wait for a warrant.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @connection_options
 @friendly_errors
 def approve(
-    officer: str, plate: str, purpose: str, case_number: str, note: str, connection: Connection
+    officer: str,
+    plate: str,
+    purpose: str,
+    case_number: str,
+    note: str,
+    as_json: bool,
+    connection: Connection,
 ) -> None:
     """Co-approve an officer's exigent query (supervisors of the same agency), signed with your
     own certificate key so that every node can check it was you."""
@@ -45,6 +54,20 @@ def approve(
             timeout=connection.timeout_s,
             metadata=connection.metadata(),
         )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "approval_id": approval.approval_id,
+                    "officer": approval.officer_id,
+                    "supervisor": approval.supervisor_id,
+                    "agency": approval.agency_id,
+                    "expires_at": approval.expires_at,
+                    "ledger_index": approval.ledger_index,
+                }
+            )
+        )
+        return
     console.print(
         f"approval [bold]{approval.approval_id}[/] for {approval.officer_id} of "
         f"{approval.agency_id}, valid until {format_time(approval.expires_at)} "
@@ -57,9 +80,10 @@ def approve(
 @click.argument("query_id")
 @click.option("--upheld/--not-upheld", required=True, help="The court's finding.")
 @click.option("--note", default="")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @connection_options
 @friendly_errors
-def review(query_id: str, upheld: bool, note: str, connection: Connection) -> None:
+def review(query_id: str, upheld: bool, note: str, as_json: bool, connection: Connection) -> None:
     """Record the judicial review of an exigent query (court clerks)."""
     with connection.channel() as channel:
         result = gateway_pb2_grpc.GatewayStub(channel).ReviewExigent(
@@ -67,6 +91,17 @@ def review(query_id: str, upheld: bool, note: str, connection: Connection) -> No
             timeout=connection.timeout_s,
             metadata=connection.metadata(),
         )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "query_id": result.query_id,
+                    "upheld": result.upheld,
+                    "ledger_index": result.ledger_index,
+                }
+            )
+        )
+        return
     console.print(
         f"exigent query {result.query_id} {'upheld' if result.upheld else 'NOT upheld'}"
         f" (ledger entry {result.ledger_index})"

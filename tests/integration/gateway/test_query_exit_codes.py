@@ -143,3 +143,35 @@ def test_warrant_show_prints_json_a_script_can_read(federation: Federation, tmp_
     assert shown["status"] == "registered"
     assert shown["warrant"]["court"] == "santa-clara-superior"
     assert shown["ledger_index"] > 0
+
+
+def test_exigent_approve_prints_json_and_the_officer_can_use_it(
+    federation: Federation, tmp_path: Path
+) -> None:
+    sergeant = profile(federation, tmp_path, "sjpd", "sgt-nguyen")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "exigent",
+            "approve",
+            "--officer",
+            "officer-garcia",
+            "--plate",
+            SUSPECT,
+            "--purpose",
+            "amber_alert",
+            "--case",
+            "SJ-AMBER-0001",
+            "--json",
+            "--profile",
+            str(sergeant),
+        ],
+    )
+    assert result.exit_code == ExitCode.OK, result.output
+    approval = json.loads(result.output)
+    assert (approval["officer"], approval["agency"], approval["supervisor"]) == (
+        "officer-garcia",
+        "sjpd",
+        "sgt-nguyen",
+    )
+    assert approval["ledger_index"] > 0
