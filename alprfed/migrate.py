@@ -266,9 +266,9 @@ class AlembicStore:
                 output_buffer=out,
                 literal_binds=True,
             )
-            if legacy and start is not None:
-                self._print_legacy_stamp(env.get_context(), start)
-            with env.begin_transaction():
+            with env.begin_transaction():  # the stamp commits with the migrations, or neither
+                if legacy and start is not None:
+                    self._print_legacy_stamp(env.get_context(), start)
                 env.run_migrations()
         return out.getvalue()
 

@@ -95,6 +95,12 @@ def upgrade(config_path: Path, sql: bool, from_version: int, legacy: bool, as_js
     if sql:
         dialect = sa.engine.make_url(url).get_backend_name()
         for store in stores:
+            if from_version > store.latest:
+                raise click.BadParameter(
+                    f"the {store.name} schema has versions 0 to {store.latest}",
+                    param_hint="--from",
+                )
+        for store in stores:
             click.echo(f"-- alprfed {store.name} schema, version {from_version} to {store.latest}")
             click.echo(store.sql(dialect, from_version=from_version, legacy=legacy))
         return
