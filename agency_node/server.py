@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agency_node.evidence_verifier import EvidenceVerifier
 from agency_node.law_guard import LawBookLike, load_node_law
+from agency_node.observability import node_checks, node_gauges
 from agency_node.purge_delivery import PurgeReportDelivery
 from agency_node.query_verifier import QueryVerifier
 from agency_node.retention import RetentionPurger
@@ -26,6 +27,11 @@ from agency_node.trust import load_node_trust
 from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.config import NodeConfig, federation_roots
 from alprfed.errors import ConfigError
+from alprfed.observability.grpc_services import enable_reflection
+from alprfed.observability.interceptors import ObservingInterceptor
+from alprfed.observability.metrics import NodeMetrics
+from alprfed.observability.probes import ProbeServer
+from alprfed.observability.telemetry import Telemetry
 from alprfed.rpc.errors import ErrorMappingInterceptor
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port, check_listen
 from alprfed.signing import SigningKey
@@ -51,8 +57,12 @@ class NodeServer:
         store: NodeStore,
         purge_interval: int,
         delivery: PurgeReportDelivery | None,
+        telemetry: Telemetry,
+        probes: ProbeServer | None,
     ) -> None:
         self._server = grpc_server
+        self.telemetry = telemetry
+        self.probes = probes
         self._health = health_servicer
         self._purger = purger
         self._store = store
@@ -66,6 +76,8 @@ class NodeServer:
             self._delivery.start()
         for name in ("", SERVICE_NAME):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.probes is not None:
+            self.probes.start()
 
     def stop(self, grace: float | None = DEFAULT_GRACE_S) -> None:
         """Refuse new calls, let in-flight ones finish for ``grace`` seconds, release resources."""
@@ -74,7 +86,10 @@ class NodeServer:
         self._purger.stop()
         if self._delivery is not None:
             self._delivery.stop()
+        if self.probes is not None:
+            self.probes.stop()
         self._store.close()
+        self.telemetry.shutdown()
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return bool(self._server.wait_for_termination(timeout))
@@ -85,14 +100,23 @@ def create_server(
     *,
     clock: Clock = SYSTEM_CLOCK,
     law_book: LawBookLike | None = None,
+    telemetry: Telemetry | None = None,
 ) -> tuple[NodeServer, int]:
     """Build (not start) a node server bound to ``config.listen``; return it and its port.
+
+    ``telemetry`` defaults to what ``config.observability`` says (tests pass their own).
 
     Raises:
         ConfigError: bad keys, policies, no retention period from law or config, or a
             listen address that cannot be bound.
     """
     check_listen(config.listen)  # before the database is opened: a failure changes nothing
+    if config.observability.metrics_listen:
+        check_listen(config.observability.metrics_listen, "metrics_listen")
+    if telemetry is None:
+        telemetry = Telemetry.create(
+            "alprfed-node", config.observability, instance=config.agency_id
+        )
     signer = SigningKey.load(config.signing_key)
     if config.trust_file is None:
         raise ConfigError(
@@ -141,16 +165,20 @@ def create_server(
             info=info,
             insecure=config.tls.insecure,
             auditors=trust.auditors,
+            metrics=NodeMetrics(telemetry.registry),
         )
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="node-rpc"),
-            interceptors=[ErrorMappingInterceptor()],
+            # Observing first: it wraps the error mapping and sees the status it sets.
+            interceptors=[ObservingInterceptor(telemetry), ErrorMappingInterceptor()],
             options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         node_pb2_grpc.add_AgencyNodeServicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        if config.observability.reflection:
+            enable_reflection(server, [SERVICE_NAME])
         port = add_port(server, config.listen, config.tls)
         purger = RetentionPurger(
             store,
@@ -163,6 +191,14 @@ def create_server(
         delivery = (
             PurgeReportDelivery(store, gateway_address=config.gateway_address, tls=config.tls)
             if config.gateway_address
+            else None
+        )
+        telemetry.registry.register(
+            node_gauges(store, retention_seconds=law.retention_seconds, clock=clock)
+        )
+        probes = (
+            ProbeServer(config.observability.metrics_listen, telemetry.registry, node_checks(store))
+            if config.observability.metrics_listen
             else None
         )
     except BaseException:
@@ -182,4 +218,6 @@ def create_server(
         store=store,
         purge_interval=config.purge_interval_seconds,
         delivery=delivery,
+        telemetry=telemetry,
+        probes=probes,
     ), port

@@ -6,6 +6,7 @@ Servicers raise alprfed errors; alprfed.rpc.errors maps them to status codes in 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,12 @@ from agency_node.storage import NodeStore
 from alprfed import wire
 from alprfed.clock import Clock
 from alprfed.errors import PermissionDenied
+from alprfed.observability.metrics import NodeMetrics
 from alprfed.pki import FEDERATION_ORG  # the gateway's certificate comes from this CA
 from alprfed.rpc.identity import Identity, PrincipalKind, peer_identity
 from alprfed.v1 import node_pb2, node_pb2_grpc
+
+log = logging.getLogger("alprfed.node")
 
 INGEST_KINDS = frozenset({PrincipalKind.CAMERA, PrincipalKind.NODE})
 
@@ -35,7 +39,9 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         info: node_pb2.NodeInfo,
         insecure: bool,
         auditors: frozenset[str] = frozenset(),
+        metrics: NodeMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._node_id = node_id
         self._search = search
         self._store = store
@@ -56,7 +62,10 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
         if caller.organization != self._node_id or caller.kind not in INGEST_KINDS:
             raise PermissionDenied(f"{caller} may not write sightings to {self._node_id}")
         bounds = self._law.ingest_bounds(self._clock.now())
-        return ingest_stream(self._store, request_iterator, bounds=bounds)
+        summary = ingest_stream(self._store, request_iterator, bounds=bounds)
+        if self._metrics is not None:
+            self._metrics.ingested.inc(summary.sightings)
+        return summary
 
     def Search(self, request: node_pb2.SearchRequest, context: Any) -> node_pb2.SearchResponse:
         caller = self._caller(context)
@@ -69,6 +78,15 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
             else None
         )
         outcome = self._search.search(wire.envelope_from_pb(request.query, field="query"), evidence)
+        if self._metrics is not None:
+            self._metrics.searches.labels("denied" if outcome.refusals else "results").inc()
+            for reason in outcome.refusals:
+                self._metrics.refusals.labels(reason.rule_id).inc()
+        log.info(  # counts and rule ids only: never the plate, case or warrant
+            "search answered: %d sightings, refused by %s",
+            len(outcome.sightings),
+            ", ".join(r.rule_id for r in outcome.refusals) or "no rule",
+        )
         return node_pb2.SearchResponse(
             sightings=[wire.sighting_to_pb(s) for s in outcome.sightings],
             receipt=wire.envelope_to_pb(outcome.receipt),

@@ -20,6 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from alprfed.config_env import ConfigSchema, EnvText, apply_environment, convert
 from alprfed.errors import ConfigError
 from alprfed.models import Agency, AgencyId, AgencyKind, check_identifier, check_state
+from alprfed.observability.settings import (
+    OBSERVABILITY_KEYS,
+    ObservabilitySettings,
+    read_observability,
+)
 from alprfed.signing import VerifyingKey
 
 DEFAULT_PURGE_INTERVAL_S = 60
@@ -125,6 +130,8 @@ class NodeConfig:
     # The node's own trust anchors (agency_node.trust): the ledger key and witness policy,
     # the courts it honours, its auditors. Without it the node answers no query.
     trust_file: Path | None = None
+    # metrics_listen, log_format, tracing_*, reflection (docs/OPERATIONS.md, "Observability")
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -191,6 +198,7 @@ class GatewayConfig:
     witness_ca: Path | None = None  # trusted roots for HTTPS witnesses (default: the system's)
     witness_timeout_ms: int = DEFAULT_WITNESS_TIMEOUT_MS
     tiles_listen: str = ""  # HOST:PORT of the C2SP tlog-tiles HTTP server; "" = none
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
     @property
     def effective_policies_dir(self) -> Path:
@@ -231,6 +239,7 @@ NODE_KEYS = {
     "purge_interval_seconds",
     "gateway_address",
     "trust",
+    *OBSERVABILITY_KEYS,
 }
 GATEWAY_KEYS = {
     "openings_retention_days",
@@ -246,6 +255,7 @@ GATEWAY_KEYS = {
     "witness_ca",
     "witness_timeout_ms",
     "tiles_listen",
+    *OBSERVABILITY_KEYS,
 }
 TLS_KEYS = {"ca", "cert", "key"}
 FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_lookback_hours"}
@@ -383,6 +393,7 @@ def load_node_config(
         if node.data.get("gateway_address")
         else "",
         trust_file=node.opt_path("trust"),
+        observability=read_observability(node),
     )
     if config.purge_interval_seconds <= 0:
         raise ConfigError(f"{node.where}: 'purge_interval_seconds' must be a positive integer")
@@ -484,6 +495,7 @@ def load_gateway_config(
         tiles_listen=gw.address("tiles_listen", "", any_port=True)
         if gw.data.get("tiles_listen")
         else "",
+        observability=read_observability(gw),
     )
     for name in ("witness_timeout_ms", "per_node_timeout_ms", "default_query_timeout_ms"):
         if getattr(config, name) <= 0:

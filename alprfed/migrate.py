@@ -38,16 +38,19 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import context, op
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from alprfed.errors import ConfigError, FailedPrecondition
+
+# Alembic is imported where a migration runs, not with this module: every service and CLI
+# command that touches a store imports it, and Alembic logs at import time (before a service
+# has switched its logs to JSON) and costs a few hundred milliseconds.
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 # Written into a legacy version table once its store has moved to Alembic: above any version
 # the old mechanism ever shipped, so older code refuses the database ("newer than this code").
@@ -73,6 +76,8 @@ def migration(
         raise ValueError("migrations are numbered from 1")
 
     def upgrade() -> None:
+        from alembic import context, op
+
         if context.is_offline_mode():
             apply(_printing_connection())
         else:
@@ -88,6 +93,8 @@ def migration(
 def _printing_connection() -> Any:
     """A mock connection whose every statement goes to Alembic's offline output, so a
     migration function written for a live connection renders as SQL."""
+    from alembic import op
+
     dialect = op.get_context().dialect
 
     def emit(statement: Any, *multiparams: Any, **params: Any) -> None:
@@ -113,7 +120,6 @@ class AlembicStore:
         self.versions = versions
         self.legacy = legacy
         self.version_table = f"alembic_version_{store}"
-        self._script = ScriptDirectory(str(versions), version_locations=[str(versions)])
         self._lock_id = zlib.crc32(self.version_table.encode()) | _LOCK_TAG
         self._legacy_table = sa.Table(
             legacy.table,
@@ -121,6 +127,12 @@ class AlembicStore:
             sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("description", sa.String(200), nullable=False),
         )
+
+    @functools.cached_property
+    def _script(self) -> ScriptDirectory:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory(str(self.versions), version_locations=[str(self.versions)])
 
     @functools.cached_property
     def latest(self) -> int:
@@ -140,6 +152,8 @@ class AlembicStore:
     def current_version(self, conn: sa.Connection) -> int:
         """The database's version: 0 for an empty one, the legacy number for one made before
         Alembic. Raises FailedPrecondition for a revision unknown here or tables not ours."""
+        from alembic.runtime.migration import MigrationContext
+
         inspector = sa.inspect(conn)
         if inspector.has_table(self.version_table):
             revision = MigrationContext.configure(
@@ -209,6 +223,8 @@ class AlembicStore:
     def _stamp_legacy(self, conn: sa.Connection, version: int) -> None:
         """Record a pre-Alembic database's version in the Alembic table, and fence off older
         code (LEGACY_MOVED)."""
+        from alembic.runtime.migration import MigrationContext
+
         migration_context = MigrationContext.configure(
             conn, opts={"version_table": self.version_table}
         )
@@ -227,6 +243,8 @@ class AlembicStore:
             migration_context.impl.static_output(f"{compiled};\n")
 
     def _run(self, conn: sa.Connection, destination: str) -> None:
+        from alembic.runtime.environment import EnvironmentContext
+
         def steps(rev: Any, _context: Any) -> Any:
             # What alembic.command.upgrade runs, without an env.py to load.
             return self._script._upgrade_revs(destination, rev)
@@ -244,6 +262,8 @@ class AlembicStore:
         Raises:
             ValueError: ``from_version`` is not a version of this store.
         """
+        from alembic.runtime.environment import EnvironmentContext
+
         if not 0 <= from_version <= self.latest:
             raise ValueError(f"{self.store} schema versions are 0 to {self.latest}")
         out = io.StringIO()

@@ -18,12 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from alprfed import wire
 from alprfed.config import TLSConfig
 from alprfed.errors import AlprfedError, Reason
 from alprfed.messages import Outcome, verify_receipt
 from alprfed.models import Agency, Sighting
+from alprfed.observability.context import outgoing_metadata
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import Envelope, VerifyingKey
 from alprfed.v1 import node_pb2, node_pb2_grpc
@@ -32,6 +35,7 @@ log = logging.getLogger("alprfed.gateway.fanout")
 
 # asyncio's own backstop beyond the gRPC timeout, in case a call ignores its deadline.
 BACKSTOP_S = 0.05
+SEARCH_METHOD = "alprfed.v1.AgencyNode/Search"
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,14 @@ class NodeAnswer:
 class NodePool:
     """Long-lived channels and stubs, one per node; create and close inside one event loop."""
 
-    def __init__(self, agencies: Mapping[str, Agency], tls: TLSConfig) -> None:
+    def __init__(
+        self,
+        agencies: Mapping[str, Agency],
+        tls: TLSConfig,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self._agencies = agencies
+        self.tracer = tracer or trace.NoOpTracerProvider().get_tracer("alprfed")
         self._tls = tls
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, node_pb2_grpc.AgencyNodeStub] = {}
@@ -115,8 +125,28 @@ async def _ask(
     query_id: str,
     timeout_s: float,
 ) -> NodeAnswer:
+    # A client span per node, its context sent along: the node's server span is its child.
+    with pool.tracer.start_as_current_span(
+        SEARCH_METHOD,
+        kind=SpanKind.CLIENT,
+        attributes={"rpc.system": "grpc", "alprfed.agency": agency.agency_id},
+    ) as span:
+        answer = await _ask_traced(pool, agency, request, query_id, timeout_s)
+        span.set_attribute("alprfed.outcome", answer.outcome.value)
+        return answer
+
+
+async def _ask_traced(
+    pool: NodePool,
+    agency: Agency,
+    request: node_pb2.SearchRequest,
+    query_id: str,
+    timeout_s: float,
+) -> NodeAnswer:
     try:
-        response = await pool.stub(agency.agency_id).Search(request, timeout=timeout_s)
+        response = await pool.stub(agency.agency_id).Search(
+            request, timeout=timeout_s, metadata=outgoing_metadata()
+        )
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:

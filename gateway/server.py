@@ -22,6 +22,11 @@ from alprfed.ledger import LedgerStore, LedgerWriter
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.tile_source import TileSource
 from alprfed.ledger.witness_policy import WitnessPolicy
+from alprfed.observability.grpc_services import enable_reflection
+from alprfed.observability.interceptors import AsyncObservingInterceptor
+from alprfed.observability.metrics import GatewayMetrics
+from alprfed.observability.probes import ProbeServer
+from alprfed.observability.telemetry import Telemetry
 from alprfed.rpc.errors import AsyncErrorMappingInterceptor
 from alprfed.rpc.identity import Identity, peer_identity
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port, check_listen
@@ -30,6 +35,7 @@ from alprfed.v1 import gateway_pb2_grpc, ledger_pb2_grpc
 from gateway.audit import AuditTrail
 from gateway.fanout import NodePool
 from gateway.ledger_servicer import LedgerServicer
+from gateway.observability import WitnessGauges, gateway_checks, ledger_gauges
 from gateway.openings import OpeningsRetention
 from gateway.policy_state import PolicyHolder
 from gateway.records import RecordsService
@@ -60,8 +66,12 @@ class GatewayServer:
         tiles: TileSource | None,
         tiles_listen: str,
         closers: list[Any],
+        telemetry: Telemetry,
+        probes: ProbeServer | None,
     ) -> None:
         self._server = grpc_server
+        self.telemetry = telemetry
+        self.probes = probes
         self._health = health_servicer
         self.policy = policy
         self._writer = writer
@@ -86,6 +96,8 @@ class GatewayServer:
         self.openings.start()
         for name in SERVICE_NAMES:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.probes is not None:
+            self.probes.start()
 
     async def reload_policy(self) -> bool:
         """Re-read policies and the federation file (SIGHUP). Raises ConfigError if wrong."""
@@ -101,17 +113,23 @@ class GatewayServer:
         await self.witnessing.stop()
         if self._tiles_runner is not None:
             await self._tiles_runner.cleanup()
+        if self.probes is not None:
+            self.probes.stop()
         for close in self._closers:
             close()
+        self.telemetry.shutdown()
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()
 
 
 async def create_server(
-    config: GatewayConfig, *, clock: Clock = SYSTEM_CLOCK
+    config: GatewayConfig, *, clock: Clock = SYSTEM_CLOCK, telemetry: Telemetry | None = None
 ) -> tuple[GatewayServer, int]:
     """Build (not start) a gateway bound to ``config.listen``; publish the policy in force.
+
+    ``telemetry`` defaults to what ``config.observability`` says (tests pass their own, with
+    an in-memory span exporter).
 
     Raises:
         ConfigError: bad keys, policies or federation file, or an address that cannot be
@@ -121,6 +139,11 @@ async def create_server(
     check_listen(config.listen)
     if config.tiles_listen:
         check_listen(config.tiles_listen, "tiles_listen")
+    if config.observability.metrics_listen:
+        check_listen(config.observability.metrics_listen, "metrics_listen")
+    if telemetry is None:
+        telemetry = Telemetry.create("alprfed-gateway", config.observability)
+    metrics = GatewayMetrics(telemetry.registry)
     federation = config.federation
     query_signer = SigningKey.load(config.signing_key)
     if query_signer.public != federation.gateway_key:
@@ -149,11 +172,14 @@ async def create_server(
                 witness_policy,
                 ssl_context=witness_ssl_context(config),
                 request_timeout_s=config.witness_timeout_ms / 1000,
+                on_published=metrics.witnessing_seconds.observe,
             )
             if witness_policy.requires_witnesses
             else Unwitnessed(store)
         )
-        writer = LedgerWriter(store, on_commit=witnessing.checkpoint_signed)
+        writer = LedgerWriter(
+            store, on_commit=witnessing.checkpoint_signed, on_batch=metrics.batch_committed
+        )
         audit = AuditTrail(writer)
         policy = PolicyHolder(
             policies_dir=config.effective_policies_dir,
@@ -164,7 +190,7 @@ async def create_server(
             ledger_vkey=ledger_vkey,
         )
         await policy.load()
-        pool = NodePool(federation.agencies, config.node_tls)
+        pool = NodePool(federation.agencies, config.node_tls, tracer=telemetry.tracer)
         records = RecordsService(
             policy=policy,
             registry=registry,
@@ -183,6 +209,7 @@ async def create_server(
             clock=clock,
             per_node_timeout_s=config.per_node_timeout_ms / 1000,
             default_timeout_s=config.default_query_timeout_ms / 1000,
+            metrics=metrics,
         )
 
         insecure = config.tls.insecure
@@ -194,7 +221,8 @@ async def create_server(
             return identity
 
         server = grpc.aio.server(
-            interceptors=[AsyncErrorMappingInterceptor()],
+            # Observing first: it wraps the error mapping and sees the status it sets.
+            interceptors=[AsyncObservingInterceptor(telemetry), AsyncErrorMappingInterceptor()],
             options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
@@ -209,7 +237,21 @@ async def create_server(
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        if config.observability.reflection:
+            enable_reflection(server, [n for n in SERVICE_NAMES if n])
         port = add_port(server, config.listen, config.tls)
+        telemetry.registry.register(ledger_gauges(store))
+        if isinstance(witnessing, CheckpointWitnessing):
+            telemetry.registry.register(WitnessGauges(lambda: witnessing.states))
+        probes = (
+            ProbeServer(
+                config.observability.metrics_listen,
+                telemetry.registry,
+                gateway_checks(store.engine, writer, witnessing.reachable_quorum),
+            )
+            if config.observability.metrics_listen
+            else None
+        )
     except BaseException:
         for close in reversed(closers):
             close()
@@ -233,6 +275,8 @@ async def create_server(
         tiles=TileSource(store) if config.tiles_listen else None,
         tiles_listen=config.tiles_listen,
         closers=closers,
+        telemetry=telemetry,
+        probes=probes,
     ), port
 
 

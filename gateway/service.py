@@ -31,6 +31,7 @@ from alprfed.ledger.tlog_proof import TlogProof
 from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Agency
+from alprfed.observability.metrics import GatewayMetrics
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
@@ -40,6 +41,7 @@ from alprfed.signing import SEARCH_EVIDENCE_TYPE, SEARCH_QUERY_TYPE, Envelope, S
 from gateway.audit import AuditTrail, envelope_record
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
+from gateway.observability import report_answer
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
 
@@ -94,8 +96,10 @@ class QueryService:
         clock: Clock,
         per_node_timeout_s: float,
         default_timeout_s: float,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._policy = policy
+        self._metrics = metrics
         self._registry = registry
         self._audit = audit
         self._ledger = ledger
@@ -210,6 +214,7 @@ class QueryService:
             for agency_id in targets
         )
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
+        report_answer(self._metrics, query_id, outcomes, complete, listed=federation.agencies)
         flagged = decision.authority == "exigent" and bool(permitted)
         outcome_entry = await self._audit.query_outcome(
             query_id=query_id,

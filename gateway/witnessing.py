@@ -25,7 +25,8 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -130,8 +131,13 @@ class CheckpointWitnessing:
         *,
         ssl_context: ssl.SSLContext | None = None,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        on_published: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_published`` gets, for each publication, the seconds from the signing of the
+        published checkpoint to its reaching the quorum (the gateway's metrics)."""
         self._store = store
+        self._on_published = on_published
+        self._signed_at: dict[int, float] = {}  # size -> when its checkpoint was signed
         self._policy = policy
         self._ssl = ssl_context
         self._timeout = request_timeout_s
@@ -188,6 +194,7 @@ class CheckpointWitnessing:
         if checkpoint.size > self._head_size:
             self._head_note, self._head_size = note, checkpoint.size
             self._head_text = parse_note(note).text
+            self._signed_at[checkpoint.size] = time.perf_counter()
             for event in self._wake.values():
                 event.set()
 
@@ -209,6 +216,16 @@ class CheckpointWitnessing:
                 f"{timeout_s:g} s ({self.describe()})"
             ) from None
         return self._published_note
+
+    def reachable_quorum(self) -> str | None:
+        """None when the witnesses whose last answer was a cosignature meet the quorum, else
+        why not (the gateway's readiness probe)."""
+        answering = [
+            s.name for s in self.states.values() if s.size is not None and not s.last_error
+        ]
+        if self._policy.quorum_met(answering):
+            return None
+        return f"witness quorum {self._policy.describe_quorum()} not reachable ({self.describe()})"
 
     def describe(self) -> str:
         parts = []
@@ -320,6 +337,11 @@ class CheckpointWitnessing:
         self._published_note, self._published_size = published, size
         for older in [s for s in self._collected if s < size]:
             del self._collected[older]
+        signed_at = self._signed_at.pop(size, None)
+        for older in [s for s in self._signed_at if s < size]:
+            del self._signed_at[older]
+        if signed_at is not None and self._on_published is not None:
+            self._on_published(time.perf_counter() - signed_at)
         self._store_soon(0.0)
         log.debug("published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected)))
         self._wake_waiters()
@@ -386,6 +408,9 @@ class Unwitnessed:
     async def wait_published(self, size: int, timeout_s: float) -> str:
         del size, timeout_s  # published in the same transaction as the entries
         return await asyncio.to_thread(self._store.latest_checkpoint)
+
+    def reachable_quorum(self) -> str | None:
+        return None  # nothing to reach
 
     def describe(self) -> str:
         return "no witnesses"

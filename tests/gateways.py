@@ -16,15 +16,22 @@ from agency_node.synthetic import generate
 from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.config import GatewayConfig, load_gateway_config, load_node_config
 from alprfed.demo.layout import Layout
+from alprfed.observability.telemetry import Telemetry
 from gateway.server import GatewayServer, create_server
 
 
 class GatewayThread:
     """A gateway whose event loop runs in a daemon thread; tests call it as any client would."""
 
-    def __init__(self, config: GatewayConfig, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        clock: Clock = SYSTEM_CLOCK,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock
+        self._telemetry = telemetry
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.server: GatewayServer | None = None
@@ -37,7 +44,9 @@ class GatewayThread:
         self._thread.start()
 
         async def start() -> tuple[GatewayServer, int]:
-            server, port = await create_server(self._config, clock=self._clock)
+            server, port = await create_server(
+                self._config, clock=self._clock, telemetry=self._telemetry
+            )
             await server.start()
             return server, port
 

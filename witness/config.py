@@ -23,7 +23,7 @@ errors: a misspelt key must not silently change what the witness trusts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -31,9 +31,14 @@ from alprfed.config import _database_url, _Table, read_toml
 from alprfed.config_env import ConfigSchema, apply_environment
 from alprfed.errors import ConfigError
 from alprfed.ledger.note import NoteError, NoteVerifier, check_key_name
+from alprfed.observability.settings import (
+    OBSERVABILITY_KEYS,
+    ObservabilitySettings,
+    read_observability,
+)
 
 ROOT_KEYS = {"witness", "tls", "log"}
-WITNESS_KEYS = {"name", "signing_key", "database_url", "listen"}
+WITNESS_KEYS = {"name", "signing_key", "database_url", "listen", *OBSERVABILITY_KEYS}
 TLS_KEYS = {"cert", "key"}
 LOG_KEYS = {"origin", "keys"}
 DEFAULT_LISTEN = "127.0.0.1:0"
@@ -69,6 +74,8 @@ class WitnessConfig:
     logs: Mapping[str, WitnessedLog]  # by origin
     listen: str = DEFAULT_LISTEN
     tls: WitnessTLS | None = None  # None: plain HTTP (loopback, or behind a TLS proxy)
+    # metrics_listen, log_format, tracing_* (reflection has no meaning: no gRPC here)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
 
 def load_witness_config(path: Path, *, environ: Mapping[str, str] | None = None) -> WitnessConfig:
@@ -107,6 +114,7 @@ def load_witness_config(path: Path, *, environ: Mapping[str, str] | None = None)
         logs=MappingProxyType(logs),
         listen=listen,
         tls=_tls(root, path),
+        observability=read_observability(table),
     )
 
 

@@ -27,8 +27,11 @@ from aiohttp import web
 
 from alprfed.clock import SYSTEM_CLOCK, Clock
 from alprfed.errors import AlprfedError, ConfigError
+from alprfed.observability.probes import ProbeServer
+from alprfed.observability.telemetry import Telemetry
 from alprfed.signing import SigningKey
 from witness.config import WitnessConfig, WitnessTLS
+from witness.observability import observing_middleware, witness_checks
 from witness.protocol import MAX_REQUEST_BYTES, TEXT_CONTENT_TYPE, WitnessRefusal
 from witness.service import WitnessService
 from witness.store import WitnessStorageError, WitnessStore
@@ -123,10 +126,13 @@ def _text(status: int, body: str) -> web.Response:
     return web.Response(status=status, text=body, content_type=TEXT_CONTENT_TYPE, charset="utf-8")
 
 
-def build_app(service: WitnessService, executor: ThreadPoolExecutor) -> web.Application:
+def build_app(
+    service: WitnessService, executor: ThreadPoolExecutor, telemetry: Telemetry | None = None
+) -> web.Application:
     """The aiohttp application (without a listener), for create_server and for embedding."""
     handlers = _Handlers(service, executor)
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    middlewares = [observing_middleware(telemetry)] if telemetry is not None else []
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=middlewares)
     app.router.add_post("/add-checkpoint", handlers.add_checkpoint)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/{origin_hash}/checkpoint", handlers.checkpoint)
@@ -143,8 +149,12 @@ class WitnessServer:
         sock: socket.socket,
         ssl_context: ssl.SSLContext | None,
         executor: ThreadPoolExecutor,
+        telemetry: Telemetry,
+        probes: ProbeServer | None = None,
     ) -> None:
         self.service = service
+        self.telemetry = telemetry
+        self.probes = probes
         self._runner = runner
         self._sock = sock
         self._ssl_context = ssl_context
@@ -158,6 +168,8 @@ class WitnessServer:
     async def start(self) -> None:
         site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context)
         await site.start()
+        if self.probes is not None:
+            self.probes.start()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (each one's transaction commits or
@@ -165,13 +177,18 @@ class WitnessServer:
         await self._runner.cleanup()
         self._sock.close()
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        if self.probes is not None:
+            self.probes.stop()
         self.service.store.close()
+        self.telemetry.shutdown()
 
 
 async def create_server(
-    config: WitnessConfig, *, clock: Clock = SYSTEM_CLOCK
+    config: WitnessConfig, *, clock: Clock = SYSTEM_CLOCK, telemetry: Telemetry | None = None
 ) -> tuple[WitnessServer, int]:
     """Open the database, load the key, bind the listener; return the server and its port.
+
+    ``telemetry`` defaults to what ``config.observability`` says (tests pass their own).
 
     Raises:
         ConfigError: the key, the TLS files or the database URL are wrong, or the address
@@ -180,6 +197,8 @@ async def create_server(
         WitnessStorageError: the database failed.
     """
     key = SigningKey.load(config.signing_key)
+    if telemetry is None:
+        telemetry = Telemetry.create("alprfed-witness", config.observability)
     ssl_context = _ssl_context(config.tls) if config.tls is not None else None
     store = await asyncio.to_thread(WitnessStore.open, config.database_url)
     try:
@@ -187,21 +206,36 @@ async def create_server(
             name=config.name, key=key, logs=config.logs, store=store, clock=clock
         )
         sock = _bind(config.listen)
+        try:
+            probes = (
+                ProbeServer(
+                    config.observability.metrics_listen, telemetry.registry, witness_checks(store)
+                )
+                if config.observability.metrics_listen
+                else None
+            )
+        except BaseException:
+            sock.close()
+            raise
     except BaseException:
         store.close()
         raise
     executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="witness")
     runner = web.AppRunner(
-        build_app(service, executor), handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        build_app(service, executor, telemetry),
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
     try:
         await runner.setup()
     except BaseException:
         sock.close()
         executor.shutdown(wait=False)
+        if probes is not None:
+            probes.stop()
         store.close()
         raise
-    server = WitnessServer(service, runner, sock, ssl_context, executor)
+    server = WitnessServer(service, runner, sock, ssl_context, executor, telemetry, probes)
     log.info(
         "witness %s for %s on port %d",
         service.verifier.to_vkey(),

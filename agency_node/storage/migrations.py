@@ -73,4 +73,3 @@ NODE_MIGRATIONS = AlembicStore(
         ),
     ),
 )
-LATEST_VERSION = NODE_MIGRATIONS.latest

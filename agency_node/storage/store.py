@@ -96,6 +96,11 @@ class NodeStore:
         self._log_access = DriverStatement(access_log_insert(), engine.dialect)
         self.schema_version = schema_version
 
+    @property
+    def engine(self) -> Engine:
+        """For read-only statistics (agency_node.observability) and probes."""
+        return self._engine
+
     @classmethod
     def open(cls, url: str) -> NodeStore:
         """Connect to the database at ``url``, creating or upgrading its schema in place.

@@ -12,6 +12,7 @@ import click
 
 from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, friendly_errors, new_signing_key
+from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.config import load_gateway_config
 from alprfed.errors import ConfigError
 
@@ -31,10 +32,12 @@ def gateway() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option("--insecure", is_flag=True, help="Plaintext and unverified identities (warns).")
+@log_format_option
 @friendly_errors
-def serve(config_path: Path, insecure: bool) -> None:
+def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     """Serve until SIGTERM or Ctrl-C; SIGHUP reloads policies and the federation file."""
     config = load_gateway_config(config_path, insecure=insecure, environ=os.environ)
+    apply_log_format(log_format, config.observability)
     asyncio.run(_serve(config))
 
 
@@ -42,8 +45,6 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
     from gateway.server import create_server
 
     server, port = await create_server(config)
-    await server.start()
-    console.print(f"gateway listening on {config.listen.rsplit(':', 1)[0]}:{port}")
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -54,9 +55,15 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
         except ConfigError as exc:
             log.error("policy reload refused, the old policy stays in force: %s", exc)
 
+    # Before it serves: whoever waits for its port or its lines may stop it at once.
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
+    await server.start()
+    console.print(f"gateway listening on {config.listen.rsplit(':', 1)[0]}:{port}")
+    metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
+    if line := probes_line(metrics_host, server.probes):
+        console.print(line)
     await stopping.wait()
     await server.stop()
 

@@ -70,8 +70,11 @@ def cli(verbose: int) -> None:
     state ALPR law and a warrant all permit it, and records everything in an audit ledger that
     oversight bodies verify on their own.
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from alprfed.observability.logs import configure_logging
+    from alprfed.observability.settings import LogFormat
+
+    # Text until a serve command's --log-format or config says otherwise.
+    configure_logging(LogFormat.TEXT, logging.WARNING - 10 * min(verbose, 2))
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from alprfed.cli.common import (
     new_signing_key,
     parse_time,
 )
+from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
 
@@ -234,8 +235,9 @@ def keygen(out: Path) -> None:
 @node.command("serve")
 @config_option
 @click.option("--insecure", is_flag=True, help="Plaintext and unverified identities (warns).")
+@log_format_option
 @friendly_errors
-def serve(config_path: Path, insecure: bool) -> None:
+def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     """Serve signed searches and camera ingest until SIGTERM or Ctrl-C.
 
     Runs the retention purge in the background and delivers its signed reports to the
@@ -247,14 +249,19 @@ def serve(config_path: Path, insecure: bool) -> None:
     from agency_node.server import create_server
 
     config = load_node_config(config_path, insecure=insecure, environ=os.environ)
+    apply_log_format(log_format, config.observability)
     server, port = create_server(config)
+    # Before it serves: whoever waits for its port or its lines may stop it at once.
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
     server.start()
     console.print(
         f"node {config.agency_id} ({config.state}) listening on "
         f"{config.listen.rsplit(':', 1)[0]}:{port}"
     )
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
+    metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
+    if line := probes_line(metrics_host, server.probes):
+        console.print(line)
     stopping.wait()
     server.stop()

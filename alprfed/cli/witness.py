@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from alprfed.cli.common import friendly_errors
+from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.errors import ConfigError
 from alprfed.ledger.cosignature import CosignatureVerifier
 from alprfed.ledger.note import NoteError, check_key_name
@@ -78,8 +79,9 @@ def vkey(key_path: Path, name: str) -> None:
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
+@log_format_option
 @friendly_errors
-def serve(config_path: Path) -> None:
+def serve(config_path: Path, log_format: str | None) -> None:
     """Serve add-checkpoint and the monitoring endpoint until SIGTERM or Ctrl-C.
 
     Shutdown is graceful: no new connections, in-flight requests finish (each cosignature is
@@ -88,6 +90,7 @@ def serve(config_path: Path) -> None:
     from witness.config import load_witness_config
 
     config = load_witness_config(config_path, environ=os.environ)
+    apply_log_format(log_format, config.observability)
     asyncio.run(_serve(config))
 
 
@@ -95,15 +98,18 @@ async def _serve(config: WitnessConfig) -> None:
     from witness.server import create_server
 
     server, port = await create_server(config)
+    # Before the first line is printed: whoever waits for it may stop the witness at once.
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
     await server.start()
     host = config.listen.rsplit(":", 1)[0]
     # Plain lines, never wrapped: operators copy the vkey into witness policies.
     click.echo(f"witness {server.service.verifier.to_vkey()}")
     click.echo(f"witness listening on {server.scheme}://{host}:{port} for {', '.join(config.logs)}")
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    if line := probes_line(config.observability.metrics_listen.rsplit(":", 1)[0], server.probes):
+        click.echo(line)
     try:
         await stopping.wait()
     finally:

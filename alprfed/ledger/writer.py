@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -39,12 +40,16 @@ class LedgerWriter:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         on_commit: Callable[[str], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         """``on_commit`` is called (on the event loop) with each committed batch's checkpoint
-        note, before the batch's callers resume: the gateway's witnessing starts from it."""
+        note, before the batch's callers resume: the gateway's witnessing starts from it.
+        ``on_batch`` gets each committed batch's entry count and commit time in seconds (the
+        gateway's metrics)."""
         if not 1 <= max_batch <= MAX_BATCH_ENTRIES:
             raise ConfigError(f"max_batch must be 1 to {MAX_BATCH_ENTRIES}")
         self._on_commit = on_commit
+        self._on_batch = on_batch
         self._store = store
         self._max_batch = max_batch
         self._waiting: deque[_Waiter] = deque()
@@ -79,6 +84,11 @@ class LedgerWriter:
             self._worker = asyncio.create_task(self._drain(), name="ledger-writer")
         return await future
 
+    @property
+    def accepting(self) -> bool:
+        """Whether appends are taken (until ``close``)."""
+        return not self._closed
+
     async def close(self) -> None:
         """Refuse new appends and wait until everything queued is committed or failed."""
         self._closed = True
@@ -100,6 +110,7 @@ class LedgerWriter:
         return batch
 
     async def _commit(self, batch: list[_Waiter]) -> None:
+        started = time.perf_counter()
         try:
             appended = await asyncio.to_thread(
                 self._store.append_batch, [pending for pending, _ in batch]
@@ -113,6 +124,8 @@ class LedgerWriter:
                     failure.__cause__ = exc
                     future.set_exception(failure)
             return
+        if self._on_batch is not None:
+            self._on_batch(len(appended), time.perf_counter() - started)
         if self._on_commit is not None and appended:
             self._on_commit(appended[-1].checkpoint)
         for (_, future), entry in zip(batch, appended, strict=True):

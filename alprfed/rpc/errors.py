@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 
 from alprfed.errors import AlprfedError, InvalidRequest, Unauthenticated
+from alprfed.observability.context import current_request_id
 
 log = logging.getLogger("alprfed.rpc")
 
@@ -35,9 +36,20 @@ def _describe(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
         if isinstance(exc, Unauthenticated):
             log.warning("%s refused: %s", method, exc.detail)
         else:
-            log.info("%s refused (%s): %s", method, exc.status.value, exc)
+            # Not the message: it may quote the request (a plate, a warrant id), and log
+            # lines outlive queries. The caller gets the message; the log, what kind it was.
+            field = getattr(exc, "field", "")
+            log.info(
+                "%s refused (%s): %s%s",
+                method,
+                exc.status.value,
+                type(exc).__name__,
+                f" in field {field}" if field else "",
+            )
         return status_code(exc), exc.public_message()
-    request_id = uuid.uuid4().hex[:12]
+    # The call's own request id (alprfed.observability) when it has one, so the id the
+    # caller is shown finds every line of the call, not only this one.
+    request_id = current_request_id.get() or uuid.uuid4().hex[:12]
     log.exception("%s failed unexpectedly [request %s]", method, request_id)
     return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
 

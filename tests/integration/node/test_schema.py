@@ -7,13 +7,14 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from agency_node.storage import LATEST_VERSION, NodeStore
+from agency_node.storage import NodeStore
 from agency_node.storage.migrations import NODE_MIGRATIONS
 from agency_node.storage.statements import FIND_SIGHTINGS, purge_chunk_statement
 from alprfed.db import create_engine, reader, writer
 from alprfed.errors import FailedPrecondition
 from alprfed.models import Camera, Position, Sighting
 
+LATEST_VERSION = NODE_MIGRATIONS.latest
 PLATE_INDEX = "ix_sightings_plate_observed_at"
 TIME_INDEX = "ix_sightings_observed_at"
 

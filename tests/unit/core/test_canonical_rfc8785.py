@@ -90,14 +90,15 @@ def test_lone_surrogates_are_refused(text: str) -> None:
         canonical.decode(json.dumps(text).encode("ascii"))
 
 
-# Characters from every region where the orders could disagree, plus the ordinary ones; text()
-# never draws lone surrogates, which have no canonical form. Keys are mostly drawn from a few
+# Characters from every region where the orders could disagree, plus the ordinary ones; never
+# lone surrogates, which have no canonical form. Keys are mostly drawn from a few
 # characters on both sides of the disagreement so that one object often holds both kinds.
 _chars = st.one_of(
     st.characters(max_codepoint=0x7F),
     st.characters(min_codepoint=0xE000, max_codepoint=0xFFFF),
     st.characters(min_codepoint=0x10000),
-    st.characters(),
+    # st.characters() alone may draw a lone surrogate (category Cs): no canonical form.
+    st.characters(exclude_categories=("Cs",)),
 )
 _texts = st.text(_chars, max_size=6)
 _keys = st.text(
