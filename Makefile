@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS=--quick (minutes), or parts: BENCH_ARGS="node-search fanout"
 BENCH_ARGS ?=
 
-.PHONY: all dev venv protos browser report-screenshots lint typecheck test test-fast soak demo up bench clean distclean
+.PHONY: all dev venv protos deploy-check browser report-screenshots lint typecheck test test-fast soak demo up bench clean distclean
 
 all: test
 
@@ -58,6 +58,11 @@ test: dev
 SOAK_ARGS ?=
 soak: dev
 	$(PY) -m pytest tests/fault tests/integration/witness/test_witness_kill9.py --soak --timeout=0 -q $(SOAK_ARGS)
+
+# deploy/: systemd units verified and scored for hardening, the compose stack's files and
+# settings checked, the image built where podman installs and can pull its base (else skipped).
+deploy-check: dev
+	PY=$(PY) deploy/check
 
 demo: dev
 	$(VENV)/bin/alprfed demo

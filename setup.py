@@ -61,7 +61,10 @@ if __name__ == "__main__":
             *find_packages(include=["alprfed*", "agency_node*", "gateway*", "witness*"]),
             "alprfed.policies",
             "alprfed.policies.states",
+            "alprfed.protos",
         ],
-        package_dir={"alprfed.policies": "policies"},
+        # Documents shipped inside the package: the default policies, and the wire contract
+        # (.proto files) for clients in other languages and for grpcurl.
+        package_dir={"alprfed.policies": "policies", "alprfed.protos": "protos"},
         cmdclass={"build_py": BuildPyWithProtos, "sdist": SdistWithProtos},
     )

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from alprfed.config_env import ConfigSchema, EnvText, apply_environment, convert
 from alprfed.errors import ConfigError
 from alprfed.models import Agency, AgencyId, AgencyKind, check_identifier, check_state
 from alprfed.observability.settings import (
@@ -43,13 +44,24 @@ def bundled_policies_dir() -> Path:
     An installed wheel carries them as alprfed/policies (mapped by setup.py); a source checkout
     or editable install reads the repository's policies/ folder itself.
     """
+    return _bundled("policies", "model.conf")
+
+
+def bundled_protos_dir() -> Path:
+    """The import root of the .proto files shipped with alprfed (``alprfed/v1/*.proto``
+    beneath it): the wire contract, for grpcurl and for clients in other languages."""
+    return _bundled("protos", "alprfed/v1/gateway.proto")
+
+
+def _bundled(name: str, marker: str) -> Path:
+    """alprfed/<name> in a wheel (setup.py maps it), else the checkout's <name>/."""
     import alprfed
 
     package_dir = Path(alprfed.__file__).resolve().parent
-    for candidate in (package_dir / "policies", package_dir.parent / "policies"):
-        if (candidate / "model.conf").is_file():
+    for candidate in (package_dir / name, package_dir.parent / name):
+        if (candidate / marker).is_file():
             return candidate
-    raise ConfigError(f"no bundled policies found beside {package_dir}")
+    raise ConfigError(f"no bundled {name} found beside {package_dir}")
 
 
 @dataclass(frozen=True)
@@ -264,6 +276,22 @@ FEDERATION_KEYS = {"name", "origin", "gateway_key", "exigent_enabled", "exigent_
 AGENCY_KEYS = {"id", "name", "state", "kind", "node_address", "node_key", "declarations"}
 COURT_KEYS = {"id", "name", "key", "kind", "states"}
 MAX_PORT = 65_535
+# What ALPRFED_* variables and *_file secrets may set (alprfed.config_env). Derived from the
+# key sets above, so a key added there is overridable and must be documented.
+NODE_SCHEMA = ConfigSchema(
+    service="node",
+    tables={"node": frozenset(NODE_KEYS), "tls": frozenset(TLS_KEYS)},
+    secrets={"node": frozenset({"database_url"})},
+)
+GATEWAY_SCHEMA = ConfigSchema(
+    service="gateway",
+    tables={
+        "gateway": frozenset(GATEWAY_KEYS),
+        "tls": frozenset(TLS_KEYS),
+        "node_tls": frozenset(TLS_KEYS),
+    },
+    secrets={"gateway": frozenset({"database_url"})},
+)
 
 
 class _Table:
@@ -285,6 +313,8 @@ class _Table:
                 raise ConfigError(f"{self.where}: missing required key {key!r}")
             return default
         value = self.data[key]
+        if isinstance(value, EnvText):
+            value = convert(value, kind, key)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"{self.where}: {key!r} has the wrong type")
         return value
@@ -359,9 +389,13 @@ def _tls(table: _Table, insecure: bool) -> TLSConfig:
     )
 
 
-def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
-    """Read a node TOML file (docs/OPERATIONS.md). Raises: ConfigError."""
-    root = _Table(read_toml(path), str(path), path.parent, ROOT_NODE)
+def load_node_config(
+    path: Path, *, insecure: bool = False, environ: Mapping[str, str] | None = None
+) -> NodeConfig:
+    """Read a node TOML file (docs/OPERATIONS.md) with the ALPRFED_NODE_* variables of
+    ``environ`` applied (alprfed.config_env). Raises: ConfigError."""
+    data = apply_environment(read_toml(path), NODE_SCHEMA, environ or {}, path)
+    root = _Table(data, str(path), path.parent, ROOT_NODE)
     node = root.table("node", NODE_KEYS)
     retention = node.data.get("retention_seconds")
     if retention is not None and (not isinstance(retention, int) or retention <= 0):
@@ -457,9 +491,13 @@ def load_federation(path: Path) -> FederationConfig:
     )
 
 
-def load_gateway_config(path: Path, *, insecure: bool = False) -> GatewayConfig:
-    """Read a gateway TOML file and the federation file it names. Raises: ConfigError."""
-    root = _Table(read_toml(path), str(path), path.parent, ROOT_GATEWAY)
+def load_gateway_config(
+    path: Path, *, insecure: bool = False, environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    """Read a gateway TOML file, with the ALPRFED_GATEWAY_* variables of ``environ`` applied
+    (alprfed.config_env), and the federation file it names. Raises: ConfigError."""
+    data = apply_environment(read_toml(path), GATEWAY_SCHEMA, environ or {}, path)
+    root = _Table(data, str(path), path.parent, ROOT_GATEWAY)
     gw = root.table("gateway", GATEWAY_KEYS)
     federation_file = gw.path("federation")
     config = GatewayConfig(

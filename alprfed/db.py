@@ -13,20 +13,16 @@ could leave half a schema. Connections that write begin with ``BEGIN IMMEDIATE``
 write lock up front; a deferred transaction that reads first and writes later can fail with
 SQLITE_BUSY without ever consulting the busy timeout.
 
-Each store (node, gateway registry, ledger) versions its own tables with its own version table
-and ``Migrations``: an ordered list applied in place at open, each migration in one transaction
-with the row recording it, under a lock so two processes opening at once never apply one twice.
-A database newer than the code is refused rather than used.
+Each store (node, gateway registry, ledger, witness) versions its own tables with Alembic
+(alprfed.migrate), applied in place at open or by ``alprfed db upgrade``.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +32,7 @@ from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from alprfed.errors import ConfigError, FailedPrecondition
+from alprfed.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 64 * 1024
@@ -153,96 +149,6 @@ def _begin_sqlite(connection: sa.Connection) -> None:
         return  # a reader(): each statement is its own implicit transaction
     writes = options.get(WRITE_OPTION, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-    apply: Callable[[sa.Connection], None]
-
-
-class Migrations:
-    """One store's schema history. Append migrations; never edit one that has shipped."""
-
-    def __init__(
-        self,
-        *,
-        store: str,
-        version_table: str,
-        tables: Sequence[str],
-        migrations: Sequence[Migration],
-    ) -> None:
-        if [m.version for m in migrations] != list(range(1, len(migrations) + 1)):
-            raise ValueError("migrations must be numbered 1, 2, 3 ... without gaps")
-        self.store = store
-        self.tables = tuple(tables)
-        self.migrations = tuple(migrations)
-        self.latest = len(migrations)
-        self.version_table = sa.Table(
-            version_table,
-            sa.MetaData(),
-            sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-            sa.Column("description", sa.String(200), nullable=False),
-        )
-        # A fixed 63-bit number per store names its advisory lock on PostgreSQL.
-        self._lock_id = zlib.crc32(version_table.encode()) | (0x616C70 << 32)
-
-    def current_version(self, conn: sa.Connection) -> int:
-        """0 for an empty database. Raises FailedPrecondition for tables not made by us."""
-        inspector = sa.inspect(conn)
-        if not inspector.has_table(self.version_table.name):
-            strays = [name for name in self.tables if inspector.has_table(name)]
-            if strays:
-                raise FailedPrecondition(
-                    f"the database has tables {', '.join(strays)} but no "
-                    f"{self.version_table.name} table; it was not created by the alprfed "
-                    f"{self.store} and will not be modified"
-                )
-            return 0
-        version = conn.execute(sa.select(sa.func.max(self.version_table.c.version))).scalar()
-        return int(version or 0)
-
-    def upgrade(self, engine: Engine, *, target: int | None = None) -> int:
-        """Apply every migration above the database's version up to ``target``.
-
-        Raises:
-            FailedPrecondition: the database is newer than this code, or not ours.
-        """
-        goal = self.latest if target is None else target
-        if not 1 <= goal <= self.latest:
-            raise ValueError(f"schema version {goal} is not in 1..{self.latest}")
-        try:
-            return self._upgrade(engine, goal)
-        except sa.exc.OperationalError:
-            raise  # the server or file could not be reached: the callers say so
-        except sa.exc.DatabaseError as exc:
-            raise ConfigError(
-                f"database_url: the {self.store} database cannot be used: {exc.orig}"
-            ) from None
-
-    def _upgrade(self, engine: Engine, goal: int) -> int:
-        while True:
-            with writer(engine).begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_id)))
-                version = self.current_version(conn)
-                if version > self.latest:
-                    raise FailedPrecondition(
-                        f"the {self.store} database has schema version {version}, newer than "
-                        f"the {self.latest} this alprfed knows; upgrade alprfed first"
-                    )
-                if version >= goal:
-                    return version
-                if version == 0:
-                    self.version_table.create(conn)
-                migration = self.migrations[version]
-                migration.apply(conn)
-                conn.execute(
-                    self.version_table.insert().values(
-                        version=migration.version, description=migration.description
-                    )
-                )
 
 
 class DriverStatement:

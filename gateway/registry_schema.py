@@ -7,9 +7,11 @@ that has shipped.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
-from alprfed.db import Migration, Migrations
+from alprfed.migrate import AlembicStore, LegacyVersions
 
 metadata = sa.MetaData()
 
@@ -95,26 +97,22 @@ _V1_TABLES = (warrants, approvals, exigent_queries, published_bundles)
 _TABLES = (*_V1_TABLES, consents, purge_reports)
 
 
-def _create_v1(conn: sa.Connection) -> None:
+def create_v1(conn: sa.Connection) -> None:
     for table in _V1_TABLES:
         table.create(conn)
 
 
-def _create_consents(conn: sa.Connection) -> None:
+def create_consents(conn: sa.Connection) -> None:
     consents.create(conn)
 
 
-def _create_purge_reports(conn: sa.Connection) -> None:
+def create_purge_reports(conn: sa.Connection) -> None:
     purge_reports.create(conn)
 
 
-MIGRATIONS = Migrations(
-    store="gateway registry",
-    version_table="gateway_schema_version",
-    tables=[t.name for t in _TABLES],
-    migrations=[
-        Migration(1, "warrants, exigent approvals, flagged queries, published bundles", _create_v1),
-        Migration(2, "supervisors' signed consents to exigent queries", _create_consents),
-        Migration(3, "node purge reports accepted, once each", _create_purge_reports),
-    ],
+MIGRATIONS = AlembicStore(
+    store="gateway",
+    name="gateway registry",
+    versions=Path(__file__).resolve().parent / "versions",
+    legacy=LegacyVersions("gateway_schema_version", tuple(t.name for t in _TABLES)),
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alprfed import canonical, wire
-from alprfed.cli.exigent import approval_request
+from alprfed.client import exigent_approval_request as approval_request
 from alprfed.clock import Clock
 from alprfed.config import TLSConfig
 from alprfed.ledger import LedgerStore, PendingEntry

@@ -20,7 +20,7 @@ from gateways import GatewayThread, WitnessThread, free_port, seed_node, start_n
 
 from agency_node.server import NodeServer
 from alprfed import canonical, wire
-from alprfed.cli.exigent import approval_request
+from alprfed.client import exigent_approval_request as approval_request
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import TLSConfig, load_gateway_config
 from alprfed.demo.layout import Layout, build_layout
@@ -77,6 +77,16 @@ class Federation:
         return TLSConfig(
             ca=self.layout.pki / "ca.pem", cert=principal / "cert.pem", key=principal / "key.pem"
         )
+
+    def profile(self, directory: Path, organization: str, person: str) -> Path:
+        """A client profile file (docs/OPERATIONS.md) for ``person`` of ``organization``."""
+        tls = self.tls(organization, person)
+        path = directory / f"{organization}-{person}.toml"
+        path.write_text(
+            f'gateway = "localhost:{self.gateway.port}"\nca = "{tls.ca}"\n'
+            f'cert = "{tls.cert}"\nkey = "{tls.key}"\n'
+        )
+        return path
 
     def stub(self, organization: str, person: str) -> gateway_pb2_grpc.GatewayStub:
         channel = secure_channel(f"localhost:{self.gateway.port}", self.tls(organization, person))

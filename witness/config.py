@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from alprfed.config import _database_url, _Table, read_toml
+from alprfed.config_env import ConfigSchema, apply_environment
 from alprfed.errors import ConfigError
 from alprfed.ledger.note import NoteError, NoteVerifier, check_key_name
 from alprfed.observability.settings import (
@@ -41,6 +42,12 @@ WITNESS_KEYS = {"name", "signing_key", "database_url", "listen", *OBSERVABILITY_
 TLS_KEYS = {"cert", "key"}
 LOG_KEYS = {"origin", "keys"}
 DEFAULT_LISTEN = "127.0.0.1:0"
+# What ALPRFED_WITNESS_* variables and *_file secrets may set (alprfed.config_env).
+WITNESS_SCHEMA = ConfigSchema(
+    service="witness",
+    tables={"witness": frozenset(WITNESS_KEYS), "tls": frozenset(TLS_KEYS)},
+    secrets={"witness": frozenset({"database_url"})},
+)
 
 
 @dataclass(frozen=True)
@@ -71,15 +78,16 @@ class WitnessConfig:
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
 
-def load_witness_config(path: Path) -> WitnessConfig:
-    """Read a witness TOML file.
+def load_witness_config(path: Path, *, environ: Mapping[str, str] | None = None) -> WitnessConfig:
+    """Read a witness TOML file with the ALPRFED_WITNESS_* variables of ``environ`` applied.
 
     Raises:
         ConfigError: unreadable or malformed TOML, an unknown or missing key, a name or origin
             that cannot be a note key name, a log key that is malformed or not named after its
             origin, an origin listed twice, no log at all, or TLS files that do not exist.
     """
-    root = _Table(read_toml(path), str(path), path.parent, ROOT_KEYS)
+    data = apply_environment(read_toml(path), WITNESS_SCHEMA, environ or {}, path)
+    root = _Table(data, str(path), path.parent, ROOT_KEYS)
     table = root.table("witness", WITNESS_KEYS)
     name = table.text("name")
     try:

@@ -24,15 +24,17 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from alprfed.db import DriverStatement, Migration, Migrations, create_engine, writer
+from alprfed.db import DriverStatement, create_engine, writer
 from alprfed.errors import Unavailable
 from alprfed.ledger.merkle import HASH_SIZE
+from alprfed.migrate import AlembicStore, LegacyVersions
 
 log = logging.getLogger("alprfed.witness.store")
 
@@ -67,15 +69,15 @@ witness_evidence = sa.Table(
 )
 
 
-def _create_tables(conn: sa.Connection) -> None:
+def create_tables(conn: sa.Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS = Migrations(
+MIGRATIONS = AlembicStore(
     store="witness",
-    version_table="witness_schema_version",
-    tables=[witness_logs.name, witness_evidence.name],
-    migrations=[Migration(1, "witnessed checkpoints and evidence", _create_tables)],
+    name="witness",
+    versions=Path(__file__).resolve().parent / "versions",
+    legacy=LegacyVersions("witness_schema_version", (witness_logs.name, witness_evidence.name)),
 )
 
 

@@ -1,6 +1,5 @@
 """The agency node's database: schema, in-place migrations and the store the services use."""
 
-from agency_node.storage.migrations import LATEST_VERSION
 from agency_node.storage.store import (
     BULK_CHUNK_ROWS,
     PURGE_CHUNK_ROWS,
@@ -11,7 +10,6 @@ from agency_node.storage.store import (
 
 __all__ = [
     "BULK_CHUNK_ROWS",
-    "LATEST_VERSION",
     "PURGE_CHUNK_ROWS",
     "NodeStore",
     "QueuedReport",

@@ -1,10 +1,10 @@
 """The node database's tables, as SQLAlchemy Core objects (one definition for both databases).
 
 These are the tables at the current schema version; the migrations in
-``agency_node.storage.migrations`` create them step by step (``alprfed.db`` keeps the
-``schema_version`` table). A table here must never change shape without a new migration that
-alters it, and once one does, the migration that first created the table must keep its
-original shape frozen in its own definition.
+``agency_node.storage.migrations`` create them step by step, each run by a revision file in
+``versions/`` (alprfed.migrate keeps the ``alembic_version_node`` table). A table here must
+never change shape without a new migration that alters it, and once one does, the migration
+that first created the table must keep its original shape frozen in its own definition.
 
 Units follow alprfed everywhere: instants are Unix seconds (BIGINT), positions are integer
 microdegrees, confidences per mille. Sighting ids come from the database and are never reused,

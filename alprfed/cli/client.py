@@ -15,38 +15,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import grpc
 
 from alprfed.cli.common import friendly_errors
-from alprfed.config import TLSConfig, read_toml
+from alprfed.client import DEFAULT_TIMEOUT_S, GatewayClient, read_profile
+from alprfed.config import TLSConfig
 from alprfed.errors import ConfigError
-from alprfed.rpc.identity import INSECURE_IDENTITY_HEADER
-from alprfed.rpc.tls import secure_channel, warn_insecure
+from alprfed.rpc.tls import warn_insecure
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_TIMEOUT_S = 10.0
-PROFILE_KEYS = frozenset({"gateway", "ca", "cert", "key"})
 
 
-@dataclass(frozen=True)
-class Connection:
-    address: str
-    tls: TLSConfig
-    insecure_identity: str = ""
-    timeout_s: float = DEFAULT_TIMEOUT_S
-
-    def channel(self) -> grpc.Channel:
-        return secure_channel(self.address, self.tls)
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        if self.tls.insecure and self.insecure_identity:
-            return ((INSECURE_IDENTITY_HEADER, self.insecure_identity),)
-        return ()
+# The CLI's name for the package's typed client.
+Connection = GatewayClient
 
 
 def connection_options(func: F) -> F:
@@ -137,20 +121,7 @@ def resolve_connection(
     timeout_s: float,
 ) -> Connection:
     """Raises: ConfigError when the gateway or credentials are missing."""
-    values: dict[str, Any] = {}
-    if profile is not None:
-        data = read_toml(profile)
-        unknown = set(data) - PROFILE_KEYS
-        if unknown or not all(isinstance(v, str) for v in data.values()):
-            raise ConfigError(
-                f"{profile} is not a client profile (keys: gateway, ca, cert, key; "
-                f"unexpected: {', '.join(sorted(unknown)) or 'non-text values'})"
-            )
-        base = profile.parent
-        values = {"address": data.get("gateway")}
-        for name in ("ca", "cert", "key"):
-            if name in data:
-                values[name] = base / data[name]
+    values = read_profile(profile) if profile is not None else {}
     address = address or values.get("address")
     if not address:
         raise ConfigError("say which gateway to use: --gateway HOST:PORT or --profile FILE")

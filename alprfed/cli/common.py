@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from alprfed.errors import AlprfedError, ConfigError
+from alprfed.query_view import format_time as format_time  # the one time format, shared
 from alprfed.signing import SigningKey, VerifyingKey
 
 console = Console()
@@ -35,10 +36,12 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from alprfed.cli.exit_codes import for_error
+
         try:
             return func(*args, **kwargs)
         except AlprfedError as exc:
-            fail(str(exc))
+            fail(str(exc), for_error(exc))
         except OSError as exc:  # a file we were told to read or write
             where = f" {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}")
@@ -47,7 +50,7 @@ def friendly_errors(func: F) -> F:
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
-            fail(f"{code.name if code else 'RPC failed'}: {details}")
+            fail(f"{code.name if code else 'RPC failed'}: {details}", for_error(exc))
 
     return wrapper  # type: ignore[return-value]
 
@@ -83,10 +86,6 @@ def parse_duration(text: str) -> int:
     if text[-1:] in DURATION_UNITS and text[:-1].isdigit() and int(text[:-1]) > 0:
         return int(text[:-1]) * DURATION_UNITS[text[-1]]
     raise click.BadParameter(f"{text!r}: use a positive number and a unit, e.g. 72h or 30d")
-
-
-def format_time(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def new_signing_key(out: Path) -> VerifyingKey:

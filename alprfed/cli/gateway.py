@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def gateway() -> None:
 @friendly_errors
 def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     """Serve until SIGTERM or Ctrl-C; SIGHUP reloads policies and the federation file."""
-    config = load_gateway_config(config_path, insecure=insecure)
+    config = load_gateway_config(config_path, insecure=insecure, environ=os.environ)
     apply_log_format(log_format, config.observability)
     asyncio.run(_serve(config))
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from alprfed.cli.common import console, fail, friendly_errors
+from alprfed.cli.exit_codes import ExitCode
+from alprfed.client import fetch_access_log
 from alprfed.errors import ConfigError
 from alprfed.rpc.tls import secure_channel
-from alprfed.v1 import node_pb2, node_pb2_grpc
-
-PAGE = 1000
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -25,23 +23,6 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
             raise ConfigError(f"{what} takes AGENCY={what.split()[0].upper()}, not {value!r}")
         pairs[agency] = target
     return pairs
-
-
-def fetch_access_log(
-    channel: Any, metadata: tuple[tuple[str, str], ...]
-) -> Iterator[dict[str, Any]]:
-    """Every record of one node's access log, over its GetAccessLog RPC."""
-    stub = node_pb2_grpc.AgencyNodeStub(channel)
-    after = 0
-    while True:
-        page = stub.GetAccessLog(
-            node_pb2.GetAccessLogRequest(after=after, limit=PAGE), timeout=30, metadata=metadata
-        )
-        records = [json.loads(r) for r in page.records]
-        yield from records
-        if len(records) < PAGE:
-            return
-        after = int(records[-1]["seq"])
 
 
 def read_access_log(path: Path) -> list[dict[str, Any]]:
@@ -140,4 +121,4 @@ def reconcile_command(
             mark = "[bold red]✗[/]" if finding.severe else "[yellow]![/]"
             console.print(f"  {mark} {finding.agency} {finding.query_id}: {finding.problem}")
     if not report.clean:
-        fail("the nodes' access logs and the ledger disagree", code=1)
+        fail("the nodes' access logs and the ledger disagree", ExitCode.NOT_VERIFIED)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "witness",
         "Run a witness that cosigns the ledger's checkpoints.",
     ),
+    "db": ("alprfed.cli.db", "db", "Upgrade a service's database schema, or print its SQL."),
     "pki": ("alprfed.cli.pki", "pki", "Create a development federation PKI."),
     "demo": ("alprfed.cli.demo", "demo", "Run the scripted demo federation and exit."),
     "up": ("alprfed.cli.demo", "up", "Start the demo federation and keep it running."),
@@ -80,7 +81,9 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
-        sys.exit(130)
+        from alprfed.cli.exit_codes import ExitCode
+
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """`alprfed node`: operate an agency node's data (seed, import, purge) and run the node (serve).
 
-Exit codes: 0 done, 1 refused (bad input, bad configuration, database refused), 2 usage error.
+Exit codes (alprfed.cli.exit_codes): 0 done, 1 refused (bad input, bad configuration, database
+refused), 2 usage error, 5 the database cannot be reached.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,7 +78,7 @@ def node() -> None:
 
 def _load(config_path: Path) -> NodeConfig:
     # seed, import and purge open no network listener, so the [tls] section is not needed.
-    return load_node_config(config_path, insecure=True)
+    return load_node_config(config_path, insecure=True, environ=os.environ)
 
 
 @node.command("seed")
@@ -357,7 +359,7 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     from agency_node.server import create_server
     from agency_node.webhook import start_receiver
 
-    config = load_node_config(config_path, insecure=insecure)
+    config = load_node_config(config_path, insecure=insecure, environ=os.environ)
     apply_log_format(log_format, config.observability)
     server, port = create_server(config)
     # Before it serves: whoever waits for its port or its lines may stop it at once.

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from alprfed.cli.client import Connection, connection_options
-from alprfed.cli.common import console, format_time, friendly_errors, parse_time
-from alprfed.messages import Outcome
+from alprfed.cli.common import console, friendly_errors, parse_time
+from alprfed.cli.exit_codes import for_answer
 from alprfed.models import Purpose, parse_purpose
 from alprfed.query import QueryAnswer, QueryInput
-from alprfed.v1 import gateway_pb2_grpc
-from alprfed.wire import gateway as gwire
-
-OUTCOME_STYLE = {
-    Outcome.RESULTS: "green",
-    Outcome.DENIED: "red",
-    Outcome.UNAVAILABLE: "yellow",
-    Outcome.TIMED_OUT: "yellow",
-    Outcome.BAD_RECEIPT: "magenta",
-    Outcome.EVIDENCE_REFUSED: "magenta",
-}
+from alprfed.query_view import render_answer
 
 
 def send_query(connection: Connection, query: QueryInput) -> QueryAnswer:
-    with connection.channel() as channel:
-        response = gateway_pb2_grpc.GatewayStub(channel).Query(
-            gwire.query_to_pb(query), timeout=connection.timeout_s, metadata=connection.metadata()
-        )
-    return gwire.answer_from_pb(response)
+    return connection.query(query)
 
 
 def answer_to_json(answer: QueryAnswer) -> dict[str, Any]:
@@ -68,49 +54,6 @@ def answer_to_json(answer: QueryAnswer) -> dict[str, Any]:
         ],
         "ledger_proof": answer.ledger_proof,
     }
-
-
-def render_answer(answer: QueryAnswer, *, show_sightings: bool = True) -> None:
-    if all(o.outcome == Outcome.DENIED for o in answer.outcomes):
-        status = "[red]refused by every agency[/]"
-    else:
-        status = "[green]complete[/]" if answer.complete else "[yellow]PARTIAL[/]"
-    console.print(
-        f"query [bold]{answer.query_id}[/] — {status}, "
-        f"{answer.sightings_total()} sighting(s), ledger entry {answer.ledger_index}"
-        + (" — [bold yellow]flagged for judicial review[/]" if answer.flagged_for_review else "")
-    )
-    table = Table(show_header=True, header_style="bold")
-    for column in ("agency", "state", "outcome", "sightings", "why"):
-        table.add_column(column)
-    for o in answer.outcomes:
-        why = "\n".join(r.explain() for r in o.reasons) or o.detail
-        table.add_row(
-            o.agency_name or o.agency_id,
-            o.state,
-            f"[{OUTCOME_STYLE[o.outcome]}]{o.outcome.value}[/]",
-            str(len(o.sightings)) if o.outcome == Outcome.RESULTS else "-",
-            why,
-        )
-    console.print(table)
-    rows = sorted(
-        ((s.observed_at, o, s) for o in answer.outcomes for s in o.sightings),
-        key=lambda row: (row[0], row[1].agency_id, row[2].id),
-    )
-    if show_sightings and rows:
-        sightings = Table(show_header=True, header_style="bold", title="sightings")
-        for column in ("observed (UTC)", "agency", "camera", "lat, lon", "vehicle"):
-            sightings.add_column(column)
-        for observed, o, s in rows:
-            vehicle = " ".join(x for x in (s.vehicle_color, s.vehicle_make, s.vehicle_model) if x)
-            sightings.add_row(
-                format_time(observed),
-                o.agency_id,
-                s.camera_id,
-                f"{s.position.latitude_e6 / 1e6:.5f}, {s.position.longitude_e6 / 1e6:.5f}",
-                vehicle,
-            )
-        console.print(sightings)
 
 
 @click.command("query")
@@ -165,6 +108,9 @@ def query(
     The gateway decides per agency (Casbin role, state law, warrant); every refusal names the
     rule, state and statute. The answer says whether it is complete, names its outcome's
     audit-ledger entry and carries an offline receipt for the witnessed decision entry.
+
+    Exit status: 0 complete, 3 refused by every agency, 4 partial (some agencies could not
+    answer), 1 the gateway refused the query, 5 the gateway could not be reached.
     """
     request = QueryInput.create(
         plate=plate,
@@ -183,6 +129,8 @@ def query(
     if as_json:
         click.echo(json.dumps(answer_to_json(answer), indent=2))
     else:
-        render_answer(answer)
+        render_answer(answer, console)
         if proof_out is not None:
             console.print(f"ledger receipt written to {proof_out}")
+    # The answer is printed either way; the status tells a script whether it is whole.
+    sys.exit(for_answer(answer))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from pathlib import Path
 
@@ -114,8 +115,23 @@ def issue(
     )
 
 
-def _show(status: gateway_pb2.WarrantStatus) -> None:
-    w = Warrant.from_canonical(canonical.decode(status.warrant.payload))
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+
+
+def _show(status: gateway_pb2.WarrantStatus, as_json: bool) -> None:
+    payload = canonical.decode(status.warrant.payload)
+    if as_json:
+        document = {
+            "warrant_id": status.warrant_id,
+            "status": "revoked" if status.revoked else "registered",
+            "revoked_at": status.revoked_at if status.revoked else None,
+            "revoked_reason": status.revoked_reason if status.revoked else None,
+            "ledger_index": status.ledger_index,
+            "warrant": payload,  # the court-signed payload, as signed
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    w = Warrant.from_canonical(payload)
     table = Table(show_header=False, title=f"warrant {w.warrant_id}")
     state = (
         f"[red]REVOKED[/] {format_time(status.revoked_at)}: {status.revoked_reason}"
@@ -141,9 +157,10 @@ def _show(status: gateway_pb2.WarrantStatus) -> None:
 
 @warrant.command("register")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
 @connection_options
 @friendly_errors
-def register(file: Path, connection: Connection) -> None:
+def register(file: Path, as_json: bool, connection: Connection) -> None:
     """Register a court-signed warrant (court clerks)."""
     envelope = envelope_from_json(file.read_text())
     with connection.channel() as channel:
@@ -152,15 +169,16 @@ def register(file: Path, connection: Connection) -> None:
             timeout=connection.timeout_s,
             metadata=connection.metadata(),
         )
-    _show(status)
+    _show(status, as_json)
 
 
 @warrant.command("revoke")
 @click.argument("warrant_id")
 @click.option("--reason", required=True)
+@json_option
 @connection_options
 @friendly_errors
-def revoke(warrant_id: str, reason: str, connection: Connection) -> None:
+def revoke(warrant_id: str, reason: str, as_json: bool, connection: Connection) -> None:
     """Revoke a registered warrant (court clerks)."""
     with connection.channel() as channel:
         status = gateway_pb2_grpc.GatewayStub(channel).RevokeWarrant(
@@ -168,14 +186,15 @@ def revoke(warrant_id: str, reason: str, connection: Connection) -> None:
             timeout=connection.timeout_s,
             metadata=connection.metadata(),
         )
-    _show(status)
+    _show(status, as_json)
 
 
 @warrant.command("show")
 @click.argument("warrant_id")
+@json_option
 @connection_options
 @friendly_errors
-def show(warrant_id: str, connection: Connection) -> None:
+def show(warrant_id: str, as_json: bool, connection: Connection) -> None:
     """Show a registered warrant and whether it was revoked."""
     with connection.channel() as channel:
         status = gateway_pb2_grpc.GatewayStub(channel).GetWarrant(
@@ -183,4 +202,4 @@ def show(warrant_id: str, connection: Connection) -> None:
             timeout=connection.timeout_s,
             metadata=connection.metadata(),
         )
-    _show(status)
+    _show(status, as_json)

@@ -1,13 +1,14 @@
 """`alprfed witness`: run a C2SP witness that cosigns the ledger's checkpoints (docs/WITNESS.md).
 
-Exit codes: 0 done (or stopped by SIGTERM/SIGINT), 1 refused (bad configuration, key or
-database), 2 usage error.
+Exit codes (alprfed.cli.exit_codes): 0 done (or stopped by SIGTERM/SIGINT), 1 refused (bad
+configuration, key or database), 2 usage error, 5 the database cannot be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +89,7 @@ def serve(config_path: Path, log_format: str | None) -> None:
     """
     from witness.config import load_witness_config
 
-    config = load_witness_config(config_path)
+    config = load_witness_config(config_path, environ=os.environ)
     apply_log_format(log_format, config.observability)
     asyncio.run(_serve(config))
 

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
 from agency_node.synthetic import CLINIC_VISITOR, STALE, SUSPECT
 from alprfed import canonical, wire
-from alprfed.cli.client import Connection, resolve_connection
-from alprfed.cli.common import console
-from alprfed.cli.exigent import approval_request
-from alprfed.cli.ledger_reconcile import fetch_access_log
-from alprfed.cli.query import render_answer, send_query
+from alprfed.client import GatewayClient, exigent_approval_request, fetch_access_log
 from alprfed.config import TLSConfig
 from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
@@ -39,6 +36,7 @@ from alprfed.policy.reconcile import reconcile
 from alprfed.policy.replay import audit_entries
 from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant
 from alprfed.query import QueryAnswer, QueryInput
+from alprfed.query_view import render_answer
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import (
     SEARCH_QUERY_TYPE,
@@ -48,6 +46,10 @@ from alprfed.signing import (
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc, node_pb2, node_pb2_grpc
 
 DAY, HOUR = 86_400, 3_600
+
+
+# The story's narration, on stdout beside the commands' own output.
+console = Console()
 
 
 @dataclass
@@ -150,17 +152,8 @@ class Story:
         self.checks = Checks()
         self.logged_up_to = 0  # the ledger size that covers every answer the story got
 
-    def connection(self, organization: str, person: str) -> Connection:
-        return resolve_connection(
-            profile=self.layout.profile(organization, person),
-            address=None,
-            ca=None,
-            cert=None,
-            key=None,
-            insecure=False,
-            insecure_identity="",
-            timeout_s=15.0,
-        )
+    def connection(self, organization: str, person: str) -> GatewayClient:
+        return GatewayClient.from_profile(self.layout.profile(organization, person), timeout_s=15.0)
 
     def stub(self, organization: str, person: str) -> gateway_pb2_grpc.GatewayStub:
         return gateway_pb2_grpc.GatewayStub(self.connection(organization, person).channel())
@@ -225,9 +218,9 @@ class Story:
             f"{query.purpose.value}, case {query.case_number}, {authority}[/]",
             highlight=False,
         )
-        answer = send_query(self.connection(case.agency, case.person), query)
+        answer = self.connection(case.agency, case.person).query(query)
         self.logged_up_to = max(self.logged_up_to, answer.ledger_index + 1)
-        render_answer(answer, show_sightings=False)
+        render_answer(answer, console, show_sightings=False)
         return answer
 
     def wait_witnessed(self, source: GrpcLedgerSource) -> None:
@@ -493,7 +486,7 @@ class Story:
             "co-approves the officer's query, which may look back 72 hours.",
         )
         approval = self.stub("sjpd", "sgt-nguyen").ApproveExigent(
-            approval_request(
+            exigent_approval_request(
                 officer=AMBER.person,
                 plate=AMBER.plate,
                 purpose=AMBER.purpose.value,

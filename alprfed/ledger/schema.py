@@ -14,18 +14,21 @@
 - ``commitment_openings``: plate and salt of each plate commitment. Deleting rows here (the
   retention purge) makes commitments unopenable and leaves every hash and proof intact.
 
-The tables are versioned by ``ledger_schema_version`` (alprfed.db.Migrations). To change the
-schema, append a migration; never edit one that has shipped.
+The tables are versioned by Alembic (alprfed.migrate, ``alembic_version_ledger``; before it,
+``ledger_schema_version``). To change the schema, add a function here and a file in
+versions/; never edit one that has shipped.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alprfed.db import Migration, Migrations
 from alprfed.ledger.entry import SALT_SIZE
 from alprfed.ledger.merkle import HASH_SIZE
+from alprfed.migrate import AlembicStore, LegacyVersions
 from alprfed.models import MAX_PLATE_LENGTH
 
 MAX_ORIGIN_LENGTH = 255
@@ -103,27 +106,28 @@ _V1_TABLES = (entries, nodes, checkpoints, head, openings)
 _TABLES = (*_V1_TABLES, publication)
 
 
-def _create_tables(conn: sa.Connection) -> None:
+def create_tables(conn: sa.Connection) -> None:
     for table in _V1_TABLES:
         table.create(conn)
 
 
-def _add_publication(conn: sa.Connection) -> None:
+def add_publication(conn: sa.Connection) -> None:
     # Ledgers written before witnessing published every checkpoint as it was signed.
+    # One INSERT ... SELECT, not a read then a write, so `alprfed db upgrade --sql` can print it.
     publication.create(conn)
-    size = conn.execute(sa.select(head.c.size)).scalar_one_or_none()
-    if size is not None:
-        conn.execute(publication.insert().values(id=HEAD_ROW, size=size))
+    conn.execute(
+        publication.insert().from_select(
+            ["id", "size"],
+            sa.select(sa.literal(HEAD_ROW), head.c.size).where(head.c.id == HEAD_ROW),
+        )
+    )
 
 
-MIGRATIONS = Migrations(
+MIGRATIONS = AlembicStore(
     store="ledger",
-    version_table="ledger_schema_version",
-    tables=[table.name for table in _TABLES],
-    migrations=[
-        Migration(1, "entries, subtree hashes, checkpoints, head, openings", _create_tables),
-        Migration(2, "the published (witnessed) checkpoint", _add_publication),
-    ],
+    name="ledger",
+    versions=Path(__file__).resolve().parent / "versions",
+    legacy=LegacyVersions("ledger_schema_version", tuple(table.name for table in _TABLES)),
 )
 
 

@@ -145,3 +145,47 @@ def test_a_node_with_a_bad_setting_says_which_and_changes_nothing(
 ) -> None:
     result, expected = attempt(layout, taken_port, "node", layout.node_config("sjpd"), case)
     check_one_clear_line(result, expected)
+
+
+ENVIRONMENT_CASES = {
+    "misspelt_variable": ({"ALPRFED_NODE_LISTN": "127.0.0.1:7600"}, "ALPRFED_NODE_LISTN name"),
+    "variable_not_an_integer": (
+        {"ALPRFED_NODE_PURGE_INTERVAL_SECONDS": "hourly"},
+        "ALPRFED_NODE_PURGE_INTERVAL_SECONDS: 'purge_interval_seconds' must be an integer",
+    ),
+    "variable_port_in_use": ({"ALPRFED_NODE_LISTEN": "localhost:{taken}"}, "listen 'localhost"),
+    "secret_file_missing": (
+        {"ALPRFED_NODE_DATABASE_URL_FILE": "{root}/no-such-secret"},
+        "ALPRFED_NODE_DATABASE_URL_FILE: cannot read secret file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ENVIRONMENT_CASES.values(), ids=ENVIRONMENT_CASES.keys())
+def test_a_node_with_a_bad_variable_says_which_and_changes_nothing(
+    layout: Layout, taken_port: int, case: tuple[dict[str, str], str]
+) -> None:
+    import os
+
+    variables, expected = case
+    environ = dict(os.environ)
+    environ.update({k: v.format(root=layout.root, taken=taken_port) for k, v in variables.items()})
+    before = snapshot(layout.root)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alprfed",
+            "node",
+            "serve",
+            "--config",
+            str(layout.node_config("sjpd")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environ,
+    )
+    assert snapshot(layout.root) == before
+    check_one_clear_line(result, expected.format(taken=taken_port))

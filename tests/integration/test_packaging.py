@@ -53,6 +53,7 @@ def test_a_wheel_built_from_a_clean_tree_has_generated_code_and_policies(tmp_pat
     (wheel,) = (tmp_path / "dist").glob("alprfed-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for proto in ("common", "node", "gateway", "ledger"):
+        assert f"alprfed/protos/alprfed/v1/{proto}.proto" in names  # the contract itself
         assert f"alprfed/v1/{proto}_pb2.py" in names
         assert f"alprfed/v1/{proto}_pb2_grpc.py" in names
     assert {
@@ -67,6 +68,11 @@ def test_a_wheel_built_from_a_clean_tree_has_generated_code_and_policies(tmp_pat
         "gateway/server.py",
         "witness/server.py",
         "alprfed/py.typed",
+        # every store's Alembic revisions (alprfed.migrate)
+        "agency_node/storage/versions/node_0001_core_tables.py",
+        "alprfed/ledger/versions/ledger_0001_tables.py",
+        "gateway/versions/gateway_0001_registry.py",
+        "witness/versions/witness_0001_tables.py",
         # the transparency report's templates and stylesheet, as package data
         "alprfed/report/templates/index.html.j2",
         "alprfed/report/templates/agency.html.j2",

@@ -23,13 +23,7 @@ from gateway.openings import OpeningsRetention
 
 
 def profile(federation: Federation, tmp_path: Path, organization: str, person: str) -> Path:
-    tls = federation.tls(organization, person)
-    path = tmp_path / f"{organization}-{person}.toml"
-    path.write_text(
-        f'gateway = "localhost:{federation.gateway.port}"\nca = "{tls.ca}"\n'
-        f'cert = "{tls.cert}"\nkey = "{tls.key}"\n'
-    )
-    return path
+    return federation.profile(tmp_path, organization, person)
 
 
 def test_only_a_federation_admin_reloads_the_policy(federation: Federation, tmp_path: Path) -> None:

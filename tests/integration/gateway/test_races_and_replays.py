@@ -17,7 +17,7 @@ import pytest
 from federations import NODES, SUSPECT, Federation
 
 from alprfed import wire
-from alprfed.cli.exigent import approval_request
+from alprfed.client import exigent_approval_request as approval_request
 from alprfed.messages import PurgeReport
 from alprfed.signing import PURGE_REPORT_TYPE, Envelope, SigningKey
 from alprfed.v1 import gateway_pb2

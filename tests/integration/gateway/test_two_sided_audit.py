@@ -15,7 +15,7 @@ import pytest
 from federations import DAY, SUSPECT, Federation
 
 from alprfed import wire
-from alprfed.cli.ledger_reconcile import fetch_access_log
+from alprfed.client import fetch_access_log
 from alprfed.ledger import iter_entries
 from alprfed.ledger.remote import GrpcLedgerSource
 from alprfed.messages import Requester, SearchQuery

@@ -7,7 +7,7 @@ import pytest
 from federations import DAY, SUSPECT, Federation
 
 from alprfed import canonical, wire
-from alprfed.cli.exigent import approval_request
+from alprfed.client import exigent_approval_request as approval_request
 from alprfed.messages import Outcome
 from alprfed.models import Purpose
 from alprfed.policy.warrants import Warrant

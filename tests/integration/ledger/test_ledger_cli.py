@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from alprfed.cli.exit_codes import ExitCode
 from alprfed.cli.main import cli
 from alprfed.db import writer
 from alprfed.ledger import schema
@@ -106,7 +107,7 @@ def test_a_proof_checked_with_another_key_fails(
     run("--database", database_url, "proof", "--index", "3", "--out", str(receipt))
     stranger = NoteVerifier.for_key(ORIGIN, SigningKey.generate().public).to_vkey()
     result = run("verify-proof", str(receipt), "--key", stranger)
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.NOT_VERIFIED
     assert "not signed by any known key" in result.output
 
 
@@ -145,7 +146,7 @@ def test_verify_succeeds_then_names_the_tampered_entry(
     result = run(
         "--database", database_url, "verify", "--key", verifier.to_vkey(), "--state", str(state)
     )
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.NOT_VERIFIED
     assert "entry 5:" in result.output
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from alprfed.cli.exit_codes import ExitCode
 from alprfed.clock import FixedClock
 from alprfed.db import writer
 from alprfed.errors import LedgerError, LedgerVerificationError
@@ -307,7 +308,7 @@ def test_ledger_audit_refuses_to_replay_a_tampered_ledger(
             str(state),
         ],
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == ExitCode.NOT_VERIFIED, result.output
     assert f"entry {first_bad}" in result.output
 
 

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from tlog_tiles_client import ClientError, FileFetch, TlogTilesClient
 
+from alprfed.cli.exit_codes import ExitCode
 from alprfed.cli.ledger_tiles import export_tiles_command
 from alprfed.clock import FixedClock
 from alprfed.ledger.entry import PendingEntry
@@ -202,7 +203,7 @@ def test_the_cli_names_a_conflict_without_a_traceback(
     result = CliRunner().invoke(
         export_tiles_command, ["--database", url, str(out)], catch_exceptions=False
     )
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.NOT_VERIFIED
     message = result.output
     assert len(message.strip().splitlines()) == 1  # one line, however long the path
     assert "tile/0/000.p/3 exists with other bytes" in message

@@ -1,0 +1,1 @@
+"""The witness store's Alembic revisions, one file per migration (alprfed.migrate)."""
