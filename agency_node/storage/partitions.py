@@ -21,10 +21,10 @@ all-or-nothing: if the batch rolls back, so does its new partition.
 Lock order. Attaching also takes SHARE ROW EXCLUSIVE on ``cameras`` (the partition's foreign
 key), which conflicts with the ROW EXCLUSIVE a camera upsert holds. So a batch whose reads are
 all in hand makes its partitions first, before it touches cameras (``NodeStore.bulk_load``),
-in the same order as a retention run (advisory lock, sightings, cameras). A streamed batch
-that meets a new day only in a later chunk takes the locks the other way round; if a
-retention run is making a partition at that moment, PostgreSQL detects the deadlock and fails
-one of the two (the batch rolls back whole; the purge retries on its next run).
+in the same order as a retention run (advisory lock, sightings, cameras). A streamed batch (a
+file import, whose days are known only as it reads them) takes the advisory lock before it
+touches cameras and holds it to its commit: partition changes (the retention run's, another
+import's new day) wait for that import, and nothing deadlocks.
 
 SQLite keeps the single table; nothing here runs there.
 """
@@ -107,7 +107,7 @@ def ensure_partitions(conn: sa.Connection, days: Iterable[int]) -> list[int]:
     missing = sorted(wanted - partition_days(conn))
     if not missing:
         return []
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PARTITION_LOCK)))
+    lock_partition_ddl(conn)
     missing = sorted(wanted - partition_days(conn))  # another process may have made some
     if len(missing) > MAX_NEW_PARTITIONS:
         raise ValueError(
@@ -117,6 +117,16 @@ def ensure_partitions(conn: sa.Connection, days: Iterable[int]) -> list[int]:
     for day in missing:
         create_partition(conn, day)
     return missing
+
+
+def lock_partition_ddl(conn: sa.Connection) -> None:
+    """Hold, to the end of ``conn``'s transaction, the lock every partition change takes.
+
+    A streamed import takes it before it touches cameras (its new days are known only as it
+    reads them), so it never holds cameras while waiting for this lock: lock order is always
+    this lock, then cameras. The lock is reentrant within the transaction.
+    """
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PARTITION_LOCK)))
 
 
 def create_partition(conn: sa.Connection, day: int, *, attach: bool = True) -> str:

@@ -25,6 +25,7 @@ from agency_node.storage.partitions import (
     drop_partitions_before,
     ensure_days_ahead,
     ensure_partitions,
+    lock_partition_ddl,
 )
 from agency_node.storage.schema import (
     MAX_NONCE,
@@ -188,6 +189,8 @@ class NodeStore:
                 # writers, so taking the partition lock after the camera upsert could
                 # deadlock with the retention run making tomorrow's partition.
                 ensure_partitions(conn, {day_of(s.observed_at) for s in new_sightings})
+            elif self._postgres:
+                lock_partition_ddl(conn)  # streamed: its days come later (see partitions)
             self._upsert_cameras(conn, new_cameras)
             for chunk in _chunks(new_sightings, chunk_rows):
                 self._check_cameras_known(conn, chunk, first_position=offered)

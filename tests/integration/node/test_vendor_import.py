@@ -100,7 +100,7 @@ def query_answer(
     query = search_query(now, plate=PLATE, requester=requester())
     request = node_pb2.SearchRequest(
         query=wire.envelope_to_pb(sign_query(gateway_key, query)),
-        evidence=wire.envelope_to_pb(node.authority.evidence(query)),
+        evidence=node.authority.evidence(query),
     )
     stub = node.stub(credential(pki_dir, "federation", "gateway"))
     return list(stub.Search(request, timeout=10).sightings)
