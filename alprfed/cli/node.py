@@ -6,7 +6,6 @@ refused), 2 usage error, 5 the database cannot be reached.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from alprfed.cli.common import (
     new_signing_key,
     parse_time,
 )
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.node_tokens import token
 from alprfed.cli.progress import progress, progress_options, wanted
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
@@ -174,7 +174,7 @@ def seed(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option("--camera", "camera_id", help="platerecognizer-csv: the camera the file is from.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@json_option
 @progress_options
 @friendly_errors
 def import_(
@@ -241,7 +241,7 @@ def import_(
             "duplicates_skipped": offered - stored,
             "cameras_registered": cameras,
         }
-        click.echo(json.dumps(outcome, indent=2))
+        emit_json(outcome)
         return
     console.print(
         f"imported {stored:,} sightings and {cameras} cameras into {config.agency_id} "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from alprfed.cli.common import (
     parse_duration,
     parse_time,
 )
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.models import Purpose, TimeWindow, normalize_plate
 from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant, WarrantLimits
 from alprfed.signing import WARRANT_TYPE, SigningKey, envelope_from_json, envelope_to_json
@@ -115,9 +115,6 @@ def issue(
     )
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-
-
 def _show(status: gateway_pb2.WarrantStatus, as_json: bool) -> None:
     payload = canonical.decode(status.warrant.payload)
     if as_json:
@@ -129,7 +126,7 @@ def _show(status: gateway_pb2.WarrantStatus, as_json: bool) -> None:
             "ledger_index": status.ledger_index,
             "warrant": payload,  # the court-signed payload, as signed
         }
-        click.echo(json.dumps(document, indent=2))
+        emit_json(document)
         return
     w = Warrant.from_canonical(payload)
     table = Table(show_header=False, title=f"warrant {w.warrant_id}")
