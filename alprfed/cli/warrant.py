@@ -66,6 +66,7 @@ def warrant() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the signed warrant (DSSE JSON).",
 )
+@json_option
 @friendly_errors
 def issue(
     court_key: Path,
@@ -81,6 +82,7 @@ def issue(
     limit_states: tuple[str, ...],
     limit_agencies: tuple[str, ...],
     out: Path,
+    as_json: bool,
 ) -> None:
     """Sign a warrant with a court key (the court's side; no gateway involved)."""
     now = int(dt.datetime.now(dt.UTC).timestamp())
@@ -108,6 +110,18 @@ def issue(
     )
     envelope = SigningKey.load(court_key).sign_envelope(WARRANT_TYPE, signed.to_canonical())
     out.write_text(envelope_to_json(envelope))
+    if as_json:
+        emit_json(
+            {
+                "warrant_id": warrant_id,
+                "court": court,
+                "key_id": envelope.key_id,
+                "prospective": signed.prospective,
+                "expires_at": signed.expires_at,
+                "out": str(out),
+            }
+        )
+        return
     kind = "prospective (tracking)" if signed.prospective else "historical"
     console.print(
         f"{kind} warrant {warrant_id} signed by {court} (key {envelope.key_id}), "
