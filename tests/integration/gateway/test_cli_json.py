@@ -11,8 +11,6 @@ from click.testing import CliRunner, Result
 from federations import SUSPECT, Federation
 
 from alprfed.cli.main import cli
-from alprfed.ledger import iter_entries
-from alprfed.ledger.reader import LedgerReader
 from alprfed.signing import SigningKey, VerifyingKey
 
 
@@ -76,15 +74,7 @@ def test_ledger_open_json_gives_the_plate_and_the_opening_entry(
     federation: Federation, tmp_path: Path
 ) -> None:
     answer = federation.query("sjpd", "officer-garcia", warrant_id=federation.warrant())
-    reader = LedgerReader.open_readonly(federation.ledger_url)
-    try:
-        (decision,) = [
-            e
-            for e in iter_entries(reader, kinds=["query_decision"])
-            if e.body["query_id"] == answer.query_id
-        ]
-    finally:
-        reader.close()
+    (decision,) = federation.logged("query_decision", "query_id", answer.query_id)
     auditor = federation.profile(tmp_path, "ca-state-auditor", "auditor-patel")
     opened = document(
         invoke(
@@ -95,12 +85,7 @@ def test_ledger_open_json_gives_the_plate_and_the_opening_entry(
     assert opened["index"] == decision.index
     assert [c["plate"] for c in opened["commitments"]] == [SUSPECT] * len(decision.commitments)
     assert all(len(bytes.fromhex(c["salt"])) > 0 for c in opened["commitments"])
-    reader = LedgerReader.open_readonly(federation.ledger_url)
-    try:
-        (logged,) = iter_entries(
-            reader, start=opened["opening_ledger_index"], end=opened["opening_ledger_index"] + 1
-        )
-    finally:
-        reader.close()
+    (logged,) = federation.logged("commitment_opened", "opened_index", decision.index)
+    assert logged.index == opened["opening_ledger_index"]
     assert logged.kind.value == "commitment_opened"
     assert logged.body["opened_index"] == decision.index
