@@ -99,3 +99,18 @@ def new_signing_key(out: Path) -> VerifyingKey:
     key = SigningKey.generate()
     key.save(out)
     return key.public
+
+
+def print_new_signing_key(out: Path, *, as_json: bool) -> None:
+    """`keygen`'s output: the new key's public half, for the federation file or a court.
+
+    Raises:
+        ConfigError: ``out`` exists.
+    """
+    from alprfed.cli.json_output import emit_json
+
+    public = new_signing_key(out)
+    if as_json:
+        emit_json({"key_file": str(out), "public_key": public.to_text(), "key_id": public.key_id})
+    else:
+        console.print(public.to_text(), highlight=False)

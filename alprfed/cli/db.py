@@ -10,7 +10,6 @@ ours, a database that refused a migration), 2 usage error.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import click
 import sqlalchemy as sa
 
 from alprfed.cli.common import console, friendly_errors
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.config import read_toml
 from alprfed.db import create_engine
 from alprfed.errors import ConfigError, Unavailable
@@ -82,7 +82,7 @@ def db() -> None:
     help="With --sql --from N: the database was made before Alembic (its *_schema_version "
     "table says N); the SQL stamps it first.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@json_option
 @friendly_errors
 def upgrade(config_path: Path, sql: bool, from_version: int, legacy: bool, as_json: bool) -> None:
     """Apply every migration the service's database lacks (what the service does at start).
@@ -117,7 +117,7 @@ def upgrade(config_path: Path, sql: bool, from_version: int, legacy: bool, as_js
     finally:
         engine.dispose()
     if as_json:
-        click.echo(json.dumps({"upgraded": results}))
+        emit_json({"upgraded": results})
         return
     for result in results:
         change = "already current" if result["from"] == result["to"] else "upgraded"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, format_time, friendly_errors
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.client import exigent_approval_request as approval_request
 from alprfed.models import EXIGENT_PURPOSES
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
@@ -26,7 +25,7 @@ def exigent() -> None:
 )
 @click.option("--case", "case_number", required=True)
 @click.option("--note", default="", help="Why this cannot wait for a warrant.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@json_option
 @connection_options
 @friendly_errors
 def approve(
@@ -55,17 +54,15 @@ def approve(
             metadata=connection.metadata(),
         )
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "approval_id": approval.approval_id,
-                    "officer": approval.officer_id,
-                    "supervisor": approval.supervisor_id,
-                    "agency": approval.agency_id,
-                    "expires_at": approval.expires_at,
-                    "ledger_index": approval.ledger_index,
-                }
-            )
+        emit_json(
+            {
+                "approval_id": approval.approval_id,
+                "officer": approval.officer_id,
+                "supervisor": approval.supervisor_id,
+                "agency": approval.agency_id,
+                "expires_at": approval.expires_at,
+                "ledger_index": approval.ledger_index,
+            }
         )
         return
     console.print(
@@ -80,7 +77,7 @@ def approve(
 @click.argument("query_id")
 @click.option("--upheld/--not-upheld", required=True, help="The court's finding.")
 @click.option("--note", default="")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@json_option
 @connection_options
 @friendly_errors
 def review(query_id: str, upheld: bool, note: str, as_json: bool, connection: Connection) -> None:
@@ -92,14 +89,12 @@ def review(query_id: str, upheld: bool, note: str, as_json: bool, connection: Co
             metadata=connection.metadata(),
         )
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "query_id": result.query_id,
-                    "upheld": result.upheld,
-                    "ledger_index": result.ledger_index,
-                }
-            )
+        emit_json(
+            {
+                "query_id": result.query_id,
+                "upheld": result.upheld,
+                "ledger_index": result.ledger_index,
+            }
         )
         return
     console.print(

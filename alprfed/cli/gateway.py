@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from alprfed.cli.client import Connection, connection_options
-from alprfed.cli.common import console, friendly_errors, new_signing_key
+from alprfed.cli.common import console, friendly_errors, print_new_signing_key
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.config import load_gateway_config
 from alprfed.errors import ConfigError
@@ -70,15 +71,17 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
 
 @gateway.command("keygen")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
 @friendly_errors
-def keygen(out: Path) -> None:
+def keygen(out: Path, as_json: bool) -> None:
     """Make an Ed25519 signing key (query, ledger or court key); print its public key."""
-    console.print(new_signing_key(out).to_text())
+    print_new_signing_key(out, as_json=as_json)
 
 
 @gateway.command("reload")
+@json_option
 @connection_options
-def reload(connection: Connection) -> None:
+def reload(as_json: bool, connection: Connection) -> None:
     """Reload the gateway's policies and federation file (federation admins).
 
     A changed policy is published in the audit ledger before it takes effect; files that do
@@ -92,5 +95,8 @@ def reload(connection: Connection) -> None:
             timeout=connection.timeout_s,
             metadata=connection.metadata(),
         )
+    if as_json:
+        emit_json({"changed": reply.changed, "bundle_sha256": reply.bundle_sha256})
+        return
     state = "changed and published" if reply.changed else "unchanged"
     console.print(f"policy {state}; bundle {reply.bundle_sha256} in force")

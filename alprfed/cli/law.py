@@ -8,7 +8,6 @@ query too) and sends and logs nothing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import click
 from rich.markup import escape
 
 from alprfed.cli.common import console, format_time, friendly_errors, parse_time
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.errors import ConfigError
 from alprfed.law import LawBook, LawPack, LawRequest, LawRule, RuleKind, load_law_book
 from alprfed.law.explain import Explanation, Verdict, explain
@@ -31,7 +31,6 @@ policies_option = click.option(
     default=None,
     help="Policies directory (default: the bundled policies).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
 
 
 def _book(policies: Path | None) -> LawBook:
@@ -40,10 +39,6 @@ def _book(policies: Path | None) -> LawBook:
 
         policies = bundled_policies_dir()
     return load_law_book(policies)
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 @click.group("law")
@@ -63,7 +58,7 @@ def show(state: str, at_text: str, policies: Path | None, as_json: bool) -> None
     at = parse_time(at_text)
     pack = _book(policies).pack(code)
     if as_json:
-        _echo_json(_pack_json(pack, at))
+        emit_json(_pack_json(pack, at))
         return
     summary = summarize(pack)
     console.print(f"[bold]{escape(pack.state)}: {escape(pack.title)}[/]", soft_wrap=True)
@@ -240,7 +235,7 @@ def explain_command(
     )
     explanation = explain(_book(policies), request)
     if as_json:
-        _echo_json(explanation.to_json())
+        emit_json(explanation.to_json())
     else:
         _print_explanation(explanation)
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from alprfed.cli.common import console, format_time, friendly_errors
-from alprfed.cli.progress import progress, progress_options, wanted
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.errors import ConfigError, LedgerError, LedgerVerificationError
 from alprfed.ledger.checkpoint import (
     CheckpointError,
@@ -30,12 +30,10 @@ from alprfed.ledger.checkpoint import (
     read_checkpoint,
     verifiers_origin,
 )
-from alprfed.ledger.entry import EntryKind, LedgerEntryView
+from alprfed.ledger.entry import EntryKind
 from alprfed.ledger.note import NoteError, NoteVerifier
 from alprfed.ledger.proof import verify_consistency
 from alprfed.ledger.source import LedgerSource, build_tlog_proof, iter_entries
-from alprfed.ledger.tlog_proof import verify_tlog_proof
-from alprfed.ledger.verify import verify_ledger
 from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.signing import SigningKey
 
@@ -209,11 +207,24 @@ def ledger(ctx: click.Context, /, **options: Any) -> None:
 
 
 @ledger.command()
+@json_option
 @click.pass_context
 @friendly_errors
-def checkpoint(ctx: click.Context) -> None:
-    """Print the newest signed checkpoint, verbatim."""
-    click.echo(_open_source(ctx).latest_checkpoint(), nl=False)
+def checkpoint(ctx: click.Context, as_json: bool) -> None:
+    """Print the newest signed checkpoint, verbatim (not verified: `verify` checks it)."""
+    note = _open_source(ctx).latest_checkpoint()
+    if not as_json:
+        click.echo(note, nl=False)
+        return
+    from alprfed.cli.ledger_verify import checkpoint_json
+
+    try:
+        body = checkpoint_json(read_checkpoint(note))
+    except CheckpointError as exc:
+        raise LedgerVerificationError(
+            f"the newest checkpoint does not parse: {exc.detail}"
+        ) from None
+    emit_json({**body, "note": note})
 
 
 @ledger.command("verifier-key")
@@ -224,14 +235,20 @@ def checkpoint(ctx: click.Context) -> None:
     help="The ledger's Ed25519 private key, PKCS#8 PEM.",
 )
 @click.option("--origin", required=True, help="The ledger's origin (its key name).")
+@json_option
 @friendly_errors
-def verifier_key(key_file: Path, origin: str) -> None:
+def verifier_key(key_file: Path, origin: str, as_json: bool) -> None:
     """Print the verifier key (vkey) that oversight bodies verify checkpoints with."""
     try:
         verifier = NoteVerifier.for_key(origin, SigningKey.load(key_file).public)
     except NoteError as exc:
         raise ConfigError(f"--origin: {exc.detail}") from None
-    click.echo(verifier.to_vkey())
+    if as_json:
+        emit_json(
+            {"origin": verifier.name, "key_id": verifier.key_id.hex(), "vkey": verifier.to_vkey()}
+        )
+    else:
+        click.echo(verifier.to_vkey())
 
 
 @ledger.command()
@@ -282,16 +299,19 @@ def _print_table(views: Any) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the receipt here (e.g. entry.tlog-proof); default: standard output.",
 )
+@json_option
 @click.pass_context
 @friendly_errors
-def proof(ctx: click.Context, index: int, out: Path | None) -> None:
+def proof(ctx: click.Context, index: int, out: Path | None, as_json: bool) -> None:
     """Write an offline receipt (c2sp.org/tlog-proof@v1) for one entry."""
     text = build_tlog_proof(_open_source(ctx), index)
-    if out is None:
-        click.echo(text, nl=False)
-    else:
+    if out is not None:
         out.write_text(text, encoding="utf-8")
         click.echo(f"wrote the receipt for entry {index} to {out}", err=True)
+    if as_json:
+        emit_json({"index": index, "receipt": text, "out": None if out is None else str(out)})
+    elif out is None:
+        click.echo(text, nl=False)
 
 
 @ledger.command()
@@ -304,14 +324,21 @@ def proof(ctx: click.Context, index: int, out: Path | None) -> None:
     metavar="VKEY",
     help="Also verify the proof against the log's signed checkpoints of both sizes.",
 )
+@json_option
 @click.pass_context
 @friendly_errors
-def consistency(ctx: click.Context, old_size: int, new_size: int, keys: tuple[str, ...]) -> None:
+def consistency(
+    ctx: click.Context, old_size: int, new_size: int, keys: tuple[str, ...], as_json: bool
+) -> None:
     """Print the RFC 9162 consistency proof between two tree sizes, one base64 hash a line."""
     source = _open_source(ctx)
-    hashes = source.consistency_proof(old_size, new_size)
-    for value in hashes:
-        click.echo(base64.b64encode(value).decode("ascii"))
+    hashes = [
+        base64.b64encode(value).decode("ascii")
+        for value in source.consistency_proof(old_size, new_size)
+    ]
+    if not as_json:
+        for value in hashes:
+            click.echo(value)
     if keys:
         verifiers = load_verifiers(keys)
         origin = verifiers_origin(verifiers)
@@ -321,191 +348,33 @@ def consistency(ctx: click.Context, old_size: int, new_size: int, keys: tuple[st
             if not notes:
                 raise LedgerVerificationError(f"the log signed no checkpoint of size {size}")
             roots.append(open_checkpoint(notes[0], verifiers, origin=origin).root)
-        verify_consistency(old_size, new_size, roots[0], roots[1], hashes)
+        verify_consistency(
+            old_size, new_size, roots[0], roots[1], [base64.b64decode(h) for h in hashes]
+        )
         click.echo(
             f"verified against the signed checkpoints of sizes {old_size} and {new_size}", err=True
         )
-
-
-@ledger.command()
-@_KEY_OPTION
-@_POLICY_OPTION
-@click.option(
-    "--state",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Monitor state file: the newest checkpoint must extend the one accepted "
-    "last; updated only when everything verifies.",
-)
-@progress_options
-@click.pass_context
-@friendly_errors
-def verify(
-    ctx: click.Context,
-    keys: tuple[str, ...],
-    policy_file: Path | None,
-    state: Path | None,
-    quiet: bool,
-    force_progress: bool,
-) -> None:
-    """Recompute every entry and check every checkpoint the log signed (and, with a witness
-    policy, every cosignature and the quorum on the published checkpoint)."""
-    verifiers, policy = load_trust(keys, policy_file)
-    source = _open_source(ctx)
-    show = wanted(quiet=quiet, forced=force_progress)
-    with progress("verifying", entry_total(source) if show else None, show=show) as step:
-        report = verify_ledger(
-            source, verifiers, state_file=state, witness_policy=policy, on_progress=step
-        )
-    since = (
-        ""
-        if report.previous_size is None
-        else f"; consistent with the {report.previous_size} entries accepted before"
-    )
-    witnessed = (
-        f"; published checkpoint cosigned by {', '.join(sorted(report.cosigners))} "
-        f"(quorum {policy.describe_quorum()})"
-        if policy is not None and policy.requires_witnesses
-        else ""
-    )
-    console.print(
-        f"[bold green]ledger verifies[/]: {report.size} entries, "
-        f"{report.checkpoints_checked} signed checkpoints{since}{witnessed}",
-        highlight=False,
-    )
-
-
-@ledger.command("verify-proof")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-@_KEY_OPTION
-@_POLICY_OPTION
-@friendly_errors
-def verify_proof(file: Any, keys: tuple[str, ...], policy_file: Path | None) -> None:
-    """Verify a .tlog-proof receipt offline and print the entry it proves."""
-    verifiers, policy = load_trust(keys, policy_file)
-    receipt = verify_tlog_proof(
-        file.read(), verifiers, origin=verifiers_origin(verifiers), witness_policy=policy
-    )
-    console.print(
-        f"[bold green]receipt verifies[/]: entry {receipt.entry.index} is in "
-        f"{receipt.checkpoint.origin} at tree size {receipt.checkpoint.size}",
-        highlight=False,
-    )
-    click.echo(json.dumps(_entry_json(receipt.entry), indent=2, sort_keys=True, ensure_ascii=False))
-
-
-def _entry_json(view: LedgerEntryView) -> dict[str, Any]:
-    return {**view.to_json(), "time_utc": format_time(view.time)}
-
-
-@ledger.command()
-@_KEY_OPTION
-@_POLICY_OPTION
-@click.option(
-    "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Monitor state file, as for `verify`.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.pass_context
-@friendly_errors
-def audit(
-    ctx: click.Context,
-    keys: tuple[str, ...],
-    policy_file: Path | None,
-    state: Path | None,
-    as_json: bool,
-) -> None:
-    """Verify the ledger, then re-decide every logged query with the policy then in force.
-
-    A replay of entries that do not verify would prove nothing, so the whole ledger is verified
-    first (exactly as `verify`; exit non-zero naming the first bad index). Then every decision
-    the published policy contradicts is listed (exit 1 if any), and a summary: queries per
-    agency, purpose and outcome, warrants used, exigent queries awaiting review.
-    """
-    from rich.table import Table
-
-    from alprfed.policy.replay import audit_entries
-
-    source = _open_source(ctx)
-    verifiers, policy = load_trust(keys, policy_file)
-    verified = verify_ledger(source, verifiers, state_file=state, witness_policy=policy)
-    report = audit_entries(iter_entries(source, end=verified.size))
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        summary = Table(title=f"audit of {report.entries} entries", header_style="bold")
-        summary.add_column("what")
-        summary.add_column("count", justify="right")
-        rows = [("queries", report.queries), ("malformed requests", report.rejected)]
-        rows += [(f"by {k}", v) for k, v in sorted(report.by_requester.items())]
-        rows += [(f"purpose {k}", v) for k, v in sorted(report.by_purpose.items())]
-        rows += [(f"answers {k}", v) for k, v in sorted(report.by_outcome.items())]
-        rows += [
-            ("warrants used", len(report.warrants_used)),
-            ("exigent queries awaiting review", len(report.awaiting_review)),
-        ]
-        for what, count in rows:
-            summary.add_row(what, str(count))
-        console.print(summary)
-        for query_id in report.awaiting_review:
-            console.print(f"awaiting judicial review: exigent query {query_id}")
-        for d in report.disagreements:
-            console.print(
-                f"[bold red]DISAGREES[/] entry {d.index} (query {d.query_id}, "
-                f"{d.agency}): logged {d.logged}; policy says {d.replayed}"
-                + (f" — {d.note}" if d.note else ""),
-                highlight=False,
-            )
-        if report.clean:
-            console.print(
-                f"[green]ledger verified ({verified.size} entries); every logged "
-                "decision agrees with the policy in force[/]"
-            )
-    if not report.clean:
-        raise SystemExit(1)
-
-
-@ledger.command("open")
-@click.option("--index", type=click.IntRange(min=0), required=True, help="The entry to open.")
-@click.option("--reason", required=True, help="Why (recorded in the ledger with your name).")
-@click.pass_context
-@friendly_errors
-def open_commitment(ctx: click.Context, index: int, reason: str) -> None:
-    """Open one entry's plate commitments (auditors; through a gateway only).
-
-    The gateway appends a commitment_opened entry naming you, the entry and the reason before
-    it answers, so every opening is itself audited. Openings past the gateway's retention of
-    them are gone for good: the commitment stays, the plate cannot be recovered.
-    """
-    options: _SourceOptions = ctx.obj
-    if options.database or not (options.gateway or options.profile):
-        raise click.UsageError(
-            "opening commitments goes through a gateway: --profile FILE or "
-            "--gateway HOST:PORT (before the command)"
+        emit_json(
+            {"old_size": old_size, "new_size": new_size, "proof": hashes, "verified": bool(keys)}
         )
-    from alprfed.v1 import ledger_pb2, ledger_pb2_grpc
-
-    connection = _gateway_connection(options)
-    with connection.channel() as channel:
-        opening = ledger_pb2_grpc.LedgerStub(channel).OpenCommitment(
-            ledger_pb2.OpenCommitmentRequest(index=index, reason=reason),
-            timeout=connection.timeout_s,
-            metadata=connection.metadata(),
-        )
-    console.print(
-        f"entry {opening.index}: opening recorded as ledger entry {opening.opening_ledger_index}",
-        highlight=False,
-    )
-    for slot, (plate, salt) in enumerate(zip(opening.plates, opening.salts, strict=True)):
-        console.print(f"  commitment {slot}: plate {plate} (salt {salt.hex()})", highlight=False)
 
 
 def _register_commands() -> None:
+    from alprfed.cli.ledger_open import open_commitment
     from alprfed.cli.ledger_reconcile import reconcile_command
     from alprfed.cli.ledger_tiles import export_tiles_command
+    from alprfed.cli.ledger_verify import audit, verify, verify_proof
 
-    ledger.add_command(reconcile_command)
-    ledger.add_command(export_tiles_command)
+    for command in (
+        verify,
+        verify_proof,
+        audit,
+        open_commitment,
+        reconcile_command,
+        export_tiles_command,
+    ):
+        ledger.add_command(command)
 
 
 _register_commands()

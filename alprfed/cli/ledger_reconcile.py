@@ -10,6 +10,7 @@ import click
 
 from alprfed.cli.common import console, fail, friendly_errors
 from alprfed.cli.exit_codes import ExitCode
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.client import fetch_access_log
 from alprfed.errors import ConfigError
 from alprfed.rpc.tls import secure_channel
@@ -59,7 +60,7 @@ def read_access_log(path: Path) -> list[dict[str, Any]]:
     metavar="AGENCY=FILE",
     help="Read an access log exported by the node's operator (JSON lines).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 @click.pass_context
 @friendly_errors
 def reconcile_command(
@@ -97,16 +98,13 @@ def reconcile_command(
                 logs[agency] = list(fetch_access_log(channel, connection.metadata()))
     report = reconcile(iter_entries(source, end=verified.size), logs)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "matched": report.matched,
-                    "refusals_with_decision": report.refusals_with_decision,
-                    "attempts_without_decision": report.attempts_without_decision,
-                    "findings": [f.__dict__ for f in report.findings],
-                },
-                indent=2,
-            )
+        emit_json(
+            {
+                "matched": report.matched,
+                "refusals_with_decision": report.refusals_with_decision,
+                "attempts_without_decision": report.attempts_without_decision,
+                "findings": [f.__dict__ for f in report.findings],
+            }
         )
     else:
         console.print(

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from alprfed.cli.common import friendly_errors
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.ledger.tile_export import export_tiles
 
 
@@ -23,10 +24,11 @@ from alprfed.ledger.tile_export import export_tiles
     help="The ledger's database (or give --database before the command, to `ledger`).",
 )
 @click.option("--list", "list_files", is_flag=True, help="Print every file written.")
+@json_option
 @click.pass_context
 @friendly_errors
 def export_tiles_command(
-    ctx: click.Context, directory: Path, database: str | None, list_files: bool
+    ctx: click.Context, directory: Path, database: str | None, list_files: bool, as_json: bool
 ) -> None:
     """Write the published checkpoint, its tiles and its entry bundles to DIRECTORY."""
     from alprfed.ledger.reader import LedgerReader
@@ -40,6 +42,16 @@ def export_tiles_command(
         report = export_tiles(reader, directory)
     finally:
         reader.close()
+    if as_json:  # every file written, --list or not: a script has no other way to learn them
+        emit_json(
+            {
+                "size": report.size,
+                "directory": str(directory),
+                "written": report.written,
+                "unchanged": report.unchanged,
+            }
+        )
+        return
     if list_files:
         for path in report.written:
             click.echo(path)

@@ -6,27 +6,23 @@ refused), 2 usage error, 5 the database cannot be reached.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from agency_node.formats import ALL_FORMATS, ALPRFED_CSV
 from agency_node.formats.problems import ImportRejected
-from agency_node.synthetic.cities import PRESETS
-from agency_node.synthetic.generate import DEFAULT_DAYS, MAX_DAYS
 from alprfed.cli.common import (
     console,
     err_console,
     fail,
     format_time,
     friendly_errors,
-    new_signing_key,
-    parse_time,
+    print_new_signing_key,
 )
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.node_tokens import token
 from alprfed.cli.progress import progress, progress_options, wanted
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
@@ -81,75 +77,6 @@ def _load(config_path: Path) -> NodeConfig:
     return load_node_config(config_path, insecure=True, environ=os.environ)
 
 
-@node.command("seed")
-@config_option
-@click.option("--sightings", type=click.IntRange(min=0), required=True, help="How many in all.")
-@click.option("--seed", "seed_value", type=int, required=True, help="Same seed, same data.")
-@click.option(
-    "--days",
-    type=click.IntRange(1, MAX_DAYS),
-    default=DEFAULT_DAYS,
-    show_default=True,
-    help="Spread the traffic over this many days before --now.",
-)
-@click.option("--now", "now_text", help="ISO 8601 or Unix seconds [default: the clock].")
-@click.option("--city", type=click.Choice(sorted(PRESETS)), help="A city preset, not the state's.")
-@click.option("--no-demo", is_flag=True, help="Leave out the demo plates.")
-@progress_options
-@friendly_errors
-def seed(
-    config_path: Path,
-    sightings: int,
-    seed_value: int,
-    days: int,
-    now_text: str | None,
-    city: str | None,
-    no_demo: bool,
-    quiet: bool,
-    force_progress: bool,
-) -> None:
-    """Fill the node's database with realistic, reproducible synthetic sightings.
-
-    Cameras on the street grid of the agency's city (some at clinics, places of worship, a
-    school, an immigration law office, a shelter), commuting vehicles, out-of-state plates,
-    and the demo plates every seeded node holds. The same --seed and --now give the same data.
-    """
-    from agency_node.seed import DEMO_PLATES, generate, seed_node
-    from agency_node.storage import NodeStore
-
-    config = _load(config_path)
-    now = parse_time(now_text) if now_text else SYSTEM_CLOCK.now()
-    data = generate(
-        agency_id=config.agency_id,
-        state=config.state,
-        sightings=sightings,
-        seed=seed_value,
-        now=now,
-        days=days,
-        city=city,
-        demo=not no_demo,
-    )
-    show = wanted(quiet=quiet, forced=force_progress)
-    with (
-        NodeStore.open(config.database_url) as store,
-        progress("seeding", sightings, show=show) as step,
-    ):
-        summary = seed_node(store, data, on_progress=step)
-    console.print(
-        f"seeded {config.agency_id} ({summary.city}): {summary.sightings:,} sightings from "
-        f"{format_time(summary.window[0])} to {format_time(summary.window[1])}, "
-        f"{summary.cameras} cameras ({summary.sensitive_cameras} at sensitive sites)",
-        soft_wrap=True,
-    )
-    if summary.demo_sightings:
-        table = Table("demo plate", "state", "sightings here", "story", title="Demo plates")
-        with NodeStore.open(config.database_url) as store:
-            for demo in DEMO_PLATES:
-                seen = len(store.find_sightings(demo.plate, 0, now))
-                table.add_row(demo.plate, demo.identity.plate_state, str(seen), demo.story)
-        console.print(table)
-
-
 @node.command("import", epilog=SIGHTINGS_HELP)
 @click.argument("sightings_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_option
@@ -174,7 +101,7 @@ def seed(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option("--camera", "camera_id", help="platerecognizer-csv: the camera the file is from.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@json_option
 @progress_options
 @friendly_errors
 def import_(
@@ -241,7 +168,7 @@ def import_(
             "duplicates_skipped": offered - stored,
             "cameras_registered": cameras,
         }
-        click.echo(json.dumps(outcome, indent=2))
+        emit_json(outcome)
         return
     console.print(
         f"imported {stored:,} sightings and {cameras} cameras into {config.agency_id} "
@@ -292,8 +219,9 @@ def _import_vendor(
 
 @node.command("purge")
 @config_option
+@json_option
 @friendly_errors
-def purge(config_path: Path) -> None:
+def purge(config_path: Path, as_json: bool) -> None:
     """Delete sightings past the retention period now, and queue the signed purge report.
 
     The retention is the stricter of the configuration's retention_seconds and the state law
@@ -320,6 +248,18 @@ def purge(config_path: Path) -> None:
         report = purger.run_once()
         pending = len(store.pending_purge_reports())
     source = guard.retention_rule.citation if guard.retention_rule else "configuration"
+    if as_json:
+        emit_json(
+            {
+                "deleted_sightings": report.deleted_sightings,
+                "cutoff": report.cutoff,
+                "retention_seconds": report.retention_seconds,
+                "retention_source": source,
+                "forgotten_nonces": report.forgotten_nonces,
+                "reports_awaiting_delivery": pending,
+            }
+        )
+        return
     console.print(
         f"purged {report.deleted_sightings:,} sightings observed before "
         f"{format_time(report.cutoff)} (retention {report.retention_seconds:,} s, {source}); "
@@ -331,10 +271,11 @@ def purge(config_path: Path) -> None:
 
 @node.command("keygen")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
 @friendly_errors
-def keygen(out: Path) -> None:
+def keygen(out: Path, as_json: bool) -> None:
     """Make the node's Ed25519 receipt-signing key; print the public key for the federation."""
-    console.print(new_signing_key(out).to_text())
+    print_new_signing_key(out, as_json=as_json)
 
 
 # --- serve ---------------------------------------------------------------------------------
@@ -388,4 +329,11 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     server.stop()
 
 
-node.add_command(token)
+def _register_commands() -> None:
+    from alprfed.cli.node_seed import seed
+
+    node.add_command(seed)
+    node.add_command(token)
+
+
+_register_commands()

@@ -13,6 +13,7 @@ import click
 
 from agency_node.camera_tokens import CameraTokens
 from alprfed.cli.common import console, err_console, fail, format_time, friendly_errors
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import load_node_config
 
@@ -41,11 +42,16 @@ def _tokens(config_path: Path) -> CameraTokens:
 @token.command("issue")
 @click.argument("camera_id")
 @config_option
+@json_option
 @friendly_errors
-def issue(camera_id: str, config_path: Path) -> None:
+def issue(camera_id: str, config_path: Path, as_json: bool) -> None:
     """Issue CAMERA_ID a token (replacing its old one) and print it, once."""
-    issued = _tokens(config_path).issue(camera_id, now=SYSTEM_CLOCK.now())
-    click.echo(issued.token)
+    now = SYSTEM_CLOCK.now()
+    issued = _tokens(config_path).issue(camera_id, now=now)
+    if as_json:
+        emit_json({"camera_id": issued.camera_id, "token": issued.token, "issued_at": now})
+    else:
+        click.echo(issued.token)
     err_console.print(
         f"token issued to camera {camera_id}: configure it as the engine's webhook header "
         "'Authorization: Bearer <token>'; it is not shown again",
@@ -56,17 +62,26 @@ def issue(camera_id: str, config_path: Path) -> None:
 @token.command("revoke")
 @click.argument("camera_id")
 @config_option
+@json_option
 @friendly_errors
-def revoke(camera_id: str, config_path: Path) -> None:
+def revoke(camera_id: str, config_path: Path, as_json: bool) -> None:
     """Revoke CAMERA_ID's token; its next delivery is refused."""
     _tokens(config_path).revoke(camera_id)
-    console.print(f"token of camera {camera_id} revoked")
+    if as_json:
+        emit_json({"camera_id": camera_id, "revoked": True})
+    else:
+        console.print(f"token of camera {camera_id} revoked")
 
 
 @token.command("list")
 @config_option
+@json_option
 @friendly_errors
-def list_(config_path: Path) -> None:
+def list_(config_path: Path, as_json: bool) -> None:
     """The cameras holding a token, and when it was issued."""
-    for camera_id, issued_at in sorted(_tokens(config_path).issued().items()):
+    issued = sorted(_tokens(config_path).issued().items())
+    if as_json:
+        emit_json({"tokens": [{"camera_id": c, "issued_at": at} for c, at in issued]})
+        return
+    for camera_id, issued_at in issued:
         console.print(f"{camera_id}  issued {format_time(issued_at)}", highlight=False)

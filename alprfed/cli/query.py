@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import click
 from alprfed.cli.client import Connection, connection_options
 from alprfed.cli.common import console, friendly_errors, parse_time
 from alprfed.cli.exit_codes import for_answer
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.models import Purpose, parse_purpose
 from alprfed.query import QueryAnswer, QueryInput
 from alprfed.query_view import render_answer
@@ -81,7 +81,7 @@ def answer_to_json(answer: QueryAnswer) -> dict[str, Any]:
     help="A supervisor's exigent approval id instead of a warrant.",
 )
 @click.option("--agencies", default="", help="Comma-separated agency ids (default: all).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@json_option
 @click.option(
     "--proof-out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -127,7 +127,7 @@ def query(
     if proof_out is not None:
         proof_out.write_text(answer.ledger_proof)
     if as_json:
-        click.echo(json.dumps(answer_to_json(answer), indent=2))
+        emit_json(answer_to_json(answer))
     else:
         render_answer(answer, console)
         if proof_out is not None:

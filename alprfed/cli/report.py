@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from alprfed.cli.common import console, friendly_errors
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.ledger import (
     _KEY_OPTION,
     _POLICY_OPTION,
@@ -123,6 +124,7 @@ def _builder(
     help="Monitor state file, as for `alprfed ledger verify`.",
 )
 @progress_options
+@json_option
 @click.pass_context
 @friendly_errors
 def build(
@@ -134,11 +136,15 @@ def build(
     state: Path | None,
     quiet: bool,
     force_progress: bool,
+    as_json: bool,
 ) -> None:
     """Verify the ledger, then write the report's static site to --out."""
     verifiers, policy = _trust(keys, policy_file, unwitnessed)
-    show = wanted(quiet=quiet, forced=force_progress)
+    show = wanted(quiet=quiet, forced=force_progress, as_json=as_json)
     size = _builder(_open_source(ctx), verifiers, policy, out, state, show_progress=show)()
+    if as_json:
+        emit_json({"verified_entries": size, "index": str(out / "index.html")})
+        return
     console.print(
         f"[bold green]report built[/] from {size} verified entries: {out / 'index.html'}",
         highlight=False,

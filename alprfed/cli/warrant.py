@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from alprfed.cli.common import (
     parse_duration,
     parse_time,
 )
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.models import Purpose, TimeWindow, normalize_plate
 from alprfed.policy.warrants import WARRANT_SALT_BYTES, Warrant, WarrantLimits
 from alprfed.signing import WARRANT_TYPE, SigningKey, envelope_from_json, envelope_to_json
@@ -66,6 +66,7 @@ def warrant() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the signed warrant (DSSE JSON).",
 )
+@json_option
 @friendly_errors
 def issue(
     court_key: Path,
@@ -81,6 +82,7 @@ def issue(
     limit_states: tuple[str, ...],
     limit_agencies: tuple[str, ...],
     out: Path,
+    as_json: bool,
 ) -> None:
     """Sign a warrant with a court key (the court's side; no gateway involved)."""
     now = int(dt.datetime.now(dt.UTC).timestamp())
@@ -108,14 +110,23 @@ def issue(
     )
     envelope = SigningKey.load(court_key).sign_envelope(WARRANT_TYPE, signed.to_canonical())
     out.write_text(envelope_to_json(envelope))
+    if as_json:
+        emit_json(
+            {
+                "warrant_id": warrant_id,
+                "court": court,
+                "key_id": envelope.key_id,
+                "prospective": signed.prospective,
+                "expires_at": signed.expires_at,
+                "out": str(out),
+            }
+        )
+        return
     kind = "prospective (tracking)" if signed.prospective else "historical"
     console.print(
         f"{kind} warrant {warrant_id} signed by {court} (key {envelope.key_id}), "
         f"expires {format_time(signed.expires_at)}; written to {out}"
     )
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 
 
 def _show(status: gateway_pb2.WarrantStatus, as_json: bool) -> None:
@@ -129,7 +140,7 @@ def _show(status: gateway_pb2.WarrantStatus, as_json: bool) -> None:
             "ledger_index": status.ledger_index,
             "warrant": payload,  # the court-signed payload, as signed
         }
-        click.echo(json.dumps(document, indent=2))
+        emit_json(document)
         return
     w = Warrant.from_canonical(payload)
     table = Table(show_header=False, title=f"warrant {w.warrant_id}")

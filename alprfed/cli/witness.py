@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from alprfed.cli.common import friendly_errors
+from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.errors import ConfigError
 from alprfed.ledger.cosignature import CosignatureVerifier
@@ -50,26 +51,42 @@ def witness() -> None:
 @witness.command("keygen")
 @name_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
 @friendly_errors
-def keygen(name: str, out: Path) -> None:
+def keygen(name: str, out: Path, as_json: bool) -> None:
     """Make the witness's Ed25519 key (0600) and print its vkey for witness policies."""
     _checked_name(name)
     if out.exists():
         raise ConfigError(f"{out} exists; refusing to overwrite a key")
     key = SigningKey.generate()
     key.save(out)
-    click.echo(CosignatureVerifier.for_key(name, key.public).to_vkey())
+    _print_vkey(CosignatureVerifier.for_key(name, key.public), as_json=as_json, key_file=out)
 
 
 @witness.command("vkey")
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @name_option
+@json_option
 @friendly_errors
-def vkey(key_path: Path, name: str) -> None:
+def vkey(key_path: Path, name: str, as_json: bool) -> None:
     """Print the witness vkey (cosignature/v1, type 0x04) of a key under a name."""
     _checked_name(name)
     key = SigningKey.load(key_path)
-    click.echo(CosignatureVerifier.for_key(name, key.public).to_vkey())
+    _print_vkey(CosignatureVerifier.for_key(name, key.public), as_json=as_json, key_file=key_path)
+
+
+def _print_vkey(verifier: CosignatureVerifier, *, as_json: bool, key_file: Path) -> None:
+    if as_json:
+        emit_json(
+            {
+                "name": verifier.name,
+                "key_id": verifier.key_id.hex(),
+                "vkey": verifier.to_vkey(),
+                "key_file": str(key_file),
+            }
+        )
+    else:
+        click.echo(verifier.to_vkey())
 
 
 @witness.command("serve")

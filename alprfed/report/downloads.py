@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from alprfed.json_document import json_document_text
 from alprfed.report.compile import TransparencyReport
 from alprfed.report.facts import utc_time
 
@@ -103,8 +104,8 @@ def refusals_csv(report: TransparencyReport) -> str:
 
 
 def audit_json(report: TransparencyReport) -> str:
-    # As the CLI prints it (json.dumps(..., indent=2) and a newline from click.echo).
-    return json.dumps(report.audit.to_json(), indent=2) + "\n"
+    # The very text `alprfed ledger audit --json` prints, so the two can be compared.
+    return json_document_text(report.audit.to_json())
 
 
 def report_json(report: TransparencyReport) -> str:

@@ -53,6 +53,14 @@ def decision() -> Callable[..., PendingEntry]:
 
 
 @pytest.fixture
+def log(store: LedgerStore, fill: Callable[[LedgerStore, list[int]], None]) -> LedgerStore:
+    """8 entries in 3 batches (so 4 signed checkpoints): a warrant, then 3 and 4 decisions."""
+    store.append_batch([PendingEntry("warrant_registered", {"warrant_id": "w-1"}, ("7ABC123",))])
+    fill(store, [3, 4])
+    return store
+
+
+@pytest.fixture
 def fill() -> Callable[[LedgerStore, list[int]], None]:
     """Append batches of the given sizes, numbering entries consecutively."""
 

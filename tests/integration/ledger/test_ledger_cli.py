@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
@@ -15,20 +14,12 @@ from alprfed.cli.exit_codes import ExitCode
 from alprfed.cli.main import cli
 from alprfed.db import writer
 from alprfed.ledger import schema
-from alprfed.ledger.entry import PendingEntry
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.store import LedgerStore
 from alprfed.signing import SigningKey
 
 ORIGIN = "ledger.alprfed.test/federation"
 Fill = Callable[[LedgerStore, list[int]], None]
-
-
-@pytest.fixture
-def log(store: LedgerStore, fill: Fill) -> LedgerStore:
-    store.append_batch([PendingEntry("warrant_registered", {"warrant_id": "w-1"}, ("7ABC123",))])
-    fill(store, [3, 4])
-    return store
 
 
 def run(*args: str) -> Result:

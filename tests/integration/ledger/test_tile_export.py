@@ -4,6 +4,7 @@ and refusing to overwrite a tile that differs (a fork)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -189,6 +190,29 @@ def test_the_cli_exports_and_reports(
     again = _cli("--database", database_url, "export-tiles", str(out))
     assert again.exit_code == 0, again.output
     assert "0 file(s) written, 2 already there" in again.output
+
+
+def test_the_cli_json_lists_every_file_written(
+    log: tuple[LedgerStore, str],
+    database_url: str,
+    tmp_path: Path,
+    decision: Callable[..., PendingEntry],
+) -> None:
+    store, vkey = log
+    grow(store, 3, decision)
+    out = tmp_path / "out"
+    result = _cli("--database", database_url, "export-tiles", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["size"] == 3
+    assert report["directory"] == str(out)
+    assert report["unchanged"] == 0
+    assert sorted(report["written"]) == sorted(
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
+    )
+    assert TlogTilesClient(FileFetch(out), vkey).update().size == 3
+    again = json.loads(_cli("--database", database_url, "export-tiles", str(out), "--json").stdout)
+    assert (again["written"], again["unchanged"]) == ([], 2)
 
 
 def test_the_cli_names_a_conflict_without_a_traceback(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from node_configs import seed_ages, write_config
 
 from agency_node.seed import DEMO_PLATES
 from agency_node.storage import NodeStore
 from alprfed.cli.main import cli
-from alprfed.models import Camera, Position, SensitiveSite, Sighting
+from alprfed.models import Position, SensitiveSite, Sighting
 from alprfed.signing import PURGE_REPORT_TYPE, SigningKey, keyring, open_envelope
 
 SIGHTINGS_HEADER = (
@@ -28,30 +29,6 @@ GOOD_ROWS = (
     "Honda,Accord,Blue,https://evidence.example/1.jpg\n"
     "abc 1234,va,1763647200,npd-cam-002,36.8621,-76.3012,1,,,,\n"
 )
-
-
-def write_config(
-    directory: Path,
-    database_url: str,
-    key: SigningKey,
-    *,
-    state: str = "VA",
-    retention: int | None = None,
-) -> Path:
-    key.save(directory / "node.key")
-    lines = [
-        "[node]",
-        'agency_id = "npd"',
-        f'state = "{state}"',
-        f'database_url = "{database_url}"',
-        'signing_key = "node.key"',
-        f'gateway_key = "{SigningKey.generate().public.to_text()}"',
-    ]
-    if retention is not None:
-        lines.append(f"retention_seconds = {retention}")
-    path = directory / "node.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture
@@ -219,25 +196,6 @@ def test_import_refuses_a_misspelt_column(config: Path, tmp_path: Path) -> None:
 
 def test_import_of_a_missing_file_is_a_usage_error(config: Path, tmp_path: Path) -> None:
     assert run("import", tmp_path / "absent.csv", "--config", config).exit_code == 2
-
-
-def seed_ages(database_url: str, ages: list[int]) -> None:
-    now = int(time.time())
-    sightings = [
-        Sighting.create(
-            plate="ABC1234",
-            plate_state="VA",
-            observed_at=now - age,
-            camera_id="npd-cam-001",
-            position=Position(36_853_000, -76_287_000),
-            confidence_per_mille=900,
-        )
-        for age in ages
-    ]
-    with NodeStore.open(database_url) as store:
-        store.add_batch(
-            [Camera("npd-cam-001", "Granby St", Position(36_853_000, -76_287_000))], sightings
-        )
 
 
 def test_purge_applies_the_stricter_of_law_and_configuration(

@@ -347,3 +347,16 @@ def test_alprfed_report_serve_runs_as_a_process_until_terminated(
         _, rest = process.communicate(timeout=30)
     assert process.returncode == 0, rest
     assert "Traceback" not in rest
+
+
+def test_build_json_says_how_many_verified_entries_the_site_was_built_from(
+    ledger: BuiltLedger, tmp_path: Path
+) -> None:
+    out = tmp_path / "site"
+    policy = ("--witness-policy", ledger.witness_policy)
+    result = run("report", "--database", ledger.url, "build", "--out", str(out), *policy, "--json")
+    assert result.exit_code == 0, result.output
+    built = json.loads(result.stdout)
+    assert built["index"] == str(out / "index.html")
+    assert Path(built["index"]).is_file()
+    assert built["verified_entries"] == audit_json(ledger)["entries"]

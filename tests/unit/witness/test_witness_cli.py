@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import stat
 from pathlib import Path
 
@@ -69,3 +70,24 @@ def test_config_errors_show_toml_table_names_literally(tmp_path: Path) -> None:
     code, output = _run("witness", "serve", "--config", str(config))
     assert code == 1
     assert "no [[log]] table" in " ".join(output.split())  # not eaten as markup
+
+
+def test_keygen_and_vkey_json_give_the_same_witness_key(tmp_path: Path) -> None:
+    out = tmp_path / "witness-key.pem"
+    made = CliRunner().invoke(
+        cli, ["witness", "keygen", "--name", WITNESS_NAME, "--out", str(out), "--json"]
+    )
+    assert made.exit_code == 0, made.output
+    document = json.loads(made.stdout)
+    verifier = CosignatureVerifier.for_key(WITNESS_NAME, SigningKey.load(out).public)
+    assert document == {
+        "name": WITNESS_NAME,
+        "key_id": verifier.key_id.hex(),
+        "vkey": verifier.to_vkey(),
+        "key_file": str(out),
+    }
+    again = CliRunner().invoke(
+        cli, ["witness", "vkey", "--key", str(out), "--name", WITNESS_NAME, "--json"]
+    )
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == document
