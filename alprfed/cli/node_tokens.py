@@ -7,6 +7,7 @@ request: a revoked token stops working without a restart.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -32,7 +33,7 @@ def token() -> None:
 
 
 def _tokens(config_path: Path) -> CameraTokens:
-    config = load_node_config(config_path, insecure=True)
+    config = load_node_config(config_path, insecure=True, environ=os.environ)
     if config.webhook is None:
         fail(f"{config_path}: no [webhook] table: the node runs no webhook receiver")
         raise AssertionError("fail() exits")
