@@ -11,8 +11,8 @@ the same query for the same nodes and sends it to all of them at once over long-
 channels, waiting for every answer. No gates, no ledger, no receipts verified.
 
 Witnessed, at the target's node count: the same queries through a federation whose ledger
-three witness processes cosign (quorum 2 of 3), beside the unwitnessed gateway; the target is
-what witnessing adds to the p50.
+three witness processes cosign (quorum 2 of 3), running beside the unwitnessed one and asked in
+alternation with it (``bench.fanout_witnessed``); the target is what witnessing adds to the p50.
 
 Faults, at the target's node count (8): one node dead (nothing listens) or hanging (accepts
 TCP, never answers). Each query carries the officer's deadline; the answer must come within
@@ -36,21 +36,25 @@ from alprfed.demo.layout import Layout
 from alprfed.models import TimeWindow
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import SigningKey
-from alprfed.v1 import gateway_pb2, gateway_pb2_grpc, node_pb2_grpc
-from bench.datasets import DAY_S
+from alprfed.v1 import gateway_pb2, node_pb2_grpc
 from bench.environment import BenchEnv, BenchError
 from bench.evidence import BenchAuthority
-from bench.fanout_setup import PLATE, Running, running_federation, seed_nodes
+from bench.fanout_setup import (
+    PLATE,
+    WINDOW_S,
+    Officer,
+    Running,
+    is_complete,
+    running_federation,
+    seed_nodes,
+)
+from bench.fanout_witnessed import witnessed_figure
 from bench.federation import (
-    HOST,
-    REQUESTER_AGENCY,
-    REQUESTER_OFFICER,
     gateway_tls,
     node_ids,
-    person_tls,
     write_layout,
 )
-from bench.queries import CASE_NUMBER, Probe, QuerySigner
+from bench.queries import Probe, QuerySigner
 from bench.report import Figure, Goal, PartReport, Target, at_least
 from bench.stats import MS_PER_S, ConcurrentRun, Latency, run_concurrently, time_each_async
 
@@ -58,14 +62,11 @@ PART = "fanout"
 TITLE = "Gateway fan-out: federated queries through the gateway, beside a bare fan-out"
 TARGET_NODES = 8
 LATENCY_LIMIT = 1.5  # times the bare fan-out
-WITNESSING_LIMIT_MS = 5.0  # what witnessing may add to a federated query's p50
 RATE_LIMIT_PER_S = 200
 DEADLINE_SLACK = 1.1  # an answer within the deadline + 10%
-QUERY_TIMEOUT_S = 30.0
 # The bare fan-out gives each node what the gateway gives it by default.
 PER_NODE_TIMEOUT_S = DEFAULT_PER_NODE_TIMEOUT_MS / 1000
 EVIDENCE_BATCH = 16  # bare fan-out queries whose decisions share one checkpoint
-WINDOW_S = 3 * DAY_S
 
 
 @dataclass(frozen=True)
@@ -90,30 +91,6 @@ class _Side:
     @property
     def complete_per_second(self) -> float:
         return self.run.per_second * (1 - self.incomplete / self.run.latency.count)
-
-
-class _Officer:
-    """officer-garcia's client: one aio channel to the gateway. Create inside the loop."""
-
-    def __init__(self, running: Running, now: int) -> None:
-        tls = person_tls(running.layout, REQUESTER_AGENCY, REQUESTER_OFFICER)
-        self._channel = secure_channel(f"{HOST}:{running.gateway_port}", tls, asynchronous=True)
-        self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
-        self._request = gateway_pb2.QueryRequest(
-            plate=PLATE,
-            window_from=now - WINDOW_S,
-            window_to=now,
-            purpose="robbery",
-            case_number=CASE_NUMBER,
-            warrant_id=running.warrant_id,
-        )
-
-    async def query(self, timeout: float = QUERY_TIMEOUT_S) -> gateway_pb2.QueryResponse:
-        answer: gateway_pb2.QueryResponse = await self._stub.Query(self._request, timeout=timeout)
-        return answer
-
-    async def close(self) -> None:
-        await self._channel.close()
 
 
 class _BareFanout:
@@ -169,26 +146,6 @@ class _BareFanout:
         await asyncio.gather(*(c.close() for c in self._channels))
 
 
-# A node that misses its deadline under load leaves an answer incomplete, as designed; a node
-# answering anything but its sightings is a wrong answer and stops the benchmark.
-_LATE = (gateway_pb2.OUTCOME_TIMED_OUT, gateway_pb2.OUTCOME_UNAVAILABLE)
-
-
-def _is_complete(answer: gateway_pb2.QueryResponse, nodes: int) -> bool:
-    """Raises: BenchError for a wrong answer (a refusal, a bad receipt, no sightings)."""
-    if len(answer.outcomes) != nodes:
-        raise BenchError(f"{len(answer.outcomes)} outcomes for {nodes} nodes")
-    for outcome in answer.outcomes:
-        if outcome.outcome == gateway_pb2.OUTCOME_RESULTS and not outcome.sightings:
-            raise BenchError(f"{outcome.agency_id} answered without the plate's sightings")
-        if outcome.outcome not in (gateway_pb2.OUTCOME_RESULTS, *_LATE):
-            name = gateway_pb2.Outcome.Name(outcome.outcome)
-            raise BenchError(f"{outcome.agency_id} answered {name}: {outcome.detail}")
-    return answer.complete and all(
-        o.outcome == gateway_pb2.OUTCOME_RESULTS for o in answer.outcomes
-    )
-
-
 async def _side(query: Callable[[], Awaitable[bool]], s: FanoutSettings) -> _Side:
     """One query at a time for the latency (each must be complete), then ``s.concurrency`` at
     once for the rate (incomplete answers counted). ``query`` says whether it was complete."""
@@ -209,10 +166,10 @@ async def _side(query: Callable[[], Awaitable[bool]], s: FanoutSettings) -> _Sid
 
 
 async def _measure_gateway(running: Running, nodes: int, now: int, s: FanoutSettings) -> _Side:
-    officer = _Officer(running, now)
+    officer = Officer(running, now)
 
     async def query() -> bool:
-        return _is_complete(await officer.query(), nodes)
+        return is_complete(await officer.query(), nodes)
 
     try:
         return await _side(query, s)
@@ -239,7 +196,7 @@ async def _measure_bare(
 async def _measure_fault(
     running: Running, agencies: list[str], faulty: str, expected: int, now: int, s: FanoutSettings
 ) -> Latency:
-    officer = _Officer(running, now)
+    officer = Officer(running, now)
     samples = []
     try:
         for _ in range(s.fault_calls):
@@ -301,30 +258,6 @@ def _fault_figure(kind: str, latency: Latency, s: FanoutSettings) -> Figure:
     )
 
 
-def _witnessed_figure(
-    env: BenchEnv, s: FanoutSettings, agencies: list[str], now: int, unwitnessed: Latency
-) -> Figure:
-    """The same queries through a federation whose ledger three witness processes cosign
-    (quorum 2): the gateway waits for a witnessed checkpoint before the fan-out and before
-    the answer, and every node checks the cosignatures."""
-    env.log(f"{PART}: {s.target_nodes} nodes, witnessed")
-    root = env.scratch(f"{PART}-{s.target_nodes}-witnessed") / "federation"
-    layout = write_layout(root, s.target_nodes, witnessed=True)
-    seed_nodes(layout, agencies, sightings=s.sightings_per_node, seed=env.seed, now=now)
-    with running_federation(layout, agencies, now=now) as running:
-        witnessed = asyncio.run(_measure_gateway(running, s.target_nodes, now, s))
-    return Figure(
-        PART, "federated query p50, witnessed", f"{s.target_nodes} nodes, 3 witness processes",
-        witnessed.latency.p50 * MS_PER_S, "ms", unwitnessed.p50 * MS_PER_S,
-        "the same queries, unwitnessed",
-        (Target(Goal.OVER_FLOOR_AT_MOST, WITNESSING_LIMIT_MS,
-                f"witnessing adds ≤ {WITNESSING_LIMIT_MS:g} ms"),),
-        note=f"p99 {witnessed.latency.p99 * MS_PER_S:.1f} ms (unwitnessed "
-        f"{unwitnessed.p99 * MS_PER_S:.1f} ms); {witnessed.complete_per_second:.0f} complete "
-        f"answers/s with {s.concurrency} in flight",
-    )  # fmt: skip
-
-
 def _faults(
     env: BenchEnv, s: FanoutSettings, layout: Layout, agencies: list[str], now: int
 ) -> list[Figure]:
@@ -354,10 +287,17 @@ def run(settings: FanoutSettings, env: BenchEnv) -> PartReport:
         with running_federation(layout, agencies, now=now) as running:
             gateway = asyncio.run(_measure_gateway(running, nodes, now, settings))
             bare = asyncio.run(_measure_bare(running, agencies, now, settings))
-        for figure in _figures(nodes, gateway, bare, settings):
-            report.add(figure)
-        if nodes == settings.target_nodes:
-            report.add(_witnessed_figure(env, settings, agencies, now, gateway.latency))
+            for figure in _figures(nodes, gateway, bare, settings):
+                report.add(figure)
+            if nodes == settings.target_nodes:
+                report.add(
+                    witnessed_figure(
+                        env, running, agencies, part=PART,
+                        sightings=settings.sightings_per_node, now=now,
+                        rounds=settings.latency_calls, warmup=settings.warmup,
+                        rate_calls=settings.rate_calls, concurrency=settings.concurrency,
+                    )
+                )  # fmt: skip
         if nodes == settings.target_nodes:
             for figure in _faults(env, settings, layout, agencies, now):
                 report.add(figure)

@@ -37,15 +37,19 @@ from bench.federation import (
     COURT_CLERK,
     HOST,
     REQUESTER_AGENCY,
+    REQUESTER_OFFICER,
     person_tls,
 )
 from bench.hosts import Host, start_all
+from bench.queries import CASE_NUMBER
 
 NODE_HOST_PROCESSES = 2  # one per core of the 2-core machine the targets are stated for
 WARRANT_VALIDITY_S = 30 * DAY_S
 REGISTER_TIMEOUT_S = 30.0
 ACCEPT_POLL_S = 0.05
 PLATE = SUSPECT.plate  # every seeded node saw it within the last two days
+WINDOW_S = 3 * DAY_S  # the officer's query window
+QUERY_TIMEOUT_S = 30.0
 
 
 def seed_nodes(
@@ -180,3 +184,47 @@ def register_warrant(layout: Layout, gateway_port: int, now: int) -> str:
     finally:
         channel.close()
     return str(status.warrant_id)
+
+
+class Officer:
+    """officer-garcia's client: one aio channel to the gateway. Create inside the loop."""
+
+    def __init__(self, running: Running, now: int) -> None:
+        tls = person_tls(running.layout, REQUESTER_AGENCY, REQUESTER_OFFICER)
+        self._channel = secure_channel(f"{HOST}:{running.gateway_port}", tls, asynchronous=True)
+        self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
+        self._request = gateway_pb2.QueryRequest(
+            plate=PLATE,
+            window_from=now - WINDOW_S,
+            window_to=now,
+            purpose="robbery",
+            case_number=CASE_NUMBER,
+            warrant_id=running.warrant_id,
+        )
+
+    async def query(self, timeout: float = QUERY_TIMEOUT_S) -> gateway_pb2.QueryResponse:
+        answer: gateway_pb2.QueryResponse = await self._stub.Query(self._request, timeout=timeout)
+        return answer
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+# A node that misses its deadline under load leaves an answer incomplete, as designed; a node
+# answering anything but its sightings is a wrong answer and stops the benchmark.
+_LATE = (gateway_pb2.OUTCOME_TIMED_OUT, gateway_pb2.OUTCOME_UNAVAILABLE)
+
+
+def is_complete(answer: gateway_pb2.QueryResponse, nodes: int) -> bool:
+    """Raises: BenchError for a wrong answer (a refusal, a bad receipt, no sightings)."""
+    if len(answer.outcomes) != nodes:
+        raise BenchError(f"{len(answer.outcomes)} outcomes for {nodes} nodes")
+    for outcome in answer.outcomes:
+        if outcome.outcome == gateway_pb2.OUTCOME_RESULTS and not outcome.sightings:
+            raise BenchError(f"{outcome.agency_id} answered without the plate's sightings")
+        if outcome.outcome not in (gateway_pb2.OUTCOME_RESULTS, *_LATE):
+            name = gateway_pb2.Outcome.Name(outcome.outcome)
+            raise BenchError(f"{outcome.agency_id} answered {name}: {outcome.detail}")
+    return answer.complete and all(
+        o.outcome == gateway_pb2.OUTCOME_RESULTS for o in answer.outcomes
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -145,3 +146,56 @@ async def time_each_async(
         await call(i)
         samples.append(time.perf_counter() - started)
     return samples
+
+
+@dataclass(frozen=True)
+class P50Difference:
+    """How much ``b``'s p50 exceeds ``a``'s, from samples taken in alternation (round ``i``
+    timed one call of each), with the spread of that difference, in seconds."""
+
+    a: Latency
+    b: Latency
+    low: float  # the bootstrap's 95% interval of the difference of p50s
+    high: float
+    block_differences: tuple[float, ...]  # p50(b) - p50(a) within each block of rounds
+
+    @property
+    def difference(self) -> float:
+        return self.b.p50 - self.a.p50
+
+
+BOOTSTRAP_RESAMPLES = 1_000
+DIFFERENCE_BLOCKS = 5
+
+
+def p50_difference(a: Sequence[float], b: Sequence[float], *, rng: random.Random) -> P50Difference:
+    """The difference of p50s of paired samples, with its spread: a bootstrap over rounds
+    (both samples of a round drawn together, so a slow moment of the machine weighs on both
+    sides alike) and the difference within each of ``DIFFERENCE_BLOCKS`` consecutive blocks
+    (a drift of the machine's load shows as blocks that disagree).
+
+    Raises:
+        ValueError: ``a`` and ``b`` differ in length, or fewer than ``DIFFERENCE_BLOCKS``.
+    """
+    if len(a) != len(b) or len(a) < DIFFERENCE_BLOCKS:
+        raise ValueError(f"need equally many paired samples, at least {DIFFERENCE_BLOCKS}")
+    rounds = len(a)
+    resampled = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        picks = [rng.randrange(rounds) for _ in range(rounds)]
+        resampled.append(
+            percentile([b[i] for i in picks], 0.5) - percentile([a[i] for i in picks], 0.5)
+        )
+    size = rounds // DIFFERENCE_BLOCKS
+    blocks = tuple(
+        percentile(b[k * size : (k + 1) * size], 0.5)
+        - percentile(a[k * size : (k + 1) * size], 0.5)
+        for k in range(DIFFERENCE_BLOCKS)
+    )
+    return P50Difference(
+        a=Latency.of(a),
+        b=Latency.of(b),
+        low=percentile(resampled, 0.025),
+        high=percentile(resampled, 0.975),
+        block_differences=blocks,
+    )

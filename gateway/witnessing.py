@@ -163,7 +163,7 @@ class CheckpointWitnessing:
         # Set (and replaced) at every publication: waiters wake and check their size.
         self._published_changed = asyncio.Event()
         # One computation per (old, new), shared by the witnesses asking for it at once.
-        self._proofs: dict[tuple[int, int], asyncio.Task[list[bytes]]] = {}
+        self._proofs: dict[tuple[int, int], asyncio.Future[list[bytes]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._storing: asyncio.Task[None] | None = None
@@ -221,6 +221,12 @@ class CheckpointWitnessing:
             self._deferred_wake = None
         for event in self._wake.values():
             event.set()
+        # The consistency proofs the woken tasks will send, started now: on a worker thread
+        # before whatever the waiter's caller starts next (the query's evidence), instead of
+        # one loop turn later in each task.
+        for state in self.states.values():
+            if state.size is not None and 0 < state.size < self._head_size:
+                self._proof_future(state.size, self._head_size)
 
     async def wait_published(self, size: int, timeout_s: float) -> str:
         """The published checkpoint once it covers ``size`` entries.
@@ -327,21 +333,29 @@ class CheckpointWitnessing:
         self._collected.setdefault(size, {})[witness.name] = line
         self._maybe_publish(size, note)
 
-    async def _proof(self, old: int, new: int) -> list[bytes]:
-        if old in (0, new):
-            return []
+    def _proof_future(self, old: int, new: int) -> asyncio.Future[list[bytes]]:
+        """The consistency proof from ``old`` to ``new``: one computation (on a worker
+        thread, submitted at once) shared by every witness that needs it."""
         key = (old, new)
         if key not in self._proofs:
             if len(self._proofs) > 64:
-                self._proofs = {k: t for k, t in self._proofs.items() if not t.done()}
-            self._proofs[key] = asyncio.create_task(
-                asyncio.to_thread(self._store.consistency_proof, old, new)
+                self._proofs = {k: f for k, f in self._proofs.items() if not f.done()}
+            future = asyncio.get_running_loop().run_in_executor(
+                None, self._store.consistency_proof, old, new
             )
-        task = self._proofs[key]
+            # Retrieved even if no witness ends up sending it (a failure is logged by _run).
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._proofs[key] = future
+        return self._proofs[key]
+
+    async def _proof(self, old: int, new: int) -> list[bytes]:
+        if old in (0, new):
+            return []
+        future = self._proof_future(old, new)
         try:
-            return await asyncio.shield(task)  # one witness's cancellation is not the others'
+            return await asyncio.shield(future)  # one witness's cancellation is not the others'
         except LedgerError:
-            self._proofs.pop(key, None)  # a storage failure is retried, not remembered
+            self._proofs.pop((old, new), None)  # a storage failure is retried, not remembered
             raise
 
     def _maybe_publish(self, size: int, note: str) -> None:

@@ -108,7 +108,15 @@ def serve(config_path: Path, log_format: str | None) -> None:
 
     config = load_witness_config(config_path, environ=os.environ)
     apply_log_format(log_format, config.observability)
-    asyncio.run(_serve(config))
+    # uvloop: the same asyncio API on libuv, and less CPU per cosignature (docs/PERFORMANCE.md,
+    # "The witness round, instrumented"). Where it is not built (Windows), the standard loop
+    # serves exactly the same.
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_serve(config))
+    else:
+        uvloop.run(_serve(config))
 
 
 async def _serve(config: WitnessConfig) -> None:

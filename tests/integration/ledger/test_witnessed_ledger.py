@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,6 +20,7 @@ from alprfed.signing import SigningKey
 
 ORIGIN = "witnessed.test.example/ledger"
 NOW = 1_764_000_000
+BATCHES = 40  # appends racing their publications
 
 
 @pytest.fixture
@@ -41,11 +44,15 @@ def policy(key: SigningKey, witnesses: list[CosignatureSigner]) -> WitnessPolicy
 
 @pytest.fixture
 def store(database_url: str, key: SigningKey) -> Iterator[LedgerStore]:
-    ledger = LedgerStore.open(
-        database_url, origin=ORIGIN, signer=key, clock=FixedClock(NOW), publish_on_append=False
-    )
+    ledger = open_ledger(database_url, key)
     yield ledger
     ledger.close()
+
+
+def open_ledger(database_url: str, key: SigningKey) -> LedgerStore:
+    return LedgerStore.open(
+        database_url, origin=ORIGIN, signer=key, clock=FixedClock(NOW), publish_on_append=False
+    )
 
 
 def append(store: LedgerStore, count: int) -> str:
@@ -136,9 +143,7 @@ def test_an_announced_publication_is_read_at_once_and_stored_by_publish(
         store.tlog_proof(2), [verifier], origin=ORIGIN, witness_policy=policy
     )
     assert receipt.checkpoint.size == 3
-    elsewhere = LedgerStore.open(
-        database_url, origin=ORIGIN, signer=key, clock=FixedClock(NOW), publish_on_append=False
-    )
+    elsewhere = open_ledger(database_url, key)  # as another process would
     try:
         assert elsewhere.published_size() == 0  # not stored yet: another process lags
         assert store.publish(3, lines)
@@ -147,3 +152,41 @@ def test_an_announced_publication_is_read_at_once_and_stored_by_publish(
         elsewhere.close()
     store.announce(2, note)  # an older announcement changes nothing
     assert store.latest_checkpoint() == cosigned
+
+
+def test_publications_stored_while_the_writer_appends_all_land(
+    store: LedgerStore,
+    witnesses: list[CosignatureSigner],
+    policy: WitnessPolicy,
+    key: SigningKey,
+    database_url: str,
+) -> None:
+    """The gateway stores each publication on a worker thread while its writer appends on
+    another (on SQLite both take this process's append lock, not the file's busy polling):
+    no write fails, and what another process reads is the newest cosigned checkpoint."""
+    signed: queue.Queue[str | None] = queue.Queue()
+
+    def appender() -> None:
+        for _ in range(BATCHES):
+            signed.put(append(store, 2))
+        signed.put(None)
+
+    def publisher() -> int:
+        published = 0
+        while (note := signed.get()) is not None:
+            published += cosign(store, note, witnesses[:2])
+        return published
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        appended, published = pool.submit(appender), pool.submit(publisher)
+        appended.result()
+        assert published.result() == BATCHES  # each checkpoint newer than the last
+    elsewhere = open_ledger(database_url, key)  # as another process would
+    try:
+        assert elsewhere.published_size() == 2 * BATCHES
+        verifier = NoteVerifier.for_key(ORIGIN, key.public)
+        report = verify_ledger(elsewhere, [verifier], witness_policy=policy)
+        assert report.size == 2 * BATCHES
+        assert set(report.cosigners) == {"w0", "w1"}
+    finally:
+        elsewhere.close()
