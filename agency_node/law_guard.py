@@ -18,7 +18,15 @@ from alprfed.config import NodeConfig
 from alprfed.errors import Reason
 from alprfed.law import HolderGuard, LawDecision, LawRequest, load_law_book
 from alprfed.messages import SearchQuery
-from alprfed.models import MAX_WINDOW_FUTURE_S, Camera, SensitiveSite, Sighting
+from alprfed.models import (
+    MAX_WINDOW_FUTURE_S,
+    ROW_OBSERVED_AT,
+    ROW_SENSITIVE_SITE,
+    Camera,
+    SensitiveSite,
+    Sighting,
+    SightingRow,
+)
 
 
 @dataclass(frozen=True)
@@ -137,8 +145,14 @@ class NodeLawGuard:
         """Sightings observed before this instant are past retention and never returned."""
         return now - self.retention_seconds
 
-    def releasable(self, sighting: Sighting, now: int) -> bool:
-        return (
-            sighting.observed_at >= self.oldest_releasable(now)
-            and sighting.sensitive_site not in self.guard.withheld_sites
+    def releasable(self, row: SightingRow, now: int) -> bool:
+        """Whether a found sighting (its search row) may leave: within retention and not at a
+        site this state's law withholds.
+
+        Raises:
+            ValueError: the row's sensitive-site category is unknown (nothing is released).
+        """
+        site = row[ROW_SENSITIVE_SITE]
+        return row[ROW_OBSERVED_AT] >= self.oldest_releasable(now) and (
+            not site or SensitiveSite(site) not in self.guard.withheld_sites
         )

@@ -21,15 +21,15 @@ from agency_node.storage.access import ANSWERED, REFUSED, AccessRecord
 from alprfed import canonical
 from alprfed.clock import Clock
 from alprfed.errors import AlprfedError, Reason, VerificationError
-from alprfed.messages import SearchQuery, SearchReceipt, results_digest
-from alprfed.models import Sighting
+from alprfed.messages import SearchQuery, SearchReceipt, results_digest_of_rows
+from alprfed.models import SightingRow
 from alprfed.signing import SEARCH_RECEIPT_TYPE, Envelope, SigningKey
 
 log = logging.getLogger("alprfed.node.search")
 
 
 class SightingFinder(Protocol):
-    def find_sightings(self, plate: str, start: int, end: int) -> list[Sighting]: ...
+    def find_rows(self, plate: str, start: int, end: int) -> list[SightingRow]: ...
 
     def record_access(
         self, record: AccessRecord, *, nonce: tuple[str, int] | None = None
@@ -38,7 +38,9 @@ class SightingFinder(Protocol):
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    sightings: list[Sighting]
+    # The released sightings as the store's search rows (alprfed.models.SIGHTING_ROW): the
+    # receipt's digest and the response are both made straight from them, no Sighting each.
+    rows: list[SightingRow]
     refusals: tuple[Reason, ...]
     receipt: Envelope
 
@@ -92,12 +94,12 @@ class SearchService:
             raise
         now = self._clock.now()
         decision = self._law.decide(query, now, prospective=verified.prospective)
-        sightings: list[Sighting] = []
+        rows: list[SightingRow] = []
         if decision.allowed:
             start = max(query.window.start, self._law.oldest_releasable(now))
             if start <= query.window.end:
-                found = self._store.find_sightings(query.plate, start, query.window.end)
-                sightings = [s for s in found if self._law.releasable(s, now)]
+                found = self._store.find_rows(query.plate, start, query.window.end)
+                rows = [row for row in found if self._law.releasable(row, now)]
         else:
             log.warning(
                 "query %s from %s refused by %s law: %s",
@@ -109,8 +111,8 @@ class SearchService:
         receipt = SearchReceipt(
             query_id=query.query_id,
             node=self._node_id,
-            count=len(sightings),
-            results_sha256=results_digest(sightings),
+            count=len(rows),
+            results_sha256=results_digest_of_rows(rows),
             refused_rules=tuple(r.rule_id for r in decision.reasons),
             signed_at=now,
         )
@@ -122,7 +124,7 @@ class SearchService:
                 _record(received_at, query, ANSWERED, ""),
                 decision_index=verified.decision_index,
                 checkpoint_size=verified.checkpoint_size,
-                count=len(sightings),
+                count=len(rows),
                 receipt=signed,
             ),
             nonce=(query.nonce, nonce_kept_until(query)),
@@ -130,7 +132,7 @@ class SearchService:
         if not answered:
             self._refused(received_at, query, "query id or nonce used before (replay)")
             raise VerificationError(f"query {query.query_id} replays a query id or nonce")
-        return SearchOutcome(sightings=sightings, refusals=decision.reasons, receipt=signed)
+        return SearchOutcome(rows=rows, refusals=decision.reasons, receipt=signed)
 
     def _refused(self, received_at: int, query: SearchQuery | str | None, reason: str) -> None:
         try:

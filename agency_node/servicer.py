@@ -81,14 +81,15 @@ class AgencyNodeServicer(node_pb2_grpc.AgencyNodeServicer):  # type: ignore[misc
                 self._metrics.refusals.labels(reason.rule_id).inc()
         log.info(  # counts and rule ids only: never the plate, case or warrant
             "search answered: %d sightings, refused by %s",
-            len(outcome.sightings),
+            len(outcome.rows),
             ", ".join(r.rule_id for r in outcome.refusals) or "no rule",
         )
-        return node_pb2.SearchResponse(
-            sightings=[wire.sighting_to_pb(s) for s in outcome.sightings],
+        response = node_pb2.SearchResponse(
             receipt=wire.envelope_to_pb(outcome.receipt),
             refusals=wire.reasons_to_pb(outcome.refusals),
         )
+        wire.add_sighting_rows(response.sightings, outcome.rows)
+        return response
 
     def GetNodeInfo(self, request: node_pb2.GetNodeInfoRequest, context: Any) -> node_pb2.NodeInfo:
         self._caller(context)

@@ -177,7 +177,12 @@ class DriverStatement:
     def rows(self, conn: sa.Connection, values: Mapping[str, Any]) -> list[Any]:
         """Execute once; every row the statement returns, as tuples. Inside a transaction
         SQLAlchemy began (``engine.begin()``), the statement is part of it."""
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self.run(conn.connection.driver_connection, values)
+
+    def run(self, dbapi_connection: Any, values: Mapping[str, Any]) -> list[Any]:
+        """``rows`` on a DBAPI connection held outside SQLAlchemy's pool (in the driver's
+        autocommit mode, or inside ``dbapi_transaction``)."""
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(self.sql, self._params(values))
             return list(cursor.fetchall())
@@ -222,9 +227,16 @@ def driver_transaction(conn: sa.Connection) -> Iterator[None]:
     ``reader()`` connection (outside SQLAlchemy's transactions): they commit together or not
     at all, in one BEGIN/COMMIT instead of one per statement. SQLite takes the write lock up
     front (BEGIN IMMEDIATE), as every writer here does."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with dbapi_transaction(conn.connection.driver_connection, sqlite=conn.dialect.name == "sqlite"):
+        yield
+
+
+@contextmanager
+def dbapi_transaction(dbapi_connection: Any, *, sqlite: bool) -> Iterator[None]:
+    """``driver_transaction`` on a DBAPI connection in the driver's autocommit mode."""
+    cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN")
+        cursor.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
         try:
             yield
         except BaseException:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NewType
+from typing import Final, NewType
 
 from alprfed.errors import InvalidPlate, InvalidRequest, InvalidWindow
 
@@ -314,17 +314,106 @@ class Sighting:
 
     def to_canonical(self) -> dict[str, object]:
         """The form hashed into a node receipt's results digest (see docs/PROTOCOL.md)."""
-        return {
-            "id": self.id,
-            "plate": self.plate,
-            "plate_state": self.plate_state,
-            "observed_at": self.observed_at,
-            "camera_id": self.camera_id,
-            "position": self.position.to_canonical(),
-            "confidence_per_mille": self.confidence_per_mille,
-            "vehicle": [self.vehicle_make, self.vehicle_model, self.vehicle_color],
-            "image_uri": self.image_uri,
-        }
+        return canonical_sighting(self.to_row())
+
+    def to_row(self) -> SightingRow:
+        """This sighting as a row of the node's search (the ``SIGHTING_ROW`` columns)."""
+        return (
+            self.id,
+            self.plate,
+            self.plate_state,
+            self.observed_at,
+            self.camera_id,
+            self.position.latitude_e6,
+            self.position.longitude_e6,
+            self.vehicle_make,
+            self.vehicle_model,
+            self.vehicle_color,
+            self.confidence_per_mille,
+            self.image_uri,
+            self.sensitive_site.value if self.sensitive_site else None,
+        )
+
+    @classmethod
+    def from_row(cls, row: SightingRow) -> Sighting:
+        """A stored sighting from its search row (trusted: the node's own database).
+
+        Raises:
+            ValueError: the row's sensitive-site category is unknown.
+        """
+        (
+            id_,
+            plate,
+            state,
+            observed_at,
+            camera_id,
+            lat,
+            lon,
+            make,
+            model,
+            color,
+            conf,
+            uri,
+            site,
+        ) = row
+        return cls(
+            id=id_,
+            plate=plate,
+            plate_state=state,
+            observed_at=observed_at,
+            camera_id=camera_id,
+            position=Position(lat, lon),
+            vehicle_make=make,
+            vehicle_model=model,
+            vehicle_color=color,
+            confidence_per_mille=conf,
+            image_uri=uri,
+            sensitive_site=SensitiveSite(site) if site else None,
+        )
+
+
+# A sighting as one row of the node's search statement, in this column order (the node's
+# FIND_SIGHTINGS selects exactly these; tests/unit/core/test_sighting_rows.py checks it). The
+# node answers from rows: no Sighting object per released sighting on its hot path.
+SIGHTING_ROW = (
+    "id",
+    "plate",
+    "plate_state",
+    "observed_at",
+    "camera_id",
+    "lat_e6",
+    "lon_e6",
+    "make",
+    "model",
+    "color",
+    "confidence_per_mille",
+    "image_uri",
+    "sensitive_site",  # the camera's category, or None
+)
+SightingRow = tuple[int, str, str, int, str, int, int, str, str, str, int, str, "str | None"]
+# Literals (not SIGHTING_ROW.index) so the type checker knows each column's type.
+ROW_OBSERVED_AT: Final = 3
+ROW_SENSITIVE_SITE: Final = 12
+
+
+def canonical_sighting(row: SightingRow) -> dict[str, object]:
+    """The canonical form of one returned sighting, hashed (as a JSON array of these, in the
+    order sent) into a node receipt's results digest; docs/PROTOCOL.md. The one definition:
+    ``Sighting.to_canonical`` is this of its row. The sensitive-site category is not in it."""
+    (id_, plate, state, observed_at, camera_id, lat, lon, make, model, color, conf, uri, _site) = (
+        row
+    )
+    return {
+        "id": id_,
+        "plate": plate,
+        "plate_state": state,
+        "observed_at": observed_at,
+        "camera_id": camera_id,
+        "position": [lat, lon],
+        "confidence_per_mille": conf,
+        "vehicle": [make, model, color],
+        "image_uri": uri,
+    }
 
 
 MAX_WINDOW_SPAN_S = 400 * 86_400  # longer than any state's retention that we know of

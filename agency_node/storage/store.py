@@ -45,9 +45,10 @@ from agency_node.storage.statements import (
     purge_chunk_statement,
     query_claim,
 )
-from alprfed.db import DriverStatement, create_engine, driver_transaction, reader, writer
+from agency_node.storage.thread_connections import ThreadConnections
+from alprfed.db import DriverStatement, create_engine, dbapi_transaction, reader, writer
 from alprfed.errors import FailedPrecondition, InvalidRequest, NotFound, Unavailable
-from alprfed.models import Camera, Position, SensitiveSite, Sighting, normalize_plate
+from alprfed.models import Camera, Position, SensitiveSite, Sighting, SightingRow, normalize_plate
 from alprfed.signing import Envelope
 
 BULK_CHUNK_ROWS = 20_000  # rows held in memory and sent per COPY / executemany
@@ -107,6 +108,8 @@ class NodeStore:
         self._nonce_claim = DriverStatement(nonce_claim(postgres=self._postgres), engine.dialect)
         self._claim_query = DriverStatement(query_claim(postgres=self._postgres), engine.dialect)
         self._log_access = DriverStatement(access_log_insert(), engine.dialect)
+        # Each search thread's own connection for the lookup and the access record.
+        self._threads = ThreadConnections(engine)
         self.schema_version = schema_version
 
     @property
@@ -137,7 +140,8 @@ class NodeStore:
         return cls(engine, version)
 
     def close(self) -> None:
-        """Close every pooled connection. The store must not be used afterwards."""
+        """Close every pooled and held connection. The store must not be used afterwards."""
+        self._threads.close()
         self._engine.dispose()
 
     def __enter__(self) -> NodeStore:
@@ -235,40 +239,17 @@ class NodeStore:
         Raises:
             InvalidPlate: ``plate`` does not normalize to a plate.
         """
+        return [Sighting.from_row(row) for row in self.find_rows(plate, start, end)]
+
+    def find_rows(self, plate: str, start: int, end: int) -> list[SightingRow]:
+        """``find_sightings`` as search rows (``alprfed.models.SIGHTING_ROW``), for the search's
+        hot path, on the calling thread's own connection.
+
+        Raises:
+            InvalidPlate: ``plate`` does not normalize to a plate.
+        """
         params = {"plate": normalize_plate(plate), "start": start, "end": end}
-        with self._reader.connect() as conn:
-            rows = self._find.rows(conn, params)
-        return [
-            Sighting(
-                id=id_,
-                plate=plate_,
-                plate_state=state,
-                observed_at=observed_at,
-                camera_id=camera_id,
-                position=Position(lat_e6, lon_e6),
-                vehicle_make=make,
-                vehicle_model=model,
-                vehicle_color=color,
-                confidence_per_mille=confidence,
-                image_uri=image_uri,
-                sensitive_site=SensitiveSite(site) if site else None,
-            )
-            for (
-                id_,
-                plate_,
-                state,
-                observed_at,
-                camera_id,
-                lat_e6,
-                lon_e6,
-                make,
-                model,
-                color,
-                confidence,
-                image_uri,
-                site,
-            ) in rows
-        ]
+        return self._threads.run(lambda conn: self._find.run(conn, params))
 
     def count_sightings(self) -> int:
         with self._reader.connect() as conn:
@@ -341,15 +322,20 @@ class NodeStore:
             raise InvalidRequest("an answer names its query id", field="query_id")
         if nonce is not None and not 0 < len(nonce[0]) <= MAX_NONCE:
             raise InvalidRequest(f"nonce must be 1 to {MAX_NONCE} characters", field="nonce")
-        try:
-            with self._reader.connect() as conn, driver_transaction(conn):
-                if answered and not self._claim_query.rows(conn, {"query_id": record.query_id}):
+        row = record.to_row()
+
+        def claim_and_record(conn: Any) -> None:
+            with dbapi_transaction(conn, sqlite=not self._postgres):
+                if answered and not self._claim_query.run(conn, {"query_id": record.query_id}):
                     raise _Replayed  # rolls back: nothing was written
-                if nonce is not None and not self._nonce_claim.rows(
+                if nonce is not None and not self._nonce_claim.run(
                     conn, {"nonce": nonce[0], "expires_at": nonce[1]}
                 ):
                     raise _Replayed  # rolls back the query id's claim too
-                self._log_access.rows(conn, record.to_row())
+                self._log_access.run(conn, row)
+
+        try:
+            self._threads.run(claim_and_record)
         except _Replayed:
             return False
         return True

@@ -4,7 +4,8 @@ Each type has ``to_canonical`` (the payload to sign, through alprfed.canonical) 
 ``from_canonical`` (exactly its fields, each of its type; anything else is a
 VerificationError). docs/PROTOCOL.md lists every field of every payload type.
 
-    search      SearchQuery, Requester, SearchReceipt, results_digest, verify_receipt, Outcome
+    search      SearchQuery, Requester, SearchReceipt, results_digest(_of_rows),
+                verify_receipt, Outcome
     purge       PurgeReport                 a node's retention purge, for the ledger
     evidence    SearchEvidence              why a node may answer: witnessed ledger entries,
                                             the warrant or exigent approval, the plate opening
@@ -24,6 +25,7 @@ from alprfed.messages.search import (
     SearchQuery,
     SearchReceipt,
     results_digest,
+    results_digest_of_rows,
     verify_receipt,
 )
 
@@ -37,5 +39,6 @@ __all__ = [
     "SearchQuery",
     "SearchReceipt",
     "results_digest",
+    "results_digest_of_rows",
     "verify_receipt",
 ]

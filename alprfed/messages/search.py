@@ -24,7 +24,9 @@ from alprfed.models import (
     AgencyKind,
     Purpose,
     Sighting,
+    SightingRow,
     TimeWindow,
+    canonical_sighting,
     check_identifier,
     check_state,
     normalize_plate,
@@ -200,7 +202,13 @@ class SearchReceipt:
 
 def results_digest(sightings: Iterable[Sighting]) -> str:
     """Hex SHA-256 of the canonical JSON array of the results, in the order sent."""
-    return hashlib.sha256(canonical.encode([s.to_canonical() for s in sightings])).hexdigest()
+    return results_digest_of_rows([s.to_row() for s in sightings])
+
+
+def results_digest_of_rows(rows: Iterable[SightingRow]) -> str:
+    """``results_digest`` of the sightings given as search rows (``alprfed.models.SIGHTING_ROW``):
+    the same bytes, without building a Sighting per row (the node answers from its rows)."""
+    return hashlib.sha256(canonical.encode([canonical_sighting(row) for row in rows])).hexdigest()
 
 
 class Outcome(StrEnum):

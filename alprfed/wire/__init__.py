@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from alprfed.errors import InvalidRequest, Reason
-from alprfed.models import Camera, Position, Sighting, parse_sensitive_site
+from alprfed.models import Camera, Position, Sighting, SightingRow, parse_sensitive_site
 from alprfed.signing import Envelope
 from alprfed.v1 import common_pb2
 
@@ -90,6 +90,47 @@ def sighting_to_pb(sighting: Sighting) -> common_pb2.Sighting:
         image_uri=sighting.image_uri,
         sensitive_site=sighting.sensitive_site.value if sighting.sensitive_site else "",
     )
+
+
+def add_sighting_rows(target: Any, rows: Iterable[SightingRow]) -> None:
+    """Append search rows (``alprfed.models.SIGHTING_ROW``) to a repeated ``Sighting`` field,
+    each as ``sighting_to_pb`` would build it from ``Sighting.from_row(row)``.
+
+    The node's answer: filling messages in place with ``add`` costs about half of building
+    a ``Sighting``, then a message from it, then copying that into the response.
+    """
+    add = target.add
+    for (
+        id_,
+        plate,
+        state,
+        observed_at,
+        camera_id,
+        lat,
+        lon,
+        make,
+        model,
+        color,
+        conf,
+        uri,
+        site,
+    ) in rows:
+        pb = add(
+            id=id_,
+            plate=plate,
+            plate_state=state,
+            observed_at=observed_at,
+            camera_id=camera_id,
+            vehicle_make=make,
+            vehicle_model=model,
+            vehicle_color=color,
+            confidence_per_mille=conf,
+            image_uri=uri,
+            sensitive_site=site or "",
+        )
+        position = pb.position
+        position.latitude_e6 = lat
+        position.longitude_e6 = lon
 
 
 def envelope_from_pb(pb: common_pb2.SignedEnvelope, *, field: str) -> Envelope:
