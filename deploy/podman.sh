@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # sourced: its variables are the callers'
-# Sourced by deploy/check-image: podman from Debian, set up to run on
+# Sourced by deploy/check-image and deploy/check-compose: podman from Debian, set up to run on
 # the machine it finds itself on, or the caller's check skipped (exit 0) with the reason if
 # podman cannot run containers here at all. It sets CHECK_DIR, a scratch directory, and an
 # EXIT trap that runs the commands the caller appends to `cleanups` (newest first), then
@@ -17,9 +17,13 @@ trap run_cleanups EXIT
 
 # runc, not Debian's default crun: crun refuses a hybrid cgroup hierarchy (v1 controllers with
 # one also on the v2 mount), which some CI virtual machines have; runc runs on every layout.
+# CNI's dnsname plugin resolves compose service names (db) on the stack's network.
+DNSNAME_PLUGIN=/usr/lib/cni/dnsname
 missing=""
 for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
-if [ -n "$missing" ] && ! apt_install podman runc debootstrap debian-archive-keyring; then
+[ -x "$DNSNAME_PLUGIN" ] || missing="$missing $DNSNAME_PLUGIN"
+if [ -n "$missing" ] && ! apt_install podman runc debootstrap debian-archive-keyring \
+    golang-github-containernetworking-plugin-dnsname; then
   echo "deploy-check: SKIPPED the container checks: no$missing, and it does not install from Debian here"
   exit 0
 fi
