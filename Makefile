@@ -60,7 +60,8 @@ soak: dev
 	$(PY) -m pytest tests/fault tests/integration/witness/test_witness_kill9.py --soak --timeout=0 -q $(SOAK_ARGS)
 
 # deploy/: systemd units verified and scored for hardening, the compose stack's files and
-# settings checked, the image built where podman installs and can pull its base (else skipped).
+# settings checked, the image built on a base from Debian's archive and run, the compose stack
+# started and queried (skipped, saying why, only where podman cannot run at all).
 deploy-check: dev
 	PY=$(PY) deploy/check
 

@@ -1,4 +1,5 @@
-"""deploy/: the compose stack and the systemd units name only settings and files that exist.
+"""deploy/: the compose stack, the Containerfiles and the systemd units name only settings and
+files that exist.
 
 The compose federation is built for real (alprfed.demo.compose), each service's config is
 loaded with the environment compose gives it, and the gateway and a node open their real
@@ -8,6 +9,7 @@ ALPRFED_* variables must each be a setting of the service the unit runs.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import stat
 from pathlib import Path
@@ -163,3 +165,75 @@ def test_units_run_as_their_own_user_on_a_read_only_system(unit: Path) -> None:
     assert not missing, f"{unit.name} lacks {missing}"
     sysusers = (DEPLOY / "systemd/alprfed.sysusers.conf").read_text()
     assert re.search(rf"^u {service}\s", sysusers, re.MULTILINE)
+
+
+def containerfile_stages(path: Path) -> list[list[str]]:
+    """The instructions of each stage (continuation lines joined), the global ARGs first."""
+    joined = re.sub(r"\\\n", " ", path.read_text())
+    lines = [line.strip() for line in joined.splitlines()]
+    stages: list[list[str]] = [[]]
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("FROM "):
+            stages.append([])
+        stages[-1].append(line)
+    return stages
+
+
+def test_containerfile_takes_its_base_as_an_argument_defaulting_to_the_public_image() -> None:
+    global_args, *stages = containerfile_stages(DEPLOY / "Containerfile")
+    assert global_args == ["ARG BASE=docker.io/library/python:3.11-slim-bookworm"]
+    assert [stage[0].split()[1] for stage in stages] == ["${BASE}", "${BASE}"]
+
+
+def test_containerfile_final_stage_is_the_venv_alone_run_by_uid_10001() -> None:
+    _, build, final = containerfile_stages(DEPLOY / "Containerfile")
+    assert any("python3 -m venv /opt/alprfed" in line for line in build)
+    final_text = "\n".join(final)
+    assert "COPY --from=build /opt/alprfed /opt/alprfed" in final
+    # Nothing is built or installed in the stage that ships: no pip, no compiler, no apt.
+    for tool in ("pip", "apt-get", "gcc", "COPY . "):
+        assert tool not in final_text, tool
+    assert "USER 10001:10001" in final
+    assert final[-2:] == ['ENTRYPOINT ["/opt/alprfed/bin/alprfed"]', 'CMD ["--help"]']
+    # USER comes before anything that runs as the service.
+    assert final.index("USER 10001:10001") < final.index('ENTRYPOINT ["/opt/alprfed/bin/alprfed"]')
+
+
+def test_the_setup_service_runs_a_module_the_package_has(stack: dict[str, Any]) -> None:
+    setup = stack["services"]["setup"]
+    python, flag, module = setup["entrypoint"]
+    assert (python, flag) == ("python", "-m")
+    assert importlib.util.find_spec(module) is not None
+    assert setup["command"] == [MOUNT]
+
+
+def test_services_in_the_gateways_network_namespace_start_after_it(stack: dict[str, Any]) -> None:
+    sharing = {
+        name: service["network_mode"].removeprefix("service:")
+        for name, service in stack["services"].items()
+        if service.get("network_mode", "").startswith("service:")
+    }
+    assert len(sharing) == 5  # two nodes, three witnesses
+    for name, owner in sharing.items():
+        assert owner in stack["services"][name]["depends_on"], name
+
+
+def test_the_debian_override_builds_on_the_image_debian_base_makes(stack: dict[str, Any]) -> None:
+    override = yaml.safe_load((DEPLOY / "compose.debian.yaml").read_text())
+    match = re.search(
+        r"^IMAGE=\$\{ALPRFED_BASE_IMAGE:-(\S+)\}$", (DEPLOY / "debian-base").read_text(), re.M
+    )
+    assert match
+    base = match.group(1)
+    assert set(override["services"]) <= set(stack["services"])
+    for name, service in override["services"].items():
+        assert service["build"]["args"]["BASE"] == base, name
+    db = override["services"]["db"]
+    postgres = DEPLOY / db["build"]["context"]
+    assert containerfile_stages(postgres / "Containerfile")[0] == [f"ARG BASE={base}"]
+    # The entry point honours every variable the compose file gives the official image.
+    entrypoint = (postgres / "entrypoint").read_text()
+    for variable in stack["services"]["db"]["environment"]:
+        assert f"${{{variable}" in entrypoint, variable
