@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 
 from alprfed.errors import AlprfedError
 from alprfed.ledger.checkpoint import Checkpoint
-from alprfed.ledger.entry import GENESIS_PREV, entry_fault
+from alprfed.ledger.entry import GENESIS_PREV
+from alprfed.ledger.entry_fast import entry_fault
 from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, NodeId, leaf_hash, node_hash
 from alprfed.ledger.reader import LedgerReader
 
