@@ -107,7 +107,7 @@ def encode(value: JSONValue) -> bytes:
     # U+FFFF and one in U+E000..U+FFFF. With no character above U+FFFF anywhere in the output,
     # no key holds one and the fast result is right. ASCII output (the usual case) is settled
     # at once; otherwise by looking for the UTF-8 lead bytes of such characters.
-    if not data.isascii() and _beyond_bmp(data):
+    if not data.isascii() and beyond_bmp(data):
         data = _dumps(_utf16_ordered(value), 0)  # already in order: written as it iterates
     return data
 
@@ -125,7 +125,9 @@ def _dumps(value: JSONValue, option: int) -> bytes:
         raise CanonicalError(f"a value has no canonical encoding: {exc}") from None
 
 
-def _beyond_bmp(data: bytes) -> bool:
+def beyond_bmp(data: bytes) -> bool:
+    """Whether UTF-8 ``data`` holds a character above U+FFFF (where code-point key order and
+    RFC 8785's UTF-16 order can differ)."""
     # In UTF-8 the bytes F0..F4 only ever lead a character above U+FFFF; five memchr scans
     # cost far less than a regex or max() over the text.
     return (

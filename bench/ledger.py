@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -197,11 +199,16 @@ def _verify(settings: LedgerSettings, env: BenchEnv, report: PartReport) -> None
         url, cached = cached_ledger(env.cache_dir, size, seed=env.seed, log=env.log)
         env.log(f"{PART}: alprfed ledger verify, {size:,} entries")
         command = [*alprfed_command(), "ledger", "--database", url, "verify", "--key", cached.vkey]
+        load = os.getloadavg()[0]
+        cpu_before = _children_cpu_s()
         started = time.perf_counter()
         done = subprocess.run(
             command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S
         )
         elapsed = time.perf_counter() - started
+        # CPU per entry (every process of the command: the verifier and its workers) is the
+        # figure a shared machine barely moves; wall time follows the load.
+        cpu_us = (_children_cpu_s() - cpu_before) / size * 1e6
         if done.returncode != 0 or "ledger verifies" not in done.stdout:
             raise BenchError(
                 f"alprfed ledger verify failed ({done.returncode}): {done.stderr[-2000:]}"
@@ -212,8 +219,15 @@ def _verify(settings: LedgerSettings, env: BenchEnv, report: PartReport) -> None
                 _hash_everything(url, size), "read and hash every entry",
                 (at_most(VERIFY_LIMIT_S, f"≤ {VERIFY_LIMIT_S:g} s"),)
                 if size == VERIFY_TARGET_SIZE else (),
+                note=f"{cpu_us:.1f} µs CPU per entry; load average {load:.1f} at start",
             )
         )  # fmt: skip
+
+
+def _children_cpu_s() -> float:
+    """User and system CPU seconds of every waited-for child process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(settings: LedgerSettings, env: BenchEnv) -> PartReport:

@@ -27,21 +27,55 @@ the ledger was verified.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from alprfed.db import DriverStatement
 from alprfed.errors import AlprfedError
+from alprfed.ledger import schema
 from alprfed.ledger.checkpoint import Checkpoint
-from alprfed.ledger.entry import GENESIS_PREV, entry_fault
-from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, NodeId, leaf_hash, node_hash
+from alprfed.ledger.entry import GENESIS_PREV
+from alprfed.ledger.entry_fast import entry_fault
+from alprfed.ledger.merkle import (
+    EMPTY_ROOT,
+    LEAF_PREFIX,
+    NODE_PREFIX,
+    CompactRange,
+    NodeId,
+    complete_subtrees,
+    fold_right,
+    leaf_hash,
+    node_hash,
+)
 from alprfed.ledger.reader import LedgerReader
 
 CHUNK_LEVEL = 16  # 65,536 entries per chunk: a few seconds of one worker's time
 READ_PAGE = 8_192  # entries per read inside a chunk
 NODE_BATCH = 20_000  # stored subtree hashes fetched per query
 CHUNKS_IN_FLIGHT_PER_WORKER = 2  # bounds the memory of results not yet combined
+
+_sha256 = hashlib.sha256
+# Straight on the driver's cursor (alprfed.db.DriverStatement): SQLAlchemy's per-row result
+# handling cost more than reading the row. Node keys of one level are consecutive integers
+# (schema.node_key), so a chunk's stored subtrees are one range per level, compared in order.
+_ENTRY_DATA = (
+    sa.select(schema.entries.c.data)
+    .where(
+        schema.entries.c.idx >= sa.bindparam("start"), schema.entries.c.idx < sa.bindparam("end")
+    )
+    .order_by(schema.entries.c.idx)
+)
+_NODE_HASHES = (
+    sa.select(schema.nodes.c.hash)
+    .where(schema.nodes.c.node >= sa.bindparam("low"), schema.nodes.c.node < sa.bindparam("high"))
+    .order_by(schema.nodes.c.node)
+)
 
 
 @dataclass(frozen=True)
@@ -77,9 +111,10 @@ def check_chunk(
     """Check chunk ``chunk`` of the ledger at ``url`` (its leaves below ``end``), returning
     its in-chunk root at each of ``sizes`` and its peaks at ``remember`` (tree sizes inside
     it). Runs in a worker process."""
+    reader = _reader(url)
     try:
-        return _check_chunk(_reader(url), chunk, end, sizes, remember, level)
-    except AlprfedError:
+        return _check_chunk(reader, chunk, end, sizes, remember, level)
+    except (AlprfedError, SQLAlchemyError, reader.engine.dialect.loaded_dbapi.Error):
         return ChunkResult(sound=False)  # unreadable: the sequential walk says what it is
 
 
@@ -93,42 +128,65 @@ def _check_chunk(
 ) -> ChunkResult:
     start = chunk << level
     stop = min(end, start + (1 << level))
-    if start == 0:
-        prev = GENESIS_PREV
-    else:
-        before = reader.entries(start - 1, start)
-        if len(before) != 1:
-            return ChunkResult(sound=False)
-        prev = leaf_hash(before[0])
-    heard: dict[NodeId, bytes] = {}
-    # Node ids inside the chunk, made global: the chunk starts at a multiple of 2**n for
-    # every level n up to the chunk's.
-    tree = CompactRange(
-        on_node=lambda n, index, value: heard.__setitem__((n, index + (start >> n)), value)
-    )
-    wanted = set(sizes)
-    inner_roots: dict[int, bytes] = {}
-    remembered: tuple[bytes, ...] = ()
-    position = start
-    while position < stop:
-        page = reader.entries(position, min(stop, position + READ_PAGE))
-        if not page:
-            return ChunkResult(sound=False)  # missing entries
-        for data in page:
-            if entry_fault(data, position, prev) is not None:
+    dialect = reader.engine.dialect
+    entry_rows = DriverStatement(_ENTRY_DATA, dialect)
+    with reader.engine.connect() as conn:
+        if start == 0:
+            prev = GENESIS_PREV
+        else:
+            before = entry_rows.rows(conn, {"start": start - 1, "end": start})
+            if len(before) != 1:
                 return ChunkResult(sound=False)
-            prev = leaf_hash(data)
-            tree.append(prev)
-            position += 1
-            if position in wanted:
-                inner_roots[position] = tree.root()
-            if position == remember:
-                remembered = tuple(tree.peak_hashes())
-        if len(heard) >= NODE_BATCH and not _stored_match(reader, heard):
+            prev = leaf_hash(before[0][0])
+        leaves: list[bytes] = []
+        position = start
+        while position < stop:
+            page = entry_rows.rows(
+                conn, {"start": position, "end": min(stop, position + READ_PAGE)}
+            )
+            if not page:
+                return ChunkResult(sound=False)  # missing entries
+            for (data,) in page:
+                if entry_fault(data, position, prev) is not None:
+                    return ChunkResult(sound=False)
+                prev = _sha256(LEAF_PREFIX + data).digest()
+                leaves.append(prev)
+                position += 1
+        if position != stop:
             return ChunkResult(sound=False)
-    if position != stop or not _stored_match(reader, heard):
-        return ChunkResult(sound=False)
-    return ChunkResult(True, tuple(tree.peak_hashes()), inner_roots, remembered)
+        levels = _complete_levels(leaves)
+        node_rows = DriverStatement(_NODE_HASHES, dialect)
+        for height, hashes in enumerate(levels):
+            first = schema.node_key(height, start >> height)
+            stored = node_rows.rows(conn, {"low": first, "high": first + len(hashes)})
+            if [bytes(row[0]) for row in stored] != hashes:
+                return ChunkResult(sound=False)  # a stored subtree is missing or wrong
+
+    def subtrees(size: int) -> list[bytes]:
+        return [levels[n][i - (start >> n)] for n, i in complete_subtrees(start, size)]
+
+    inner_roots = {size: fold_right(subtrees(size)) for size in sizes}
+    # ``remember`` is the same for every chunk; only the one it ends in has its peaks.
+    remembered = (
+        tuple(subtrees(remember)) if remember is not None and start < remember <= stop else ()
+    )
+    return ChunkResult(True, tuple(subtrees(stop)), inner_roots, remembered)
+
+
+def _complete_levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Every complete subtree over ``leaves`` (an aligned run starting at a multiple of a
+    power of two at least its length), level by level from the leaves up: RFC 9162 §2.1.1's
+    interior nodes, built a level at a time instead of leaf by leaf."""
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append(
+            [
+                _sha256(NODE_PREFIX + below[i] + below[i + 1]).digest()
+                for i in range(0, len(below) - 1, 2)
+            ]
+        )
+    return levels
 
 
 def _stored_match(reader: LedgerReader, heard: dict[NodeId, bytes]) -> bool:

@@ -1,0 +1,128 @@
+"""The verifier's fast proof that one entry's bytes are a valid, canonical entry.
+
+``ledger verify`` must prove for every entry what ``decode_entry`` proves: the bytes are
+exactly what the canonical encoder writes for the value they hold (alprfed.canonical), and the
+value is an entry of this format (alprfed.ledger.entry). The exact path parses with orjson and
+walks the value in Python to refuse floats, unsafe integers and deep nesting before re-encoding;
+the walk alone was a third of verify's time (docs/PERFORMANCE.md, *Ledger verify*).
+
+Here the same refusals cost almost nothing:
+
+- msgspec decodes the bytes into a struct of exactly the entry's seven fields, typed (``v`` = 1,
+  naturals, 64 lower-case hex digits, a known kind, at most ``MAX_PLATES_PER_ENTRY``
+  commitments, an object body), and its C decoder hands every float to ``_no_floats``, which
+  refuses it;
+- orjson's ``OPT_STRICT_INTEGER`` refuses integers beyond ``±MAX_SAFE_INTEGER`` while it
+  re-encodes;
+- the nesting depth is read off the bytes (``_shallow``). (A msgspec type per depth level would
+  say it too, but msgspec builds such a type in time exponential in the depth.)
+
+Then the decoded value is re-encoded by the one canonical encoder's writer (orjson, sorted
+keys) and compared with the bytes. Equality proves canonical form: the bytes *are* that
+encoder's output for a value the types already admitted, so orjson reads them back as the
+same value and ``canonical.decode`` would accept them too.
+
+``entry_fields`` only ever accepts: on anything it cannot prove (an error from msgspec, a
+difference after re-encoding, a character beyond U+FFFF whose key order needs the UTF-16
+sort, a possible plate key) it returns None and the caller takes the exact path, which names
+the fault with the same message as always. tests/unit/ledger/test_entry_fast.py holds it to
+the exact path over random and mutated entries.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+import orjson
+
+from alprfed.canonical import MAX_DEPTH, MAX_SAFE_INTEGER, beyond_bmp
+from alprfed.ledger.entry import (
+    MAX_ENTRY_BYTES,
+    MAX_PLATES_PER_ENTRY,
+    EntryKind,
+    body_has_plate_keys,
+    exact_entry_fault,
+    may_hold_plate_keys,
+)
+
+_NATURAL = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER)]
+# Exactly 64 lower-case hex digits. msgspec matches patterns with re.search, so the anchors are
+# \A and \Z: "$" would also match before a final newline.
+_HEX_HASH = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{64}\Z")]
+_COMMITMENTS = Annotated[list[_HEX_HASH], msgspec.Meta(max_length=MAX_PLATES_PER_ENTRY)]
+
+
+class _Entry(msgspec.Struct, forbid_unknown_fields=True):
+    """The seven fields, in canonical (sorted) order, all required, no others."""
+
+    body: dict[str, Any]
+    index: _NATURAL
+    kind: EntryKind
+    plate_commitments: _COMMITMENTS
+    prev: _HEX_HASH
+    time: _NATURAL
+    v: Literal[1]
+
+
+def _no_floats(text: str) -> Any:
+    raise ValueError("floats have no canonical form")  # msgspec makes it a DecodeError
+
+
+_DECODER = msgspec.json.Decoder(_Entry, float_hook=_no_floats)
+# STRICT_INTEGER: orjson refuses integers beyond +-(2**53 - 1), canonical._check's bound.
+_CANONICAL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_SKELETON_DELETE = bytes(b for b in range(256) if b not in b'[]{}"')
+_SKELETON_TABLE = bytes.maketrans(b"{}", b"[]")
+
+
+def _shallow(data: bytes) -> bool:
+    """True only if no container in the JSON text ``data`` (valid and canonical) nests deeper
+    than canonical._check allows; False where the exact path must decide.
+
+    Fewer than MAX_DEPTH opening brackets cannot nest too deep. Otherwise, with no backslash
+    (so every quote delimits a string), the brackets and quotes alone are kept and the empty
+    strings dropped: a quote left means some string holds a bracket (the first such string's
+    opening quote cannot pair); else what is left is the bracket structure, and each removal
+    of every innermost ``[]`` peels one level."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return True
+    if b"\\" in data:
+        return False
+    skeleton = data.translate(_SKELETON_TABLE, _SKELETON_DELETE).replace(b'""', b"")
+    if b'"' in skeleton:
+        return False
+    for _ in range(MAX_DEPTH):
+        skeleton = skeleton.replace(b"[]", b"")
+        if not skeleton:
+            return True
+    return False
+
+
+def entry_fields(data: bytes) -> tuple[int, bytes] | None:
+    """``(index, prev)`` of the entry ``data`` when it is provably a valid, canonical entry;
+    None when the exact path (alprfed.ledger.entry) must decide."""
+    if len(data) > MAX_ENTRY_BYTES or (not data.isascii() and beyond_bmp(data)):
+        return None
+    try:
+        entry = _DECODER.decode(data)
+        again = orjson.dumps(msgspec.structs.asdict(entry), option=_CANONICAL_OPTIONS)
+    except (msgspec.DecodeError, orjson.JSONEncodeError):
+        return None
+    if again != data or not _shallow(data):
+        return None
+    if may_hold_plate_keys(data) and body_has_plate_keys(entry.body):
+        return None
+    return entry.index, bytes.fromhex(entry.prev)
+
+
+def entry_fault(data: bytes, position: int, prev: bytes) -> str | None:
+    """Why the bytes are not a valid entry at ``position`` following the leaf hash ``prev``,
+    or None: the verifier's per-entry check (exactly ``exact_entry_fault``, proved fast)."""
+    fields = entry_fields(data)
+    if fields is None:
+        return exact_entry_fault(data, position, prev)
+    index, entry_prev = fields
+    if index != position or entry_prev != prev:
+        return exact_entry_fault(data, position, prev)  # names which, as it always has
+    return None
