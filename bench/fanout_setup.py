@@ -11,9 +11,10 @@ connections and never answers (a hanging node).
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ WARRANT_VALIDITY_S = 30 * DAY_S
 REGISTER_TIMEOUT_S = 30.0
 ACCEPT_POLL_S = 0.05
 PLATE = SUSPECT.plate  # every seeded node saw it within the last two days
+SQLITE_PREFIX = "sqlite:///"
 
 
 def seed_nodes(
@@ -57,6 +59,27 @@ def seed_nodes(
         data = synthetic(agency, sightings, seed=seed, now=now, demo=True)
         with NodeStore.open(config.database_url) as store:
             store.bulk_load(data.cameras, data.sightings)
+
+
+def seed_by_copies(
+    layout: Layout, agencies: Sequence[str], *, templates: int, sightings: int, seed: int, now: int
+) -> None:
+    """Seed the first ``templates`` agencies' databases, then give every other agency its own
+    copy of one of them (round robin): a thousand nodes seeded one by one take minutes (a
+    database created and migrated each), during which the layout's ports may be taken by other
+    processes of the machine. No row of a node's database names the node."""
+    seeded = list(agencies[:templates])
+    seed_nodes(layout, seeded, sightings=sightings, seed=seed, now=now)
+    sources = [_sqlite_path(layout, a) for a in seeded]
+    for number, agency in enumerate(agencies[templates:]):
+        shutil.copyfile(sources[number % len(sources)], _sqlite_path(layout, agency))
+
+
+def _sqlite_path(layout: Layout, agency: str) -> Path:
+    url = load_node_config(layout.node_config(agency), insecure=True).database_url
+    if not url.startswith(SQLITE_PREFIX):
+        raise BenchError(f"{agency}: copies need an SQLite database, not {url}")
+    return Path(url.removeprefix(SQLITE_PREFIX))
 
 
 def split(items: Sequence[Path], parts: int) -> list[list[Path]]:
@@ -108,18 +131,19 @@ def running_federation(
     agencies: Sequence[str],
     *,
     now: int,
-    dead: str | None = None,
-    hanging: str | None = None,
+    dead: Collection[str] = (),
+    hanging: Collection[str] = (),
+    host_processes: int = NODE_HOST_PROCESSES,
 ) -> Iterator[Running]:
-    """Start the layout's witnesses, the nodes (but ``dead`` and ``hanging``) and the gateway;
-    register a warrant."""
-    serving = [a for a in agencies if a not in (dead, hanging)]
+    """Start the layout's witnesses, the nodes (but ``dead`` and ``hanging``) over
+    ``host_processes`` child processes, and the gateway; register a warrant."""
+    serving = [a for a in agencies if a not in dead and a not in hanging]
     with ExitStack() as stack:
         stack.enter_context(running_witnesses(layout))
-        if hanging is not None:
-            port = int(layout.node_addresses[hanging].rpartition(":")[2])
+        for agency in hanging:
+            port = int(layout.node_addresses[agency].rpartition(":")[2])
             stack.callback(Blackhole(port).close)
-        groups = split([layout.node_config(a) for a in serving], NODE_HOST_PROCESSES)
+        groups = split([layout.node_config(a) for a in serving], host_processes)
         *hosts, gateway = start_all(
             stack,
             [
