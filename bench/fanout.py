@@ -40,7 +40,13 @@ from alprfed.v1 import gateway_pb2, gateway_pb2_grpc, node_pb2_grpc
 from bench.datasets import DAY_S
 from bench.environment import BenchEnv, BenchError
 from bench.evidence import BenchAuthority
-from bench.fanout_setup import PLATE, Running, running_federation, seed_nodes
+from bench.fanout_setup import (
+    PLATE,
+    Running,
+    running_federation,
+    seed_nodes,
+    warranted_request,
+)
 from bench.federation import (
     HOST,
     REQUESTER_AGENCY,
@@ -50,7 +56,7 @@ from bench.federation import (
     person_tls,
     write_layout,
 )
-from bench.queries import CASE_NUMBER, Probe, QuerySigner
+from bench.queries import Probe, QuerySigner
 from bench.report import Figure, Goal, PartReport, Target, at_least
 from bench.stats import MS_PER_S, ConcurrentRun, Latency, run_concurrently, time_each_async
 
@@ -99,14 +105,7 @@ class _Officer:
         tls = person_tls(running.layout, REQUESTER_AGENCY, REQUESTER_OFFICER)
         self._channel = secure_channel(f"{HOST}:{running.gateway_port}", tls, asynchronous=True)
         self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
-        self._request = gateway_pb2.QueryRequest(
-            plate=PLATE,
-            window_from=now - WINDOW_S,
-            window_to=now,
-            purpose="robbery",
-            case_number=CASE_NUMBER,
-            warrant_id=running.warrant_id,
-        )
+        self._request = warranted_request(running, now, WINDOW_S)
 
     async def query(self, timeout: float = QUERY_TIMEOUT_S) -> gateway_pb2.QueryResponse:
         answer: gateway_pb2.QueryResponse = await self._stub.Query(self._request, timeout=timeout)

@@ -40,11 +40,13 @@ from bench.federation import (
     REQUESTER_AGENCY,
     person_tls,
 )
-from bench.hosts import Host, start_all
+from bench.hosts import READY_TIMEOUT_S, Host, start_all
+from bench.queries import CASE_NUMBER
 
 NODE_HOST_PROCESSES = 2  # one per core of the 2-core machine the targets are stated for
 WARRANT_VALIDITY_S = 30 * DAY_S
 REGISTER_TIMEOUT_S = 30.0
+GATEWAY_READY_PER_NODE_S = 0.5
 ACCEPT_POLL_S = 0.05
 PLATE = SUSPECT.plate  # every seeded node saw it within the last two days
 SQLITE_PREFIX = "sqlite:///"
@@ -151,7 +153,14 @@ def running_federation(
                     Host("node", group, layout.root / f"nodes-{i}.log")
                     for i, group in enumerate(groups)
                 ),
-                Host("gateway", [layout.gateway_config], layout.root / "gateway.log"),
+                # Its start publishes the federation and takes every node's first purge
+                # report: with a thousand nodes, minutes on a loaded 2-core machine.
+                Host(
+                    "gateway",
+                    [layout.gateway_config],
+                    layout.root / "gateway.log",
+                    ready_timeout_s=READY_TIMEOUT_S + GATEWAY_READY_PER_NODE_S * len(serving),
+                ),
             ],
         )
         warrant_id = register_warrant(layout, gateway.ports[0], now)
@@ -175,6 +184,22 @@ def running_witnesses(layout: Layout) -> Iterator[None]:
         yield
     finally:
         processes.stop_all()
+
+
+def warranted_request(
+    running: Running, now: int, window_s: int, agencies: Sequence[str] = ()
+) -> gateway_pb2.QueryRequest:
+    """officer-garcia's query for PLATE over the last ``window_s`` under the registered
+    warrant; ``agencies``: those it names (none: every node)."""
+    return gateway_pb2.QueryRequest(
+        plate=PLATE,
+        window_from=now - window_s,
+        window_to=now,
+        purpose="robbery",
+        case_number=CASE_NUMBER,
+        warrant_id=running.warrant_id,
+        agencies=agencies,
+    )
 
 
 def register_warrant(layout: Layout, gateway_port: int, now: int) -> str:

@@ -45,10 +45,18 @@ class HostError(RuntimeError):
 class Host:
     """A child process serving nodes (``kind="node"``) or a gateway (``kind="gateway"``)."""
 
-    def __init__(self, kind: str, configs: list[Path], log_path: Path) -> None:
+    def __init__(
+        self,
+        kind: str,
+        configs: list[Path],
+        log_path: Path,
+        *,
+        ready_timeout_s: float | None = None,
+    ) -> None:
         if kind not in ("node", "gateway"):
             raise ValueError(f"unknown host kind {kind!r}")
         self.kind = kind
+        self.ready_timeout_s = ready_timeout_s
         self.configs = configs
         self.log_path = log_path
         self.ports: list[int] = []
@@ -85,7 +93,7 @@ class Host:
         # A thread, so a child that hangs before printing cannot hang the benchmark.
         reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
         reader.start()
-        timeout = READY_TIMEOUT_S + READY_PER_SERVER_S * max(
+        timeout = self.ready_timeout_s or READY_TIMEOUT_S + READY_PER_SERVER_S * max(
             0, len(self.configs) - READY_INCLUDED_SERVERS
         )
         reader.join(timeout)

@@ -50,7 +50,13 @@ from bench.datasets import DAY_S
 from bench.decision import warranted_query
 from bench.environment import BenchEnv, BenchError
 from bench.evidence import BenchAuthority, layout_cosigners
-from bench.fanout_setup import PLATE, Running, running_federation, seed_by_copies
+from bench.fanout_setup import (
+    PLATE,
+    Running,
+    running_federation,
+    seed_by_copies,
+    warranted_request,
+)
 from bench.federation import (
     HOST,
     REQUESTER_AGENCY,
@@ -60,7 +66,7 @@ from bench.federation import (
     person_tls,
     write_layout,
 )
-from bench.queries import CASE_NUMBER, Probe, QuerySigner
+from bench.queries import Probe, QuerySigner
 from bench.report import Figure, PartReport, at_most
 from bench.stats import MS_PER_S, US_PER_S, Latency, time_each
 
@@ -173,16 +179,7 @@ class _Officer:
         self._channel = secure_channel(f"{HOST}:{running.gateway_port}", tls, asynchronous=True)
         self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
         self._requests = [
-            gateway_pb2.QueryRequest(
-                plate=PLATE,
-                window_from=now - WINDOW_S,
-                window_to=now,
-                purpose="robbery",
-                case_number=CASE_NUMBER,
-                warrant_id=running.warrant_id,
-                agencies=share,
-            )
-            for share in shares(agencies, size)
+            warranted_request(running, now, WINDOW_S, share) for share in shares(agencies, size)
         ]
 
     async def national(self, deadline_s: float) -> tuple[float, dict[str, int], int]:
