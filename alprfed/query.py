@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from alprfed.errors import InvalidRequest, Reason
@@ -11,7 +12,14 @@ from alprfed.signing import Envelope
 
 MAX_CASE_NUMBER = 64
 MAX_NOTE = 500
-MAX_TARGETS = 500
+# A query's decision and its outcome are one ledger entry each, and no entry exceeds 65,535
+# bytes (C2SP tlog-tiles; alprfed.ledger.entry.MAX_ENTRY_BYTES). Per agency an outcome records
+# the node's signed receipt: about 510 bytes, 830 with 64-character ids, three refusing rules
+# and a cut detail; a decision its rules: 220-500 bytes. 64 agencies always fit (the test
+# builds the largest), so the ledger never refuses an outcome after the nodes have searched.
+# A query to more agencies (a national one) is several queries, each naming its agencies
+# (docs/PERFORMANCE.md, "A national query").
+MAX_TARGETS = 64
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class QueryInput:
     purpose_note: str = ""
     warrant_id: str | None = None
     exigent_approval_id: str | None = None
-    agencies: tuple[str, ...] = ()  # empty: every node of the federation
+    agencies: tuple[str, ...] = ()  # empty: every node of the federation (up to MAX_TARGETS)
 
     @classmethod
     def create(
@@ -56,7 +64,11 @@ class QueryInput:
                 "cite a warrant or an exigent approval, not both", field="warrant_id"
             )
         if len(agencies) > MAX_TARGETS:
-            raise InvalidRequest("too many agencies", field="agencies")
+            raise InvalidRequest(
+                f"{len(agencies)} agencies named; one query addresses at most {MAX_TARGETS} "
+                "(its decision and outcome are one ledger entry each): send several queries",
+                field="agencies",
+            )
         if window_from > window_to:
             raise InvalidRequest("the window starts after it ends", field="window")
         return cls(
@@ -103,3 +115,20 @@ class QueryAnswer:
 
     def sightings_total(self) -> int:
         return sum(len(o.sightings) for o in self.outcomes)
+
+
+def query_targets(query: QueryInput, nodes: Sequence[str]) -> tuple[str, ...]:
+    """The agencies ``query`` addresses: those it names, else every node (``nodes``).
+
+    Raises: InvalidRequest when it names none and the federation has more than MAX_TARGETS
+        nodes: one ledger entry could not record the decision, so nothing is decided.
+    """
+    if query.agencies:
+        return query.agencies
+    if len(nodes) > MAX_TARGETS:
+        raise InvalidRequest(
+            f"this federation has {len(nodes)} nodes and one query addresses at most "
+            f"{MAX_TARGETS}: name the agencies to ask, at most {MAX_TARGETS} a query",
+            field="agencies",
+        )
+    return tuple(nodes)

@@ -96,8 +96,8 @@ def main(
 ) -> None:
     """Measure the federation against its performance targets, each figure beside its floor.
 
-    PARTS: node-search, ingest, fanout, decision, ledger, witnessing (default: all of these, in
-    this order), and city (only when named: its first run builds 100 million reads).
+    PARTS: node-search, ingest, fanout, decision, ledger, witnessing, national (default: all of
+    these, in this order), and city (only when named: its first run builds 100 million reads).
     """
     chosen = parts or DEFAULT_PARTS
     settings = preset(preset_name or ("quick" if quick else "full"))

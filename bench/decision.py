@@ -96,7 +96,8 @@ def federation(nodes: int) -> FederationConfig:
     )
 
 
-def _facts(fed: FederationConfig, now: int) -> tuple[QueryFacts, WarrantView]:
+def warranted_query(fed: FederationConfig, now: int) -> tuple[QueryFacts, WarrantView]:
+    """officer-garcia's query under a Santa Clara warrant, aimed at every node of ``fed``."""
     window = TimeWindow(now - 3 * DAY_S, now)
     facts = QueryFacts(
         officer=REQUESTER_OFFICER,
@@ -203,7 +204,7 @@ def run(settings: DecisionSettings, env: BenchEnv) -> PartReport:
         fed = federation(nodes)
         bundle = build_bundle(policies(env.scratch(PART) / "policies", fed), fed)
         gates = load_policy(bundle).gates
-        every, warrant = _facts(fed, now)
+        every, warrant = warranted_query(fed, now)
         for facts, aimed in (
             (every, "every agency"),
             (replace(every, targets=every.targets[:1]), "one agency"),

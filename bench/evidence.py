@@ -33,6 +33,18 @@ DAY = 86_400
 WARRANT_REACH_S = 400 * DAY
 
 
+def layout_cosigners(layout: Layout) -> list[CosignatureSigner]:
+    """The layout's witnesses, as cosigners with their own keys (their names and key files as
+    ``alprfed.demo.layout`` writes them)."""
+    return [
+        CosignatureSigner(
+            witness.name,
+            SigningKey.load(layout.witness_config(witness.witness_id).parent / "witness-key.pem"),
+        )
+        for witness in layout.spec.witnesses
+    ]
+
+
 class BenchAuthority:
     def __init__(
         self,
@@ -41,9 +53,12 @@ class BenchAuthority:
         *,
         witnessed: bool = True,
         warrant_window: TimeWindow | None = None,
+        cosigners: Sequence[CosignatureSigner] = (),
     ) -> None:
         """``witnessed`` writes the layout's witness policy (3 witnesses, quorum 2) for nodes
-        not started yet; without it the layout's policy (no witnesses) stands.
+        not started yet; without it the layout's policy (no witnesses) stands. ``cosigners``
+        (``layout_cosigners``): cosign with the layout's own witness keys instead, so nodes
+        already serving under its policy accept the evidence and nothing is rewritten.
         ``warrant_window``: what every warrant covers (default: the WARRANT_REACH_S to now)."""
         spec = layout.spec
         self._warrant_window = warrant_window
@@ -57,13 +72,13 @@ class BenchAuthority:
             signer=ledger_key,
             clock=SYSTEM_CLOCK,
         )
-        self._witnesses = [
+        self._witnesses = list(cosigners) or [
             CosignatureSigner(f"witness-{i}.bench.example/w", SigningKey.generate())
             for i in range(WITNESSES)
         ]
         vkey = NoteVerifier.for_key(spec.origin, ledger_key.public).to_vkey()
         members = " ".join(f"w{i}" for i in range(WITNESSES))
-        if witnessed:
+        if witnessed and not cosigners:
             layout.witness_policy.write_text(
                 f"log {vkey}\n"
                 + "".join(

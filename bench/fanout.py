@@ -264,8 +264,8 @@ def _faults(
     faulty = agencies[-1]
     figures = []
     for kind, dead, hanging, expected in (
-        ("dead", faulty, None, gateway_pb2.OUTCOME_UNAVAILABLE),
-        ("hanging", None, faulty, gateway_pb2.OUTCOME_TIMED_OUT),
+        ("dead", (faulty,), (), gateway_pb2.OUTCOME_UNAVAILABLE),
+        ("hanging", (), (faulty,), gateway_pb2.OUTCOME_TIMED_OUT),
     ):
         env.log(f"{PART}: {s.target_nodes} nodes, one {kind}")
         with running_federation(layout, agencies, now=now, dead=dead, hanging=hanging) as running:

@@ -11,9 +11,10 @@ connections and never answers (a hanging node).
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +41,18 @@ from bench.federation import (
     REQUESTER_OFFICER,
     person_tls,
 )
-from bench.hosts import Host, start_all
+from bench.hosts import READY_TIMEOUT_S, Host, start_all
 from bench.queries import CASE_NUMBER
 
 NODE_HOST_PROCESSES = 2  # one per core of the 2-core machine the targets are stated for
 WARRANT_VALIDITY_S = 30 * DAY_S
 REGISTER_TIMEOUT_S = 30.0
+GATEWAY_READY_PER_NODE_S = 0.5
 ACCEPT_POLL_S = 0.05
 PLATE = SUSPECT.plate  # every seeded node saw it within the last two days
 WINDOW_S = 3 * DAY_S  # the officer's query window
 QUERY_TIMEOUT_S = 30.0
+SQLITE_PREFIX = "sqlite:///"
 
 
 def seed_nodes(
@@ -61,6 +64,27 @@ def seed_nodes(
         data = synthetic(agency, sightings, seed=seed, now=now, demo=True)
         with NodeStore.open(config.database_url) as store:
             store.bulk_load(data.cameras, data.sightings)
+
+
+def seed_by_copies(
+    layout: Layout, agencies: Sequence[str], *, templates: int, sightings: int, seed: int, now: int
+) -> None:
+    """Seed the first ``templates`` agencies' databases, then give every other agency its own
+    copy of one of them (round robin): a thousand nodes seeded one by one take minutes (a
+    database created and migrated each), during which the layout's ports may be taken by other
+    processes of the machine. No row of a node's database names the node."""
+    seeded = list(agencies[:templates])
+    seed_nodes(layout, seeded, sightings=sightings, seed=seed, now=now)
+    sources = [_sqlite_path(layout, a) for a in seeded]
+    for number, agency in enumerate(agencies[templates:]):
+        shutil.copyfile(sources[number % len(sources)], _sqlite_path(layout, agency))
+
+
+def _sqlite_path(layout: Layout, agency: str) -> Path:
+    url = load_node_config(layout.node_config(agency), insecure=True).database_url
+    if not url.startswith(SQLITE_PREFIX):
+        raise BenchError(f"{agency}: copies need an SQLite database, not {url}")
+    return Path(url.removeprefix(SQLITE_PREFIX))
 
 
 def split(items: Sequence[Path], parts: int) -> list[list[Path]]:
@@ -112,18 +136,19 @@ def running_federation(
     agencies: Sequence[str],
     *,
     now: int,
-    dead: str | None = None,
-    hanging: str | None = None,
+    dead: Collection[str] = (),
+    hanging: Collection[str] = (),
+    host_processes: int = NODE_HOST_PROCESSES,
 ) -> Iterator[Running]:
-    """Start the layout's witnesses, the nodes (but ``dead`` and ``hanging``) and the gateway;
-    register a warrant."""
-    serving = [a for a in agencies if a not in (dead, hanging)]
+    """Start the layout's witnesses, the nodes (but ``dead`` and ``hanging``) over
+    ``host_processes`` child processes, and the gateway; register a warrant."""
+    serving = [a for a in agencies if a not in dead and a not in hanging]
     with ExitStack() as stack:
         stack.enter_context(running_witnesses(layout))
-        if hanging is not None:
-            port = int(layout.node_addresses[hanging].rpartition(":")[2])
+        for agency in hanging:
+            port = int(layout.node_addresses[agency].rpartition(":")[2])
             stack.callback(Blackhole(port).close)
-        groups = split([layout.node_config(a) for a in serving], NODE_HOST_PROCESSES)
+        groups = split([layout.node_config(a) for a in serving], host_processes)
         *hosts, gateway = start_all(
             stack,
             [
@@ -131,7 +156,14 @@ def running_federation(
                     Host("node", group, layout.root / f"nodes-{i}.log")
                     for i, group in enumerate(groups)
                 ),
-                Host("gateway", [layout.gateway_config], layout.root / "gateway.log"),
+                # Its start publishes the federation and takes every node's first purge
+                # report: with a thousand nodes, minutes on a loaded 2-core machine.
+                Host(
+                    "gateway",
+                    [layout.gateway_config],
+                    layout.root / "gateway.log",
+                    ready_timeout_s=READY_TIMEOUT_S + GATEWAY_READY_PER_NODE_S * len(serving),
+                ),
             ],
         )
         warrant_id = register_warrant(layout, gateway.ports[0], now)
@@ -155,6 +187,22 @@ def running_witnesses(layout: Layout) -> Iterator[None]:
         yield
     finally:
         processes.stop_all()
+
+
+def warranted_request(
+    running: Running, now: int, window_s: int, agencies: Sequence[str] = ()
+) -> gateway_pb2.QueryRequest:
+    """officer-garcia's query for PLATE over the last ``window_s`` under the registered
+    warrant; ``agencies``: those it names (none: every node)."""
+    return gateway_pb2.QueryRequest(
+        plate=PLATE,
+        window_from=now - window_s,
+        window_to=now,
+        purpose="robbery",
+        case_number=CASE_NUMBER,
+        warrant_id=running.warrant_id,
+        agencies=agencies,
+    )
 
 
 def register_warrant(layout: Layout, gateway_port: int, now: int) -> str:
@@ -193,14 +241,7 @@ class Officer:
         tls = person_tls(running.layout, REQUESTER_AGENCY, REQUESTER_OFFICER)
         self._channel = secure_channel(f"{HOST}:{running.gateway_port}", tls, asynchronous=True)
         self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
-        self._request = gateway_pb2.QueryRequest(
-            plate=PLATE,
-            window_from=now - WINDOW_S,
-            window_to=now,
-            purpose="robbery",
-            case_number=CASE_NUMBER,
-            warrant_id=running.warrant_id,
-        )
+        self._request = warranted_request(running, now, WINDOW_S)
 
     async def query(self, timeout: float = QUERY_TIMEOUT_S) -> gateway_pb2.QueryResponse:
         answer: gateway_pb2.QueryResponse = await self._stub.Query(self._request, timeout=timeout)

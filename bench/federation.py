@@ -26,7 +26,7 @@ NODE_STATE = "CA"
 NODE_RETENTION_S = 365 * DAY  # longer than any benchmark data reaches back
 HOST = "localhost"
 LISTEN_PORTS = range(20_000, 32_000)  # below the ephemeral ports (32768 and up on Linux)
-PORT_ATTEMPTS = 1_000
+PORT_ATTEMPTS = 1_000  # beyond one per port wanted: a taken port costs a try
 _ports = random.SystemRandom()  # ports only need to differ between runs, not be reproducible
 
 
@@ -51,7 +51,7 @@ def bench_spec(
     nodes = tuple(
         AgencySpec(
             agency_id,
-            f"Bench Agency {agency_id[-2:]}",
+            f"Bench Agency {agency_id.rpartition('-')[2]}",
             NODE_STATE,
             AgencyKind.LOCAL,
             sightings=1,  # any positive count: the agency runs a node
@@ -81,7 +81,7 @@ def bench_spec(
     )
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int, drawn_from: range = LISTEN_PORTS) -> list[int]:
     """``count`` distinct ports nothing listens on right now (the layout needs addresses up
     front), each checked on both loopback addresses a "localhost" server binds.
 
@@ -93,10 +93,10 @@ def free_ports(count: int) -> list[int]:
     held: list[socket.socket] = []
     ports: list[int] = []
     try:
-        for _ in range(PORT_ATTEMPTS):
+        for _ in range(count + PORT_ATTEMPTS):
             if len(ports) == count:
                 return ports
-            port = _ports.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop)
+            port = _ports.randrange(drawn_from.start, drawn_from.stop)
             try:
                 for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
                     sock = socket.socket(family)
@@ -107,7 +107,8 @@ def free_ports(count: int) -> list[int]:
             ports.append(port)
         if len(ports) == count:
             return ports
-        raise OSError(f"no {count} free ports in {LISTEN_PORTS} after {PORT_ATTEMPTS} tries")
+        tries = count + PORT_ATTEMPTS
+        raise OSError(f"no {count} free ports in {drawn_from} after {tries} tries")
     finally:
         for sock in held:
             sock.close()
@@ -120,11 +121,13 @@ def write_layout(
     database_urls: Mapping[str, str] | None = None,
     witnessed: bool = False,
     retention_seconds: int = NODE_RETENTION_S,
+    listen_ports: range = LISTEN_PORTS,
 ) -> Layout:
     """Keys, PKI and configs for ``node_count`` nodes under ``root`` (which must not exist);
-    ``witnessed``: and for three witnesses the gateway and the nodes require, quorum 2."""
+    ``witnessed``: and for three witnesses the gateway and the nodes require, quorum 2.
+    ``listen_ports``: where the servers' ports are drawn from."""
     spec = bench_spec(node_count, witnessed=witnessed, retention_seconds=retention_seconds)
-    gateway_port, *ports = free_ports(node_count + 1 + len(spec.witnesses))
+    gateway_port, *ports = free_ports(node_count + 1 + len(spec.witnesses), listen_ports)
     return build_layout(
         root,
         spec,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench import city, decision, fanout, ingest, ledger, node_search, witnessing
+from bench import city, decision, fanout, ingest, ledger, national, node_search, witnessing
 from bench.city import CitySettings
 from bench.city_data import CityShape
 from bench.decision import DecisionSettings
@@ -19,6 +19,7 @@ from bench.environment import BenchEnv
 from bench.fanout import FanoutSettings
 from bench.ingest import IngestSettings
 from bench.ledger import LedgerSettings
+from bench.national import NationalSettings
 from bench.node_search import NodeSearchSettings
 from bench.report import PartReport
 from bench.witnessing import WitnessingSettings
@@ -34,6 +35,7 @@ class Preset:
     ledger: LedgerSettings
     witnessing: WitnessingSettings = field(default_factory=WitnessingSettings)
     city: CitySettings = field(default_factory=CitySettings)
+    national: NationalSettings = field(default_factory=NationalSettings)
 
 
 PRESETS = {
@@ -62,6 +64,8 @@ PRESETS = {
         witnessing=WitnessingSettings(latency_appends=150, rate_appends=1_000),
         # The same 100-million-read city (it is built once); fewer calls.
         city=CitySettings(latency_calls=1_000, rate_calls=1_000, purge_repeats=2),
+        # A quarter of the nation: the same shape (5% faulty, 64 servers a process).
+        national=NationalSettings(nodes=256, host_processes=4, queries=10, decision_calls=200),
     ),
     "tiny": Preset(
         "tiny",
@@ -104,6 +108,16 @@ PRESETS = {
             purge_repeats=1,
             ingest_reads=1_000,
         ),
+        national=NationalSettings(
+            nodes=8,
+            host_processes=2,
+            sightings_per_node=300,
+            faulty_every=4,
+            warmup=1,
+            queries=2,
+            decision_calls=10,
+            agencies_per_query=3,
+        ),
     ),
 }
 
@@ -123,6 +137,7 @@ PARTS: dict[str, PartRunner] = {
     ledger.PART: lambda p, env: ledger.run(p.ledger, env),
     witnessing.PART: lambda p, env: witnessing.run(p.witnessing, env),
     city.PART: lambda p, env: city.run(p.city, env),
+    national.PART: lambda p, env: national.run(p.national, env),
 }
 # What runs without naming parts: all but the city, whose first run builds 100 million reads.
 DEFAULT_PARTS = tuple(name for name in PARTS if name != city.PART)

@@ -78,9 +78,10 @@ class AuditTrail:
         gateway's earlier publications); those are named, not written again. Returns the
         bundle entry and the SHA-256 -> entry indexes map now published.
         """
+        texts = bundle.published_texts()
         hashes = bundle.document_hashes()
         missing = sorted(p for p, h in hashes.items() if h not in published)
-        parts = [(p, body) for p in missing for body in document_bodies(p, bundle.documents[p])]
+        parts = [(p, body) for p in missing for body in document_bodies(p, texts[p])]
         # Concurrent appends share the writer's batches: a few commits for all the documents.
         written = await asyncio.gather(*(self._append("policy_document", b) for _, b in parts))
         now_published = dict(published)

@@ -29,6 +29,7 @@ from alprfed.observability.probes import ProbeServer
 from alprfed.observability.telemetry import Telemetry
 from alprfed.rpc.errors import AsyncErrorMappingInterceptor
 from alprfed.rpc.identity import Identity, peer_identity
+from alprfed.rpc.open_files import ensure_open_files
 from alprfed.rpc.tls import SERVER_OPTIONS, add_port, check_listen
 from alprfed.signing import SigningKey
 from alprfed.v1 import gateway_pb2_grpc, ledger_pb2_grpc
@@ -145,6 +146,7 @@ async def create_server(
         telemetry = Telemetry.create("alprfed-gateway", config.observability)
     metrics = GatewayMetrics(telemetry.registry)
     federation = config.federation
+    ensure_open_files(len(federation.nodes()))  # a channel per node, kept open
     query_signer = SigningKey.load(config.signing_key)
     if query_signer.public != federation.gateway_key:
         raise ConfigError(

@@ -38,7 +38,7 @@ from alprfed.observability.metrics import GatewayMetrics
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
-from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput
+from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput, query_targets
 from alprfed.rpc.identity import Identity
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from gateway.audit import AuditTrail, envelope_record
@@ -50,6 +50,7 @@ from gateway.registry import GatewayRegistry
 
 log = logging.getLogger("alprfed.gateway.query")
 
+MAX_RECORDED_DETAIL = 100  # characters of an outcome's detail kept in the ledger
 MAX_REMEMBERED_SLOTS = 4096  # warrant/approval plate matches kept in memory
 QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
 NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
@@ -119,6 +120,12 @@ class QueryService:
         self._slots: OrderedDict[tuple[int, str], int | None] = OrderedDict()
         self._slots_lock = threading.Lock()  # _resolve runs on worker threads
 
+    def check_targets(self, query: QueryInput) -> None:
+        """Raises: InvalidRequest when ``query`` would address more agencies than one query
+        may (``alprfed.query.query_targets``): checked before the query is taken, so the
+        refusal is logged as a rejected request."""
+        query_targets(query, [a.agency_id for a in self._policy.current.federation.nodes()])
+
     async def query(
         self, identity: Identity, query: QueryInput, time_remaining: float | None
     ) -> QueryAnswer:
@@ -126,7 +133,7 @@ class QueryService:
         loaded = self._policy.current
         federation = loaded.federation
         now = self._clock.now()
-        targets = query.agencies or tuple(a.agency_id for a in federation.nodes())
+        targets = query_targets(query, [a.agency_id for a in federation.nodes()])
         facts = QueryFacts(
             officer=identity.principal,
             agency=identity.organization,
@@ -422,5 +429,6 @@ def _outcome_record(outcome: AgencyOutcome) -> dict[str, JSONValue]:
         "count": len(outcome.sightings),
         "refused_by": [r.rule_id for r in outcome.reasons],
         "receipt": envelope_record(outcome.receipt) if outcome.receipt else None,
-        "detail": outcome.detail,
+        # Bounded, so MAX_TARGETS outcomes always fit one entry (a gRPC error's text is not).
+        "detail": outcome.detail[:MAX_RECORDED_DETAIL],
     }

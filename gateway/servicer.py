@@ -85,6 +85,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
             identity = self._caller(context)
             query = gwire.query_from_pb(request)
             query.window.check_sane(now=received_at)
+            self._queries.check_targets(query)
         except (Unauthenticated, InvalidRequest) as exc:
             await self._audit.query_rejected(
                 identity=identity,

@@ -13,7 +13,7 @@ from alprfed.cli.common import console, friendly_errors, parse_time
 from alprfed.cli.exit_codes import for_answer
 from alprfed.cli.json_output import emit_json, json_option
 from alprfed.models import Purpose, parse_purpose
-from alprfed.query import QueryAnswer, QueryInput
+from alprfed.query import MAX_TARGETS, QueryAnswer, QueryInput
 from alprfed.query_view import render_answer
 
 
@@ -80,7 +80,12 @@ def answer_to_json(answer: QueryAnswer) -> dict[str, Any]:
     default="",
     help="A supervisor's exigent approval id instead of a warrant.",
 )
-@click.option("--agencies", default="", help="Comma-separated agency ids (default: all).")
+@click.option(
+    "--agencies",
+    default="",
+    help=f"Comma-separated agency ids, at most {MAX_TARGETS} (default: every node, in a "
+    f"federation of at most {MAX_TARGETS}).",
+)
 @json_option
 @click.option(
     "--proof-out",

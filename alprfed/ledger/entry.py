@@ -30,7 +30,8 @@ ENTRY_VERSION = 1
 SALT_SIZE = 32  # bytes, fresh per (entry, slot)
 GENESIS_PREV = bytes(HASH_SIZE)  # the "previous leaf hash" of entry 0
 # C2SP tlog-tiles entry bundles prefix each entry with a big-endian uint16 length, so no entry
-# may exceed 65,535 bytes. A query outcome to ~130 nodes (with their receipts) fits; the policy
+# may exceed 65,535 bytes. A query outcome to alprfed.query.MAX_TARGETS (64) agencies, with
+# their receipts, always fits (a query may address no more); the policy
 # (51 law packs, ~110 KB) is split: one policy_document entry per file, and a policy_bundle
 # entry naming their hashes.
 MAX_ENTRY_BYTES = 65_535

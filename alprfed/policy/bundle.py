@@ -6,20 +6,22 @@ The gateway builds it from disk, then loads its gates *from the bundle's bytes* 
 ledger publishes is exactly what is enforced — and appends a ``policy_bundle`` entry whenever
 the digest changes. The audit replay loads each historical bundle the same way.
 
-Canonical form (docs/LEDGER.md), version 2:
-``{"v":2, "documents": {path: SHA-256 hex of the text's UTF-8}, "federation": {...}}``; the digest
-is the hex SHA-256 of its canonical bytes. The texts themselves go into the ledger as
-``policy_document`` entries (``document_bodies``: one each, or parts of one too large), before
-the ``policy_bundle`` entry that names them: 51 law packs do not fit in one entry
-(MAX_ENTRY_BYTES), one pack easily does. Version 1
-bundles (texts inline) are still read, so older ledgers replay.
+Canonical form (docs/LEDGER.md), version 3:
+``{"v":3, "documents": {path: SHA-256 hex of the text's UTF-8}}``, where the federation is the
+document FEDERATION_DOCUMENT (its canonical JSON as text); the digest is the hex SHA-256 of
+the canonical bytes. The texts themselves go into the ledger as ``policy_document`` entries
+(``document_bodies``: one each, or parts of one too large), before the ``policy_bundle`` entry
+that names them: 51 law packs do not fit in one entry (MAX_ENTRY_BYTES), one pack easily does,
+and neither does the federation of a national network (about 250 bytes an agency: 1,024
+agencies are 250 KB). Version 2 bundles (the federation inline) and version 1 (texts inline
+too) are still read, so older ledgers replay.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,11 @@ from alprfed.models import Agency, AgencyId, AgencyKind
 from alprfed.policy.decision import Gates
 from alprfed.signing import VerifyingKey
 
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3
+FEDERATION_INLINE_VERSION = 2  # the federation inline: before federations outgrew one entry
 INLINE_BUNDLE_VERSION = 1  # documents inline: written before the packs outgrew one entry
+# The federation's path among a version 3 bundle's documents; no file under policies/ has it.
+FEDERATION_DOCUMENT = "federation.json"
 # What of policies/ is policy: Casbin files and the federation agreement at the top, one law
 # pack per state below.
 POLICY_GLOBS = ("model.conf", "policy.csv", "federation.toml", "states/*.toml")
@@ -157,6 +162,20 @@ def document_bodies(path: str, text: str) -> list[dict[str, JSONValue]]:
     ]
 
 
+def joined_document(path: str, parts: Sequence[Mapping[str, Any] | None]) -> str | None:
+    """The text that ``policy_document`` bodies ``parts`` (as a bundle names them, in order;
+    None for one not found) hold for ``path``: every part of one document (same path, hash
+    and count), joined; None if any is missing or wrong. The caller checks the joined text
+    against the bundle's hash."""
+    found = [p for p in parts if p is not None]
+    if not found or len(found) != len(parts):
+        return None
+    expected = [(path, found[0]["sha256"], n, len(found)) for n in range(len(found))]
+    if [(p["path"], p["sha256"], p["part"], p["parts"]) for p in found] != expected:
+        return None
+    return "".join(str(p["text"]) for p in found)
+
+
 def _body_size(path: str, sha256: str, piece: str) -> int:
     body = {"path": path, "sha256": sha256, "part": 0, "parts": 0, "text": piece}
     return len(canonical.encode(body)) + 16  # room for larger part numbers
@@ -176,23 +195,32 @@ class PolicyBundle:
             self, "digest", hashlib.sha256(canonical.encode(self.to_canonical())).hexdigest()
         )
 
+    def published_texts(self) -> dict[str, str]:
+        """Path -> text of every ``policy_document`` the bundle names: the policy documents
+        and, from version 3, the federation as FEDERATION_DOCUMENT."""
+        texts = dict(self.documents)
+        if self.version >= BUNDLE_VERSION:
+            texts[FEDERATION_DOCUMENT] = federation_text(self.federation)
+        return texts
+
     def document_hashes(self) -> dict[str, str]:
-        return {path: text_sha256(text) for path, text in self.documents.items()}
+        return {path: text_sha256(text) for path, text in self.published_texts().items()}
 
     def to_canonical(self) -> dict[str, JSONValue]:
         """The form the digest covers and the ``policy_bundle`` entry carries."""
-        documents: dict[str, JSONValue] = (
-            dict(self.documents)
-            if self.version == INLINE_BUNDLE_VERSION
-            else dict(self.document_hashes())
-        )
+        if self.version == INLINE_BUNDLE_VERSION:
+            documents: dict[str, JSONValue] = dict(self.documents)
+        else:
+            documents = dict(self.document_hashes())
+        if self.version >= BUNDLE_VERSION:
+            return {"v": self.version, "documents": documents}
         return {"v": self.version, "documents": documents, "federation": dict(self.federation)}
 
     @classmethod
     def from_canonical(
         cls, value: JSONValue, texts: Mapping[str, str] | None = None
     ) -> PolicyBundle:
-        """Rebuild a published bundle. A version 2 bundle needs ``texts`` (path -> text) of
+        """Rebuild a published bundle. From version 2 it needs ``texts`` (path -> text) of
         its documents, as published in their ``policy_document`` entries.
 
         Raises:
@@ -201,13 +229,11 @@ class PolicyBundle:
         """
         if not isinstance(value, dict) or not isinstance(value.get("documents"), dict):
             raise ConfigError("not a policy bundle")
-        version, federation = value.get("v"), value["federation"]
-        if not isinstance(federation, dict):
-            raise ConfigError("not a policy bundle: no federation")
-        if version == INLINE_BUNDLE_VERSION:
-            return cls(value["documents"], federation, version=INLINE_BUNDLE_VERSION)
-        if version != BUNDLE_VERSION:
+        version = value.get("v")
+        if version not in (INLINE_BUNDLE_VERSION, FEDERATION_INLINE_VERSION, BUNDLE_VERSION):
             raise ConfigError(f"policy bundle version {version!r} is not one this code reads")
+        if version == INLINE_BUNDLE_VERSION:
+            return cls(value["documents"], _inline_federation(value), version=version)
         texts = texts or {}
         resolved: dict[str, str] = {}
         for path, sha256 in value["documents"].items():
@@ -215,22 +241,57 @@ class PolicyBundle:
             if text is None or text_sha256(text) != sha256:
                 raise ConfigError(f"policy document {path} ({str(sha256)[:16]}) was not published")
             resolved[path] = text
-        return cls(resolved, federation)
+        if version == FEDERATION_INLINE_VERSION:
+            return cls(resolved, _inline_federation(value), version=version)
+        if FEDERATION_DOCUMENT not in resolved:
+            raise ConfigError("not a policy bundle: no federation")
+        return cls(resolved, parse_federation_text(resolved.pop(FEDERATION_DOCUMENT)))
 
     def federation_config(self) -> FederationConfig:
         return federation_from_canonical(self.federation)
 
     @staticmethod
-    def logged_federation(value: JSONValue) -> FederationConfig:
-        """The federation of a published bundle (inline in every version), without the
-        documents it names: for a reader that needs only the members.
+    def logged_federation(
+        value: JSONValue, texts: Mapping[str, str] | None = None
+    ) -> FederationConfig:
+        """The federation of a published bundle, without its other documents: for a reader
+        that needs only the members. A version 3 bundle needs ``texts`` to hold the
+        FEDERATION_DOCUMENT's published text.
 
         Raises:
-            ConfigError: not a policy bundle.
+            ConfigError: not a policy bundle, or its federation text missing or not matching.
         """
-        if not isinstance(value, dict) or not isinstance(value.get("federation"), dict):
-            raise ConfigError("not a policy bundle: no federation")
-        return federation_from_canonical(value["federation"])
+        if not isinstance(value, dict) or not isinstance(value.get("documents"), dict):
+            raise ConfigError("not a policy bundle")
+        if value.get("v") != BUNDLE_VERSION:
+            return federation_from_canonical(_inline_federation(value))
+        text = (texts or {}).get(FEDERATION_DOCUMENT)
+        if text is None or text_sha256(text) != value["documents"].get(FEDERATION_DOCUMENT):
+            raise ConfigError("the bundle's federation was not published")
+        return federation_from_canonical(parse_federation_text(text))
+
+
+def federation_text(federation: Mapping[str, JSONValue]) -> str:
+    """The federation as a version 3 bundle publishes it: its canonical JSON."""
+    return canonical.encode(dict(federation)).decode("utf-8")
+
+
+def parse_federation_text(text: str) -> dict[str, JSONValue]:
+    """Raises: ConfigError when ``text`` is not a federation object in canonical JSON."""
+    try:
+        value = canonical.decode(text.encode("utf-8"))
+    except canonical.CanonicalError as exc:
+        raise ConfigError(f"the bundle's federation is not canonical JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError("not a policy bundle: no federation")
+    return value
+
+
+def _inline_federation(value: Mapping[str, Any]) -> dict[str, JSONValue]:
+    federation = value.get("federation")
+    if not isinstance(federation, dict):
+        raise ConfigError("not a policy bundle: no federation")
+    return federation
 
 
 def build_bundle(policies_dir: Path, federation: FederationConfig) -> PolicyBundle:

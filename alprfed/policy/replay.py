@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from alprfed.errors import AlprfedError, ConfigError, Reason
 from alprfed.models import Purpose, TimeWindow
-from alprfed.policy.bundle import LoadedPolicy, PolicyBundle, load_policy
+from alprfed.policy.bundle import LoadedPolicy, PolicyBundle, joined_document, load_policy
 from alprfed.policy.decision import QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantLimits, WarrantView
@@ -172,14 +172,7 @@ class _Replayer:
         """The text the named ``policy_document`` entries hold for ``path``: every part, in
         order, of one document (same path, hash and count); None if any is missing or wrong.
         The caller checks the joined text against the bundle's hash."""
-        found = [self.documents.get(index) for index in indexes]
-        parts = [p for p in found if p is not None]
-        if not parts or len(parts) != len(found):
-            return None
-        expected = [(path, parts[0]["sha256"], n, len(parts)) for n in range(len(parts))]
-        if [(p["path"], p["sha256"], p["part"], p["parts"]) for p in parts] != expected:
-            return None
-        return "".join(str(p["text"]) for p in parts)
+        return joined_document(path, [self.documents.get(index) for index in indexes])
 
     def replay(self, entry: EntryLike) -> None:
         body, report = entry.body, self.report

@@ -24,7 +24,7 @@ from typing import Any
 
 from alprfed.ledger.entry import LedgerEntryView
 from alprfed.models import Agency, Purpose
-from alprfed.policy.bundle import PolicyBundle
+from alprfed.policy.bundle import FEDERATION_DOCUMENT, PolicyBundle, joined_document
 
 # Purposes several states forbid outright (alprfed.models.Purpose): a query for one of them
 # that a rule refused is worth an oversight body's look even though the system worked.
@@ -124,6 +124,8 @@ class Collector:
         self.far: list[Anomaly] = []
         self._warrant_courts: dict[str, str] = {}
         self._federation: dict[str, Agency] = {}  # agency id -> the latest bundle's record
+        # The parts of published federations (version 3 bundles), by entry index.
+        self._federation_parts: dict[int, Mapping[str, Any]] = {}
 
     def observe(self, entries: Iterable[LedgerEntryView]) -> Iterator[LedgerEntryView]:
         """Yield every entry unchanged after counting it."""
@@ -149,8 +151,15 @@ class Collector:
 
     def _count(self, entry: LedgerEntryView) -> None:
         kind, body = entry.kind.value, entry.body
-        if kind == "policy_bundle":
-            federation = PolicyBundle.logged_federation(body["bundle"])
+        if kind == "policy_document" and body.get("path") == FEDERATION_DOCUMENT:
+            self._federation_parts[entry.index] = body
+        elif kind == "policy_bundle":
+            indexes = (body.get("document_entries") or {}).get(FEDERATION_DOCUMENT, [])
+            text = joined_document(
+                FEDERATION_DOCUMENT, [self._federation_parts.get(i) for i in indexes]
+            )
+            texts = {FEDERATION_DOCUMENT: text} if text is not None else {}
+            federation = PolicyBundle.logged_federation(body["bundle"], texts)
             self.know_agencies(federation.agencies)
         elif kind == "warrant_registered":
             self._warrant_courts[body["warrant_id"]] = body["court"]

@@ -19,8 +19,19 @@ import pytest
 from conftest import POSTGRES_URL, require_postgres
 
 from agency_node.storage import NodeStore
-from bench import city, city_data, decision, fanout, ingest, ledger, node_search, witnessing
+from bench import (
+    city,
+    city_data,
+    decision,
+    fanout,
+    ingest,
+    ledger,
+    national,
+    node_search,
+    witnessing,
+)
 from bench.environment import POSTGRES, SQLITE, BenchEnv
+from bench.federation import node_ids
 from bench.hosts import REPO_ROOT
 from bench.parts import preset
 from bench.report import Figure, PartReport, table_rows
@@ -133,6 +144,21 @@ def test_fanout_reports_each_node_count_and_both_faults(
     faults = [f for fs in figures.values() for f in fs if "one " in f.config]
     assert sorted(f.config.rsplit(" ", 1)[1] for f in faults) == ["dead", "hanging"]
     assert all(f.floor == settings.deadline_s * 1000 for f in faults)
+
+
+def test_national_reports_answer_time_cpu_and_decision_with_dead_and_hanging_nodes(
+    make_env: Callable[[str], BenchEnv],
+) -> None:
+    settings = TINY.national  # 8 nodes over 2 processes: one dead, one hanging
+    faults = national.Faults.among(node_ids(settings.nodes), settings.faulty_every)
+    assert (len(faults.dead), len(faults.hanging)) == (1, 1)
+    figures = well_formed(national.run(settings, make_env(SQLITE)), national.PART)
+    (p99,) = figures["national answer p99"]
+    assert p99.targets
+    assert p99.config.startswith(f"{settings.nodes} nodes (1 dead, 1 hanging)")
+    (decided,) = figures["decision p50"]
+    assert decided.targets
+    assert len(figures["gateway CPU per addressed node"]) == 1
 
 
 def test_decision_reports_every_federation_size(make_env: Callable[[str], BenchEnv]) -> None:

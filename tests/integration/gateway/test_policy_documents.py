@@ -24,7 +24,7 @@ from alprfed import canonical
 from alprfed.config import bundled_policies_dir
 from alprfed.ledger import LedgerEntryView, iter_entries
 from alprfed.ledger.reader import LedgerReader
-from alprfed.policy.bundle import PolicyBundle, read_policy_documents
+from alprfed.policy.bundle import FEDERATION_DOCUMENT, PolicyBundle, read_policy_documents
 from alprfed.policy.replay import audit_entries
 
 
@@ -77,8 +77,11 @@ def test_each_document_is_published_once_and_the_bundle_is_rebuilt_exactly(
     entries = ledger(federation.ledger_url)
     first, second = [e for e in entries if e.kind == "policy_bundle"]
     documents = [e for e in entries if e.kind == "policy_document"]
-    # Every document once at start; after the reload only the changed pack, in parts.
-    assert len(documents) == len(on_disk) + len(second.body["document_entries"]["states/UT.toml"])
+    # Every document and the federation once at start; after the reload only the changed
+    # pack, in parts.
+    assert len(documents) == len(on_disk) + 1 + len(
+        second.body["document_entries"]["states/UT.toml"]
+    )
     republished = [d for d in documents if first.index < d.index < second.index]
     assert {d.body["path"] for d in republished} == {"states/UT.toml"}
     assert len(republished) >= 2
@@ -87,7 +90,15 @@ def test_each_document_is_published_once_and_the_bundle_is_rebuilt_exactly(
             assert document.body["sha256"] == sha256(document.body["text"])
 
     texts = texts_named_by(first, entries)
+    federation_text = texts.pop(FEDERATION_DOCUMENT)
     assert texts == on_disk  # byte for byte what the gateway read and enforced
+    assert (
+        "sjpd"
+        in PolicyBundle.logged_federation(
+            first.body["bundle"], {FEDERATION_DOCUMENT: federation_text}
+        ).agencies
+    )
+    texts[FEDERATION_DOCUMENT] = federation_text
     rebuilt = PolicyBundle.from_canonical(first.body["bundle"], texts)
     assert rebuilt.digest == first.body["bundle_sha256"]
     later = texts_named_by(second, entries)
