@@ -4,14 +4,16 @@ For every method of every service (read from the protobuf descriptors, so a new 
 fuzzed without editing this file) hypothesis sends raw bytes, well-formed messages with random
 field values, and valid messages with bytes flipped, cut or appended, as officers, clerks,
 admins and nodes. Every answer must be a deliberate one: OK or a status naming what is wrong,
-never UNKNOWN, never INTERNAL, never a Python exception class or traceback in the details; and
-the services must still answer health checks afterwards.
+never UNKNOWN, never INTERNAL, never a Python exception class or traceback in the details, and
+no traceback in the services' log (they run in this process: a handler on the root logger sees
+what an operator's log would show); and the services must still answer health checks afterwards.
 
 CI sends a few thousand inputs; ``--soak`` (make soak) 1,000,000.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -60,6 +62,27 @@ CALLERS = (
     ("federation", "gateway"),
 )
 METHODS = [(where, method) for where, service in SERVICES for method in service.methods]
+
+
+class LoggedTracebacks(logging.Handler):
+    """The services' log records that carry a traceback (an exception logged with it)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.stack_info:
+            self.seen.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture(scope="module")
+def service_log() -> Iterator[LoggedTracebacks]:
+    handler = LoggedTracebacks()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +209,11 @@ def call(channel: grpc.Channel, method: d.MethodDescriptor, payloads: list[bytes
     return unary(payloads[0], timeout=CALL_TIMEOUT_S)
 
 
-def judge(method: d.MethodDescriptor, error: grpc.RpcError | None) -> str | None:
-    """None for a deliberate answer, else what is wrong with it, led by its figure's name."""
+def judge(method: d.MethodDescriptor, error: grpc.RpcError | None, logged: list[str]) -> str | None:
+    """None for a deliberate answer with nothing in the services' log, else what is wrong,
+    led by its figure's name."""
+    if logged:
+        return f"tracebacks: {method.name}: the service logged a traceback: {logged[0]}"
     if error is None:
         return None
     code, details = error.code(), error.details() or ""
@@ -216,6 +242,7 @@ def test_every_rpc_answers_malformed_input_deliberately(
     where: str,
     method: d.MethodDescriptor,
     channels: dict[tuple[str, str, str], grpc.Channel],
+    service_log: LoggedTracebacks,
     soak: bool,
     fuzz_inputs: int,
 ) -> None:
@@ -234,12 +261,13 @@ def test_every_rpc_answers_malformed_input_deliberately(
     )
     def fuzz(caller: tuple[str, str], payloads: list[bytes]) -> None:
         faults.add(fuzz_inputs=1)
+        service_log.seen.clear()
         try:
             call(channels[(where, *caller)], method, payloads)
             error = None
         except grpc.RpcError as exc:
             error = exc
-        problem = judge(method, error)
+        problem = judge(method, error, service_log.seen)
         assert problem is None, problem
 
     try:
@@ -249,4 +277,7 @@ def test_every_rpc_answers_malformed_input_deliberately(
         figure = str(exc).split(":", 1)[0]
         faults.add(**{figure if figure in JUDGED else "crashes": 1})
         raise
+    if service_log.seen:  # logged after the last answer went out
+        faults.add(tracebacks=1)
+    assert service_log.seen == [], service_log.seen
     assert_healthy(channels)

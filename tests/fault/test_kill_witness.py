@@ -14,7 +14,8 @@ cycle:
 At the end, from the gateway's database: every answered query's outcome is at the index it
 was acknowledged with and names its witnessed decision (none lost), no query is logged twice
 and no outcome lacks its decision (no duplicate, no phantom), every officer's receipt meets the
-witness policy, and the whole ledger verifies with it. CI runs 1 cycle; ``--soak`` 20.
+witness policy, and the whole ledger verifies with it; no process logged a traceback or answered
+INTERNAL. CI runs 1 cycle; ``--soak`` 20.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def officer(layout: Layout, warrant_id: str, answers: Answers, stop: threading.E
                     elif exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                         answers.timed_out += 1
                     else:
+                        faults.refused_unexpectedly(exc.code())
                         answers.unexpected.append(f"{exc.code().name}: {exc.details()}")
                 time.sleep(POLL_S)
                 continue
@@ -201,6 +203,7 @@ def test_killed_witnesses_and_node_lose_nothing_and_queries_fail_closed_without_
     assert not answers.unexpected, answers.unexpected
     federation.stop_all()
     audit(layout, answers)
+    assert faults.scan_logs(faults.service_logs(layout)) == []
 
 
 def audit(layout: Layout, answers: Answers) -> None:
@@ -233,7 +236,12 @@ def audit(layout: Layout, answers: Answers) -> None:
             query_id
         ):
             unwitnessed.append(query_id)
-    duplicates = [q for q, indices in (decisions | outcomes).items() if len(indices) > 1]
+    duplicates = [
+        f"{kind} {query_id}"
+        for kind, logged in (("decision", decisions), ("outcome", outcomes))
+        for query_id, indices in logged.items()
+        if len(indices) > 1
+    ]
     faults.add(
         acknowledged=len(answers.answered),
         acknowledged_lost=len(lost),
