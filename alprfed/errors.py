@@ -179,9 +179,12 @@ class ActRecordedMeanwhile(AlreadyExists):
     """The record an entry logs (a warrant, a revocation, a purge report ...) was stored by
     another writer between this gateway's check and its commit -- two replicas handling the
     same act. Neither this entry nor its record was stored; ``position`` is the entry's place
-    in the batch it was sent in (the other entries of that batch are unaffected)."""
+    in the batch it was sent in (the other entries of that batch are unaffected).
 
-    def __init__(self, message: str, *, position: int) -> None:
+    An entry's effect raises it (without a position) when the row it changes is no longer as
+    the act was checked against; the ledger store raises it again with the position."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
         super().__init__(message)
         self.position = position
 
