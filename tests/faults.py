@@ -36,6 +36,7 @@ FIGURES = (
     ("duplicate_or_phantom", "phantom or duplicate entries"),
     ("races", "racing requests sent"),
     ("fuzz_inputs", "fuzz inputs tried"),
+    ("slow_answers", "fuzz calls answered only after 20 s (load)"),
     ("crashes", "crashes (down, UNKNOWN, unexpected status)"),
     ("tracebacks", "tracebacks (in answers or service logs)"),
     ("unexpected_internal", "unexpected INTERNAL"),
