@@ -137,9 +137,18 @@ def officer(layout: Layout, warrant_id: str, answers: Answers, stop: threading.E
 def wait_until(condition: str, check: object, answers: Answers) -> None:
     assert callable(check)
     give_up = time.monotonic() + WAIT_S
+    with answers.lock:
+        before = (len(answers.answered), answers.refused, answers.timed_out)
     while not check():
         assert not answers.unexpected, answers.unexpected
-        assert time.monotonic() < give_up, f"not within {WAIT_S} s: {condition}"
+        if time.monotonic() >= give_up:
+            with answers.lock:
+                now = (len(answers.answered), answers.refused, answers.timed_out)
+            answered, refused, timed_out = (n - b for n, b in zip(now, before, strict=True))
+            raise AssertionError(
+                f"not within {WAIT_S} s: {condition} (meanwhile {answered} answered, "
+                f"{refused} UNAVAILABLE, {timed_out} DEADLINE_EXCEEDED)"
+            )
         time.sleep(POLL_S)
 
 
