@@ -94,10 +94,20 @@ class Reason:
         return f"{who}{where}: {self.message} [{self.rule_id}]"
 
 
+# Every character str.splitlines() breaks a line at, as the escape Python writes for it. An
+# error quoting input (a path, a value, a line of a file) that holds one would otherwise print
+# as several lines, where the CLI and the logs promise one.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
 class AlprfedError(Exception):
-    """Base of every error alprfed raises on purpose."""
+    """Base of every error alprfed raises on purpose. Its message is always one line: line
+    breaks in it (from quoted input) are shown escaped."""
 
     status: Status = Status.INTERNAL
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(str(message).translate(_LINE_BREAKS))
 
     def public_message(self) -> str:
         """What the remote caller is told."""

@@ -282,7 +282,7 @@ def fuzzer(fmt: Format, examples: int, soak: bool) -> Callable[[], None]:
             fmt.read(data)
         except AlprfedError as exc:
             # A named error is what a caller should get, and the CLI prints it as one line.
-            if "\n" in str(exc).strip():
+            if len(str(exc).splitlines()) > 1:
                 raise AssertionError(f"{fmt.name}: an error of several lines: {exc!r}") from exc
         except Exception as exc:
             raise AssertionError(f"{fmt.name}: {type(exc).__name__}: {exc}") from exc
