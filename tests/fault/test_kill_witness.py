@@ -94,26 +94,33 @@ def start_witness(processes: FederationProcesses, layout: Layout, witness_id: st
     processes.wait_http_ready(witness_id, layout.witness_addresses[witness_id])
 
 
-def register_warrant(layout: Layout) -> str:
+def register_warrant(layout: Layout) -> tuple[str, int]:
+    """A warrant for the officers' queries, and when it was signed: queries are built from
+    that time, so they stay inside the warrant's window however long the test runs (built from
+    the clock, they would leave it after 8 minutes and be denied at the gateway -- answers that
+    are complete without asking the node)."""
     key = SigningKey.load(layout.court_key(faults.COURT))
-    envelope = faults.sign_warrant(key, int(time.time()))
+    signed_at = int(time.time())
+    envelope = faults.sign_warrant(key, signed_at)
     with secure_channel(layout.gateway_address, faults.clerk_tls(layout)) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         stub.RegisterWarrant(
             gateway_pb2.RegisterWarrantRequest(warrant=wire.envelope_to_pb(envelope)),
             timeout=WAIT_S,
         )
-    return str(canonical.decode(envelope.payload)["warrant_id"])
+    return str(canonical.decode(envelope.payload)["warrant_id"]), signed_at
 
 
-def officer(layout: Layout, warrant_id: str, answers: Answers, stop: threading.Event) -> None:
+def officer(
+    layout: Layout, warrant: tuple[str, int], answers: Answers, stop: threading.Event
+) -> None:
     channel = secure_channel(
         layout.gateway_address, faults.principal_tls(layout, "sjpd", "officer-garcia")
     )
     stub = gateway_pb2_grpc.GatewayStub(channel)
     try:
         while not stop.is_set():
-            request = faults.warrant_query(warrant_id, int(time.time()))
+            request = faults.warrant_query(*warrant)
             try:
                 answer = stub.Query(request, timeout=QUERY_TIMEOUT_S)
             except grpc.RpcError as exc:
@@ -127,7 +134,11 @@ def officer(layout: Layout, warrant_id: str, answers: Answers, stop: threading.E
                         answers.unexpected.append(f"{exc.code().name}: {exc.details()}")
                 time.sleep(POLL_S)
                 continue
+            denied = [o for o in answer.outcomes if o.outcome == gateway_pb2.OUTCOME_DENIED]
             with answers.lock:
+                if denied:  # the warrant covers every query sent: a denial is a failure
+                    faults.add(crashes=1)
+                    answers.unexpected.append(f"denied: {denied[0].reasons}")
                 answers.answered[answer.query_id] = answer
                 answers.last_complete = answer.complete
     finally:
@@ -160,11 +171,11 @@ def more_answers(answers: Answers, why: str) -> None:
 def test_killed_witnesses_and_node_lose_nothing_and_queries_fail_closed_without_quorum(
     layout: Layout, federation: FederationProcesses, soak: bool
 ) -> None:
-    warrant_id = register_warrant(layout)
+    warrant = register_warrant(layout)
     witness_ids = sorted(layout.witness_addresses)
     answers, stop = Answers(), threading.Event()
     threads = [
-        threading.Thread(target=officer, args=(layout, warrant_id, answers, stop), daemon=True)
+        threading.Thread(target=officer, args=(layout, warrant, answers, stop), daemon=True)
         for _ in range(OFFICERS)
     ]
     for thread in threads:
