@@ -80,10 +80,12 @@ def layout(tmp_path: Path) -> Layout:
 @pytest.fixture
 def gateway(layout: Layout) -> Iterator[FederationProcesses]:
     processes = FederationProcesses(layout)
-    processes.start_gateway()
-    processes.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
-    yield processes
-    processes.stop_all()
+    try:  # a gateway that is not ready in time is stopped too, not left running
+        processes.start_gateway()
+        processes.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
+        yield processes
+    finally:
+        processes.stop_all()
 
 
 def refused(acts: Acts, who: str, exc: grpc.RpcError) -> None:

@@ -46,10 +46,12 @@ def layout(tmp_path: Path) -> Layout:
 @pytest.fixture
 def node(layout: Layout) -> Iterator[FederationProcesses]:
     processes = FederationProcesses(layout)
-    processes.start_node("sjpd")
-    processes.wait_ready("sjpd", layout.node_addresses["sjpd"], "alprfed.v1.AgencyNode")
-    yield processes
-    processes.stop_all()
+    try:  # a node that is not ready in time is stopped too, not left running
+        processes.start_node("sjpd")
+        processes.wait_ready("sjpd", layout.node_addresses["sjpd"], "alprfed.v1.AgencyNode")
+        yield processes
+    finally:
+        processes.stop_all()
 
 
 def batch_of(plate: str, now: int) -> node_pb2.IngestBatch:
