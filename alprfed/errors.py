@@ -94,10 +94,20 @@ class Reason:
         return f"{who}{where}: {self.message} [{self.rule_id}]"
 
 
+# Every character str.splitlines() breaks a line at, as the escape Python writes for it. An
+# error quoting input (a path, a value, a line of a file) that holds one would otherwise print
+# as several lines, where the CLI and the logs promise one.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
 class AlprfedError(Exception):
-    """Base of every error alprfed raises on purpose."""
+    """Base of every error alprfed raises on purpose. Its message is always one line: line
+    breaks in it (from quoted input) are shown escaped."""
 
     status: Status = Status.INTERNAL
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(str(message).translate(_LINE_BREAKS))
 
     def public_message(self) -> str:
         """What the remote caller is told."""
@@ -179,9 +189,12 @@ class ActRecordedMeanwhile(AlreadyExists):
     """The record an entry logs (a warrant, a revocation, a purge report ...) was stored by
     another writer between this gateway's check and its commit -- two replicas handling the
     same act. Neither this entry nor its record was stored; ``position`` is the entry's place
-    in the batch it was sent in (the other entries of that batch are unaffected)."""
+    in the batch it was sent in (the other entries of that batch are unaffected).
 
-    def __init__(self, message: str, *, position: int) -> None:
+    An entry's effect raises it (without a position) when the row it changes is no longer as
+    the act was checked against; the ledger store raises it again with the position."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
         super().__init__(message)
         self.position = position
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from alprfed import canonical
 from alprfed.db import create_engine, reader, writer
-from alprfed.errors import AlreadyExists, FailedPrecondition, NotFound
+from alprfed.errors import ActRecordedMeanwhile, AlreadyExists, NotFound
 from alprfed.ledger.entry import Effect
 from alprfed.messages.consent import EXIGENT_CONSENT_TYPE
 from alprfed.models import Purpose
@@ -158,7 +158,9 @@ class GatewayRegistry:
     ) -> Effect:
         """The revocation, to commit in the transaction of its ledger entry.
 
-        Raises (when run): FailedPrecondition if the warrant is no longer revocable.
+        Raises (when run): ActRecordedMeanwhile if it was revoked since the act was checked
+        (only another replica can: acts are decided one at a time within a gateway), so the
+        gateway checks the act again rather than failing the batch it shares.
         """
 
         def update(conn: sa.Connection, ledger_index: int) -> None:
@@ -173,7 +175,10 @@ class GatewayRegistry:
                 )
             ).rowcount
             if updated != 1:
-                raise FailedPrecondition(f"warrant {warrant_id} is not revocable")
+                raise ActRecordedMeanwhile(
+                    f"warrant {warrant_id} was revoked by another gateway meanwhile; "
+                    "it was not logged again"
+                )
 
         return update
 
@@ -297,7 +302,8 @@ class GatewayRegistry:
     def review_record(query_id: str, *, upheld: bool, reviewer: str, reviewed_at: int) -> Effect:
         """The review, to commit in the transaction of its ledger entry.
 
-        Raises (when run): AlreadyExists if the query was reviewed meanwhile.
+        Raises (when run): ActRecordedMeanwhile (an AlreadyExists) if the query was reviewed
+        meanwhile by another replica; only this entry is dropped from its batch.
         """
 
         def update(conn: sa.Connection, ledger_index: int) -> None:
@@ -315,7 +321,7 @@ class GatewayRegistry:
                 )
             ).rowcount
             if updated != 1:
-                raise AlreadyExists(f"exigent query {query_id} was already reviewed")
+                raise ActRecordedMeanwhile(f"exigent query {query_id} was already reviewed")
 
         return update
 

@@ -12,6 +12,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import grpc
+
 from alprfed.config import TLSConfig
 from alprfed.demo.layout import Layout
 from alprfed.models import Purpose, TimeWindow
@@ -34,8 +36,9 @@ FIGURES = (
     ("duplicate_or_phantom", "phantom or duplicate entries"),
     ("races", "racing requests sent"),
     ("fuzz_inputs", "fuzz inputs tried"),
-    ("crashes", "crashes (service down, UNKNOWN)"),
-    ("tracebacks", "tracebacks or exception class names shown"),
+    ("slow_answers", "fuzz calls answered only after 20 s (load)"),
+    ("crashes", "crashes (down, UNKNOWN, unexpected status)"),
+    ("tracebacks", "tracebacks (in answers or service logs)"),
     ("unexpected_internal", "unexpected INTERNAL"),
 )
 
@@ -53,6 +56,44 @@ def lines() -> list[str]:
 def save(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({key: TALLY.get(key, 0) for key, _ in FIGURES}, indent=2) + "\n")
+
+
+# What a service's log shows when something went wrong that no caller was told about plainly:
+# a traceback (an exception logged with it, or one that escaped), and the line alprfed.rpc
+# writes for a call it answered INTERNAL.
+TRACEBACK = "Traceback (most recent call last)"
+INTERNAL_LINE = "failed unexpectedly [request"
+
+
+def scan_logs(logs: list[Path]) -> list[str]:
+    """Count the tracebacks and INTERNAL answers in the services' ``logs`` (the figures
+    ``tracebacks`` and ``unexpected_internal``) and return a line for each, naming its file."""
+    found: list[str] = []
+    for log in logs:
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            if TRACEBACK in line:
+                add(tracebacks=1)
+                found.append(f"{log.name}:{number}: a traceback")
+            elif INTERNAL_LINE in line:
+                add(unexpected_internal=1)
+                found.append(f"{log.name}:{number}: {line.strip()[:200]}")
+    return found
+
+
+def service_logs(layout: Layout) -> list[Path]:
+    """The logs of every process alprfed.demo.processes started for ``layout``."""
+    logs = sorted((layout.root / "logs").glob("*.log"))
+    assert logs, f"no service logs in {layout.root / 'logs'}: nothing would be scanned"
+    return logs
+
+
+def refused_unexpectedly(code: grpc.StatusCode) -> None:
+    """Count a call the fault tests did not expect to be refused so (INTERNAL, or any status
+    a client under kills should not see) in its figure."""
+    if code == grpc.StatusCode.INTERNAL:
+        add(unexpected_internal=1)
+    else:
+        add(crashes=1)
 
 
 # --- what the fault tests share ---------------------------------------------------------------

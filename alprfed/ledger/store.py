@@ -406,12 +406,16 @@ class LedgerStore(LedgerReader):
             if pending.effect is not None:
                 try:
                     pending.effect(conn, tip.size + position)
-                except IntegrityError:
+                except (IntegrityError, ActRecordedMeanwhile) as exc:
                     # Another process (a replica) recorded the same act between this one's
-                    # check and this commit: neither the entry nor the record is stored.
+                    # check and this commit (a row inserted: IntegrityError; a row changed:
+                    # the effect says so): neither the entry nor the record is stored, and
+                    # the rest of the batch is sent again without it.
+                    said = str(exc) if isinstance(exc, ActRecordedMeanwhile) else ""
                     raise ActRecordedMeanwhile(
-                        f"another gateway recorded this {pending.kind.replace('_', ' ')} act "
-                        "first; it was not logged again",
+                        said
+                        or f"another gateway recorded this {pending.kind.replace('_', ' ')} "
+                        "act first; it was not logged again",
                         position=position,
                     ) from None
         conn.execute(schema.checkpoints.insert().values(size=tree.size, note=note))

@@ -128,6 +128,9 @@ class LedgerWriter:
                 )
                 break
             except ActRecordedMeanwhile as exc:
+                if exc.position is None:  # not from the store: no entry to drop
+                    self._fail(batch, exc)
+                    return
                 _, refused = batch.pop(exc.position)
                 if not refused.done():
                     refused.set_exception(exc)

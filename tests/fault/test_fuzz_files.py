@@ -50,6 +50,7 @@ from alprfed.messages.search import SearchQuery, SearchReceipt
 from alprfed.models import Purpose, TimeWindow
 from alprfed.policy.warrants import Warrant, WarrantLimits
 from alprfed.signing import SigningKey, VerifyingKey
+from witness.config import load_witness_config
 
 NOW = 1_764_000_000
 ORIGIN = "fuzz.alprfed.test/ledger"
@@ -203,16 +204,13 @@ def formats(layout: Layout, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             _text(lambda text: VerifyingKey.from_text("ed25519:" + text)),
         ),
     ]
-    if witness_configs:
-        from witness.config import load_witness_config
-
-        found.append(
-            Format(
-                "witness.toml",
-                witness_configs[0].read_bytes(),
-                _beside(witness_configs[0], load_witness_config),
-            )
+    found.append(
+        Format(
+            "witness.toml",
+            witness_configs[0].read_bytes(),
+            _beside(witness_configs[0], load_witness_config),
         )
+    )
     yield found
     node_store.close()
 
@@ -269,12 +267,12 @@ def variants(seed: bytes) -> st.SearchStrategy[bytes]:
     )
 
 
-def fuzzer(fmt: Format, examples: int) -> Callable[[], None]:
+def fuzzer(fmt: Format, examples: int, soak: bool) -> Callable[[], None]:
     @settings(
         max_examples=examples,
         deadline=None,
         database=None,
-        derandomize=True,
+        derandomize=not soak,  # CI reads the same inputs each time; a soak run explores
         suppress_health_check=list(HealthCheck),
     )
     @given(data=variants(fmt.seed))
@@ -282,26 +280,55 @@ def fuzzer(fmt: Format, examples: int) -> Callable[[], None]:
         faults.add(fuzz_inputs=1)
         try:
             fmt.read(data)
-        except AlprfedError:
-            pass  # a named, one-line error: what a caller should get
+        except AlprfedError as exc:
+            # A named error is what a caller should get, and the CLI prints it as one line.
+            if len(str(exc).splitlines()) > 1:
+                raise AssertionError(f"{fmt.name}: an error of several lines: {exc!r}") from exc
         except Exception as exc:
             raise AssertionError(f"{fmt.name}: {type(exc).__name__}: {exc}") from exc
 
     return fuzz  # type: ignore[no-any-return]
 
 
+# Every format the fixture builds, by name, so a soak run can share them out (-k) between
+# processes; the test below checks the list is the fixture's.
+FORMAT_NAMES = (
+    "node.toml",
+    "gateway.toml",
+    "federation.toml",
+    "trust.toml",
+    "witness policy",
+    "law pack",
+    "sightings.csv",
+    "cameras.csv",
+    "checkpoint",
+    "tlog-proof receipt",
+    "ledger entry",
+    "monitor state",
+    "tile path",
+    "canonical JSON",
+    "warrant",
+    "purge report",
+    "search query",
+    "search receipt",
+    "search evidence",
+    "exigent consent",
+    "base64 key",
+    "witness.toml",
+)
+
+
+@pytest.mark.parametrize("name", FORMAT_NAMES, ids=[n.replace(" ", "-") for n in FORMAT_NAMES])
 def test_every_file_format_reads_or_names_what_is_wrong(
-    formats: list[Format], fuzz_inputs: int
+    name: str, formats: list[Format], fuzz_inputs: int, soak: bool
 ) -> None:
-    per_format = max(1, fuzz_inputs // len(formats))
-    crashes: list[str] = []
-    for fmt in formats:
-        if fmt.valid_seed:
-            fmt.read(fmt.seed)  # the seed itself is a valid document
-        try:
-            fuzzer(fmt, per_format)()
-        except AssertionError as exc:
-            # Counted once, after hypothesis has shrunk it (not once per shrinking step).
-            faults.add(crashes=1, tracebacks=1)
-            crashes.append(str(exc).splitlines()[0])
-    assert crashes == [], "\n".join(crashes)
+    assert [f.name for f in formats] == list(FORMAT_NAMES), "FORMAT_NAMES is not the fixture's"
+    fmt = next(f for f in formats if f.name == name)
+    if fmt.valid_seed:
+        fmt.read(fmt.seed)  # the seed itself is a valid document
+    try:
+        fuzzer(fmt, max(1, fuzz_inputs // len(formats)), soak)()
+    except AssertionError as exc:
+        # Counted once, after hypothesis has shrunk it (not once per shrinking step).
+        faults.add(crashes=1, tracebacks=1)
+        raise AssertionError(str(exc).splitlines()[0]) from exc

@@ -4,14 +4,16 @@ For every method of every service (read from the protobuf descriptors, so a new 
 fuzzed without editing this file) hypothesis sends raw bytes, well-formed messages with random
 field values, and valid messages with bytes flipped, cut or appended, as officers, clerks,
 admins and nodes. Every answer must be a deliberate one: OK or a status naming what is wrong,
-never UNKNOWN, never INTERNAL, never a Python exception class or traceback in the details; and
-the services must still answer health checks afterwards.
+never UNKNOWN, never INTERNAL, never a Python exception class or traceback in the details, and
+no traceback in the services' log (they run in this process: a handler on the root logger sees
+what an operator's log would show); and the services must still answer health checks afterwards.
 
 CI sends a few thousand inputs; ``--soak`` (make soak) 1,000,000.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +33,10 @@ from alprfed.rpc.tls import secure_channel
 from alprfed.v1 import gateway_pb2, ledger_pb2, node_pb2
 
 CALL_TIMEOUT_S = 20
+# A call not answered in CALL_TIMEOUT_S is sent again with this long a deadline: answered then,
+# the machine was slow (a soak shares two cores; counted as slow_answers); not even then, the
+# service hangs (a crash).
+HANG_TIMEOUT_S = 180
 # Answers a fuzzed request may get: each says what is wrong, or is a plain refusal.
 DELIBERATE = {
     grpc.StatusCode.OK,
@@ -43,7 +49,7 @@ DELIBERATE = {
     grpc.StatusCode.OUT_OF_RANGE,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.UNAVAILABLE,  # a node the gateway could not reach, said as such
-}
+}  # not DEADLINE_EXCEEDED: a call not answered even in HANG_TIMEOUT_S hangs
 # What leaks implementation detail: a traceback, or a Python exception class named.
 LEAK = re.compile(r"Traceback|File \"|<class |\b[A-Z][A-Za-z]*(Error|Exception)\b")
 SERVICES = (
@@ -60,6 +66,27 @@ CALLERS = (
     ("federation", "gateway"),
 )
 METHODS = [(where, method) for where, service in SERVICES for method in service.methods]
+
+
+class LoggedTracebacks(logging.Handler):
+    """The services' log records that carry a traceback (an exception logged with it)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.stack_info:
+            self.seen.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture(scope="module")
+def service_log() -> Iterator[LoggedTracebacks]:
+    handler = LoggedTracebacks()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)
 
 
 @pytest.fixture(scope="module")
@@ -176,18 +203,37 @@ def request_bytes(method: d.MethodDescriptor) -> st.SearchStrategy[bytes]:
 # --- the calls --------------------------------------------------------------------------------
 
 
-def call(channel: grpc.Channel, method: d.MethodDescriptor, payloads: list[bytes]) -> Any:
+def call(
+    channel: grpc.Channel,
+    method: d.MethodDescriptor,
+    payloads: list[bytes],
+    timeout: float = CALL_TIMEOUT_S,
+) -> Any:
     path = f"/{method.containing_service.full_name}/{method.name}"
     identity = bytes  # send the bytes as they are, read the answer's bytes as they are
     if method.client_streaming:
         stream = channel.stream_unary(path, request_serializer=identity)
-        return stream(iter(payloads), timeout=CALL_TIMEOUT_S)
+        return stream(iter(payloads), timeout=timeout)
     unary = channel.unary_unary(path, request_serializer=identity)
-    return unary(payloads[0], timeout=CALL_TIMEOUT_S)
+    return unary(payloads[0], timeout=timeout)
 
 
-def judge(method: d.MethodDescriptor, error: grpc.RpcError | None) -> str | None:
-    """None for a deliberate answer, else what is wrong with it, led by its figure's name."""
+def answer(channel: grpc.Channel, method: d.MethodDescriptor, payloads: list[bytes]) -> Any:
+    """The call's answer, sent again with HANG_TIMEOUT_S if it was not answered in time."""
+    try:
+        return call(channel, method, payloads)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise
+    faults.add(slow_answers=1)
+    return call(channel, method, payloads, HANG_TIMEOUT_S)
+
+
+def judge(method: d.MethodDescriptor, error: grpc.RpcError | None, logged: list[str]) -> str | None:
+    """None for a deliberate answer with nothing in the services' log, else what is wrong,
+    led by its figure's name."""
+    if logged:
+        return f"tracebacks: {method.name}: the service logged a traceback: {logged[0]}"
     if error is None:
         return None
     code, details = error.code(), error.details() or ""
@@ -216,6 +262,7 @@ def test_every_rpc_answers_malformed_input_deliberately(
     where: str,
     method: d.MethodDescriptor,
     channels: dict[tuple[str, str, str], grpc.Channel],
+    service_log: LoggedTracebacks,
     soak: bool,
     fuzz_inputs: int,
 ) -> None:
@@ -234,12 +281,13 @@ def test_every_rpc_answers_malformed_input_deliberately(
     )
     def fuzz(caller: tuple[str, str], payloads: list[bytes]) -> None:
         faults.add(fuzz_inputs=1)
+        service_log.seen.clear()
         try:
-            call(channels[(where, *caller)], method, payloads)
+            answer(channels[(where, *caller)], method, payloads)
             error = None
         except grpc.RpcError as exc:
             error = exc
-        problem = judge(method, error)
+        problem = judge(method, error, service_log.seen)
         assert problem is None, problem
 
     try:
@@ -249,4 +297,7 @@ def test_every_rpc_answers_malformed_input_deliberately(
         figure = str(exc).split(":", 1)[0]
         faults.add(**{figure if figure in JUDGED else "crashes": 1})
         raise
+    if service_log.seen:  # logged after the last answer went out
+        faults.add(tracebacks=1)
+    assert service_log.seen == [], service_log.seen
     assert_healthy(channels)

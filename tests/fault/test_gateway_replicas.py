@@ -10,8 +10,8 @@ mid-load; the others must go on appending, and the killed one is started again.
 
 At the end, from the database alone (tests/fault/test_kill_gateway.py's audit): no
 acknowledged act lost, none logged twice, no phantom, the registry agrees with the ledger, and
-the whole ledger verifies -- one linear log, no fork. Each act sent to two replicas is
-registered once and both get its index.
+the whole ledger verifies -- one linear log, no fork; no replica logged a traceback or answered
+INTERNAL. Each act sent to two replicas is registered once and both get its index.
 
 CI kills the sequencer 3 times; ``--soak`` 30 times. A second gateway on one SQLite ledger is
 refused at start-up with one line.
@@ -39,6 +39,7 @@ from fault.test_kill_gateway import (
     audit,
     clerk_acts,
     envelope_id,
+    refused,
     wait_for_acks,
 )
 from gateways import free_port
@@ -141,6 +142,8 @@ def clerk(layout: Layout, replicas: Replicas, acts: Acts, stop: threading.Event,
     client = FailoverStub(list(replicas.addresses.values()), faults.clerk_tls(layout), n)
     try:
         clerk_acts(layout, acts, stop, n, lambda method, r: client.call(stop, method, r))
+    except grpc.RpcError as exc:
+        refused(acts, f"clerk {n}", exc)
     finally:
         client.close()
 
@@ -213,7 +216,9 @@ def test_killing_the_sequencer_hands_the_ledger_to_another_replica(
         f"\nsequencer kills {len(takeovers)}; next acknowledged act after "
         f"{min(takeovers):.3f} to {max(takeovers):.3f} s"
     )
+    assert not acts.unexpected, acts.unexpected
     audit(layout, acts, postgres_url)
+    assert faults.scan_logs(faults.service_logs(layout)) == []
 
 
 def test_a_second_gateway_on_one_sqlite_ledger_is_refused_in_one_line(tmp_path: Path) -> None:

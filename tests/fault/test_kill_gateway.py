@@ -11,8 +11,10 @@ SIGKILL while they run, and started again. At the end, from the database alone:
 - every warrant sent is registered exactly once and every revocation logged exactly once, and
   the ledger holds no act nobody sent and no query outcome without its decision (no
   duplicate, no phantom);
-- the registry holds exactly what the ledger says took effect;
-- the whole ledger verifies (entries, tree, every stored subtree, every checkpoint).
+- the registry holds exactly what the ledger says took effect, and nothing else;
+- the whole ledger verifies (entries, tree, every stored subtree, every checkpoint);
+- no client was refused other than by the gateway being down, and no process logged a
+  traceback or answered INTERNAL.
 
 CI kills it 3 times; ``--soak`` 60 times.
 """
@@ -30,8 +32,10 @@ from typing import Any
 import faults
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from alprfed import canonical, wire
+from alprfed.db import create_engine
 from alprfed.demo.layout import Layout
 from alprfed.demo.processes import FederationProcesses
 from alprfed.ledger import iter_entries
@@ -41,7 +45,7 @@ from alprfed.ledger.verify import verify_ledger
 from alprfed.rpc.tls import secure_channel
 from alprfed.signing import Envelope, SigningKey
 from alprfed.v1 import gateway_pb2, gateway_pb2_grpc
-from gateway.registry import GatewayRegistry
+from gateway.registry_schema import warrants
 
 CLERKS = 4
 CI_KILLS, SOAK_KILLS = 3, 60
@@ -61,6 +65,7 @@ class Acts:
     revoked: set[str] = field(default_factory=set)  # acknowledged revocations
     revoke_sent: set[str] = field(default_factory=set)
     answered: dict[str, int] = field(default_factory=dict)  # query id -> outcome entry index
+    unexpected: list[str] = field(default_factory=list)  # refusals other than "the gateway is down"
 
     def acknowledged(self) -> int:
         with self.lock:
@@ -75,10 +80,19 @@ def layout(tmp_path: Path) -> Layout:
 @pytest.fixture
 def gateway(layout: Layout) -> Iterator[FederationProcesses]:
     processes = FederationProcesses(layout)
-    processes.start_gateway()
-    processes.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
-    yield processes
-    processes.stop_all()
+    try:  # a gateway that is not ready in time is stopped too, not left running
+        processes.start_gateway()
+        processes.wait_ready("gateway", layout.gateway_address, "alprfed.v1.Gateway")
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def refused(acts: Acts, who: str, exc: grpc.RpcError) -> None:
+    """Record a refusal no client should get under kills (the thread then stops)."""
+    faults.refused_unexpectedly(exc.code())
+    with acts.lock:
+        acts.unexpected.append(f"{who}: {exc.code().name}: {exc.details()}")
 
 
 def until_answered(stop: threading.Event, method: Any, request: Any) -> Any:
@@ -102,6 +116,8 @@ def clerk(layout: Layout, acts: Acts, stop: threading.Event, seed: int) -> None:
     stub = gateway_pb2_grpc.GatewayStub(channel)
     try:
         clerk_acts(layout, acts, stop, seed, lambda m, r: until_answered(stop, getattr(stub, m), r))
+    except grpc.RpcError as exc:
+        refused(acts, f"clerk {seed}", exc)
     finally:
         channel.close()
 
@@ -151,7 +167,8 @@ def officer(layout: Layout, acts: Acts, stop: threading.Event) -> None:
                 answer = stub.Query(request, timeout=CALL_TIMEOUT_S)
             except grpc.RpcError as exc:
                 if exc.code() not in RETRYABLE:
-                    raise
+                    refused(acts, "officer", exc)
+                    return
                 time.sleep(RETRY_PAUSE_S)
                 continue
             with acts.lock:
@@ -167,6 +184,7 @@ def envelope_id(envelope: Envelope) -> str:
 def wait_for_acks(acts: Acts, at_least: int, clerks: list[threading.Thread]) -> None:
     deadline = time.monotonic() + 120
     while acts.acknowledged() < at_least:
+        assert not acts.unexpected, acts.unexpected
         assert all(t.is_alive() for t in clerks), "a clerk thread died"
         assert time.monotonic() < deadline, "the gateway acknowledged nothing for 2 minutes"
         time.sleep(0.02)
@@ -198,7 +216,9 @@ def test_killed_gateways_lose_no_acknowledged_act_and_log_none_twice(
         for thread in clerks:
             thread.join(timeout=CALL_TIMEOUT_S * 3)
     gateway.stop_all()
+    assert not acts.unexpected, acts.unexpected
     audit(layout, acts)
+    assert faults.scan_logs(faults.service_logs(layout)) == []
 
 
 def audit(layout: Layout, acts: Acts, url: str | None = None) -> None:
@@ -227,24 +247,44 @@ def audit(layout: Layout, acts: Acts, url: str | None = None) -> None:
                 target.setdefault(str(view.body["warrant_id"]), []).append(view.index)
     finally:
         reader.close()
-    registry = GatewayRegistry.open(url)
+    engine = create_engine(url)
     try:
-        records = {w: registry.get_warrant(w) for w in registered}
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    warrants.c.warrant_id, warrants.c.ledger_index, warrants.c.revoke_ledger_index
+                )
+            ).all()
     finally:
-        registry.close()
-    lost = [w for w, index in acts.registered.items() if registered.get(w) != [index]]
-    lost += [w for w in acts.revoked if len(revoked.get(w, [])) != 1]
-    lost += [q for q, index in acts.answered.items() if outcomes.get(q) != [index]]
-    duplicates = [w for w, indices in (registered | revoked | outcomes).items() if len(indices) > 1]
+        engine.dispose()
+    # An acknowledged act is lost unless the ledger holds it at the index it was acknowledged
+    # with; an act logged more than once is a duplicate (whether or not it was acknowledged).
+    lost = [w for w, index in acts.registered.items() if index not in registered.get(w, [])]
+    lost += [w for w in acts.revoked if w not in revoked]
+    lost += [q for q, index in acts.answered.items() if index not in outcomes.get(q, [])]
+    duplicates = [
+        f"{kind} {key}"
+        for kind, logged in (
+            ("registered", registered),
+            ("revoked", revoked),
+            ("outcome", outcomes),
+        )
+        for key, indices in logged.items()
+        if len(indices) > 1
+    ]
     phantoms = [w for w in registered if w not in acts.sent]
     phantoms += [w for w in revoked if w not in acts.revoke_sent]
-    disagree = [
-        w
-        for w, record in records.items()
-        if record is None
-        or record.ledger_index != registered[w][0]
-        or (record.revoked_at is not None) != (w in revoked)
-    ]
+    phantoms += [w for w in revoked if w not in registered]
+    # The registry must hold exactly what the ledger says took effect: a row per registration
+    # at its entry, revoked at its revocation's entry, and no row the ledger does not explain.
+    in_registry = {row.warrant_id: (row.ledger_index, row.revoke_ledger_index) for row in rows}
+    in_ledger = {
+        w: (indices[0], revoked[w][0] if w in revoked else None)
+        for w, indices in registered.items()
+    }
+    disagree = sorted(
+        w for w in in_registry.keys() | in_ledger.keys() if in_registry.get(w) != in_ledger.get(w)
+    )
     faults.add(
         acknowledged=len(acts.registered) + len(acts.revoked) + len(acts.answered),
         acknowledged_lost=len(lost),

@@ -4,22 +4,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
+import faults
 import pytest
 import sqlalchemy as sa
 
+from alprfed import canonical
 from alprfed.clock import FixedClock
 from alprfed.errors import ActRecordedMeanwhile, ConfigError, LedgerError
 from alprfed.ledger import schema
-from alprfed.ledger.entry import AppendedEntry, PendingEntry, decode_entry
+from alprfed.ledger.entry import AppendedEntry, Effect, PendingEntry, decode_entry
 from alprfed.ledger.lease import lease_key
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.store import LedgerStore
 from alprfed.ledger.verify import verify_ledger
 from alprfed.ledger.writer import LedgerWriter
+from alprfed.policy.warrants import Warrant
 from alprfed.signing import SigningKey
+from gateway.registry import GatewayRegistry
 
 ORIGIN = "ledger.alprfed.test/federation"
 
@@ -158,3 +163,63 @@ def test_an_act_another_replica_recorded_first_fails_only_its_own_caller(
     kinds = [decode_entry(d).kind for d in store.entries(0, store.size())]
     assert kinds == ["warrant_registered", "query_decision", "query_decision"]
     assert verify_ledger(store, [verifier]).size == 3
+
+
+def test_a_revocation_another_replica_made_first_drops_only_its_own_entry(
+    store: LedgerStore,
+    database_url: str,
+    clock: FixedClock,
+    verifier: NoteVerifier,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 16, found by the replica soak: a clerk's revocation timed out on one replica and
+    was sent again to another, both checked the warrant unrevoked, and the first committed.
+    The second's effect found the row revoked and raised a plain FailedPrecondition, which
+    failed its whole batch (a query decision sharing it too) with a logged traceback. Now only
+    the revocation is dropped, named ActRecordedMeanwhile, and nothing is logged as a failure."""
+    registry = GatewayRegistry.open(database_url)
+    now = clock.now()
+    envelope = faults.sign_warrant(SigningKey.generate(), now)
+    warrant = Warrant.from_canonical(canonical.decode(envelope.payload))
+    raced = warrant.warrant_id
+
+    def revocation() -> Effect:
+        return registry.warrant_revocation(
+            raced, revoked_at=now, revoked_by="clerk-lee", reason="case closed"
+        )
+
+    async def run() -> list[object]:
+        ledger = LedgerWriter(store)
+        await ledger.append(
+            "warrant_registered",
+            {"warrant_id": raced},
+            effect=registry.warrant_insert(
+                warrant, envelope, registered_at=now, registered_by="clerk-lee"
+            ),
+        )
+        await ledger.append("warrant_revoked", {"warrant_id": raced}, effect=revocation())
+        outcomes = await asyncio.gather(
+            ledger.append("query_decision", {"query_id": "before"}),
+            ledger.append("warrant_revoked", {"warrant_id": raced}, effect=revocation()),
+            ledger.append("query_decision", {"query_id": "after"}),
+            return_exceptions=True,
+        )
+        await ledger.close()
+        return list(outcomes)
+
+    try:
+        with caplog.at_level(logging.ERROR):
+            before, again, after = asyncio.run(run())
+        record = registry.get_warrant(raced)
+    finally:
+        registry.close()
+    assert isinstance(again, ActRecordedMeanwhile)
+    assert f"{raced} was revoked by another gateway meanwhile" in str(again)
+    assert isinstance(before, AppendedEntry)
+    assert isinstance(after, AppendedEntry)
+    kinds = [decode_entry(d).kind for d in store.entries(0, store.size())]
+    assert kinds == ["warrant_registered", "warrant_revoked", "query_decision", "query_decision"]
+    assert record is not None
+    assert record.revoked_at == now
+    assert verify_ledger(store, [verifier]).size == 4
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

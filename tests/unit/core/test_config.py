@@ -150,3 +150,21 @@ def test_a_court_listed_twice_is_refused(tmp_path: Path) -> None:
     path.write_text(FEDERATION_BASE + court_table() + court_table(kind='"state"'))
     with pytest.raises(ConfigError, match="listed twice"):
         load_federation(path)
+
+
+def test_a_path_holding_a_line_break_is_named_in_one_line(tmp_path: Path) -> None:
+    """Found by the file fuzzer (issue 16): the "o" of ``"../federation.toml"`` in gateway.toml
+    flipped to a backslash made the path hold a line break, and the error naming it printed as
+    two lines."""
+    from alprfed.config import load_gateway_config
+
+    gateway = tmp_path / "gateway.toml"
+    gateway.write_text(
+        '[gateway]\nfederation = "../federati\\n.toml"\n'
+        'database_url = "sqlite:///g.db"\nsigning_key = "q.pem"\nledger_key = "l.pem"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(gateway, insecure=True)
+    said = str(refused.value)
+    assert said.splitlines() == [said]
+    assert "federati\\n.toml" in said  # the path as written, the break shown escaped
