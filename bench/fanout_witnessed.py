@@ -8,6 +8,14 @@ in alternation (one query to each per round, the order swapped every round), so 
 else loads the machine falls on both sides alike; the figure is the difference of the two
 p50s, with its spread (a bootstrap over rounds, and the difference within blocks of rounds).
 Measuring the two one after the other moved this difference by 10 ms between quick runs.
+
+Each query is sent ``SETTLE_S`` after the previous answer. The witnessed gateway witnesses a
+query's outcome entry in a round no query waits for, coalesced for up to ``COALESCE_DELAY_S``;
+sent back to back, that round's work (three witness processes, the cosignature checks) lands
+on whichever query comes next -- half the time the *unwitnessed* twin's -- and the difference
+understated witnessing's cost (docs/PERFORMANCE.md, "Idle after the second round of merges").
+Settled, each query meets two quiet federations, and the difference is what the one round a
+query waits for adds to it.
 """
 
 from __future__ import annotations
@@ -21,8 +29,11 @@ from bench.fanout_setup import Officer, Running, is_complete, running_federation
 from bench.federation import write_layout
 from bench.report import Figure, Goal, Target
 from bench.stats import MS_PER_S, P50Difference, p50_difference, run_concurrently
+from gateway.witnessing import COALESCE_DELAY_S
 
 WITNESSING_LIMIT_MS = 5.0  # what witnessing may add to a federated query's p50
+# Past the coalescing delay and the unwaited round that follows it (about 10-20 ms idle).
+SETTLE_S = COALESCE_DELAY_S + 0.1
 
 
 async def _alternate(
@@ -42,6 +53,7 @@ async def _alternate(
                     raise BenchError("an answer was incomplete with only one query in flight")
                 if i >= warmup:
                     samples[side].append(elapsed)
+                await asyncio.sleep(SETTLE_S)
     finally:
         await asyncio.gather(*(officer.close() for officer in officers))
     return samples
@@ -100,7 +112,8 @@ def _figure(d: P50Difference, nodes: int, rounds: int, rate: str) -> Figure:
         d.b.p50 * MS_PER_S, "ms", d.a.p50 * MS_PER_S, "the same queries, unwitnessed",
         (Target(Goal.OVER_FLOOR_AT_MOST, WITNESSING_LIMIT_MS,
                 f"witnessing adds ≤ {WITNESSING_LIMIT_MS:g} ms"),),
-        note=f"interleaved: {rounds} rounds of one query to each federation, both running; "
+        note=f"interleaved: {rounds} rounds of one query to each federation, both running, each "
+        f"query {SETTLE_S:g} s after the last answer (both federations quiet); "
         f"witnessing adds {d.difference * MS_PER_S:+.1f} ms to the p50 (95% bootstrap interval "
         f"{d.low * MS_PER_S:+.1f} to {d.high * MS_PER_S:+.1f} ms; by block of "
         f"{rounds // len(d.block_differences)} rounds: {blocks} ms); p99 "
