@@ -35,6 +35,7 @@ from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.messages.evidence import SearchEvidence
 from alprfed.models import Agency
 from alprfed.observability.metrics import GatewayMetrics
+from alprfed.policy.bundle import LoadedPolicy
 from alprfed.policy.decision import QueryDecision, QueryFacts
 from alprfed.policy.exigent import ApprovalView
 from alprfed.policy.warrants import WarrantView
@@ -42,6 +43,7 @@ from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput, query_targets
 from alprfed.rpc.identity import Identity
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from gateway.audit import AuditTrail, envelope_record
+from gateway.budget import budget_s
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.observability import report_answer
@@ -54,9 +56,10 @@ MAX_RECORDED_DETAIL = 100  # characters of an outcome's detail kept in the ledge
 MAX_REMEMBERED_SLOTS = 4096  # warrant/approval plate matches kept in memory
 QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
 NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
-# Time kept back from the caller's deadline to record the outcome and answer.
-MIN_RESERVE_S, MAX_RESERVE_S, RESERVE_FRACTION = 0.02, 0.25, 0.1
 MIN_WITNESS_WAIT_S = 1.0  # what a query waits at least for its decision to be witnessed
+# Less left than this once the outcome is logged, and the answer (encoded, then sent) may miss
+# the deadline: worth a line in the log (1-30 ms to encode 64 outcomes, gateway.budget).
+TAIL_WARN_S = 0.01
 
 
 class Witnessing(Protocol):
@@ -119,6 +122,9 @@ class QueryService:
         # Registry rows (revocations) are still read fresh for every query.
         self._slots: OrderedDict[tuple[int, str], int | None] = OrderedDict()
         self._slots_lock = threading.Lock()  # _resolve runs on worker threads
+        # Targets of the queries taken and not yet answered: what the reserve after each
+        # fan-out is sized by (gateway.budget). Changed on the event loop only.
+        self._in_flight = 0
 
     def check_targets(self, query: QueryInput) -> None:
         """Raises: InvalidRequest when ``query`` would address more agencies than one query
@@ -131,9 +137,23 @@ class QueryService:
     ) -> QueryAnswer:
         deadline = self._deadline(time_remaining)
         loaded = self._policy.current
+        targets = query_targets(query, [a.agency_id for a in loaded.federation.nodes()])
+        self._in_flight += len(targets)
+        try:
+            return await self._query(identity, query, loaded, targets, deadline)
+        finally:
+            self._in_flight -= len(targets)
+
+    async def _query(
+        self,
+        identity: Identity,
+        query: QueryInput,
+        loaded: LoadedPolicy,
+        targets: tuple[str, ...],
+        deadline: float,
+    ) -> QueryAnswer:
         federation = loaded.federation
         now = self._clock.now()
-        targets = query_targets(query, [a.agency_id for a in federation.nodes()])
         facts = QueryFacts(
             officer=identity.principal,
             agency=identity.organization,
@@ -168,6 +188,7 @@ class QueryService:
         not_sent = ""  # why the permitted nodes were not asked, if they were not
         evidence: SearchEvidence | None = None
         receipt: asyncio.Task[str] | None = None
+        fanned_out: float | None = None  # event-loop time the fan-out ended
         if permitted:
             requester = federation.agencies[facts.agency]
             envelope = self._signer.sign_envelope(
@@ -205,6 +226,7 @@ class QueryService:
             # Not signed as a whole: each part carries its own signature, which is all a
             # node relies on (docs/PROTOCOL.md, "The evidence a node demands").
             bundle = canonical.encode(evidence.to_canonical())
+            loop = asyncio.get_running_loop()
             timeout = min(self._per_node_timeout, self._budget(deadline))
             for answer in await fan_out(
                 self._pool,
@@ -215,6 +237,7 @@ class QueryService:
                 timeout_s=timeout,
             ):
                 answers[answer.agency.agency_id] = answer
+            fanned_out = loop.time()
 
         if not_sent:
             answers = {
@@ -251,6 +274,8 @@ class QueryService:
                 ledger_index=decision_entry.index,
             )
         proof = await (receipt or self._receipt(decision_entry, deadline))
+        if fanned_out is not None:
+            self._check_tail(query_id, fanned_out, deadline)
         return QueryAnswer(
             query_id=query_id,
             complete=complete,
@@ -394,12 +419,24 @@ class QueryService:
             remaining = min(remaining, time_remaining)
         return asyncio.get_running_loop().time() + remaining
 
-    @staticmethod
-    def _budget(deadline: float) -> float:
-        """Seconds the next step may take so the answer still arrives before ``deadline``."""
-        remaining = deadline - asyncio.get_running_loop().time()
-        reserve = min(MAX_RESERVE_S, max(MIN_RESERVE_S, remaining * RESERVE_FRACTION))
-        return max(0.001, remaining - reserve)
+    def _budget(self, deadline: float) -> float:
+        """Seconds the next step may take so the answer still arrives before ``deadline``,
+        the work after it sized by the agencies in flight (gateway.budget)."""
+        return budget_s(self._in_flight, deadline - asyncio.get_running_loop().time())
+
+    def _check_tail(self, query_id: str, fanned_out: float, deadline: float) -> None:
+        """Warn when the work after the fan-out left the answer less than it needs to be
+        sent: the reserve (gateway.budget) is too small for this machine's load."""
+        now = asyncio.get_running_loop().time()
+        if deadline - now < TAIL_WARN_S:
+            log.warning(
+                "query %s: recorded %.0f ms after its fan-out, %.0f ms before its deadline "
+                "(%d agencies in flight): the answer may not arrive in time",
+                query_id,
+                (now - fanned_out) * 1000,
+                (deadline - now) * 1000,
+                self._in_flight,
+            )
 
     @staticmethod
     def _outcome(
