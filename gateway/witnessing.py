@@ -21,12 +21,20 @@ witness.
 Rounds are coalesced: a checkpoint a waiter needs is submitted at once, any other only after
 ``COALESCE_DELAY_S`` (or with the next one a waiter needs), so under load each query's
 decision round also witnesses the previous query's outcome instead of queueing behind it.
+
+A round a waiter needs is hedged: it asks at once only the fewest witnesses that meet the
+quorum, those that answered fastest lately (and are not failing); the others are asked when
+one of those fails, or when they take ``HEDGE_FACTOR`` times their usual answer time, and
+otherwise cosign the head in the next round nobody waits for. Which witnesses are asked first
+changes nothing of what a publication proves -- it still carries a quorum's cosignatures, each
+verified -- but on shared cores every witness process the round starts is one more the query
+waits behind (docs/PERFORMANCE.md, "Witnessing on a query"). The consistency proofs come from
+the writer's memory of its recent subtrees (alprfed.ledger.recent_nodes) when it has them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import ssl
 import time
@@ -38,21 +46,29 @@ import aiohttp
 
 from alprfed.errors import LedgerError, Unavailable
 from alprfed.ledger.checkpoint import read_checkpoint
-from alprfed.ledger.cosignature import add_signature_lines, verify_cosignature_line
-from alprfed.ledger.note import NoteError, parse_note
+from alprfed.ledger.cosignature import add_signature_lines
+from alprfed.ledger.note import parse_note
 from alprfed.ledger.witness_policy import PolicyWitness, WitnessPolicy
+from gateway.witness_client import WitnessConflict, WitnessFailure, submit_checkpoint, verified_line
 
 log = logging.getLogger("alprfed.gateway.witnessing")
 
 DEFAULT_REQUEST_TIMEOUT_S = 2.0
 MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
-MAX_RESPONSE_BYTES = 64 * 1024
-SIZE_CONTENT_TYPE = "text/x.tlog.size"
-STRAGGLER_DELAY_S = 0.05  # late cosignatures gathered this long before they are stored
+# A publication is stored this long after it is reached (with the late cosignatures by then):
+# past the query it released, whose outcome entry would otherwise wait for that write.
+STRAGGLER_DELAY_S = 0.05
 # A checkpoint no query waits for (a query's outcome, a registration) is submitted after this
 # delay, so that a newer checkpoint -- the next query's decision -- can share its round; a
 # round the witnesses are busy with would otherwise delay the next waiter by a whole round.
 COALESCE_DELAY_S = 0.2
+# A round a query waits for asks first the fewest witnesses that make the quorum, those that
+# answered fastest lately; the others are asked too once the first take HEDGE_FACTOR times
+# their usual answer time (within the bounds), or at once when one of them fails. Sharing the
+# gateway's cores, every witness asked is a process the round waits for a core behind.
+HEDGE_FACTOR = 2.0
+MIN_HEDGE_S, MAX_HEDGE_S = 0.005, 0.25
+ANSWER_SMOOTHING = 0.2  # weight of the newest answer in a witness's usual answer time
 
 
 class WitnessedStore(Protocol):
@@ -64,21 +80,11 @@ class WitnessedStore(Protocol):
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
 
+    def recent_consistency_proof(self, old_size: int, new_size: int) -> list[bytes] | None: ...
+
     def announce(self, size: int, note: str) -> None: ...
 
     def publish(self, size: int, lines: Sequence[str]) -> bool: ...
-
-
-class WitnessFailure(Exception):
-    """One submission to one witness failed; ``str`` says how (for the gateway's log)."""
-
-
-class WitnessConflict(WitnessFailure):
-    """409: the witness's latest size is not the ``old`` size we sent."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(f"the witness is at size {size}")
-        self.size = size
 
 
 @dataclass
@@ -89,44 +95,7 @@ class WitnessState:
     size: int | None = None  # the size it last cosigned (None: not yet known)
     last_error: str = ""
     cosigned: int = 0
-
-
-async def submit_checkpoint(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    old_size: int,
-    proof: Sequence[bytes],
-    note: str,
-    timeout_s: float,
-) -> str:
-    """POST one add-checkpoint request; return the witness's signature lines.
-
-    Raises:
-        WitnessConflict: 409, with the witness's size.
-        WitnessFailure: any other answer, a malformed one, a timeout or a network failure.
-    """
-    body = f"old {old_size}\n" + "".join(base64.b64encode(h).decode("ascii") + "\n" for h in proof)
-    body += "\n" + note
-    try:
-        async with session.post(
-            url.rstrip("/") + "/add-checkpoint",
-            data=body.encode("utf-8"),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as response:
-            text = (await response.content.read(MAX_RESPONSE_BYTES)).decode("utf-8", "replace")
-            if response.status == 409:
-                size = text.strip()
-                if response.content_type != SIZE_CONTENT_TYPE or not size.isdigit():
-                    raise WitnessFailure("409 without a size")
-                raise WitnessConflict(int(size))
-            if response.status != 200:
-                raise WitnessFailure(f"HTTP {response.status}: {text.strip()[:200]}")
-            return text
-    except TimeoutError:
-        raise WitnessFailure(f"no answer within {timeout_s:g} s") from None
-    except aiohttp.ClientError as exc:
-        raise WitnessFailure(f"{type(exc).__name__}: {exc}") from None
+    answer_s: float = 0.0  # its usual answer time (smoothed), proof to verified cosignature
 
 
 class CheckpointWitnessing:
@@ -139,10 +108,12 @@ class CheckpointWitnessing:
         *,
         ssl_context: ssl.SSLContext | None = None,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        coalesce_delay_s: float = COALESCE_DELAY_S,
         on_published: Callable[[float], None] | None = None,
     ) -> None:
         """``on_published`` gets, for each publication, the seconds from the signing of the
         published checkpoint to its reaching the quorum (the gateway's metrics)."""
+        self._coalesce_delay_s = coalesce_delay_s
         self._store = store
         self._on_published = on_published
         self._signed_at: dict[int, float] = {}  # size -> when its checkpoint was signed
@@ -160,6 +131,7 @@ class CheckpointWitnessing:
         self._wake = {w.name: asyncio.Event() for w in self._witnesses}
         self._wanted = -1  # the largest size a waiter has asked to see published
         self._deferred_wake: asyncio.TimerHandle | None = None
+        self._hedge: asyncio.TimerHandle | None = None  # asks the rest if the first are slow
         # Set (and replaced) at every publication: waiters wake and check their size.
         self._published_changed = asyncio.Event()
         # One computation per (old, new), shared by the witnesses asking for it at once.
@@ -189,8 +161,7 @@ class CheckpointWitnessing:
 
     async def stop(self) -> None:
         """Stop asking witnesses; store what was published (what readers were shown)."""
-        if self._deferred_wake is not None:
-            self._deferred_wake.cancel()
+        self._cancel_timers()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -202,29 +173,64 @@ class CheckpointWitnessing:
 
     def checkpoint_signed(self, note: str) -> None:
         """The writer committed a batch under ``note``: ask the witnesses to cosign it, at
-        once if a waiter needs it, else after ``COALESCE_DELAY_S`` (called on the event loop)."""
+        once if a waiter needs it, else after the coalescing delay (called on the event loop)."""
         checkpoint = read_checkpoint(note)
         if checkpoint.size > self._head_size:
             self._head_note, self._head_size = note, checkpoint.size
             self._head_text = parse_note(note).text
             self._signed_at[checkpoint.size] = time.perf_counter()
-            if self._wanted > self._published_size or not self._tasks:
-                self._wake_witnesses()
-            elif self._deferred_wake is None:
-                self._deferred_wake = asyncio.get_running_loop().call_later(
-                    COALESCE_DELAY_S, self._wake_witnesses
-                )
+            if self._wanted > self._published_size:
+                self._wake_quorum()
+            elif not self._tasks:
+                self._wake_all()
+            else:
+                self._defer_round()
 
-    def _wake_witnesses(self) -> None:
-        if self._deferred_wake is not None:
-            self._deferred_wake.cancel()
-            self._deferred_wake = None
-        for event in self._wake.values():
-            event.set()
+    def _defer_round(self) -> None:
+        """A round nobody waits for: every witness, after the coalescing delay."""
+        if self._deferred_wake is None:
+            self._deferred_wake = asyncio.get_running_loop().call_later(
+                self._coalesce_delay_s, self._wake_all
+            )
+
+    def _wake_quorum(self) -> None:
+        """A round a waiter needs: the quorum's fastest witnesses now, the others hedged."""
+        first = self._quorum_first()
+        self._wake_witnesses(first)
+        rest = [name for name in self.states if name not in first]
+        if rest and self._hedge is None:
+            usual = max(self.states[name].answer_s for name in first)
+            delay = min(MAX_HEDGE_S, max(MIN_HEDGE_S, HEDGE_FACTOR * usual))
+            self._hedge = asyncio.get_running_loop().call_later(delay, self._wake_all)
+
+    def _quorum_first(self) -> list[str]:
+        """The fewest witnesses that meet the quorum: those answering, fastest first."""
+        ranked = sorted(self.states.values(), key=lambda s: (bool(s.last_error), s.answer_s))
+        chosen: list[str] = []
+        for state in ranked:
+            if self._policy.quorum_met(chosen):
+                break
+            chosen.append(state.name)
+        return chosen
+
+    def _wake_all(self) -> None:
+        self._cancel_timers()
+        self._wake_witnesses(list(self.states))
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._deferred_wake, self._hedge):
+            if timer is not None:
+                timer.cancel()
+        self._deferred_wake = self._hedge = None
+
+    def _wake_witnesses(self, names: Sequence[str]) -> None:
+        for name in names:
+            self._wake[name].set()
         # The consistency proofs the woken tasks will send, started now: on a worker thread
         # before whatever the waiter's caller starts next (the query's evidence), instead of
         # one loop turn later in each task.
-        for state in self.states.values():
+        for name in names:
+            state = self.states[name]
             if state.size is not None and 0 < state.size < self._head_size:
                 self._proof_future(state.size, self._head_size)
 
@@ -238,7 +244,7 @@ class CheckpointWitnessing:
         if size > self._published_size and size > self._wanted:
             self._wanted = size
             if size <= self._head_size:  # signed already: its round must not wait
-                self._wake_witnesses()
+                self._wake_quorum()
         try:
             async with asyncio.timeout(timeout_s):
                 while self._published_size < size:
@@ -308,6 +314,8 @@ class CheckpointWitnessing:
                 if not isinstance(exc, (WitnessFailure, LedgerError)):
                     log.exception("witness %s: unexpected failure", witness.name)
                 state.last_error = str(exc)
+                if self._wanted > self._published_size:
+                    self._wake_all()  # a waiter's round lost a witness: do not wait to hedge
                 log.warning("witness %s: %s (retrying in %.1f s)", witness.name, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
@@ -318,6 +326,7 @@ class CheckpointWitnessing:
     ) -> None:
         assert self._session is not None
         old = state.size if state.size is not None and state.size <= size else 0
+        asked = time.perf_counter()
         proof = await self._proof(old, size)
         lines = await submit_checkpoint(
             self._session,
@@ -327,22 +336,31 @@ class CheckpointWitnessing:
             note=note,
             timeout_s=self._timeout,
         )
-        line = _verified_line(text, lines, witness)
+        line = verified_line(text, lines, witness)
+        answered = time.perf_counter() - asked
+        usual = state.answer_s
+        state.answer_s = usual + ANSWER_SMOOTHING * (answered - usual) if usual else answered
         state.size, state.last_error = size, ""
         state.cosigned += 1
         self._collected.setdefault(size, {})[witness.name] = line
         self._maybe_publish(size, note)
 
     def _proof_future(self, old: int, new: int) -> asyncio.Future[list[bytes]]:
-        """The consistency proof from ``old`` to ``new``: one computation (on a worker
-        thread, submitted at once) shared by every witness that needs it."""
+        """The consistency proof from ``old`` to ``new``: one computation shared by every
+        witness that needs it -- from the writer's memory at once when it holds the subtrees
+        (between recent sizes, the usual round), else on a worker thread, submitted at once."""
         key = (old, new)
         if key not in self._proofs:
             if len(self._proofs) > 64:
                 self._proofs = {k: f for k, f in self._proofs.items() if not f.done()}
-            future = asyncio.get_running_loop().run_in_executor(
-                None, self._store.consistency_proof, old, new
-            )
+            loop = asyncio.get_running_loop()
+            recent = self._store.recent_consistency_proof(old, new)
+            if recent is not None:
+                done: asyncio.Future[list[bytes]] = loop.create_future()
+                done.set_result(recent)
+                self._proofs[key] = done
+                return done
+            future = loop.run_in_executor(None, self._store.consistency_proof, old, new)
             # Retrieved even if no witness ends up sending it (a failure is logged by _run).
             future.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._proofs[key] = future
@@ -384,7 +402,15 @@ class CheckpointWitnessing:
             del self._signed_at[older]
         if signed_at is not None and self._on_published is not None:
             self._on_published(time.perf_counter() - signed_at)
-        self._store_soon(0.0)
+        # Not written at once: the write is not flushed anyway (LedgerStore.publish), and at
+        # once it ran beside the fan-out this publication releases, taking the append lock
+        # the query's outcome entry needs next; a moment later it also carries the stragglers.
+        self._store_soon(STRAGGLER_DELAY_S)
+        if self._hedge is not None and self._published_size >= self._wanted:
+            # The first witnesses made it: the others catch up in a round nobody waits for.
+            self._hedge.cancel()
+            self._hedge = None
+            self._defer_round()
         log.debug("published checkpoint %d, cosigned by %s", size, ", ".join(sorted(collected)))
         self._wake_waiters()
 
@@ -411,24 +437,6 @@ class CheckpointWitnessing:
                 # Readers of this gateway see the publication all the same; the next one
                 # stores it (a stored publication only lags, see LedgerStore.announce).
                 log.warning("could not store the publication of checkpoint %d: %s", size, exc)
-
-
-def _verified_line(checkpoint_text: str, answer: str, witness: PolicyWitness) -> str:
-    """The one line of a witness's answer that is its valid cosignature of the checkpoint:
-    lines of other keys (even under its name) are ignored, as the signed-note rules say.
-
-    Raises:
-        WitnessFailure: no line of the answer is a valid cosignature by its key.
-    """
-    for line in answer.splitlines():
-        if not line.strip():
-            continue
-        try:
-            verify_cosignature_line(checkpoint_text, line, witness.verifier)
-        except NoteError:
-            continue
-        return line + "\n"
-    raise WitnessFailure("its answer holds no valid cosignature by its key")
 
 
 class Unwitnessed:

@@ -55,13 +55,14 @@ from alprfed.ledger.entry import (
     plate_commitment,
 )
 from alprfed.ledger.lease import SequencerLease, SqliteWriterLock
-from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash
+from alprfed.ledger.merkle import EMPTY_ROOT, CompactRange, NodeId, leaf_hash
 from alprfed.ledger.note import NoteError, NoteSigner, check_key_name
 from alprfed.ledger.reader import (
     LedgerReader,
     disposed_on_failure,
     storage_error,
 )
+from alprfed.ledger.recent_nodes import RecentNodes
 from alprfed.ledger.tip import SignedTip, TreeTip, read_tip
 from alprfed.signing import SigningKey
 
@@ -102,6 +103,7 @@ class LedgerStore(LedgerReader):
         self._signed: SignedTip | None = None  # the tip this store signed last
         # One batch at a time (the lease and cache are ours); on SQLite publications too.
         self._appending = threading.Lock()
+        self._recent = RecentNodes()  # what this writer appended lately, for quick proofs
 
     @classmethod
     def open(
@@ -214,8 +216,9 @@ class LedgerStore(LedgerReader):
             try:
                 with writer(self._engine).begin() as conn:
                     tip = read_tip(conn, self._signer.verifier, self._signed)
-                    appended, signed = self._write_batch(conn, tip, entries)
+                    appended, signed, subtrees = self._write_batch(conn, tip, entries)
                 self._signed = signed  # only once committed
+                self._recent.record(signed.tip.size, signed.tip.peak_hashes, subtrees)
                 return appended
             except LedgerConflict:
                 self._signed = None
@@ -238,6 +241,17 @@ class LedgerStore(LedgerReader):
             f"another writer advanced the ledger {MAX_APPEND_ATTEMPTS} times "
             "in a row; nothing of this batch was stored"
         )
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """As ``LedgerReader.consistency_proof``; from memory when this writer appended the
+        subtrees it needs (``recent_consistency_proof``)."""
+        proof = self._recent.consistency_proof(old_size, new_size)
+        return proof if proof is not None else super().consistency_proof(old_size, new_size)
+
+    def recent_consistency_proof(self, old_size: int, new_size: int) -> list[bytes] | None:
+        """The consistency proof between two recent sizes from this writer's memory, without
+        touching the database (so callable on an event loop); None when it is not there."""
+        return self._recent.consistency_proof(old_size, new_size)
 
     def purge_openings(self, before_index: int) -> int:
         """Delete the openings of every entry below ``before_index`` (the retention purge).
@@ -350,9 +364,9 @@ class LedgerStore(LedgerReader):
 
     def _write_batch(
         self, conn: sa.Connection, tip: TreeTip, batch: Sequence[PendingEntry]
-    ) -> tuple[list[AppendedEntry], SignedTip]:
-        """Write ``batch`` on top of ``tip`` inside the caller's transaction; return the entries
-        and the new tip with the checkpoint signed of it.
+    ) -> tuple[list[AppendedEntry], SignedTip, list[tuple[NodeId, bytes]]]:
+        """Write ``batch`` on top of ``tip`` inside the caller's transaction; return the entries,
+        the new tip with the checkpoint signed of it, and the subtrees written.
 
         Raises:
             LedgerConflict: the head is no longer at ``tip.size`` (the caller rolls back).
@@ -360,13 +374,11 @@ class LedgerStore(LedgerReader):
         if tip.size + len(batch) > schema.MAX_STORED_SIZE:
             raise LedgerError(f"the ledger is full at {schema.MAX_STORED_SIZE} entries")
         now = self._clock.now()
-        node_rows: list[tuple[object, ...]] = []
+        subtrees: list[tuple[NodeId, bytes]] = []
         tree = CompactRange(
             tip.size,
             tip.peak_hashes,
-            on_node=lambda level, idx, value: node_rows.append(
-                (schema.node_key(level, idx), value)
-            ),
+            on_node=lambda level, idx, value: subtrees.append(((level, idx), value)),
         )
         entry_rows: list[tuple[object, ...]] = []
         opening_rows: list[tuple[object, ...]] = []
@@ -400,7 +412,7 @@ class LedgerStore(LedgerReader):
         if advanced != 1:
             raise LedgerConflict(f"the ledger head is no longer at size {tip.size}")
         insert_rows(conn, schema.entries, entry_rows)
-        insert_rows(conn, schema.nodes, node_rows)
+        insert_rows(conn, schema.nodes, [(schema.node_key(*n), h) for n, h in subtrees])
         insert_rows(conn, schema.openings, opening_rows)
         for position, pending in enumerate(batch):
             if pending.effect is not None:
@@ -422,7 +434,7 @@ class LedgerStore(LedgerReader):
         if self._publish_on_append:
             conn.execute(sa.update(schema.publication).values(size=tree.size))
         appended = [AppendedEntry(index, leaf, data, note) for index, leaf, data in written]
-        return appended, SignedTip(TreeTip(tree.size, tree.peak_hashes(), prev), note)
+        return appended, SignedTip(TreeTip(tree.size, tree.peak_hashes(), prev), note), subtrees
 
     def _salt(self) -> bytes:
         salt = self._random_bytes(SALT_SIZE)

@@ -27,6 +27,7 @@ from alprfed.ledger.merkle import EMPTY_ROOT, MemoryTree, leaf_hash
 from alprfed.ledger.note import NoteVerifier
 from alprfed.ledger.proof import verify_consistency, verify_inclusion
 from alprfed.ledger.reader import LedgerReader
+from alprfed.ledger.recent_nodes import RecentNodes
 from alprfed.ledger.store import LedgerStore
 from alprfed.ledger.tip import read_tip
 from alprfed.ledger.tlog_proof import verify_tlog_proof
@@ -93,6 +94,60 @@ def test_proofs_from_stored_subtrees_equal_a_second_build(
                 proof = store.consistency_proof(old, new)
                 assert proof == memory.consistency_proof(old, new)
                 verify_consistency(old, new, roots[old], roots[new], proof)
+
+
+def test_the_writers_proofs_from_memory_equal_the_databases(
+    store: LedgerStore, database_url: str, verifier: NoteVerifier, fill: Fill
+) -> None:
+    """The proofs a witnessing round takes from the writer's memory are the ones the stored
+    subtrees give, for every pair of checkpoints this writer signed."""
+    fill(store, [1, 2, 7, 16, 5, 33, 1, 3])
+    signed = [open_checkpoint(n, [verifier], origin=ORIGIN) for n in store.checkpoints()]
+    roots = {c.size: c.root for c in signed if c.size}
+    database = LedgerReader.open_readonly(database_url)
+    try:
+        for old in roots:
+            for new in (n for n in roots if n >= old):
+                remembered = store.recent_consistency_proof(old, new)
+                assert remembered is not None, (old, new)
+                assert remembered == database.consistency_proof(old, new)
+                verify_consistency(old, new, roots[old], roots[new], remembered)
+    finally:
+        database.close()
+    assert store.recent_consistency_proof(0, 5) is None  # refused by the database, as before
+    assert store.recent_consistency_proof(5, store.size() + 1) is None
+
+
+def test_proofs_past_the_writers_memory_come_from_the_database(
+    database_url: str, ledger_key: SigningKey, clock: FixedClock, verifier: NoteVerifier
+) -> None:
+    """A writer that just opened remembers nothing; one that appended more than it keeps
+    forgets the oldest subtrees. Either way the proof is the stored one."""
+    first = LedgerStore.open(database_url, origin=ORIGIN, signer=ledger_key, clock=clock)
+    try:
+        for n in range(40):
+            first.append_batch([PendingEntry("query_decision", {"query_id": f"a-{n}"})])
+    finally:
+        first.close()
+    reopened = LedgerStore.open(database_url, origin=ORIGIN, signer=ledger_key, clock=clock)
+    try:
+        assert reopened.recent_consistency_proof(10, 40) is None
+        stored = reopened.consistency_proof(10, 40)
+        reopened._recent = RecentNodes(capacity=8)  # a small memory, to see it forget
+        for n in range(40, 60):
+            reopened.append_batch([PendingEntry("query_decision", {"query_id": f"b-{n}"})])
+        assert reopened.consistency_proof(10, 40) == stored
+        assert reopened.recent_consistency_proof(41, 60) is None  # evicted: from the database
+        assert reopened.recent_consistency_proof(58, 60) is not None
+        roots = {
+            c.size: c.root
+            for c in (open_checkpoint(n, [verifier], origin=ORIGIN) for n in reopened.checkpoints())
+        }
+        for old in (41, 58, 59):
+            proof = reopened.consistency_proof(old, 60)
+            verify_consistency(old, 60, roots[old], roots[60], proof)
+    finally:
+        reopened.close()
 
 
 def test_proof_requests_the_log_cannot_answer_are_refused(store: LedgerStore, fill: Fill) -> None:

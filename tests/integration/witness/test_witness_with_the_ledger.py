@@ -1,5 +1,5 @@
 """The witness cosigns checkpoints of a real alprfed ledger (LedgerStore) as the gateway
-submits them (gateway.witnessing.submit_checkpoint), and the cosigned checkpoints satisfy a
+submits them (gateway.witness_client.submit_checkpoint), and the cosigned checkpoints satisfy a
 C2SP witness policy naming it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from alprfed.ledger.entry import PendingEntry
 from alprfed.ledger.store import LedgerStore
 from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.signing import SigningKey
-from gateway.witnessing import WitnessConflict, submit_checkpoint
+from gateway.witness_client import WitnessConflict, submit_checkpoint
 from witness.config import WitnessConfig, WitnessedLog
 from witness.server import create_server
 

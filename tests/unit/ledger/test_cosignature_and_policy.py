@@ -190,12 +190,12 @@ def test_the_gateway_keeps_the_valid_line_of_a_witness_answer(
 ) -> None:
     """A line under the witness's name but another key, then its real line: the real one is
     what counts (a witness cannot poison the quorum with a decoy)."""
-    from gateway.witnessing import WitnessFailure, _verified_line
+    from gateway.witness_client import WitnessFailure, verified_line
 
     _, text = checkpoint_note(log, 5)
     witness = PolicyWitness("w0", witnesses[0].verifier, "http://x")
     decoy = CosignatureSigner(witnesses[0].name, SigningKey.generate()).signature_line(text, NOW)
     real = witnesses[0].signature_line(text, NOW)
-    assert _verified_line(text, decoy + real, witness) == real
+    assert verified_line(text, decoy + real, witness) == real
     with pytest.raises(WitnessFailure):
-        _verified_line(text, decoy, witness)
+        verified_line(text, decoy, witness)
