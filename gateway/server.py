@@ -44,7 +44,8 @@ from gateway.registry import GatewayRegistry
 from gateway.service import QueryService
 from gateway.servicer import GatewayServicer
 from gateway.tiles_http import start_tiles_server
-from gateway.witnessing import CheckpointWitnessing, Unwitnessed
+from gateway.unwitnessed import Unwitnessed
+from gateway.witnessing import CheckpointWitnessing
 
 log = logging.getLogger("alprfed.gateway")
 

@@ -49,6 +49,7 @@ from alprfed.ledger.checkpoint import read_checkpoint
 from alprfed.ledger.cosignature import add_signature_lines
 from alprfed.ledger.note import parse_note
 from alprfed.ledger.witness_policy import PolicyWitness, WitnessPolicy
+from gateway.publication import BackgroundPublication
 from gateway.witness_client import WitnessConflict, WitnessFailure, submit_checkpoint, verified_line
 
 log = logging.getLogger("alprfed.gateway.witnessing")
@@ -138,8 +139,7 @@ class CheckpointWitnessing:
         self._proofs: dict[tuple[int, int], asyncio.Future[list[bytes]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
-        self._storing: asyncio.Task[None] | None = None
-        self._store_pending = False
+        self._publication = BackgroundPublication(store, self._publication_to_store)
 
     @property
     def published_size(self) -> int:
@@ -166,8 +166,7 @@ class CheckpointWitnessing:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if self._storing is not None:
-            await asyncio.gather(self._storing, return_exceptions=True)
+        await self._publication.flush()
         if self._session is not None:
             await self._session.close()
 
@@ -388,7 +387,7 @@ class CheckpointWitnessing:
         if size == self._published_size:
             # A straggler: nobody waits for it, monitors get it. Stored a little later with
             # any others by then, so queries do not queue behind a write per late witness.
-            self._store_soon(STRAGGLER_DELAY_S)
+            self._publication.store_soon(STRAGGLER_DELAY_S)
             return
         if not self._policy.quorum_met(collected):
             return
@@ -405,7 +404,7 @@ class CheckpointWitnessing:
         # Not written at once: the write is not flushed anyway (LedgerStore.publish), and at
         # once it ran beside the fan-out this publication releases, taking the append lock
         # the query's outcome entry needs next; a moment later it also carries the stragglers.
-        self._store_soon(STRAGGLER_DELAY_S)
+        self._publication.store_soon(STRAGGLER_DELAY_S)
         if self._hedge is not None and self._published_size >= self._wanted:
             # The first witnesses made it: the others catch up in a round nobody waits for.
             self._hedge.cancel()
@@ -418,49 +417,7 @@ class CheckpointWitnessing:
         changed, self._published_changed = self._published_changed, asyncio.Event()
         changed.set()
 
-    def _store_soon(self, delay_s: float) -> None:
-        """Store the published checkpoint with every cosignature collected for it, in a
-        background task; several publications meanwhile make one write of the newest."""
-        self._store_pending = True
-        if self._storing is None or self._storing.done():
-            self._storing = asyncio.create_task(self._store_publication(delay_s))
-
-    async def _store_publication(self, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        while self._store_pending:
-            self._store_pending = False
-            size = self._published_size
-            lines = list(self._collected.get(size, {}).values())
-            try:
-                await asyncio.to_thread(self._store.publish, size, lines)
-            except LedgerError as exc:
-                # Readers of this gateway see the publication all the same; the next one
-                # stores it (a stored publication only lags, see LedgerStore.announce).
-                log.warning("could not store the publication of checkpoint %d: %s", size, exc)
-
-
-class Unwitnessed:
-    """The witnessing of a ledger whose policy is ``quorum none``: every checkpoint is
-    published as it is signed (the store does it in the append's transaction)."""
-
-    def __init__(self, store: WitnessedStore) -> None:
-        self._store = store
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def checkpoint_signed(self, note: str) -> None:
-        return None
-
-    async def wait_published(self, size: int, timeout_s: float) -> str:
-        del size, timeout_s  # published in the same transaction as the entries
-        return await asyncio.to_thread(self._store.latest_checkpoint)
-
-    def reachable_quorum(self) -> str | None:
-        return None  # nothing to reach
-
-    def describe(self) -> str:
-        return "no witnesses"
+    def _publication_to_store(self) -> tuple[int, list[str]]:
+        """The published size and every cosignature collected for it (stored in the background)."""
+        size = self._published_size
+        return size, list(self._collected.get(size, {}).values())
