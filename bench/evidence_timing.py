@@ -17,7 +17,8 @@ one field), which the node cannot time apart from the call.
 
 From buckets the p50 is interpolated within its bucket, as Prometheus's ``histogram_quantile``
 does: within 50 µs below 1 ms (``EVIDENCE_BUCKETS_S``), where 0.5 ms is an edge so the share
-of checks within the budget is exact. The mean is exact (the histogram's sum over its count).
+of checks within the budget is exact, and within 250-500 µs from 1 to 2.5 ms. The mean is
+exact (the histogram's sum over its count).
 
 Beside it, one bare Ed25519 verification timed here in the same minute: a fresh checkpoint
 costs at least three (the log's signature and a quorum of two cosignatures), so the check in
