@@ -21,8 +21,9 @@ of checks within the budget is exact, and within 250-500 µs from 1 to 2.5 ms. T
 exact (the histogram's sum over its count).
 
 Beside it, one bare Ed25519 verification timed here in the same minute: a fresh checkpoint
-costs at least three (the log's signature and a quorum of two cosignatures), so the check in
-units of that is what survives the machine's changing speed.
+costs at least three (the log's signature and a quorum of two cosignatures). A unit of the
+same minute, though not a constant one: the machine's speed moves this Python-heavy check more
+than it moves OpenSSL's verification (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
