@@ -245,8 +245,10 @@ class EvidenceVerifier:
         """Returns whether the warrant is prospective (for the node's law)."""
         if evidence.warrant is None or evidence.warrant_entry is None:
             raise EvidenceRefused("4", "the query cites a warrant but the evidence holds none")
+        # Hashed once: the warrant cache's key, and what the registration must have logged.
+        payload_sha256 = hashlib.sha256(evidence.warrant.payload).digest()
         try:
-            warrant = self._open_warrant(evidence.warrant)
+            warrant = self._open_warrant(evidence.warrant, payload_sha256)
         except (VerificationError, CanonicalError) as exc:
             raise EvidenceRefused("4", f"the warrant: {exc}") from None
         except Exception as exc:  # a malformed warrant payload (InvalidRequest)
@@ -259,7 +261,7 @@ class EvidenceVerifier:
         if (
             registration.kind != "warrant_registered"
             or body.get("warrant_id") != warrant.warrant_id
-            or body.get("payload_sha256") != hashlib.sha256(evidence.warrant.payload).hexdigest()
+            or body.get("payload_sha256") != payload_sha256.hex()
             or body.get("court_key_id") != evidence.warrant.key_id
         ):
             raise EvidenceRefused("4", "the registration entry does not register this warrant")
@@ -267,10 +269,11 @@ class EvidenceVerifier:
             raise EvidenceRefused("4", "the decision cites another registration entry")
         return warrant.prospective
 
-    def _open_warrant(self, envelope: Envelope) -> Warrant:
+    def _open_warrant(self, envelope: Envelope, payload_sha256: bytes) -> Warrant:
         """open_warrant, remembering warrants already verified: one warrant serves many
-        queries, and its signature cannot change. Time-dependent checks run every time."""
-        key = (hashlib.sha256(envelope.payload).digest(), envelope.key_id, envelope.signature)
+        queries, and its signature cannot change (``payload_sha256``: of its payload).
+        Time-dependent checks run every time."""
+        key = (payload_sha256, envelope.key_id, envelope.signature)
         warrant = self._warrants.get(key)
         if warrant is None:
             warrant = open_warrant(envelope, self._court_keys)

@@ -11,6 +11,7 @@ costs only the work of whoever holds the gateway's key and a fresh logged decisi
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from alprfed.clock import Clock
 from alprfed.errors import AlprfedError, Reason, VerificationError
 from alprfed.messages import SearchQuery, SearchReceipt, results_digest_of_rows
 from alprfed.models import SightingRow
+from alprfed.observability.metrics import NodeMetrics
 from alprfed.signing import SEARCH_RECEIPT_TYPE, Envelope, SigningKey
 
 log = logging.getLogger("alprfed.node.search")
@@ -56,7 +58,10 @@ class SearchService:
         store: SightingFinder,
         signer: SigningKey,
         clock: Clock,
+        metrics: NodeMetrics | None = None,
     ) -> None:
+        """``metrics``: where the evidence check's duration goes (what it adds to a search,
+        as the node itself sees it: docs/OPERATIONS.md)."""
         self._node_id = node_id
         self._verifier = verifier
         self._evidence = evidence
@@ -64,6 +69,7 @@ class SearchService:
         self._store = store
         self._signer = signer
         self._clock = clock
+        self._metrics = metrics
 
     def search(self, envelope: Envelope, evidence: bytes | None = None) -> SearchOutcome:
         """Answer one signed query that carries the evidence of its authorization (the
@@ -80,9 +86,11 @@ class SearchService:
         except AlprfedError as exc:
             self._refused(received_at, _claimed(envelope), str(exc))
             raise
+        started = time.perf_counter()
         try:
             verified = self._evidence.verify(query, evidence)
         except EvidenceRefused as exc:
+            self._evidence_checked(False, started)
             log.warning(
                 "REFUSED query %s from %s/%s: its evidence failed at %s",
                 query.query_id,
@@ -92,6 +100,7 @@ class SearchService:
             )
             self._refused(received_at, query, str(exc))
             raise
+        self._evidence_checked(True, started)
         now = self._clock.now()
         decision = self._law.decide(query, now, prospective=verified.prospective)
         rows: list[SightingRow] = []
@@ -133,6 +142,10 @@ class SearchService:
             self._refused(received_at, query, "query id or nonce used before (replay)")
             raise VerificationError(f"query {query.query_id} replays a query id or nonce")
         return SearchOutcome(rows=rows, refusals=decision.reasons, receipt=signed)
+
+    def _evidence_checked(self, verified: bool, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.evidence_checked(verified, time.perf_counter() - started)
 
     def _refused(self, received_at: int, query: SearchQuery | str | None, reason: str) -> None:
         try:

@@ -223,6 +223,7 @@ def build_servicer(
         store=store,
         signer=signer,
         clock=clock,
+        metrics=metrics,
     )
     info = node_pb2.NodeInfo(
         agency_id=config.agency_id,

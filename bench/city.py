@@ -151,9 +151,10 @@ def _search(
     retention = int(time.time()) - FIRST_DAY * DAY_S + 30 * DAY_S
     # The city's year is in the past: its warrants cover that year (and a week before it).
     year = TimeWindow((FIRST_DAY - 7) * DAY_S, (FIRST_DAY + settings.shape.days) * DAY_S)
-    node, shared, node_rate = measure_node(
+    measured = measure_node(
         env, url, lookups, expected, search, retention_seconds=retention, warrant_window=year
     )
+    node, shared, node_rate = measured.node, measured.shared, measured.rate
     mean = sum(expected) / len(expected)
     raw = "raw SQL lookup"
     report.add(

@@ -13,12 +13,12 @@ signature checking and the meaning of the text (alprfed.ledger.checkpoint) are s
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from alprfed import canonical
 from alprfed.errors import LedgerVerificationError, VerificationError
 from alprfed.signing import SigningKey, VerifyingKey
 
@@ -63,12 +63,9 @@ def strict_b64decode(text: str, what: str) -> bytes:
         NoteError: not base64, or not in its canonical spelling.
     """
     try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise NoteError(f"{what} is not base64") from None
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise NoteError(f"{what} is not canonical base64")
-    return raw
+        return canonical.b64decode(text)
+    except canonical.CanonicalError as exc:
+        raise NoteError(f"{what} is {exc}") from None
 
 
 def ed25519_key_id(name: str, public_key: bytes) -> bytes:

@@ -23,11 +23,11 @@ in here is trusted for being here: the node checks every piece against keys it h
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from alprfed import canonical
 from alprfed.canonical import JSONValue
 from alprfed.errors import VerificationError
 from alprfed.messages.fields import fields, integer, text, texts
@@ -182,9 +182,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(value: str, what: str) -> bytes:
     try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise VerificationError(f"{what} is not base64") from None
-    if _b64(data) != value:
-        raise VerificationError(f"{what} is not canonical base64")
-    return data
+        return canonical.b64decode(value)
+    except canonical.CanonicalError as exc:
+        raise VerificationError(f"{what} is {exc}") from None

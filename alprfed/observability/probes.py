@@ -8,6 +8,10 @@ A thread of its own (``ThreadingHTTPServer``), so it answers the same way beside
 thread pool, the gateway's event loop and the witness's aiohttp loop — and keeps answering
 /healthz while the service's own loop is busy. Readiness checks are plain callables that run
 on that thread: each returns None when ready or a one-line reason when not.
+
+``/metrics?name[]=<sample name>&name[]=...`` serves only those samples, as Prometheus's own
+client does: a scraper (or a benchmark between its phases) that wants one family does not make
+the sampled gauges ask the database.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -107,9 +112,11 @@ def _handler(
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if path == "/metrics":
-                self._send(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST)
+                names = parse_qs(query).get("name[]")
+                shown = registry.restricted_registry(names) if names else registry
+                self._send(HTTPStatus.OK, generate_latest(shown), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 self._send(HTTPStatus.OK, b"ok\n")
             elif path == "/readyz":

@@ -92,6 +92,11 @@ def test_node_search_reports_each_size_and_the_growth(
     assert all(f.targets for f in figures["search p50"])
     assert len(figures["search p50, 16 queries per checkpoint"]) == len(settings.sizes)
     assert len(figures["p50 growth with the table"]) == 1
+    # The node's own timing of the evidence checks of both phases, against issue 10's budget.
+    for phase in ("a fresh checkpoint per query", "16 queries per checkpoint"):
+        checks = figures[f"evidence check p50 (the node's own timing), {phase}"]
+        assert len(checks) == len(settings.sizes)
+        assert all(f.targets and f"{settings.latency_calls} checks" in f.note for f in checks)
 
 
 @pytest.mark.parametrize("database", DATABASES)

@@ -100,9 +100,11 @@ def refused_at(
     node: RunningNode, pki_dir: Path, query: SearchQuery, evidence: bytes | None, key: SigningKey
 ) -> str:
     """Send the attack; assert it got nothing; return the step the node logged."""
+    checked = evidence_checks(node, "refused")
     with pytest.raises(grpc.RpcError) as caught:
         send(node, pki_dir, sign_query(key, query), evidence)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert evidence_checks(node, "refused") == checked + 1  # its check timed, as refused
     assert caught.value.details() == "the query's evidence does not authorize it"
     with NodeStore.open(node.config.database_url) as store:
         record = store.access_log()[-1]
@@ -111,6 +113,16 @@ def refused_at(
     assert record.receipt is None
     assert record.count == 0
     return record.reason
+
+
+def evidence_checks(node: RunningNode, outcome: str) -> float:
+    """Evidence checks the node timed (its /metrics histogram), by outcome."""
+    return (
+        node.server.telemetry.registry.get_sample_value(
+            "alprfed_node_evidence_check_seconds_count", {"outcome": outcome}
+        )
+        or 0.0
+    )
 
 
 def test_the_honest_path_answers_and_logs_the_answer(
@@ -136,6 +148,7 @@ def test_the_honest_path_answers_and_logs_the_answer(
     )
     assert record.receipt is not None
     assert record.receipt.payload == response.receipt.payload
+    assert (evidence_checks(node, "verified"), evidence_checks(node, "refused")) == (1, 0)
 
 
 def test_a_stolen_gateway_key_without_a_logged_decision_gets_nothing(
@@ -300,13 +313,15 @@ def test_a_checkpoint_below_the_witness_quorum_or_stale_is_refused(
     _check_quorum_attacks(tmp_path, pki_dir, gateway_key, clock, witness)
 
 
-def _check_quorum_attacks(
+@contextmanager
+def witnessed_node(
     tmp_path: Path,
     pki_dir: Path,
     gateway_key: SigningKey,
     clock: FixedClock,
     witness: CosignatureSigner,
-) -> None:
+) -> Iterator[tuple[RunningNode, Authority]]:
+    """A node whose own policy demands ``witness``'s cosignature, and its ledger side."""
     directory = tmp_path / "witnessed"
     directory.mkdir()
     authority = Authority(directory, gateway_key, clock)
@@ -324,8 +339,24 @@ def _check_quorum_attacks(
     )
     server, port = create_server(config, clock=clock)
     server.start()
-    running = RunningNode("sjpd", "CA", server, port, SigningKey.generate(), config, authority)
     try:
+        yield (
+            RunningNode("sjpd", "CA", server, port, SigningKey.generate(), config, authority),
+            (authority),
+        )
+    finally:
+        server.stop(grace=None)
+        authority.close()
+
+
+def _check_quorum_attacks(
+    tmp_path: Path,
+    pki_dir: Path,
+    gateway_key: SigningKey,
+    clock: FixedClock,
+    witness: CosignatureSigner,
+) -> None:
+    with witnessed_node(tmp_path, pki_dir, gateway_key, clock, witness) as (running, authority):
         now = clock.now()
 
         def evidence_with(timestamp: int | None, query: SearchQuery) -> bytes:
@@ -347,9 +378,59 @@ def _check_quorum_attacks(
         query = search_query(now)
         fresh = evidence_with(now - 5, query)
         assert send(running, pki_dir, sign_query(gateway_key, query), fresh).receipt.payload
-    finally:
-        server.stop(grace=None)
-        authority.close()
+
+
+def test_a_cached_checkpoint_lets_no_other_note_pass(
+    tmp_path: Path, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    """The node verifies a checkpoint once and remembers it by its exact note (the queries of
+    one ledger batch share it). Once a good note is remembered, a note one byte away from it,
+    the same checkpoint without its cosignature, and the good note itself once its
+    cosignature has aged past the node's limit are each still refused."""
+    witness = CosignatureSigner("witness.test.example/w1", SigningKey.generate())
+    with witnessed_node(tmp_path, pki_dir, gateway_key, clock, witness) as (running, authority):
+        now = clock.now()
+        age = load_node_trust(running.config.trust_file).max_checkpoint_age_s
+        # Six queries decided in a row: the latest checkpoint includes every decision. The
+        # last is sent once the cosignature is too old, so it is issued then.
+        queries = [search_query(now) for _ in range(5)]
+        queries.append(search_query(now + age, window=queries[0].window))
+        decisions = [authority.decide(query) for query in queries]
+        unwitnessed = authority.store.latest_checkpoint()
+        text = parse_note(unwitnessed).text
+        good = add_signature_lines(unwitnessed, [witness.signature_line(text, now - 5)])
+
+        def evidence(i: int, note: str) -> bytes:
+            return authority.evidence(queries[i], decision_index=decisions[i], checkpoint=note)
+
+        def reason(i: int, note: str) -> str:
+            return refused_at(running, pki_dir, queries[i], evidence(i, note), gateway_key)
+
+        for i in (0, 1):  # verified, then answered from the cache (this node holds no data)
+            answer = send(running, pki_dir, sign_query(gateway_key, queries[i]), evidence(i, good))
+            assert answer.receipt.payload
+        with NodeStore.open(running.config.database_url) as store:
+            assert [r.outcome for r in store.access_log()] == ["answered", "answered"]
+        # One byte of the root hash (under the log's signature), then one of the cosignature.
+        root = text.split("\n")[2]
+        assert "ledger does not verify" in reason(2, good.replace(root, _one_char_off(root, 0)))
+        cosignature = good.rstrip("\n").rsplit(" ", 1)[1]
+        # Past the key ID and the timestamp (16 base64 characters): the signature itself.
+        edited = good.replace(cosignature, _one_char_off(cosignature, 40))
+        assert edited != good
+        assert len(edited) == len(good)
+        assert "w1 does not verify" in reason(3, edited)
+        assert "quorum" in reason(4, unwitnessed)  # below quorum: no cosignature at all
+        # The remembered note, once its cosignature is older than the node accepts.
+        clock.advance(age)
+        assert "too old" in reason(5, good)
+
+
+def _one_char_off(base64_text: str, at: int) -> str:
+    """``base64_text`` with the character ``at`` changed: one byte of what it encodes, and
+    still canonical base64 (only the last character carries padding bits)."""
+    other = "B" if base64_text[at] == "A" else "A"
+    return base64_text[:at] + other + base64_text[at + 1 :]
 
 
 @pytest.fixture

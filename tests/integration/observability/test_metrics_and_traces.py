@@ -67,6 +67,11 @@ def test_a_query_moves_the_gateway_and_node_counters(observed: ObservedFederatio
     search = {"service": "alprfed.v1.AgencyNode", "method": "Search", "code": "OK"}
     assert moved(node_before, node_after, QUERY, **search) == 1
     assert moved(node_before, node_after, "alprfed_node_searches_total", result="results") == 1
+    # Its evidence check timed, within the histogram's top bucket and above nothing.
+    checks = "alprfed_node_evidence_check_seconds"
+    assert moved(node_before, node_after, f"{checks}_count", outcome="verified") == 1
+    assert moved(node_before, node_after, f"{checks}_bucket", outcome="verified", le="+Inf") == 1
+    assert moved(node_before, node_after, f"{checks}_sum", outcome="verified") > 0
 
 
 def test_sampled_gauges_show_what_the_node_holds(observed: ObservedFederation) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -154,3 +155,26 @@ def test_key_files_and_text_forms(tmp_path: object) -> None:
     path.write_bytes(b"garbage")
     with pytest.raises(ConfigError):
         SigningKey.load(path)
+
+
+@pytest.mark.parametrize("raw", [b"", b"A", b"AB", b"ABC", bytes(range(256))])
+def test_b64decode_takes_exactly_what_b64encode_writes(raw: bytes) -> None:
+    assert canonical.b64decode(base64.b64encode(raw).decode("ascii")) == raw
+
+
+@pytest.mark.parametrize(
+    ("attack", "text", "why"),
+    [
+        ("padding_bits_set", "QR==", "not canonical base64"),  # decodes to b"A" too
+        ("missing_padding", "QQ", "not base64"),
+        ("excess_padding", "QQ===", "not base64"),
+        ("trailing_newline", "QQ==\n", "not base64"),
+        ("inner_space", "QU JD", "not base64"),
+        ("urlsafe_alphabet", "-_-_", "not base64"),
+        ("beyond_ascii", "QQ==é", "not base64"),
+    ],
+)
+def test_b64decode_refuses_every_other_spelling(attack: str, text: str, why: str) -> None:
+    with pytest.raises(canonical.CanonicalError) as refused:
+        canonical.b64decode(text)
+    assert str(refused.value) == why

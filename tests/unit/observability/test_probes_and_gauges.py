@@ -44,6 +44,31 @@ def test_readyz_names_the_failing_check_and_healthz_stays_up() -> None:
         probes.stop()
 
 
+def test_a_scrape_of_named_samples_leaves_the_sampled_gauges_unasked() -> None:
+    registry = CollectorRegistry()
+    Counter("alprfed_test_events_total", "test", registry=registry).inc(2)
+    asked: list[int] = []
+
+    def rows() -> dict[str, float]:
+        asked.append(1)
+        return {"alprfed_test_rows": 5}
+
+    registry.register(SampledGauges(rows, {"alprfed_test_rows": "rows in a table"}))
+    probes = ProbeServer("127.0.0.1:0", registry, {})
+    probes.start()
+    try:
+        status, text = http_get(probes.port, "/metrics?name[]=alprfed_test_events_total")
+        assert status == 200
+        samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+        assert [(s.name, s.value) for s in samples] == [("alprfed_test_events_total", 2)]
+        assert asked == []  # the database behind the gauge was not asked
+        everything = http_get(probes.port, "/metrics")[1]
+        assert "alprfed_test_rows 5.0" in everything
+        assert asked == [1]
+    finally:
+        probes.stop()
+
+
 def test_a_check_that_raises_is_not_ready() -> None:
     def broken() -> str | None:
         raise RuntimeError("boom")
