@@ -180,7 +180,9 @@ def test_purge_drops_whole_days_and_deletes_rows_only_in_the_boundary_day(
     with engine.connect() as conn:
         leftovers = conn.execute(
             sa.text(
-                "SELECT count(*) FROM pg_class WHERE relname LIKE 'sightings_p%' AND relkind = 'r'"
+                # this test's schema only: other tests on the server have partitions too
+                "SELECT count(*) FROM pg_class WHERE relname LIKE 'sightings_p%' "
+                "AND relkind = 'r' AND relnamespace = current_schema()::regnamespace"
             )
         ).scalar()
     engine.dispose()
