@@ -145,6 +145,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="fuzz inputs in all for each fuzzer (default: a few thousand; --soak: 1,000,000)",
     )
+    parser.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only every Nth collected test, from the Ith (0-based): make soak runs N "
+        "such processes at once, one a core",
+    )
+
+
+def shard_of(text: str) -> tuple[int, int]:
+    """``I/N`` as (I, N), refused unless 0 <= I < N."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise pytest.UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N, as 0/2")
+    return int(index), int(count)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = config.getoption("--shard")
+    if chosen is None:
+        return
+    index, count = shard_of(chosen)
+    # Every Nth in collection order, so each shard gets a share of every module: a fuzzer's
+    # methods or formats, which cost alike, are dealt out as evenly as the kill tests are.
+    kept = [item for number, item in enumerate(items) if number % count == index]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 @pytest.fixture(scope="session")

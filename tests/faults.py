@@ -70,6 +70,13 @@ def save(path: Path) -> None:
     path.write_text(json.dumps({key: TALLY.get(key, 0) for key, _ in FIGURES}, indent=2) + "\n")
 
 
+def merge(parts: list[Path], into: Path) -> None:
+    """Sum the figures the shards of one soak run saved (``parts``) into TALLY and ``into``."""
+    for part in parts:
+        TALLY.update(json.loads(part.read_text()))
+    save(into)
+
+
 # What a service's log shows when something went wrong that no caller was told about plainly:
 # a traceback (an exception logged with it, or one that escaped), and the line alprfed.rpc
 # writes for a call it answered INTERNAL.
@@ -181,3 +188,15 @@ def warrant_query(warrant_id: str, now: int) -> gateway_pb2.QueryRequest:
             warrant_id=warrant_id,
         )
     )
+
+
+if __name__ == "__main__":  # make soak: python tests/faults.py SHARD.json... INTO.json
+    import sys
+
+    *shards, total = sys.argv[1:]
+    missing = [shard for shard in shards if not Path(shard).is_file()]
+    merge([Path(shard) for shard in shards if shard not in missing], Path(total))
+    print("\n".join(lines()))
+    for shard in missing:  # a shard that stopped before its summary: its figures are unknown
+        print(f"{shard}: not written, that shard stopped early (see its .log beside it)")
+    sys.exit(1 if missing else 0)
