@@ -53,11 +53,11 @@ test: dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fault suite (tests/fault) at soak size: 60 gateway kills, 300 race rounds, 1,000,000 fuzz
-# inputs per fuzzer. SOAK_JOBS pytest processes (one a core) run at once, each every
-# SOAK_JOBS-th test (--shard I/N), its output in bench/results/soak-shard-I.log; their figures,
-# the ones docs/RELIABILITY.md quotes, are summed, printed and saved to bench/results/soak.json.
-# About 1.5 hours on 2 idle cores (docs/RELIABILITY.md). `make test` runs the same suite at CI
-# size (minutes).
+# inputs per fuzzer. SOAK_JOBS pytest processes (one a core) run at once, each a share of the
+# tests dealt out by their soak time (--shard I/N, tests/conftest.py), its output in
+# bench/results/soak-shard-I.log; their figures, the ones docs/RELIABILITY.md quotes, are
+# summed, printed and saved to bench/results/soak.json. About an hour on 2 idle cores
+# (docs/RELIABILITY.md, "Fuzzer speed"). `make test` runs the same suite at CI size (minutes).
 SOAK_ARGS ?=
 SOAK_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOAK_TESTS := tests/fault tests/integration/witness/test_witness_kill9.py
