@@ -145,6 +145,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="fuzz inputs in all for each fuzzer (default: a few thousand; --soak: 1,000,000)",
     )
+    parser.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only the Ith (0-based) of N shares of the collected tests, dealt out by "
+        "their soak time (SOAK_SECONDS): make soak runs N such processes at once, one a core",
+    )
+
+
+def shard_of(text: str) -> tuple[int, int]:
+    """``I/N`` as (I, N), refused unless 0 <= I < N."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise pytest.UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N, as 0/2")
+    return int(index), int(count)
+
+
+# What each test takes at soak size, in seconds on two cores, so --shard can deal the tests out
+# to end together: the kill tests from the last soak (docs/RELIABILITY.md), the fuzzers' per
+# method or format from their CPU time per input (1,000,000 inputs / 18 methods at 3.6 ms,
+# / 22 formats at 1.0 ms). Only the proportions matter; a test not named counts as a minute.
+SOAK_SECONDS = {
+    "test_every_rpc_answers_malformed_input_deliberately": 200,
+    "test_every_file_format_reads_or_names_what_is_wrong": 45,
+    "test_killed_witnesses_and_node_lose_nothing_and_queries_fail_closed_without_quorum": 675,
+    "test_killed_gateways_lose_no_acknowledged_act_and_log_none_twice": 500,
+    "test_a_killed_node_keeps_every_acknowledged_batch_whole_and_no_half_batch": 495,
+    "test_killing_the_sequencer_hands_the_ledger_to_another_replica": 445,
+    "test_sigkill_while_cosigning_never_rolls_the_witness_back": 420,
+    "test_rounds_of_racing_registrations_and_revocations_take_effect_once": 50,
+}
+UNKNOWN_SOAK_SECONDS = 60
+
+
+def soak_seconds(item: pytest.Item) -> int:
+    return SOAK_SECONDS.get(getattr(item, "originalname", item.name), UNKNOWN_SOAK_SECONDS)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = config.getoption("--shard")
+    if chosen is None:
+        return
+    index, count = shard_of(chosen)
+    # Longest first, each to the least loaded shard; every process computes the same deal from
+    # the same collection, so each test runs in exactly one shard.
+    loads = [0] * count
+    deal: dict[str, int] = {}
+    for item in sorted(items, key=lambda item: -soak_seconds(item)):
+        lightest = loads.index(min(loads))
+        deal[item.nodeid] = lightest
+        loads[lightest] += soak_seconds(item)
+    kept = [item for item in items if deal[item.nodeid] == index]  # in collection order
+    config.hook.pytest_deselected(items=[item for item in items if deal[item.nodeid] != index])
+    items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,10 @@ def pytest_terminal_summary(
     for line in faults.lines():
         terminalreporter.write_line(line)
     if config.getoption("--soak"):
-        faults.save(config.rootpath / "bench" / "results" / "soak.json")
+        shard = config.getoption("--shard")
+        # A shard saves its own figures; make soak sums them (faults.merge) into soak.json.
+        name = f"soak-shard-{shard.split('/')[0]}.json" if shard else "soak.json"
+        faults.save(config.rootpath / "bench" / "results" / name)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ imports, checkpoints, receipts, ledger entries, monitor state and every signed p
 Each format starts from a real, valid document (from a real federation layout or the bundled
 policies) and hypothesis flips, cuts, splices and replaces its bytes. Reading may succeed or
 fail with an alprfed error (one line for its caller); any other exception is a crash the CLI
-would show as a traceback. CI tries a few thousand inputs; ``--soak`` 1,000,000.
+would show as a traceback. CI tries a few thousand inputs; ``--soak`` 1,000,000, each
+hypothesis example faults.FUZZ_BATCH of them, each read and judged on its own.
 """
 
 from __future__ import annotations
@@ -267,25 +268,29 @@ def variants(seed: bytes) -> st.SearchStrategy[bytes]:
     )
 
 
-def fuzzer(fmt: Format, examples: int, soak: bool) -> Callable[[], None]:
+def fuzzer(fmt: Format, inputs: int, soak: bool) -> Callable[[], None]:
     @settings(
-        max_examples=examples,
+        max_examples=faults.fuzz_examples(inputs),
         deadline=None,
         database=None,
         derandomize=not soak,  # CI reads the same inputs each time; a soak run explores
         suppress_health_check=list(HealthCheck),
+        print_blob=True,  # a failure found exploring prints the line that replays it
     )
-    @given(data=variants(fmt.seed))
-    def fuzz(data: bytes) -> None:
-        faults.add(fuzz_inputs=1)
-        try:
-            fmt.read(data)
-        except AlprfedError as exc:
-            # A named error is what a caller should get, and the CLI prints it as one line.
-            if len(str(exc).splitlines()) > 1:
-                raise AssertionError(f"{fmt.name}: an error of several lines: {exc!r}") from exc
-        except Exception as exc:
-            raise AssertionError(f"{fmt.name}: {type(exc).__name__}: {exc}") from exc
+    @given(
+        batch=st.lists(variants(fmt.seed), min_size=faults.FUZZ_BATCH, max_size=faults.FUZZ_BATCH)
+    )
+    def fuzz(batch: list[bytes]) -> None:
+        for data in batch:
+            faults.add(fuzz_inputs=1)
+            try:
+                fmt.read(data)
+            except AlprfedError as exc:
+                # A named error is what a caller should get, and the CLI prints it as one line.
+                if len(str(exc).splitlines()) > 1:
+                    raise AssertionError(f"{fmt.name}: an error of several lines: {exc!r}") from exc
+            except Exception as exc:
+                raise AssertionError(f"{fmt.name}: {type(exc).__name__}: {exc}") from exc
 
     return fuzz  # type: ignore[no-any-return]
 

@@ -8,7 +8,8 @@ never UNKNOWN, never INTERNAL, never a Python exception class or traceback in th
 no traceback in the services' log (they run in this process: a handler on the root logger sees
 what an operator's log would show); and the services must still answer health checks afterwards.
 
-CI sends a few thousand inputs; ``--soak`` (make soak) 1,000,000.
+CI sends a few thousand inputs; ``--soak`` (make soak) 1,000,000. Each hypothesis example is
+faults.FUZZ_BATCH calls, each answer judged on its own.
 """
 
 from __future__ import annotations
@@ -266,29 +267,32 @@ def test_every_rpc_answers_malformed_input_deliberately(
     soak: bool,
     fuzz_inputs: int,
 ) -> None:
-    examples = max(1, fuzz_inputs // len(METHODS))
+    # A unary call sends its first message only: draw just one for it.
+    most = 3 if method.client_streaming else 1
+    one_call = st.tuples(
+        st.sampled_from(CALLERS), st.lists(request_bytes(method), min_size=1, max_size=most)
+    )
 
     @settings(
-        max_examples=examples,
+        max_examples=faults.fuzz_examples(fuzz_inputs // len(METHODS)),
         deadline=None,
         database=None,
         derandomize=not soak,  # CI runs the same inputs each time; a soak run explores
         suppress_health_check=list(HealthCheck),
+        print_blob=True,  # a failure found exploring prints the line that replays it
     )
-    @given(
-        caller=st.sampled_from(CALLERS),
-        payloads=st.lists(request_bytes(method), min_size=1, max_size=3),
-    )
-    def fuzz(caller: tuple[str, str], payloads: list[bytes]) -> None:
-        faults.add(fuzz_inputs=1)
-        service_log.seen.clear()
-        try:
-            answer(channels[(where, *caller)], method, payloads)
-            error = None
-        except grpc.RpcError as exc:
-            error = exc
-        problem = judge(method, error, service_log.seen)
-        assert problem is None, problem
+    @given(calls=st.lists(one_call, min_size=faults.FUZZ_BATCH, max_size=faults.FUZZ_BATCH))
+    def fuzz(calls: list[tuple[tuple[str, str], list[bytes]]]) -> None:
+        for caller, payloads in calls:
+            faults.add(fuzz_inputs=1)
+            service_log.seen.clear()
+            try:
+                answer(channels[(where, *caller)], method, payloads)
+                error = None
+            except grpc.RpcError as exc:
+                error = exc
+            problem = judge(method, error, service_log.seen)
+            assert problem is None, problem
 
     try:
         fuzz()
