@@ -2,7 +2,9 @@
 
 A publication is shown to this gateway's readers the moment its quorum is reached
 (``LedgerStore.announce``); its rows are written a little later, off the query's path, and
-several publications meanwhile make one write of the newest. The write is not flushed (see
+several publications meanwhile make one write of the newest. Other replicas and anything
+reading the stored rows see a publication that much later (``PUBLICATION_DELAY_S`` in
+gateway/witnessing.py, 50 ms). The write is not flushed (see
 ``LedgerStore.publish``): if the gateway dies first, the stored publication only lags, since
 every witness remembers what it cosigned and cosigns it again.
 """

@@ -29,13 +29,15 @@ otherwise cosign the head in the next round nobody waits for. Which witnesses ar
 changes nothing of what a publication proves -- it still carries a quorum's cosignatures, each
 verified -- but on shared cores every witness process the round starts is one more the query
 waits behind (docs/PERFORMANCE.md, "Witnessing on a query"). The consistency proofs come from
-the writer's memory of its recent subtrees (alprfed.ledger.recent_nodes) when it has them.
+the writer's memory of the subtrees it appended lately (alprfed.ledger.recent_nodes) when it
+has them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +60,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 2.0
 MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
 # A publication is stored this long after it is reached (with the late cosignatures by then):
 # past the query it released, whose outcome entry would otherwise wait for that write.
-STRAGGLER_DELAY_S = 0.05
+PUBLICATION_DELAY_S = 0.05
 # A checkpoint no query waits for (a query's outcome, a registration) is submitted after this
 # delay, so that a newer checkpoint -- the next query's decision -- can share its round; a
 # round the witnesses are busy with would otherwise delay the next waiter by a whole round.
@@ -97,6 +99,7 @@ class WitnessState:
     last_error: str = ""
     cosigned: int = 0
     answer_s: float = 0.0  # its usual answer time (smoothed), proof to verified cosignature
+    asking: bool = False  # a request to it is under way (a hung one may not have failed yet)
 
 
 class CheckpointWitnessing:
@@ -203,8 +206,12 @@ class CheckpointWitnessing:
             self._hedge = asyncio.get_running_loop().call_later(delay, self._wake_all)
 
     def _quorum_first(self) -> list[str]:
-        """The fewest witnesses that meet the quorum: those answering, fastest first."""
-        ranked = sorted(self.states.values(), key=lambda s: (bool(s.last_error), s.answer_s))
+        """The shortest run of witnesses, best first, that meets the quorum: those idle and
+        not failing before the others, then the fastest lately (never measured: last)."""
+        ranked = sorted(
+            self.states.values(),
+            key=lambda s: (bool(s.last_error), s.asking, s.answer_s or math.inf),
+        )
         chosen: list[str] = []
         for state in ranked:
             if self._policy.quorum_met(chosen):
@@ -299,6 +306,8 @@ class CheckpointWitnessing:
                         "witness saw another history (a fork or a rolled-back database)"
                     )
                     log.error("witness %s: %s", witness.name, state.last_error)
+                    if self._wanted > self._published_size:
+                        self._wake_all()  # a waiter's round lost a witness: do not wait
                     await asyncio.sleep(backoff)
                     backoff = min(MAX_BACKOFF_S, backoff * 2)
                 else:
@@ -326,15 +335,19 @@ class CheckpointWitnessing:
         assert self._session is not None
         old = state.size if state.size is not None and state.size <= size else 0
         asked = time.perf_counter()
-        proof = await self._proof(old, size)
-        lines = await submit_checkpoint(
-            self._session,
-            witness.url,
-            old_size=old,
-            proof=proof,
-            note=note,
-            timeout_s=self._timeout,
-        )
+        state.asking = True
+        try:
+            proof = await self._proof(old, size)
+            lines = await submit_checkpoint(
+                self._session,
+                witness.url,
+                old_size=old,
+                proof=proof,
+                note=note,
+                timeout_s=self._timeout,
+            )
+        finally:
+            state.asking = False
         line = verified_line(text, lines, witness)
         answered = time.perf_counter() - asked
         usual = state.answer_s
@@ -387,7 +400,7 @@ class CheckpointWitnessing:
         if size == self._published_size:
             # A straggler: nobody waits for it, monitors get it. Stored a little later with
             # any others by then, so queries do not queue behind a write per late witness.
-            self._publication.store_soon(STRAGGLER_DELAY_S)
+            self._publication.store_soon(PUBLICATION_DELAY_S)
             return
         if not self._policy.quorum_met(collected):
             return
@@ -404,7 +417,7 @@ class CheckpointWitnessing:
         # Not written at once: the write is not flushed anyway (LedgerStore.publish), and at
         # once it ran beside the fan-out this publication releases, taking the append lock
         # the query's outcome entry needs next; a moment later it also carries the stragglers.
-        self._publication.store_soon(STRAGGLER_DELAY_S)
+        self._publication.store_soon(PUBLICATION_DELAY_S)
         if self._hedge is not None and self._published_size >= self._wanted:
             # The first witnesses made it: the others catch up in a round nobody waits for.
             self._hedge.cancel()

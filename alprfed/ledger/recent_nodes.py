@@ -4,7 +4,7 @@ Every witnessed round sends each witness a consistency proof from the last check
 cosigned -- a recent one -- to the new head, and a query waits for that round (gateway/
 witnessing.py). Such a proof (RFC 9162 §2.1.4) needs only subtrees the writer derived itself
 when it appended them: each range SUBPROOF takes lies wholly left of the old size, where it is
-one of the old tree's peaks (``merkle.peaks``), or wholly right of it, in the entries appended
+made of the old tree's peaks (``merkle.peaks``), or wholly right of it, in the entries appended
 since. Keeping the last ``RECENT_NODES`` of those in memory lets the proof be assembled at
 once, without a database round trip on a worker thread.
 
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from alprfed.ledger.merkle import NodeId, assemble, consistency_plan, peaks
 
 # Subtrees kept: a batch of b entries writes about 2b of them, so this covers thousands of
-# recent entries (witnesses lag one or two checkpoints) in about 200 KB.
+# recent entries (witnesses lag one or two checkpoints) in about 1 MB (Python objects).
 RECENT_NODES = 4096
 
 

@@ -218,7 +218,7 @@ class LedgerStore(LedgerReader):
                     tip = read_tip(conn, self._signer.verifier, self._signed)
                     appended, signed, subtrees = self._write_batch(conn, tip, entries)
                 self._signed = signed  # only once committed
-                self._recent.record(signed.tip.size, signed.tip.peak_hashes, subtrees)
+                self._remember(signed, subtrees)
                 return appended
             except LedgerConflict:
                 self._signed = None
@@ -241,6 +241,14 @@ class LedgerStore(LedgerReader):
             f"another writer advanced the ledger {MAX_APPEND_ATTEMPTS} times "
             "in a row; nothing of this batch was stored"
         )
+
+    def _remember(self, signed: SignedTip, subtrees: list[tuple[NodeId, bytes]]) -> None:
+        # After the commit: a failure here must not report a committed batch as failed.
+        try:
+            self._recent.record(signed.tip.size, signed.tip.peak_hashes, subtrees)
+        except Exception:
+            log.exception("could not remember the batch's subtrees; proofs come from SQL")
+            self._recent = RecentNodes()
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """As ``LedgerReader.consistency_proof``; from memory when this writer appended the
