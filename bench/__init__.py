@@ -19,8 +19,9 @@ and ``fanout_setup`` (a federation on disk and running), ``queries`` (signed que
 ``lookups`` (the raw SQL floor), ``machine`` (what was measured on).
 
 Tools run on their own, not by ``python -m bench``: ``profile_search`` (the node's servicer in
-process under cProfile, with Ed25519, canonical and SQL operation counts per query) and
-``rpc_servers`` (one unary mTLS call on the thread-pool server beside grpc.aio).
+process under cProfile, with Ed25519, canonical and SQL operation counts per query),
+``evidence_check`` (the node's evidence check alone, in process, optionally under cProfile)
+and ``rpc_servers`` (one unary mTLS call on the thread-pool server beside grpc.aio).
 
 Services always run as themselves (their own ``create_server``, mutual TLS, a real database)
 in child processes; the benchmark's clients run in the parent. Every answer is checked, so no
