@@ -206,7 +206,8 @@ def parse_note(note: str | bytes) -> Note:
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
-    return Note(text, tuple(parse_signature_line(line) for line in lines))
+    # The whole note was searched for control characters above: each line skips that scan.
+    return Note(text, tuple([_signature_line(line) for line in lines]))
 
 
 def parse_signature_line(line: str) -> NoteSignature:
@@ -217,12 +218,18 @@ def parse_signature_line(line: str) -> NoteSignature:
     """
     if "\n" in line or _CONTROL.search(line):
         raise NoteError("a signature line is one line without control characters")
+    return _signature_line(line)
+
+
+def _signature_line(line: str) -> NoteSignature:
+    """parse_signature_line for a line already known to hold no control character."""
     if not line.startswith(SIGNATURE_PREFIX):
         raise NoteError("a signature line must start with an em dash and a space")
     name, space, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
     if not space:
         raise NoteError("a signature line is '— <key name> <base64 signature>'")
-    check_key_name(name)
+    if not name or _BAD_NAME.search(name):  # check_key_name, less the control scan done
+        raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
     raw = strict_b64decode(encoded, f"signature by {name}")
     if len(raw) <= KEY_ID_SIZE:
         raise NoteError(f"signature by {name} is too short")

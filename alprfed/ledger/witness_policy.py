@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from alprfed.errors import ConfigError, LedgerVerificationError
@@ -157,14 +158,39 @@ class WitnessPolicy:
         """Whether the witnesses named in ``cosigned_by`` satisfy the quorum."""
         if self.quorum == NONE:
             return True
-        return self._satisfied(self.quorum, set(cosigned_by))
+        cosigned = cosigned_by if isinstance(cosigned_by, (set, frozenset)) else set(cosigned_by)
+        return self._satisfied(self.quorum, cosigned)
 
-    def _satisfied(self, name: str, cosigned: set[str]) -> bool:
-        group = self.groups.get(name)
-        if group is None:
+    def _satisfied(self, name: str, cosigned: Collection[str]) -> bool:
+        split = self._split_groups.get(name)
+        if split is None:
             return name in cosigned
-        met = sum(1 for member in group.members if self._satisfied(member, cosigned))
-        return met >= group.threshold
+        threshold, witnesses, subgroups = split
+        met = len(witnesses.intersection(cosigned))
+        for subgroup in subgroups:
+            if met >= threshold:
+                break
+            met += self._satisfied(subgroup, cosigned)
+        return met >= threshold
+
+    @cached_property
+    def _split_groups(self) -> dict[str, tuple[int, frozenset[str], tuple[str, ...]]]:
+        # Each group as (k, its witness members, its group members): a node asks "quorum
+        # met?" after every cosignature it verifies, and counting a group's witnesses is then
+        # one set intersection instead of a call per member.
+        return {
+            name: (
+                group.threshold,
+                frozenset(m for m in group.members if m not in self.groups),
+                tuple(m for m in group.members if m in self.groups),
+            )
+            for name, group in self.groups.items()
+        }
+
+    @cached_property
+    def _by_key(self) -> dict[tuple[str, bytes], PolicyWitness]:
+        # A cosignature line names its key by (name, key ID): looked up on every checkpoint.
+        return {(w.verifier.name, w.verifier.key_id): w for w in self.witnesses.values()}
 
     def describe_quorum(self) -> str:
         """The quorum in words, for errors: ``2 of (state-auditor, court, aclu)``."""
@@ -220,13 +246,15 @@ class WitnessPolicy:
             checkpoint = open_checkpoint(parsed, verifiers, origin=origin)
             if verify_all:
                 by_key = verify_cosignatures(note, self.witness_verifiers())
+                cosigners = {
+                    w.name: by_key[w.verifier]
+                    for w in self.witnesses.values()
+                    if w.verifier in by_key
+                }
             else:
-                by_key = self._enough_cosignatures(parsed, now, max_age_s, max_skew_s)
+                cosigners = self._enough_cosignatures(parsed, now, max_age_s, max_skew_s)
         except (CheckpointError, NoteError) as exc:
             raise WitnessPolicyError(exc.detail) from None
-        cosigners = {
-            w.name: by_key[w.verifier] for w in self.witnesses.values() if w.verifier in by_key
-        }
         counted = set(cosigners)
         if now is not None and max_age_s is not None:
             counted = {
@@ -246,17 +274,18 @@ class WitnessPolicy:
 
     def _enough_cosignatures(
         self, parsed: Note, now: int | None, max_age_s: int | None, max_skew_s: int
-    ) -> dict[CosignatureVerifier, int]:
-        """Verify cosignatures in note order only until the (fresh) ones meet the quorum."""
-        by_name = {(w.verifier.name, w.verifier.key_id): w for w in self.witnesses.values()}
-        found: dict[CosignatureVerifier, int] = {}
+    ) -> dict[str, int]:
+        """Verify cosignatures in note order only until the (fresh) ones meet the quorum;
+        returns the witnesses' names and cosignature times."""
+        by_key = self._by_key
+        found: dict[str, int] = {}
         counted: set[str] = set()
         for line in parsed.signatures:
-            witness = by_name.get((line.name, line.key_id))
-            if witness is None or witness.verifier in found:
+            witness = by_key.get((line.name, line.key_id))
+            if witness is None or witness.name in found:
                 continue
             timestamp = witness.verifier.verify(parsed.text, line.signature)
-            found[witness.verifier] = timestamp
+            found[witness.name] = timestamp
             if now is None or max_age_s is None or now - max_age_s <= timestamp <= now + max_skew_s:
                 counted.add(witness.name)
             if self.quorum_met(counted):

@@ -23,6 +23,7 @@ in here is trusted for being here: the node checks every piece against keys it h
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from alprfed.signing import Envelope
 SEARCH_EVIDENCE_VERSION = 1
 MAX_PROOF_HASHES = 64
 _SALT = re.compile(r"[0-9a-f]{64}")
+_B64_HASH = r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]="  # canonical base64 of 32 bytes
+_PROOF_HASHES = re.compile(rf"{_B64_HASH}(?:,{_B64_HASH})*")
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,22 @@ class LoggedEntry:
         return cls(
             integer(obj, "index"),
             _unb64(text(obj, "entry"), f"{what}.entry"),
-            tuple(_unb64(h, f"{what}.proof") for h in proof),
+            _proof_hashes(proof, f"{what}.proof"),
         )
+
+
+def _proof_hashes(proof: list[str], what: str) -> tuple[bytes, ...]:
+    """Every proof hash is 32 bytes (RFC 9162), so its one canonical base64 spelling is 44
+    characters: 42 free, a 43rd whose two low bits are zero, and one "=". One regex over the
+    comma-joined list proves that of all of them (the commas keep each hash to its own 44),
+    after which plain decoding cannot differ from canonical.b64decode's. Anything else is
+    refused, as a hash of another length would be at the proof check."""
+    if not proof or _PROOF_HASHES.fullmatch(",".join(proof)):
+        try:  # strict: a comma inside one element (two hashes in one string) is not base64
+            return tuple([binascii.a2b_base64(h, strict_mode=True) for h in proof])
+        except binascii.Error:
+            pass
+    raise VerificationError(f"{what} is not a list of canonical base64 32-byte hashes")
 
 
 @dataclass(frozen=True)
