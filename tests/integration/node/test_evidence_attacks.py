@@ -259,6 +259,61 @@ def test_evidence_edited_after_the_gateway_built_it_is_refused(
     }
 
 
+def test_what_the_node_remembers_lets_no_other_bytes_pass(
+    node: RunningNode, pki_dir: Path, gateway_key: SigningKey, clock: FixedClock
+) -> None:
+    """The node remembers a verified warrant and its decoded registration entry by their exact
+    bytes, since one warrant serves many queries. With both remembered from an honest query,
+    bytes that differ in any way must get what a node that remembers nothing gives them."""
+    honest_query = search_query(clock.now())
+    answer = send(
+        node, pki_dir, sign_query(gateway_key, honest_query), node.authority.evidence(honest_query)
+    )
+    assert answer.receipt.payload  # the warrant and its registration are now remembered
+    warrant, _ = node.authority.warrant_for(honest_query)
+    _, other_registration = node.authority.warrant_for(honest_query, warrant_id="w-2025-0099")
+
+    def registration_edited(honest: SearchEvidence, _: SearchQuery) -> SearchEvidence:
+        assert honest.warrant_entry is not None
+        entry = honest.warrant_entry.entry
+        at = entry.index(b'"payload_sha256":"') + len(b'"payload_sha256":"')
+        digit = b"0" if entry[at : at + 1] != b"0" else b"1"
+        forged = entry[:at] + digit + entry[at + 1 :]  # still a well-formed entry
+        return replace(honest, warrant_entry=replace(honest.warrant_entry, entry=forged))
+
+    def signature_edited(honest: SearchEvidence, _: SearchQuery) -> SearchEvidence:
+        assert honest.warrant is not None
+        signature = bytes([honest.warrant.signature[0] ^ 1]) + honest.warrant.signature[1:]
+        return replace(honest, warrant=replace(honest.warrant, signature=signature))
+
+    def payload_edited(honest: SearchEvidence, _: SearchQuery) -> SearchEvidence:
+        assert honest.warrant is not None
+        payload = honest.warrant.payload.replace(b'"agency":"sjpd"', b'"agency":"sfpd"')
+        assert payload != honest.warrant.payload
+        return replace(honest, warrant=replace(honest.warrant, payload=payload))
+
+    edits: dict[str, Callable[[SearchEvidence, SearchQuery], SearchEvidence]] = {
+        "registration bytes": registration_edited,
+        "warrant signature": signature_edited,
+        "warrant payload": payload_edited,
+    }
+    reasons = {}
+    for name, edit in edits.items():
+        query = search_query(clock.now())
+        bundle = canonical.encode(edit(node.authority.bundle(query), query).to_canonical())
+        reasons[name] = refused_at(node, pki_dir, query, bundle, gateway_key)
+    # The remembered warrant, cited with another warrant's registration (genuine, included).
+    query = search_query(clock.now())
+    evidence = node.authority.evidence(query, warrant=(warrant, other_registration))
+    reasons["another registration"] = refused_at(node, pki_dir, query, evidence, gateway_key)
+    assert all(reason.startswith("step 4:") for reason in reasons.values()), reasons
+    assert "inclusion proof" in reasons["registration bytes"]
+    assert "signature" in reasons["warrant signature"]
+    assert "does not register this warrant" in reasons["another registration"]
+    query = search_query(clock.now())  # and the honest evidence still passes
+    assert send(node, pki_dir, sign_query(gateway_key, query), node.authority.evidence(query))
+
+
 def _bump_size(note: str) -> str:
     origin, size, rest = note.split("\n", 2)
     return f"{origin}\n{int(size) + 1}\n{rest}"
