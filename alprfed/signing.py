@@ -9,6 +9,15 @@ Key formats (docs/OPERATIONS.md):
 - private keys: PKCS#8 PEM files, written with mode 0600;
 - public keys in TOML: ``ed25519:<base64 of the 32 raw bytes>``;
 - key ids: hex of the first 8 bytes of SHA-256(raw public key).
+
+Keys are made, stored and used for signing with ``cryptography`` (OpenSSL); signatures are
+*verified* with libsodium (PyNaCl, the same PyCA maintainers). Verification is the hot path of
+every node search (a fresh witnessed checkpoint alone is three: the log's signature and a
+quorum of cosignatures) and libsodium verifies in about half OpenSSL's time on this hardware
+(docs/PERFORMANCE.md, "Ed25519 verification"). It is also the stricter of the two: besides
+OpenSSL's checks (S below the group order, cofactorless equation) it refuses public keys and
+R values of small order and non-canonical point encodings, so anything it accepts OpenSSL
+accepts too (tests/unit/core/test_ed25519_verify.py holds both to RFC 8032's vectors).
 """
 
 from __future__ import annotations
@@ -22,9 +31,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
@@ -66,8 +77,12 @@ class VerifyingKey:
     def __init__(self, raw: bytes) -> None:
         if len(raw) != 32:
             raise ConfigError("an Ed25519 public key is 32 bytes")
+        # A key of small order (the identity among them) "verifies" forged signatures under
+        # OpenSSL's rules; refusing it at load makes a mistyped trust list fail loudly.
+        if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw):
+            raise ConfigError("not an Ed25519 public key: off the curve or of small order")
         self.raw = raw
-        self._key = Ed25519PublicKey.from_public_bytes(raw)
+        self._key = nacl.signing.VerifyKey(raw)
         self.key_id = key_id_of(raw)
 
     @classmethod
@@ -87,8 +102,8 @@ class VerifyingKey:
     def verify(self, signature: bytes, data: bytes) -> None:
         """Raises: VerificationError if the signature does not verify."""
         try:
-            self._key.verify(signature, data)
-        except InvalidSignature:
+            self._key.verify(data, signature)
+        except nacl.exceptions.CryptoError:  # a bad signature, or one of the wrong length
             raise VerificationError("bad signature") from None
 
     def __eq__(self, other: object) -> bool:

@@ -173,9 +173,14 @@ def build(
         if missing:
             log(f"city: worker {worker} done; {missing} days are still loading elsewhere")
             return None
+        # A year-old partition in production was vacuumed long ago: frozen, its hint bits and
+        # visibility map set. Left unvacuumed, the first searches of each page would write
+        # hint bits and measure a table no node ever holds (the server may run without
+        # autovacuum, as this project's test machine does). VACUUM runs outside a transaction.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (FREEZE, ANALYZE) sightings")
+            conn.exec_driver_sql("VACUUM (ANALYZE) cameras")
         with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE sightings")
-            conn.exec_driver_sql("ANALYZE cameras")
             conn.exec_driver_sql(f"SELECT setval('sightings_id_seq', {shape.reads})")
             conn.exec_driver_sql(
                 f"UPDATE {_BUILD_TABLE} SET complete = true, reads = {shape.reads}"
