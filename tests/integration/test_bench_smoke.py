@@ -23,6 +23,7 @@ from bench import (
     city,
     city_data,
     decision,
+    evidence_check,
     fanout,
     ingest,
     ledger,
@@ -198,3 +199,15 @@ def test_the_command_writes_json_and_markdown(tmp_path: Path) -> None:
     assert data["machine"]["cpus usable (nproc)"].isdigit()
     assert data["parts"][0]["figures"]
     assert "decision p50" in written.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("per_checkpoint", [1, 16])
+def test_the_evidence_microbenchmark_checks_evidence_the_node_accepts(
+    per_checkpoint: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench.evidence_check stops at the first refused check, so a run that reports at all
+    verified every bundle it built."""
+    evidence_check.run(queries=40, per_checkpoint=per_checkpoint, profile=False, top=5)
+    assert (
+        f"evidence check, {per_checkpoint} per checkpoint, 36 calls: p50" in capsys.readouterr().out
+    )
