@@ -23,7 +23,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from alprfed import canonical
 from alprfed.canonical import JSONValue
@@ -44,6 +44,7 @@ from alprfed.rpc.identity import Identity
 from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
 from gateway.audit import AuditTrail, envelope_record
 from gateway.budget import budget_s
+from gateway.cancellation import finish_despite_cancellation
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.observability import report_answer
@@ -125,6 +126,8 @@ class QueryService:
         # Targets of the queries taken and not yet answered: what the reserve after each
         # fan-out is sized by (gateway.budget). Changed on the event loop only.
         self._in_flight = 0
+        # What cancelled queries left running (gateway.cancellation).
+        self._unfinished: set[asyncio.Future[Any]] = set()
 
     def check_targets(self, query: QueryInput) -> None:
         """Raises: InvalidRequest when ``query`` would address more agencies than one query
@@ -255,13 +258,20 @@ class QueryService:
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
         report_answer(self._metrics, query_id, outcomes, complete, listed=federation.agencies)
         flagged = decision.authority == "exigent" and bool(permitted)
-        outcome_entry = await self._audit.query_outcome(
-            query_id=query_id,
-            decision_entry=decision_entry,
-            outcomes=[_outcome_record(o) for o in outcomes],
-            complete=complete,
-            flagged_for_review=flagged,
-            answered_at=self._clock.now(),
+        # Shielded: the officer's deadline may cancel this query while its outcome waits for
+        # the ledger writer, which drops a cancelled caller's entry before its batch begins;
+        # the decision entry would then stand in the audit with no outcome.
+        outcome_entry = await finish_despite_cancellation(
+            self._audit.query_outcome(
+                query_id=query_id,
+                decision_entry=decision_entry,
+                outcomes=[_outcome_record(o) for o in outcomes],
+                complete=complete,
+                flagged_for_review=flagged,
+                answered_at=self._clock.now(),
+            ),
+            f"query {query_id}: the outcome entry",
+            self._unfinished,
         )
         if flagged and query.exigent_approval_id:
             await asyncio.to_thread(
