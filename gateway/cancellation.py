@@ -1,8 +1,9 @@
-"""Work a cancelled query must still finish: the audit of what it already did.
+"""Work a cancelled call must still finish: a query, once it may have logged its decision.
 
-A query is cancelled when the officer's deadline passes (grpc.aio cancels its handler task).
-What it has done by then stays done (a decision logged, nodes asked), so its record must still
-be written: such work runs in a task of its own that the cancellation does not reach.
+A query's call is cancelled when the officer's deadline passes (grpc.aio cancels its handler
+task) or the officer hangs up. What the query did by then stays done (a decision logged, nodes
+asked), so it runs on to its outcome entry: in a task of its own that the cancellation does
+not reach, each of its steps keeping to the deadline by itself (gateway.deadlines).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any, TypeVar
+
+from alprfed.errors import AlprfedError
 
 log = logging.getLogger("alprfed.gateway.query")
 
@@ -44,5 +47,8 @@ async def finish_despite_cancellation(
 def _log_unawaited(what: str, task: asyncio.Future[Any]) -> None:
     if task.cancelled():
         log.error("%s was cancelled before it finished", what)
-    elif (exc := task.exception()) is not None:
-        log.error("%s failed after its query was cancelled: %s", what, exc, exc_info=exc)
+    elif isinstance(exc := task.exception(), AlprfedError):
+        # Refusals and outages the caller would have been told of (no traceback: expected).
+        log.warning("%s went on after its call was cancelled, then failed: %s", what, exc)
+    elif exc is not None:
+        log.error("%s failed after its call was cancelled: %s", what, exc, exc_info=exc)

@@ -11,6 +11,10 @@ identity (certificate) + QueryInput
   -> answer: every agency's outcome, complete or not, and a tlog-proof receipt of the
      witnessed decision entry (the outcome entry is witnessed in the next round; its proof
      comes from the Ledger service or `alprfed ledger proof --index`)
+
+Beside it: gateway.authority (the lookup of the cited warrant or approval), gateway.outcomes
+(each agency's outcome, answered and logged), gateway.deadlines (what each step may take of
+the deadline), gateway.cancellation (why a cancelled call does not stop its query).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable
 from dataclasses import replace
 from functools import partial
 from typing import Any, Protocol
@@ -106,11 +111,39 @@ class QueryService:
     async def query(
         self, identity: Identity, query: QueryInput, time_remaining: float | None
     ) -> QueryAnswer:
+        """The answer to ``query`` from the officer ``identity``, due within
+        ``time_remaining`` seconds (the call's; None or gRPC's "none": the default timeout).
+
+        Raises:
+            asyncio.CancelledError: the call was cancelled (its deadline passed, or the
+                officer hung up); the query still runs on to its outcome entry.
+            Unavailable: the decision entry could not be witnessed in time.
+            LedgerError: the ledger could not record (nothing further is done or answered).
+        """
         deadline = self._deadlines.deadline(time_remaining)
         loaded = self._policy.current
         targets = query_targets(query, [a.agency_id for a in loaded.federation.nodes()])
-        with self._deadlines.taken(len(targets)):
-            return await self._query(identity, query, loaded, targets, deadline)
+        # The officer's deadline cancels this call; it must not cancel the query, or its
+        # decision entry (logged once its batch began, even with its caller gone) could be
+        # left without an outcome entry: cancelled while it waits for the witnesses or the
+        # nodes, or while its outcome entry waits in the ledger writer's queue, where a
+        # cancelled caller's entry is dropped. Each step keeps to the deadline by itself.
+        return await finish_despite_cancellation(
+            self._counted(len(targets), self._query(identity, query, loaded, targets, deadline)),
+            "the query",  # the log line carries the call's request id
+            self._unfinished,
+        )
+
+    async def finish_cancelled(self) -> None:
+        """Wait until every query whose call was cancelled has run to its end (each keeps to
+        its deadline; a failure is logged by gateway.cancellation)."""
+        while self._unfinished:
+            await asyncio.wait(set(self._unfinished))
+
+    async def _counted(self, targets: int, work: Awaitable[QueryAnswer]) -> QueryAnswer:
+        """``work``, a query to ``targets`` agencies, counted in flight while it runs."""
+        with self._deadlines.taken(targets):
+            return await work
 
     async def _query(
         self,
@@ -222,21 +255,14 @@ class QueryService:
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
         report_answer(self._metrics, query_id, outcomes, complete, listed=federation.agencies)
         flagged = decision.authority == "exigent" and bool(permitted)
-        # Shielded: the officer's deadline may cancel this query while its outcome waits for
-        # the ledger writer, which drops a cancelled caller's entry before its batch begins;
-        # the decision entry would then stand in the audit with no outcome.
-        outcome_entry = await finish_despite_cancellation(
-            self._log_outcome(
-                query_id,
-                decision_entry,
-                outcomes,
-                complete=complete,
-                flagged=flagged,
-                window=window,
-                deadline=deadline,
-            ),
-            f"query {query_id}: the outcome entry",
-            self._unfinished,
+        outcome_entry = await self._log_outcome(
+            query_id,
+            decision_entry,
+            outcomes,
+            complete=complete,
+            flagged=flagged,
+            window=window,
+            deadline=deadline,
         )
         if flagged and query.exigent_approval_id:
             await asyncio.to_thread(

@@ -1,14 +1,17 @@
-"""A query its deadline cancels while its outcome waits for the ledger still gets its outcome.
+"""A query whose call its deadline cancels after its decision was logged still gets its outcome.
 
-The ledger writer drops a cancelled caller's entry if its batch has not begun (a caller that
-gave up before anything was written). The outcome entry is appended after the fan-out, near
-the officer's deadline: had the query's cancellation dropped it there, the ledger would hold a
-decision and no outcome, the audit of a query whose nodes were asked left incomplete.
+The officer's deadline cancels the gateway's handler of the call. Had that cancelled the query,
+the ledger would hold a decision and no outcome: the audit of a query whose nodes may have
+been asked left incomplete. Two places it happened:
 
-Real parts only: the test federation (gateway in this process, its ledger on SQLite), one node
-a black hole so the fan-out lasts until its timeout, and the ledger writer made to wait the
-way a busy database makes it wait: another connection holds SQLite's write lock while an
-earlier entry's batch is committing.
+- the outcome entry, appended after the fan-out near the deadline, waiting in the ledger
+  writer's queue: the writer drops a cancelled caller's entry whose batch has not begun;
+- the witness wait (at least MIN_WITNESS_WAIT_S, 1 s, which a shorter deadline ends first).
+
+Real parts only: the test federation (gateway in this process, its ledger on SQLite); a node,
+or witnesses, that accept connections and never answer; the ledger writer made to wait the way
+a busy database makes it wait (another connection holding SQLite's write lock while an earlier
+entry's batch commits).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
 from federations import Federation, start_federation, stop_federation
 
 from alprfed.ledger import LedgerEntryView
+from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.v1 import gateway_pb2
 
 # The query's deadline: past the node timeout (2 s, when the fan-out to the black hole ends
@@ -32,14 +37,22 @@ from alprfed.v1 import gateway_pb2
 # batch held up by the lock waits for it rather than failing.
 DEADLINE_S = 3.5
 GIVE_UP_S = 30.0  # waiting for something that happens in well under a second
+# Shorter than the witness wait (gateway.service MIN_WITNESS_WAIT_S, 1 s).
+WITNESS_WAIT_DEADLINE_S = 0.5
+
+
+def listen_silently(host: str, port: int) -> socket.socket:
+    """A listener that completes TCP handshakes and then says nothing, ever."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port just given up
+    listener.bind((host, port))
+    listener.listen(64)
+    return listener
 
 
 @pytest.fixture
 def black_hole() -> Iterator[int]:
-    """A port that completes TCP handshakes and then says nothing, ever."""
-    with socket.socket() as listener:
-        listener.bind(("localhost", 0))
-        listener.listen(64)
+    with listen_silently("localhost", 0) as listener:
         yield listener.getsockname()[1]
 
 
@@ -134,5 +147,77 @@ def test_a_query_cancelled_by_its_deadline_while_its_outcome_waits_gets_its_outc
     assert first.index < outcome.index < last.index
     assert outcome.body["decision_entry"] == decision.index
     recorded = {o["agency"]: o["outcome"] for o in outcome.body["outcomes"]}  # type: ignore[union-attr, index]
+    assert recorded["chicago-pd"] == "timed_out"
+    assert recorded["sjpd"] == "results"
+
+
+def test_a_query_cancelled_while_its_decision_waits_for_the_witnesses_gets_its_outcome_entry(
+    tmp_path: Path,
+) -> None:
+    federation = start_federation(tmp_path / "fed", witnessed=True)
+    silent: list[socket.socket] = []
+    try:
+        warrant = federation.warrant()
+        # Two witnesses of three (quorum 2) take connections and never answer: the decision's
+        # round waits for them until MIN_WITNESS_WAIT_S, longer than the deadline below.
+        policy = WitnessPolicy.load(federation.layout.witness_policy)
+        for witness_id in ("aclu-norcal", "santa-clara-superior"):
+            federation.witnesses.pop(witness_id).stop()
+            where = urlsplit(policy.witnesses[witness_id].url)
+            silent.append(listen_silently(where.hostname or "", where.port or 0))
+        with pytest.raises(grpc.RpcError) as late:
+            federation.query(
+                "sjpd", "officer-garcia", warrant_id=warrant, timeout=WITNESS_WAIT_DEADLINE_S
+            )
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        wait_for("the gateway ending the query's call", lambda: queries_ended(federation))
+        (decision,) = federation.logged("query_decision", "warrant_id", warrant)
+        (outcome,) = wait_for(  # type: ignore[misc]
+            "the query's outcome entry",
+            lambda: federation.logged("query_outcome", "query_id", decision.body["query_id"]),
+        )
+    finally:
+        stop_federation(federation)
+        for listener in silent:
+            listener.close()
+    assert outcome.body["decision_entry"] == decision.index
+    # Fail closed: nothing was sent without a witnessed decision, and the ledger says why.
+    recorded = {o["agency"]: (o["outcome"], o["detail"]) for o in outcome.body["outcomes"]}  # type: ignore[union-attr, index]
+    assert recorded["sjpd"] == ("unavailable", "ledger not witnessed")
+    assert recorded["chicago-pd"] == ("unavailable", "ledger not witnessed")
+
+
+def test_a_query_cut_off_by_the_gateway_stopping_gets_its_outcome_entry(
+    tmp_path: Path, black_hole: int
+) -> None:
+    """A stop without grace cancels every call; the queries run on to their outcome entries
+    before the nodes' channels and the ledger writer close."""
+    federation = start_federation(
+        tmp_path / "fed", node_ports={"chicago-pd": black_hole}, skip_nodes=("chicago-pd",)
+    )
+    gateway_stopped = False
+    try:
+        warrant = federation.warrant()
+        with ThreadPoolExecutor(1) as pool:
+            asked = pool.submit(
+                federation.query, "sjpd", "officer-garcia", warrant_id=warrant, timeout=GIVE_UP_S
+            )
+            # Logged and sent: the fan-out now waits on the black hole until its timeout.
+            (decision,) = wait_for(  # type: ignore[misc]
+                "the query's decision entry",
+                lambda: federation.logged("query_decision", "warrant_id", warrant),
+            )
+            federation.gateway.stop()
+            gateway_stopped = True
+            with pytest.raises(grpc.RpcError):
+                asked.result()
+        outcomes = federation.logged("query_outcome", "query_id", decision.body["query_id"])
+    finally:
+        if not gateway_stopped:
+            federation.gateway.stop()
+        for node in federation.nodes.values():
+            node.stop(grace=None)
+    assert len(outcomes) == 1, "the stop left the query's decision without an outcome"
+    recorded = {o["agency"]: o["outcome"] for o in outcomes[0].body["outcomes"]}  # type: ignore[union-attr, index]
     assert recorded["chicago-pd"] == "timed_out"
     assert recorded["sjpd"] == "results"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from alprfed.errors import Unavailable
 from gateway.cancellation import finish_despite_cancellation
 
 
@@ -66,7 +67,7 @@ def test_a_failure_after_the_caller_is_gone_is_logged_not_lost(
         gc.collect()  # an unretrieved exception is reported when its task is collected
     assert not unhandled  # never "Task exception was never retrieved"
     (record,) = caplog.records
-    assert "the test's work failed after its query was cancelled" in record.getMessage()
+    assert "the test's work failed after its call was cancelled" in record.getMessage()
     assert "the ledger batch was not stored" in record.getMessage()
 
 
@@ -82,3 +83,23 @@ def test_a_caller_still_waiting_gets_the_failure_itself(
     with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="not stored"):
         asyncio.run(scenario())
     assert not caplog.records  # raised to the caller, so not logged as lost too
+
+
+def test_an_expected_refusal_after_the_caller_is_gone_is_a_warning_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def work() -> str:
+            await release.wait()
+            raise Unavailable("the decision could not be witnessed")
+
+        await _cancel_caller_while(asyncio.ensure_future(work()), release)
+
+    with caplog.at_level(logging.WARNING, logger="alprfed.gateway.query"):
+        asyncio.run(scenario())
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "could not be witnessed" in record.getMessage()
+    assert record.exc_info is None
