@@ -62,6 +62,7 @@ class GatewayServer:
         health_servicer: health.aio.HealthServicer,
         policy: PolicyHolder,
         writer: LedgerWriter,
+        queries: QueryService,
         pool: NodePool,
         openings: OpeningsRetention,
         witnessing: CheckpointWitnessing | Unwitnessed,
@@ -77,6 +78,7 @@ class GatewayServer:
         self._health = health_servicer
         self.policy = policy
         self._writer = writer
+        self._queries = queries
         self._pool = pool
         self.openings = openings
         self.witnessing = witnessing
@@ -109,6 +111,9 @@ class GatewayServer:
         """Refuse new calls, finish in-flight ones, then flush the ledger and close."""
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        # Queries whose calls the stop cancelled run on to their outcome entries (each within
+        # its deadline): before the nodes' channels and the ledger writer close under them.
+        await self._queries.finish_cancelled()
         await self.openings.stop()
         await self._pool.close()
         await self._writer.close()
@@ -271,6 +276,7 @@ async def create_server(
         health_servicer=health_servicer,
         policy=policy,
         writer=writer,
+        queries=queries,
         pool=pool,
         openings=OpeningsRetention(
             store, audit, retention_seconds=config.openings_retention_days * 86_400, clock=clock

@@ -11,6 +11,10 @@ identity (certificate) + QueryInput
   -> answer: every agency's outcome, complete or not, and a tlog-proof receipt of the
      witnessed decision entry (the outcome entry is witnessed in the next round; its proof
      comes from the Ledger service or `alprfed ledger proof --index`)
+
+Beside it: gateway.authority (the lookup of the cited warrant or approval), gateway.outcomes
+(each agency's outcome, answered and logged), gateway.deadlines (what each step may take of
+the deadline), gateway.cancellation (why a cancelled call does not stop its query).
 """
 
 from __future__ import annotations
@@ -18,48 +22,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import threading
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable
+from dataclasses import replace
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from alprfed import canonical
-from alprfed.canonical import JSONValue
 from alprfed.clock import Clock
-from alprfed.errors import AlprfedError, Reason, Unavailable
+from alprfed.errors import AlprfedError, Unavailable
 from alprfed.ledger import AppendedEntry
 from alprfed.ledger.checkpoint import read_checkpoint
 from alprfed.messages import Outcome, Requester, SearchQuery
 from alprfed.messages.evidence import SearchEvidence
-from alprfed.models import Agency
 from alprfed.observability.metrics import GatewayMetrics
 from alprfed.policy.bundle import LoadedPolicy
 from alprfed.policy.decision import QueryDecision, QueryFacts
-from alprfed.policy.exigent import ApprovalView
-from alprfed.policy.warrants import WarrantView
 from alprfed.query import AgencyOutcome, QueryAnswer, QueryInput, query_targets
 from alprfed.rpc.identity import Identity
-from alprfed.signing import SEARCH_QUERY_TYPE, Envelope, SigningKey
-from gateway.audit import AuditTrail, envelope_record
-from gateway.budget import budget_s
+from alprfed.signing import SEARCH_QUERY_TYPE, SigningKey
+from gateway.audit import AuditTrail
+from gateway.authority import AuthorityResolver, CommitmentMatcher, Resolved
+from gateway.cancellation import finish_despite_cancellation
+from gateway.deadlines import FanOutWindow, QueryDeadlines
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.observability import report_answer
+from gateway.outcomes import agency_outcome, outcome_record
 from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
 
 log = logging.getLogger("alprfed.gateway.query")
 
-MAX_RECORDED_DETAIL = 100  # characters of an outcome's detail kept in the ledger
-MAX_REMEMBERED_SLOTS = 4096  # warrant/approval plate matches kept in memory
 QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
-NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
 MIN_WITNESS_WAIT_S = 1.0  # what a query waits at least for its decision to be witnessed
-# Less left than this once the outcome is logged, and the answer (encoded, then sent) may miss
-# the deadline: worth a line in the log (1-30 ms to encode 64 outcomes, gateway.budget).
-TAIL_WARN_S = 0.01
 
 
 class Witnessing(Protocol):
@@ -68,25 +64,10 @@ class Witnessing(Protocol):
     async def wait_published(self, size: int, timeout_s: float) -> str: ...
 
 
-class LedgerReader(EvidenceSource, Protocol):
+class LedgerReader(EvidenceSource, CommitmentMatcher, Protocol):
     """What the service reads back from the ledger (alprfed.ledger.LedgerStore has these)."""
 
     def tlog_proof(self, index: int, *, checkpoint: str | None = None) -> str: ...
-
-    def match_commitment(self, index: int, plate: str) -> int | None: ...
-
-
-@dataclass(frozen=True)
-class Resolved:
-    warrant: WarrantView | None = None
-    warrant_envelope: Envelope | None = None
-    warrant_entry: int | None = None
-    warrant_plate_slot: int | None = None
-    approval: ApprovalView | None = None
-    approval_consent: Envelope | None = None
-    approval_chain: bytes = b""
-    approval_entry: int | None = None
-    approval_plate_slot: int | None = None
 
 
 class QueryService:
@@ -116,15 +97,10 @@ class QueryService:
         self._signer = signer
         self._clock = clock
         self._per_node_timeout = per_node_timeout_s
-        self._default_timeout = default_timeout_s
-        # (ledger entry, plate) -> matching commitment slot. Safe to remember: an entry and its
-        # commitments never change, and openings outlive any warrant or approval citing them.
-        # Registry rows (revocations) are still read fresh for every query.
-        self._slots: OrderedDict[tuple[int, str], int | None] = OrderedDict()
-        self._slots_lock = threading.Lock()  # _resolve runs on worker threads
-        # Targets of the queries taken and not yet answered: what the reserve after each
-        # fan-out is sized by (gateway.budget). Changed on the event loop only.
-        self._in_flight = 0
+        self._authority = AuthorityResolver(registry, ledger)
+        self._deadlines = QueryDeadlines(default_timeout_s)
+        # What cancelled queries left running (gateway.cancellation).
+        self._unfinished: set[asyncio.Future[Any]] = set()
 
     def check_targets(self, query: QueryInput) -> None:
         """Raises: InvalidRequest when ``query`` would address more agencies than one query
@@ -135,14 +111,39 @@ class QueryService:
     async def query(
         self, identity: Identity, query: QueryInput, time_remaining: float | None
     ) -> QueryAnswer:
-        deadline = self._deadline(time_remaining)
+        """The answer to ``query`` from the officer ``identity``, due within
+        ``time_remaining`` seconds (the call's; None or gRPC's "none": the default timeout).
+
+        Raises:
+            asyncio.CancelledError: the call was cancelled (its deadline passed, or the
+                officer hung up); the query still runs on to its outcome entry.
+            Unavailable: the decision entry could not be witnessed in time.
+            LedgerError: the ledger could not record (nothing further is done or answered).
+        """
+        deadline = self._deadlines.deadline(time_remaining)
         loaded = self._policy.current
         targets = query_targets(query, [a.agency_id for a in loaded.federation.nodes()])
-        self._in_flight += len(targets)
-        try:
-            return await self._query(identity, query, loaded, targets, deadline)
-        finally:
-            self._in_flight -= len(targets)
+        # The officer's deadline cancels this call; it must not cancel the query, or its
+        # decision entry (logged once its batch began, even with its caller gone) could be
+        # left without an outcome entry: cancelled while it waits for the witnesses or the
+        # nodes, or while its outcome entry waits in the ledger writer's queue, where a
+        # cancelled caller's entry is dropped. Each step keeps to the deadline by itself.
+        return await finish_despite_cancellation(
+            self._counted(len(targets), self._query(identity, query, loaded, targets, deadline)),
+            "the query",  # the log line carries the call's request id
+            self._unfinished,
+        )
+
+    async def finish_cancelled(self) -> None:
+        """Wait until every query whose call was cancelled has run to its end (each keeps to
+        its deadline; a failure is logged by gateway.cancellation)."""
+        while self._unfinished:
+            await asyncio.wait(set(self._unfinished))
+
+    async def _counted(self, targets: int, work: Awaitable[QueryAnswer]) -> QueryAnswer:
+        """``work``, a query to ``targets`` agencies, counted in flight while it runs."""
+        with self._deadlines.taken(targets):
+            return await work
 
     async def _query(
         self,
@@ -167,7 +168,7 @@ class QueryService:
             now=now,
             kind=identity.kind.value,
         )
-        resolved = await asyncio.to_thread(self._resolve, query)
+        resolved = await asyncio.to_thread(self._authority.resolve, query)
         decision = loaded.gates.decide(facts, warrant=resolved.warrant, approval=resolved.approval)
         query_id = uuid.uuid4().hex
         decision_entry = await self._audit.query_decision(
@@ -188,7 +189,7 @@ class QueryService:
         not_sent = ""  # why the permitted nodes were not asked, if they were not
         evidence: SearchEvidence | None = None
         receipt: asyncio.Task[str] | None = None
-        fanned_out: float | None = None  # event-loop time the fan-out ended
+        window: FanOutWindow | None = None  # the fan-out's, once there was one
         if permitted:
             requester = federation.agencies[facts.agency]
             envelope = self._signer.sign_envelope(
@@ -226,18 +227,17 @@ class QueryService:
             # Not signed as a whole: each part carries its own signature, which is all a
             # node relies on (docs/PROTOCOL.md, "The evidence a node demands").
             bundle = canonical.encode(evidence.to_canonical())
-            loop = asyncio.get_running_loop()
-            timeout = min(self._per_node_timeout, self._budget(deadline))
+            window = self._deadlines.fan_out_window(deadline, self._per_node_timeout)
             for answer in await fan_out(
                 self._pool,
                 permitted,
                 envelope,
                 bundle,
                 query_id=query_id,
-                timeout_s=timeout,
+                timeout_s=window.timeout_s,
             ):
                 answers[answer.agency.agency_id] = answer
-            fanned_out = loop.time()
+            window.ended = asyncio.get_running_loop().time()
 
         if not_sent:
             answers = {
@@ -247,7 +247,7 @@ class QueryService:
                 for agency_id in decision.permitted
             }
         outcomes = tuple(
-            self._outcome(
+            agency_outcome(
                 federation.agencies.get(agency_id), agency_id, decision, answers.get(agency_id)
             )
             for agency_id in targets
@@ -255,13 +255,14 @@ class QueryService:
         complete = all(o.outcome in (Outcome.RESULTS, Outcome.DENIED) for o in outcomes)
         report_answer(self._metrics, query_id, outcomes, complete, listed=federation.agencies)
         flagged = decision.authority == "exigent" and bool(permitted)
-        outcome_entry = await self._audit.query_outcome(
-            query_id=query_id,
-            decision_entry=decision_entry,
-            outcomes=[_outcome_record(o) for o in outcomes],
+        outcome_entry = await self._log_outcome(
+            query_id,
+            decision_entry,
+            outcomes,
             complete=complete,
-            flagged_for_review=flagged,
-            answered_at=self._clock.now(),
+            flagged=flagged,
+            window=window,
+            deadline=deadline,
         )
         if flagged and query.exigent_approval_id:
             await asyncio.to_thread(
@@ -274,8 +275,8 @@ class QueryService:
                 ledger_index=decision_entry.index,
             )
         proof = await (receipt or self._receipt(decision_entry, deadline))
-        if fanned_out is not None:
-            self._check_tail(query_id, fanned_out, deadline)
+        if window is not None:
+            self._deadlines.check_tail(query_id, window, deadline)
         return QueryAnswer(
             query_id=query_id,
             complete=complete,
@@ -284,6 +285,31 @@ class QueryService:
             ledger_proof=proof,
             flagged_for_review=flagged,
         )
+
+    async def _log_outcome(
+        self,
+        query_id: str,
+        decision_entry: AppendedEntry,
+        outcomes: tuple[AgencyOutcome, ...],
+        *,
+        complete: bool,
+        flagged: bool,
+        window: FanOutWindow | None,
+        deadline: float,
+    ) -> AppendedEntry:
+        """The query_outcome entry, committed; its time after the fan-out is what the
+        reserve of later fan-outs follows (measured even when the query was cancelled)."""
+        entry = await self._audit.query_outcome(
+            query_id=query_id,
+            decision_entry=decision_entry,
+            outcomes=[outcome_record(o) for o in outcomes],
+            complete=complete,
+            flagged_for_review=flagged,
+            answered_at=self._clock.now(),
+        )
+        if window is not None:
+            self._deadlines.outcome_logged(query_id, window, deadline)
+        return entry
 
     async def _prove_to_nodes(
         self,
@@ -305,7 +331,7 @@ class QueryService:
         )
         try:
             checkpoint = await self._witnessing.wait_published(
-                decision_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._budget(deadline))
+                decision_entry.index + 1, max(MIN_WITNESS_WAIT_S, self._deadlines.budget(deadline))
             )
         except Unavailable as exc:
             early.cancel()
@@ -333,7 +359,7 @@ class QueryService:
         # Only what is left of the deadline: a refusal must reach the officer before it (when
         # the decision's own round already timed out, that is at once).
         published = await self._witnessing.wait_published(
-            decision_entry.index + 1, self._budget(deadline)
+            decision_entry.index + 1, self._deadlines.budget(deadline)
         )
         return await self._receipt_on(decision_entry, published)
 
@@ -365,107 +391,3 @@ class QueryService:
             consent=resolved.approval_consent if exigent else None,
             certificate_chain=resolved.approval_chain if exigent else b"",
         )
-
-    def _resolve(self, query: QueryInput) -> Resolved:
-        """Look up the cited warrant or approval (blocking SQL: runs in a worker thread)."""
-        if query.warrant_id:
-            record = self._registry.get_warrant(query.warrant_id)
-            if record is None:
-                return Resolved()
-            view = record.view(query.plate)
-            slot = self._slot(record.ledger_index, query.plate) if view.plate_listed else None
-            return Resolved(
-                warrant=view,
-                warrant_envelope=record.envelope,
-                warrant_entry=record.ledger_index,
-                warrant_plate_slot=slot,
-            )
-        if query.exigent_approval_id:
-            approval = self._registry.get_approval(query.exigent_approval_id)
-            if approval is None:
-                return Resolved()
-            approval_view = approval.view(query.plate)
-            slot = (
-                self._slot(approval.ledger_index, query.plate)
-                if approval_view.plate_matches
-                else None
-            )
-            return Resolved(
-                approval=approval_view,
-                approval_consent=approval.consent,
-                approval_chain=approval.certificate_chain,
-                approval_entry=approval.ledger_index,
-                approval_plate_slot=slot,
-            )
-        return Resolved()
-
-    def _slot(self, entry: int, plate: str) -> int | None:
-        key = (entry, plate)
-        with self._slots_lock:
-            if key in self._slots:
-                self._slots.move_to_end(key)
-                return self._slots[key]
-        slot = self._ledger.match_commitment(entry, plate)
-        with self._slots_lock:
-            self._slots[key] = slot
-            if len(self._slots) > MAX_REMEMBERED_SLOTS:
-                self._slots.popitem(last=False)
-        return slot
-
-    def _deadline(self, time_remaining: float | None) -> float:
-        """The event-loop time by which the answer must be sent."""
-        remaining = self._default_timeout
-        if time_remaining is not None and time_remaining < NO_DEADLINE:
-            remaining = min(remaining, time_remaining)
-        return asyncio.get_running_loop().time() + remaining
-
-    def _budget(self, deadline: float) -> float:
-        """Seconds the next step may take so the answer still arrives before ``deadline``,
-        the work after it sized by the agencies in flight (gateway.budget)."""
-        return budget_s(self._in_flight, deadline - asyncio.get_running_loop().time())
-
-    def _check_tail(self, query_id: str, fanned_out: float, deadline: float) -> None:
-        """Warn when the work after the fan-out left the answer less than it needs to be
-        sent: the reserve (gateway.budget) is too small for this machine's load."""
-        now = asyncio.get_running_loop().time()
-        if deadline - now < TAIL_WARN_S:
-            log.warning(
-                "query %s: recorded %.0f ms after its fan-out, %.0f ms before its deadline "
-                "(%d agencies in flight): the answer may not arrive in time",
-                query_id,
-                (now - fanned_out) * 1000,
-                (deadline - now) * 1000,
-                self._in_flight,
-            )
-
-    @staticmethod
-    def _outcome(
-        agency: Agency | None, agency_id: str, decision: QueryDecision, answer: NodeAnswer | None
-    ) -> AgencyOutcome:
-        name, state = (agency.name, agency.state) if agency else (agency_id, "")
-        decided = decision.for_agency(agency_id)
-        if not decided.allowed or answer is None:
-            reasons: tuple[Reason, ...] = decided.reasons
-            return AgencyOutcome(agency_id, name, state, Outcome.DENIED, reasons=reasons)
-        return AgencyOutcome(
-            agency_id,
-            name,
-            state,
-            answer.outcome,
-            reasons=answer.refusals,
-            sightings=answer.sightings,
-            receipt=answer.receipt,
-            detail=answer.detail,
-        )
-
-
-def _outcome_record(outcome: AgencyOutcome) -> dict[str, JSONValue]:
-    return {
-        "agency": outcome.agency_id,
-        "outcome": outcome.outcome.value,
-        "count": len(outcome.sightings),
-        "refused_by": [r.rule_id for r in outcome.reasons],
-        "receipt": envelope_record(outcome.receipt) if outcome.receipt else None,
-        # Bounded, so MAX_TARGETS outcomes always fit one entry (a gRPC error's text is not).
-        "detail": outcome.detail[:MAX_RECORDED_DETAIL],
-    }

@@ -49,6 +49,11 @@ QUERIES = 8  # at once, each to all 64: half a national query's 1,024 agencies i
 # The officer's deadline: the national benchmark's. Before the fix the reserve was 10% of what
 # the fan-out had left, about 80 ms, for the 512 outcomes to log and answer.
 DEADLINE_S = 1.0
+# The warm-up's ("room to spare"): its first TLS handshakes to 64 nodes are not what is
+# tested. Under DEADLINE_S, on a machine whose cores two busy loops kept busy, its outcome was
+# logged 126 ms after its fan-out was due to end, against a reserve of 94 ms: it failed before
+# the queries under test were sent, every time.
+WARM_UP_DEADLINE_S = 10.0
 WINDOW_S = 3 * 86_400
 SIGHTINGS = 300  # per node: the national benchmark's small databases
 FAULTY = (gateway_pb2.OUTCOME_TIMED_OUT, gateway_pb2.OUTCOME_UNAVAILABLE)
@@ -74,16 +79,18 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         yield Federation(running, agencies, hanging, now)
 
 
-def ask_at_once(federation: Federation, count: int) -> list[gateway_pb2.QueryResponse]:
+def ask_at_once(
+    federation: Federation, count: int, deadline_s: float = DEADLINE_S
+) -> list[gateway_pb2.QueryResponse]:
     """``count`` of officer-garcia's warranted queries to every agency, sent at once under
-    DEADLINE_S; raises the first query's error (DEADLINE_EXCEEDED before the fix)."""
+    ``deadline_s``; raises the first query's error (DEADLINE_EXCEEDED before the fix)."""
     layout = federation.running.layout
     tls = person_tls(layout, REQUESTER_AGENCY, REQUESTER_OFFICER)
     request = warranted_request(federation.running, federation.now, WINDOW_S, federation.agencies)
     with secure_channel(f"{HOST}:{federation.running.gateway_port}", tls) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         with ThreadPoolExecutor(count) as pool:
-            calls = [pool.submit(stub.Query, request, timeout=DEADLINE_S) for _ in range(count)]
+            calls = [pool.submit(stub.Query, request, timeout=deadline_s) for _ in range(count)]
             return [call.result() for call in calls]
 
 
@@ -105,7 +112,7 @@ def test_queries_of_64_agencies_with_hanging_nodes_get_partial_answers_in_time(
 ) -> None:
     layout = federation.running.layout
     # Channels, caches and the nodes' first searches, under a deadline with room to spare.
-    ask_at_once(federation, 1)
+    ask_at_once(federation, 1, deadline_s=WARM_UP_DEADLINE_S)
     try:
         answers = ask_at_once(federation, QUERIES)
     except grpc.RpcError as exc:

@@ -40,7 +40,7 @@ from bench.federation import (
     write_layout,
 )
 from gateway.audit import AuditTrail
-from gateway.service import MAX_RECORDED_DETAIL, _outcome_record
+from gateway.outcomes import MAX_RECORDED_DETAIL, outcome_record
 
 NOW = 1_764_000_000
 LONGEST_ID = 64  # alprfed.models.check_identifier
@@ -116,7 +116,7 @@ def record_query(store: LedgerStore, agencies: list[str]) -> None:
             await audit.query_outcome(
                 query_id="q" * 32,
                 decision_entry=entry,
-                outcomes=[_outcome_record(o) for o in largest_outcomes(agencies)],
+                outcomes=[outcome_record(o) for o in largest_outcomes(agencies)],
                 complete=False,
                 flagged_for_review=False,
                 answered_at=NOW,
