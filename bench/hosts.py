@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from alprfed.heap import freeze_startup_heap
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 120.0  # 16 nodes each load the law book and open a database
 # And per server hosted past those: one node's start (keys, trust, database checked, server)
@@ -187,6 +189,7 @@ def serve_nodes(configs: list[Path]) -> None:
             server.start()
             servers.append(server)
             ports.append(port)
+        freeze_startup_heap()  # as `alprfed node serve` does once it is up
         _announce(ports)
         sys.stdin.read()  # until the parent closes our standard input
     finally:
@@ -201,6 +204,7 @@ async def serve_gateway(config: Path) -> None:
 
     server, port = await create_server(load_gateway_config(config))
     await server.start()
+    freeze_startup_heap()  # as `alprfed gateway serve` does
     try:
         _announce([port])
         await asyncio.to_thread(sys.stdin.read)

@@ -16,6 +16,7 @@ from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.config import load_gateway_config
 from alprfed.errors import ConfigError
+from alprfed.heap import freeze_startup_heap
 
 log = logging.getLogger("alprfed.gateway")
 
@@ -61,6 +62,7 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
     await server.start()
+    freeze_startup_heap()
     console.print(f"gateway listening on {config.listen.rsplit(':', 1)[0]}:{port}")
     metrics_host = config.observability.metrics_listen.rsplit(":", 1)[0]
     if line := probes_line(metrics_host, server.probes):

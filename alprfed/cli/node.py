@@ -28,6 +28,7 @@ from alprfed.cli.progress import progress, progress_options, wanted
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.clock import SYSTEM_CLOCK
 from alprfed.config import NodeConfig, load_node_config
+from alprfed.heap import freeze_startup_heap
 
 if TYPE_CHECKING:
     from agency_node.law_guard import ObservationBounds
@@ -308,6 +309,7 @@ def serve(config_path: Path, insecure: bool, log_format: str | None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     server.start()
+    freeze_startup_heap()
     console.print(
         f"node {config.agency_id} ({config.state}) listening on "
         f"{config.listen.rsplit(':', 1)[0]}:{port}"

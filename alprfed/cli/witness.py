@@ -19,6 +19,7 @@ from alprfed.cli.common import friendly_errors
 from alprfed.cli.json_output import emit_json, json_option
 from alprfed.cli.serving import apply_log_format, log_format_option, probes_line
 from alprfed.errors import ConfigError
+from alprfed.heap import freeze_startup_heap
 from alprfed.ledger.cosignature import CosignatureVerifier
 from alprfed.ledger.note import NoteError, check_key_name
 from alprfed.signing import SigningKey
@@ -129,6 +130,7 @@ async def _serve(config: WitnessConfig) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     await server.start()
+    freeze_startup_heap()
     host = config.listen.rsplit(":", 1)[0]
     # Plain lines, never wrapped: operators copy the vkey into witness policies.
     click.echo(f"witness {server.service.verifier.to_vkey()}")
