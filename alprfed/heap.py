@@ -2,10 +2,10 @@
 
 A node, gateway or witness allocates most of its objects once, at start-up: modules, the
 generated protobuf classes, gRPC, SQLAlchemy, Casbin's model, the law packs, about 100,000
-tracked objects. CPython's full (generation 2) collection walks every one of them each time
-the long-lived heap has grown by a quarter, and on the city benchmark a node's full passes
-took 17-64 ms, idle, in the middle of searches (docs/PERFORMANCE.md, "The city's search
-tail"). Frozen objects are never walked again; what the process allocates afterwards is
+tracked objects. CPython's full (generation 2) collection walks every one of them each time the
+long-lived heap has grown by a quarter, and on the city benchmark a node's full passes took
+17-64 ms, idle, in the middle of searches (docs/PERFORMANCE.md, "Idle after this session's
+merges"). Frozen objects are never walked again; what the process allocates afterwards is
 collected as before, so nothing that becomes garbage later is kept.
 """
 

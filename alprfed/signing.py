@@ -14,10 +14,10 @@ Keys are made, stored and used for signing with ``cryptography`` (OpenSSL); sign
 *verified* with libsodium (PyNaCl, the same PyCA maintainers). Verification is the hot path of
 every node search (a fresh witnessed checkpoint alone is three: the log's signature and a
 quorum of cosignatures) and libsodium verifies in about half OpenSSL's time on this hardware
-(docs/PERFORMANCE.md, "Ed25519 verification"). It is also the stricter of the two: besides
-OpenSSL's checks (S below the group order, cofactorless equation) it refuses public keys and
-R values of small order and non-canonical point encodings, so anything it accepts OpenSSL
-accepts too (tests/unit/core/test_ed25519_verify.py holds both to RFC 8032's vectors).
+(docs/PERFORMANCE.md, "Idle after this session's merges"). It is also the stricter of the two:
+besides OpenSSL's checks (S below the group order, cofactorless equation) it refuses public
+keys and R values of small order and non-canonical point encodings, so anything it accepts
+OpenSSL accepts too (tests/unit/core/test_ed25519_verify.py holds both to RFC 8032's vectors).
 """
 
 from __future__ import annotations

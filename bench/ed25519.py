@@ -1,8 +1,9 @@
 """One Ed25519 verification, libsodium (what alprfed verifies with) beside OpenSSL.
 
-A micro-figure for docs/PERFORMANCE.md, "Ed25519 verification": the node's evidence check and
-the gateway's and witnesses' checkpoint checks are a few of these each, so their cost sets a
-floor under both issue 10's and issue 9's targets. Run: ``python -m bench.ed25519``.
+A micro-figure for docs/PERFORMANCE.md ("Idle after this session's merges"): the node's
+evidence check and the gateway's and witnesses' checkpoint checks are a few of these each, so
+their cost sets a floor under both issue 10's and issue 9's targets. Run: ``python -m
+bench.ed25519``.
 """
 
 from __future__ import annotations
