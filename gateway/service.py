@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from alprfed import canonical
 from alprfed.clock import Clock
@@ -53,6 +53,7 @@ from gateway.policy_state import PolicyHolder
 from gateway.registry import GatewayRegistry
 
 log = logging.getLogger("alprfed.gateway.query")
+T = TypeVar("T")
 
 QUERY_LIFETIME_S = 60  # how long a node may accept the signed query
 MIN_WITNESS_WAIT_S = 1.0  # what a query waits at least for its decision to be witnessed
@@ -133,6 +134,11 @@ class QueryService:
             "the query",  # the log line carries the call's request id
             self._unfinished,
         )
+
+    async def run_to_end(self, work: Awaitable[T], what: str) -> T:
+        """``work`` (a ledger entry of the call's) run to its end even if the call is cancelled,
+        as a query is (gateway.cancellation says what it raises); the stop waits for it too."""
+        return await finish_despite_cancellation(work, what, self._unfinished)
 
     async def finish_cancelled(self) -> None:
         """Wait until every query whose call was cancelled has run to its end (each keeps to

@@ -87,13 +87,18 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
             query.window.check_sane(now=received_at)
             self._queries.check_targets(query)
         except (Unauthenticated, InvalidRequest) as exc:
-            await self._audit.query_rejected(
-                identity=identity,
-                status=exc.status.value,
-                error=_recorded_error(exc),
-                request=gwire.rejected_request_record(request),
-                plate=_committable(request.plate),
-                received_at=received_at,
+            # Logged even if the caller's deadline passes while the entry waits in the
+            # writer's queue, where a cancelled caller's entry would be dropped.
+            await self._queries.run_to_end(
+                self._audit.query_rejected(
+                    identity=identity,
+                    status=exc.status.value,
+                    error=_recorded_error(exc),
+                    request=gwire.rejected_request_record(request),
+                    plate=_committable(request.plate),
+                    received_at=received_at,
+                ),
+                "a rejected request's ledger entry",
             )
             raise
         answer = await self._queries.query(identity, query, context.time_remaining())

@@ -221,3 +221,43 @@ def test_a_query_cut_off_by_the_gateway_stopping_gets_its_outcome_entry(
     recorded = {o["agency"]: o["outcome"] for o in outcomes[0].body["outcomes"]}  # type: ignore[union-attr, index]
     assert recorded["chicago-pd"] == "timed_out"
     assert recorded["sjpd"] == "results"
+
+
+def test_a_rejected_request_cancelled_while_its_entry_waits_still_leaves_its_entry(
+    tmp_path: Path,
+) -> None:
+    """A malformed request is recorded (query_rejected) before its error goes back; a caller
+    whose deadline passes while that entry waits in the writer's queue must not take the
+    entry with it."""
+    federation = start_federation(tmp_path / "fed")
+    database = federation.layout.gateway_config.parent / "gateway.db"
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
+            try:
+                lock.execute("BEGIN IMMEDIATE")  # the write lock: every commit now waits
+                ahead = pool.submit(malformed_query, federation, "AHEAD")
+                time.sleep(0.3)  # its batch has begun and waits on the lock
+                with pytest.raises(grpc.RpcError) as late:
+                    federation.stub("sjpd", "officer-garcia").Query(
+                        gateway_pb2.QueryRequest(plate="NOT A PLATE!", case_number="CUT"),
+                        timeout=WITNESS_WAIT_DEADLINE_S,
+                    )
+                assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                wait_for("the gateway ending the call", lambda: queries_ended(federation))
+                assert not ahead.done()
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            ahead.result()
+        malformed_query(federation, "AFTER")  # first in, first out: the cut one is in by now
+        cut = [
+            e
+            for e in federation.logged("query_rejected", "status", "INVALID_ARGUMENT")
+            if e.body["request"]["case_number"] == "CUT"  # type: ignore[index]
+        ]
+        first, last = rejected(federation, "AHEAD"), rejected(federation, "AFTER")
+    finally:
+        stop_federation(federation)
+    assert len(cut) == 1, "the rejected request's entry was dropped with its cancelled call"
+    assert first.index < cut[0].index < last.index
