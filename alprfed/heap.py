@@ -6,7 +6,9 @@ tracked objects. CPython's full (generation 2) collection walks every one of the
 long-lived heap has grown by a quarter, and on the city benchmark a node's full passes took
 17-64 ms, idle, in the middle of searches (docs/PERFORMANCE.md, "Idle after this session's
 merges"). Frozen objects are never walked again; what the process allocates afterwards is
-collected as before, so nothing that becomes garbage later is kept.
+collected as before. The price: a start-up object that later becomes cyclic garbage stays for
+the process's life (the gateway's first policy, say, after a reload replaces it): once, and
+bounded by the start-up heap.
 """
 
 from __future__ import annotations

@@ -80,7 +80,9 @@ class VerifyingKey:
         # A key of small order (the identity among them) "verifies" forged signatures under
         # OpenSSL's rules; refusing it at load makes a mistyped trust list fail loudly.
         if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw):
-            raise ConfigError("not an Ed25519 public key: off the curve or of small order")
+            raise ConfigError(
+                "not an Ed25519 public key: off the curve, or not in its prime-order subgroup"
+            )
         self.raw = raw
         self._key = nacl.signing.VerifyKey(raw)
         self.key_id = key_id_of(raw)
@@ -101,9 +103,13 @@ class VerifyingKey:
 
     def verify(self, signature: bytes, data: bytes) -> None:
         """Raises: VerificationError if the signature does not verify."""
+        # PyNaCl's verify has a second mode: without a signature it reads one off the front of
+        # the message. Only a detached signature of 64 bytes is ever checked here.
+        if type(signature) is not bytes or len(signature) != 64 or type(data) is not bytes:
+            raise VerificationError("bad signature")
         try:
             self._key.verify(data, signature)
-        except nacl.exceptions.CryptoError:  # a bad signature, or one of the wrong length
+        except nacl.exceptions.CryptoError:
             raise VerificationError("bad signature") from None
 
     def __eq__(self, other: object) -> bool:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from alprfed.errors import ConfigError
 from alprfed.ledger.note import (
     ED25519_PUBLIC_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
@@ -99,7 +100,10 @@ class CosignatureVerifier:
             raise CosignatureError(
                 "only Ed25519 cosignature/v1 witness keys (type 0x04, 32 bytes) are supported"
             )
-        verifier = cls.for_key(name, VerifyingKey(material[1:]))
+        try:
+            verifier = cls.for_key(name, VerifyingKey(material[1:]))
+        except ConfigError as exc:  # small order or off the curve
+            raise CosignatureError(f"witness key {name}: {exc}") from None
         if verifier.key_id.hex() != hex_id:
             raise CosignatureError(f"witness key ID {hex_id} does not match its name and key")
         return verifier

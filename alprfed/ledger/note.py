@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alprfed import canonical
-from alprfed.errors import LedgerVerificationError, VerificationError
+from alprfed.errors import ConfigError, LedgerVerificationError, VerificationError
 from alprfed.signing import SigningKey, VerifyingKey
 
 SIGNATURE_TYPE_ED25519 = 0x01
@@ -106,7 +106,10 @@ class NoteVerifier:
         material = strict_b64decode(encoded, "verifier key")
         if len(material) != 1 + ED25519_PUBLIC_KEY_SIZE or material[0] != SIGNATURE_TYPE_ED25519:
             raise NoteError("only Ed25519 verifier keys (type 0x01, 32 bytes) are supported")
-        verifier = cls.for_key(name, VerifyingKey(material[1:]))
+        try:
+            verifier = cls.for_key(name, VerifyingKey(material[1:]))
+        except ConfigError as exc:  # small order or off the curve
+            raise NoteError(f"verifier key {name}: {exc}") from None
         if verifier.key_id.hex() != hex_id:
             raise NoteError(f"verifier key ID {hex_id} does not match its name and key")
         return verifier

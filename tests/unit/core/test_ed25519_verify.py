@@ -7,6 +7,8 @@ under the other's rules, and the cases where libsodium is stricter are the forge
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -17,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alprfed.errors import ConfigError, VerificationError
+from alprfed.ledger.cosignature import CosignatureError, CosignatureVerifier
+from alprfed.ledger.note import NoteError, NoteVerifier
 from alprfed.signing import SigningKey, VerifyingKey
 
 # RFC 8032 section 7.1, TEST 1-3 and TEST SHA(abc): (secret key, public key, message, signature).
@@ -87,7 +91,7 @@ def test_identity_key_forgery_refused() -> None:
     every message: OpenSSL accepts it. alprfed refuses the key itself when it is loaded."""
     forged = IDENTITY + bytes(32)
     Ed25519PublicKey.from_public_bytes(IDENTITY).verify(forged, b"any message at all")
-    with pytest.raises(ConfigError, match="small order"):
+    with pytest.raises(ConfigError, match="prime-order subgroup"):
         VerifyingKey(IDENTITY)
 
 
@@ -109,3 +113,28 @@ def test_wrong_length_signature_is_a_bad_signature(length: int) -> None:
     key = SigningKey.generate()
     with pytest.raises(VerificationError):
         key.public.verify(bytes(length), b"message")
+
+
+def test_no_signature_is_never_read_off_the_message() -> None:
+    """PyNaCl's verify, given no signature, takes the message's first 64 bytes as one: a
+    signed message passed as data must not verify against nothing."""
+    key = SigningKey.generate()
+    message = b"the rest of a signed query"
+    attached = key.sign(message) + message
+    with pytest.raises(VerificationError):
+        key.public.verify(None, attached)  # type: ignore[arg-type]
+    with pytest.raises(VerificationError):
+        key.public.verify(bytearray(key.sign(message)), message)  # type: ignore[arg-type]
+
+
+def test_a_small_order_witness_or_log_key_is_the_vkey_parser_error() -> None:
+    """Loaded from a policy or config, a refused key names itself in the parser's own error,
+    which callers wrap with the file and line."""
+    cases: list[tuple[int, type[NoteVerifier | CosignatureVerifier], type[Exception]]] = [
+        (0x01, NoteVerifier, NoteError),
+        (0x04, CosignatureVerifier, CosignatureError),
+    ]
+    for kind, verifier, error in cases:
+        material = base64.b64encode(bytes([kind]) + IDENTITY).decode("ascii")
+        with pytest.raises(error, match=r"example\.org/log.*prime-order"):
+            verifier.from_vkey(f"example.org/log+00000000+{material}")
