@@ -18,6 +18,8 @@ from gateway.budget import PostFanoutTimes, budget_s, reserve_s
 log = logging.getLogger("alprfed.gateway.query")
 
 NO_DEADLINE = 1e9  # Python gRPC reports "no deadline" as a huge time_remaining
+# Why no node was asked, when the deadline passed before the fan-out (the outcome entry says).
+DEADLINE_PASSED = "the deadline passed before the nodes were asked"
 # Less left than this once the outcome is logged, and the answer (encoded, then sent) may miss
 # the deadline: worth a line in the log (1-30 ms to encode 64 outcomes, docs/PERFORMANCE.md).
 TAIL_WARN_S = 0.01
@@ -75,6 +77,14 @@ class QueryDeadlines:
     def budget(self, deadline: float) -> float:
         """Seconds the next step may take so the answer still arrives before ``deadline``."""
         return budget_s(self._in_flight, deadline - _now(), self._tails.slowdown())
+
+    @property
+    def longest_s(self) -> float:
+        """The longest deadline a query is given (the gateway's default timeout)."""
+        return self._default_timeout
+
+    def passed(self, deadline: float) -> bool:
+        return _now() >= deadline
 
     def fan_out_window(self, deadline: float, per_node_timeout_s: float) -> FanOutWindow:
         """The time a fan-out starting now gets: the node timeout, or less to keep the

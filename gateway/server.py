@@ -111,8 +111,9 @@ class GatewayServer:
         """Refuse new calls, finish in-flight ones, then flush the ledger and close."""
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
-        # Queries whose calls the stop cancelled run on to their outcome entries (each within
-        # its deadline): before the nodes' channels and the ledger writer close under them.
+        # Queries whose calls the stop cancelled run on to their outcome entries: before the
+        # nodes' channels and the ledger writer close under them. Their network steps keep to
+        # their deadlines; a stalled database would hold them for ever, so the wait is bounded.
         await self._queries.finish_cancelled()
         await self.openings.stop()
         await self._pool.close()

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from alprfed import canonical
 from alprfed.clock import Clock
@@ -43,8 +43,8 @@ from alprfed.rpc.identity import Identity
 from alprfed.signing import SEARCH_QUERY_TYPE, SigningKey
 from gateway.audit import AuditTrail
 from gateway.authority import AuthorityResolver, CommitmentMatcher, Resolved
-from gateway.cancellation import finish_despite_cancellation
-from gateway.deadlines import FanOutWindow, QueryDeadlines
+from gateway.cancellation import UnfinishedWork
+from gateway.deadlines import DEADLINE_PASSED, FanOutWindow, QueryDeadlines
 from gateway.evidence import EvidenceSource, build_evidence
 from gateway.fanout import NodeAnswer, NodePool, fan_out
 from gateway.observability import report_answer
@@ -100,8 +100,7 @@ class QueryService:
         self._per_node_timeout = per_node_timeout_s
         self._authority = AuthorityResolver(registry, ledger)
         self._deadlines = QueryDeadlines(default_timeout_s)
-        # What cancelled queries left running (gateway.cancellation).
-        self._unfinished: set[asyncio.Future[Any]] = set()
+        self._unfinished = UnfinishedWork()  # queries under way, cut off or not
 
     def check_targets(self, query: QueryInput) -> None:
         """Raises: InvalidRequest when ``query`` would address more agencies than one query
@@ -118,9 +117,12 @@ class QueryService:
         Raises:
             asyncio.CancelledError: the call was cancelled (its deadline passed, or the
                 officer hung up); the query still runs on to its outcome entry.
-            Unavailable: the decision entry could not be witnessed in time.
+            Unavailable: the decision entry could not be witnessed in time, or too many
+                queries are under way (nothing is logged then).
             LedgerError: the ledger could not record (nothing further is done or answered).
         """
+        if self._unfinished.full:  # callers that hang up at once would pile up queries
+            raise Unavailable("the gateway has too many queries under way; try again")
         deadline = self._deadlines.deadline(time_remaining)
         loaded = self._policy.current
         targets = query_targets(query, [a.agency_id for a in loaded.federation.nodes()])
@@ -128,23 +130,20 @@ class QueryService:
         # decision entry (logged once its batch began, even with its caller gone) could be
         # left without an outcome entry: cancelled while it waits for the witnesses or the
         # nodes, or while its outcome entry waits in the ledger writer's queue, where a
-        # cancelled caller's entry is dropped. Each step keeps to the deadline by itself.
-        return await finish_despite_cancellation(
+        # cancelled caller's entry is dropped (gateway.cancellation says what bounds it).
+        return await self._unfinished.run(
             self._counted(len(targets), self._query(identity, query, loaded, targets, deadline)),
             "the query",  # the log line carries the call's request id
-            self._unfinished,
         )
 
     async def run_to_end(self, work: Awaitable[T], what: str) -> T:
-        """``work`` (a ledger entry of the call's) run to its end even if the call is cancelled,
-        as a query is (gateway.cancellation says what it raises); the stop waits for it too."""
-        return await finish_despite_cancellation(work, what, self._unfinished)
+        """``work`` (a call's ledger entry) run to its end even if the call is cancelled."""
+        return await self._unfinished.run(work, what)
 
     async def finish_cancelled(self) -> None:
-        """Wait until every query whose call was cancelled has run to its end (each keeps to
-        its deadline; a failure is logged by gateway.cancellation)."""
-        while self._unfinished:
-            await asyncio.wait(set(self._unfinished))
+        """Wait for the queries the stop cut off to run to their end: as long as a query may
+        take (the default timeout, the witness wait) and a few seconds of database more."""
+        await self._unfinished.finish(self._deadlines.longest_s + MIN_WITNESS_WAIT_S + 5.0)
 
     async def _counted(self, targets: int, work: Awaitable[QueryAnswer]) -> QueryAnswer:
         """``work``, a query to ``targets`` agencies, counted in flight while it runs."""
@@ -229,7 +228,9 @@ class QueryService:
                 receipt = asyncio.create_task(self._receipt_on(decision_entry, witnessed))
                 # Retrieved even when a later step fails and the answer is never built.
                 receipt.add_done_callback(lambda t: t.cancelled() or t.exception())
-        if permitted and evidence is not None:
+        if permitted and evidence is not None and self._deadlines.passed(deadline):
+            not_sent = DEADLINE_PASSED  # no node releases sightings to a caller who is gone
+        if permitted and evidence is not None and not not_sent:
             # Not signed as a whole: each part carries its own signature, which is all a
             # node relies on (docs/PROTOCOL.md, "The evidence a node demands").
             bundle = canonical.encode(evidence.to_canonical())

@@ -31,6 +31,7 @@ from federations import Federation, start_federation, stop_federation
 from alprfed.ledger import LedgerEntryView
 from alprfed.ledger.witness_policy import WitnessPolicy
 from alprfed.v1 import gateway_pb2
+from gateway.deadlines import DEADLINE_PASSED
 
 # The query's deadline: past the node timeout (2 s, when the fan-out to the black hole ends
 # and the outcome is appended), well inside SQLite's 10 s busy timeout (alprfed.db), so the
@@ -261,3 +262,43 @@ def test_a_rejected_request_cancelled_while_its_entry_waits_still_leaves_its_ent
         stop_federation(federation)
     assert len(cut) == 1, "the rejected request's entry was dropped with its cancelled call"
     assert first.index < cut[0].index < last.index
+
+
+def test_a_query_whose_deadline_passed_before_its_fan_out_asks_no_node(tmp_path: Path) -> None:
+    """A query held up past its deadline (here its decision entry waits on the database) still
+    logs its outcome, but asks no node: no sighting is released to a caller who is gone."""
+    federation = start_federation(tmp_path / "fed")
+    database = federation.layout.gateway_config.parent / "gateway.db"
+    try:
+        warrant = federation.warrant()
+        with ThreadPoolExecutor(1) as pool:
+            lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
+            try:
+                lock.execute("BEGIN IMMEDIATE")  # the decision entry's commit now waits
+                asked = pool.submit(
+                    federation.query,
+                    "sjpd",
+                    "officer-garcia",
+                    warrant_id=warrant,
+                    timeout=WITNESS_WAIT_DEADLINE_S,
+                )
+                with pytest.raises(grpc.RpcError) as late:
+                    asked.result()
+                assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                wait_for("the gateway ending the query's call", lambda: queries_ended(federation))
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+        (decision,) = wait_for(  # type: ignore[misc]
+            "the query's decision entry",
+            lambda: federation.logged("query_decision", "warrant_id", warrant),
+        )
+        (outcome,) = wait_for(  # type: ignore[misc]
+            "the query's outcome entry",
+            lambda: federation.logged("query_outcome", "query_id", decision.body["query_id"]),
+        )
+    finally:
+        stop_federation(federation)
+    recorded = {o["agency"]: (o["outcome"], o["detail"]) for o in outcome.body["outcomes"]}  # type: ignore[union-attr, index]
+    assert recorded["sjpd"] == ("unavailable", DEADLINE_PASSED)
+    assert recorded["chicago-pd"] == ("unavailable", DEADLINE_PASSED)

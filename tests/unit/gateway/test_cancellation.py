@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from alprfed.errors import Unavailable
-from gateway.cancellation import finish_despite_cancellation
+from gateway.cancellation import UnfinishedWork, finish_despite_cancellation
 
 
 async def _cancel_caller_while(work: asyncio.Future[Any], release: asyncio.Event) -> set[Any]:
@@ -103,3 +103,51 @@ def test_an_expected_refusal_after_the_caller_is_gone_is_a_warning_without_trace
     assert record.levelno == logging.WARNING
     assert "could not be witnessed" in record.getMessage()
     assert record.exc_info is None
+
+
+def test_when_full_new_work_shares_its_callers_fate_and_nothing_piles_up() -> None:
+    """Callers that hang up at once must not pile up work without bound: past the limit a
+    caller's work is cancelled with it (the query itself is refused before it starts)."""
+
+    async def scenario() -> tuple[bool, bool, int]:
+        work = UnfinishedWork(limit=1)
+        forever = asyncio.Event()
+        first = asyncio.create_task(work.run(forever.wait(), "the first"))
+        await asyncio.sleep(0)
+        full = work.full
+        held_up = asyncio.ensure_future(forever.wait())
+        second = asyncio.create_task(work.run(held_up, "the second"))
+        await asyncio.sleep(0)
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await asyncio.sleep(0)
+        outcome = held_up.cancelled()
+        first.cancel()
+        forever.set()
+        await work.finish(timeout_s=1.0)
+        return full, outcome, len(work._tasks)
+
+    full, second_cancelled_with_its_caller, left = asyncio.run(scenario())
+    assert full
+    assert second_cancelled_with_its_caller
+    assert left == 0  # the first, cut off, ran on to its end and was waited for
+
+
+def test_the_stop_waits_only_so_long_for_stalled_work(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        work = UnfinishedWork()
+        stalled = asyncio.Event()  # a database that never answers
+        caller = asyncio.create_task(work.run(stalled.wait(), "a stalled query"))
+        await asyncio.sleep(0)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await work.finish(timeout_s=0.05)
+        stalled.set()  # let the loop close cleanly
+        await asyncio.sleep(0)
+
+    with caplog.at_level(logging.ERROR, logger="alprfed.gateway.query"):
+        asyncio.run(scenario())
+    (record,) = caplog.records
+    assert "1 queries or ledger entries still under way" in record.getMessage()
