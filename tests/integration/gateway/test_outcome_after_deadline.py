@@ -20,7 +20,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -98,6 +98,21 @@ def malformed_query(federation: Federation, case_number: str) -> None:
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def query_held_at_the_black_hole(
+    pool: ThreadPoolExecutor, federation: Federation, warrant: str, timeout: float
+) -> tuple[Future[object], LedgerEntryView]:
+    """Ask a warranted query and wait until it is logged and sent: its fan-out then waits on
+    the black hole until the node timeout. Returns the call and its decision entry."""
+    asked = pool.submit(
+        federation.query, "sjpd", "officer-garcia", warrant_id=warrant, timeout=timeout
+    )
+    (decision,) = wait_for(  # type: ignore[misc]
+        "the query's decision entry",
+        lambda: federation.logged("query_decision", "warrant_id", warrant),
+    )
+    return asked, decision
+
+
 def test_a_query_cancelled_by_its_deadline_while_its_outcome_waits_gets_its_outcome_entry(
     tmp_path: Path, black_hole: int
 ) -> None:
@@ -108,14 +123,7 @@ def test_a_query_cancelled_by_its_deadline_while_its_outcome_waits_gets_its_outc
     try:
         warrant = federation.warrant()
         with ThreadPoolExecutor(2) as pool:
-            asked = pool.submit(
-                federation.query, "sjpd", "officer-garcia", warrant_id=warrant, timeout=DEADLINE_S
-            )
-            # Logged and sent: the fan-out now waits on the black hole until its timeout.
-            (decision,) = wait_for(  # type: ignore[misc]
-                "the query's decision entry",
-                lambda: federation.logged("query_decision", "warrant_id", warrant),
-            )
+            asked, decision = query_held_at_the_black_hole(pool, federation, warrant, DEADLINE_S)
             query_id = decision.body["query_id"]
             lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
             try:
@@ -200,14 +208,7 @@ def test_a_query_cut_off_by_the_gateway_stopping_gets_its_outcome_entry(
     try:
         warrant = federation.warrant()
         with ThreadPoolExecutor(1) as pool:
-            asked = pool.submit(
-                federation.query, "sjpd", "officer-garcia", warrant_id=warrant, timeout=GIVE_UP_S
-            )
-            # Logged and sent: the fan-out now waits on the black hole until its timeout.
-            (decision,) = wait_for(  # type: ignore[misc]
-                "the query's decision entry",
-                lambda: federation.logged("query_decision", "warrant_id", warrant),
-            )
+            asked, decision = query_held_at_the_black_hole(pool, federation, warrant, GIVE_UP_S)
             federation.gateway.stop()
             gateway_stopped = True
             with pytest.raises(grpc.RpcError):
