@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,12 +80,32 @@ def queries_ended(federation: Federation) -> float:
     )
 
 
-def rejected(federation: Federation, case_number: str) -> LedgerEntryView:
-    (entry,) = [
+@contextmanager
+def ledger_write_locked(federation: Federation) -> Iterator[None]:
+    """Another connection holds the gateway ledger's SQLite write lock while the block runs:
+    every commit waits for it (within SQLite's busy timeout), as on a busy database."""
+    database = federation.layout.gateway_config.parent / "gateway.db"
+    lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+    finally:
+        lock.close()
+
+
+def rejected_entries(federation: Federation, case_number: str) -> list[LedgerEntryView]:
+    return [
         e
         for e in federation.logged("query_rejected", "status", "INVALID_ARGUMENT")
         if e.body["request"]["case_number"] == case_number  # type: ignore[index]
     ]
+
+
+def rejected(federation: Federation, case_number: str) -> LedgerEntryView:
+    (entry,) = rejected_entries(federation, case_number)
     return entry
 
 
@@ -119,15 +140,12 @@ def test_a_query_cancelled_by_its_deadline_while_its_outcome_waits_gets_its_outc
     federation = start_federation(
         tmp_path / "fed", node_ports={"chicago-pd": black_hole}, skip_nodes=("chicago-pd",)
     )
-    database = federation.layout.gateway_config.parent / "gateway.db"
     try:
         warrant = federation.warrant()
         with ThreadPoolExecutor(2) as pool:
             asked, decision = query_held_at_the_black_hole(pool, federation, warrant, DEADLINE_S)
             query_id = decision.body["query_id"]
-            lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
-            try:
-                lock.execute("BEGIN IMMEDIATE")  # the write lock: every commit now waits
+            with ledger_write_locked(federation):  # the write lock: every commit now waits
                 # This entry's batch begins and waits on the lock; an entry appended after it
                 # waits in the writer's queue, where a cancelled caller's entry is dropped.
                 ahead = pool.submit(malformed_query, federation, "AHEAD")
@@ -138,9 +156,6 @@ def test_a_query_cancelled_by_its_deadline_while_its_outcome_waits_gets_its_outc
                 # while its outcome entry was still queued (the entry ahead still waits).
                 wait_for("the gateway ending the query's call", lambda: queries_ended(federation))
                 assert not ahead.done()
-            finally:
-                lock.execute("ROLLBACK")
-                lock.close()
             ahead.result()
         # The writer is first in, first out: once this later entry is in, the outcome entry
         # was written or dropped.
@@ -232,14 +247,14 @@ def test_a_rejected_request_cancelled_while_its_entry_waits_still_leaves_its_ent
     whose deadline passes while that entry waits in the writer's queue must not take the
     entry with it."""
     federation = start_federation(tmp_path / "fed")
-    database = federation.layout.gateway_config.parent / "gateway.db"
     try:
         with ThreadPoolExecutor(1) as pool:
-            lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
-            try:
-                lock.execute("BEGIN IMMEDIATE")  # the write lock: every commit now waits
+            with ledger_write_locked(federation):  # the write lock: every commit now waits
                 ahead = pool.submit(malformed_query, federation, "AHEAD")
-                time.sleep(0.3)  # its batch has begun and waits on the lock
+                # Time for its batch to begin and wait on the lock. Were it still queued, the
+                # cut entry could share its batch and be kept even by the old code: the test
+                # would pass without testing (it failed on the old code on this machine).
+                time.sleep(0.3)
                 with pytest.raises(grpc.RpcError) as late:
                     federation.stub("sjpd", "officer-garcia").Query(
                         gateway_pb2.QueryRequest(plate="NOT A PLATE!", case_number="CUT"),
@@ -248,16 +263,9 @@ def test_a_rejected_request_cancelled_while_its_entry_waits_still_leaves_its_ent
                 assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
                 wait_for("the gateway ending the call", lambda: queries_ended(federation))
                 assert not ahead.done()
-            finally:
-                lock.execute("ROLLBACK")
-                lock.close()
             ahead.result()
         malformed_query(federation, "AFTER")  # first in, first out: the cut one is in by now
-        cut = [
-            e
-            for e in federation.logged("query_rejected", "status", "INVALID_ARGUMENT")
-            if e.body["request"]["case_number"] == "CUT"  # type: ignore[index]
-        ]
+        cut = rejected_entries(federation, "CUT")
         first, last = rejected(federation, "AHEAD"), rejected(federation, "AFTER")
     finally:
         stop_federation(federation)
@@ -269,27 +277,21 @@ def test_a_query_whose_deadline_passed_before_its_fan_out_asks_no_node(tmp_path:
     """A query held up past its deadline (here its decision entry waits on the database) still
     logs its outcome, but asks no node: no sighting is released to a caller who is gone."""
     federation = start_federation(tmp_path / "fed")
-    database = federation.layout.gateway_config.parent / "gateway.db"
     try:
         warrant = federation.warrant()
-        with ThreadPoolExecutor(1) as pool:
-            lock = sqlite3.connect(database, isolation_level=None, timeout=GIVE_UP_S)
-            try:
-                lock.execute("BEGIN IMMEDIATE")  # the decision entry's commit now waits
-                asked = pool.submit(
-                    federation.query,
-                    "sjpd",
-                    "officer-garcia",
-                    warrant_id=warrant,
-                    timeout=WITNESS_WAIT_DEADLINE_S,
-                )
-                with pytest.raises(grpc.RpcError) as late:
-                    asked.result()
-                assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-                wait_for("the gateway ending the query's call", lambda: queries_ended(federation))
-            finally:
-                lock.execute("ROLLBACK")
-                lock.close()
+        # The decision entry's commit now waits (the lock goes before the pool shuts down).
+        with ThreadPoolExecutor(1) as pool, ledger_write_locked(federation):
+            asked = pool.submit(
+                federation.query,
+                "sjpd",
+                "officer-garcia",
+                warrant_id=warrant,
+                timeout=WITNESS_WAIT_DEADLINE_S,
+            )
+            with pytest.raises(grpc.RpcError) as late:
+                asked.result()
+            assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            wait_for("the gateway ending the query's call", lambda: queries_ended(federation))
         (decision,) = wait_for(  # type: ignore[misc]
             "the query's decision entry",
             lambda: federation.logged("query_decision", "warrant_id", warrant),
