@@ -11,7 +11,9 @@ Modules, from the bottom up::
     proof        RFC 9162 inclusion and consistency verification                 (pure)
     note         C2SP signed notes and vkeys                                     (pure)
     checkpoint   C2SP checkpoints                                                (pure)
-    entry        entry kinds, canonical entry bytes, plate commitments           (pure)
+    entry_rules  what an entry may hold: kinds, size limits, no plate keys       (pure)
+    entry_fast   the fast proof that entry bytes are a canonical entry           (pure)
+    entry        canonical entry bytes and their decoding, plate commitments     (pure)
     tlog_proof   C2SP tlog-proof receipts                                        (pure)
     schema       the SQL tables and their migrations
     reader       reads, proofs, receipts, openings from the database

@@ -40,8 +40,7 @@ from alprfed.db import DriverStatement
 from alprfed.errors import AlprfedError
 from alprfed.ledger import schema
 from alprfed.ledger.checkpoint import Checkpoint
-from alprfed.ledger.entry import GENESIS_PREV
-from alprfed.ledger.entry_fast import entry_fault
+from alprfed.ledger.entry import GENESIS_PREV, entry_fault
 from alprfed.ledger.merkle import (
     EMPTY_ROOT,
     LEAF_PREFIX,

@@ -1,4 +1,4 @@
-"""Ledger entries: the closed set of kinds, their one canonical encoding, plate commitments.
+"""Ledger entries: their one canonical encoding, their decoding, plate commitments.
 
 An entry is the canonical JSON (alprfed.canonical) of exactly these fields::
 
@@ -10,6 +10,9 @@ An entry is the canonical JSON (alprfed.canonical) of exactly these fields::
 gateway's canonical JSON object (never a plate in clear), and each plate commitment is
 SHA-256(salt || plate) with a fresh 32-byte salt per entry and slot, hex. The leaf hash of an
 entry is SHA-256(0x00 || those bytes). docs/LEDGER.md describes every field for outsiders.
+
+What an entry may hold (kinds, limits, no plate keys) is in alprfed.ledger.entry_rules, shared
+with the fast proof (alprfed.ledger.entry_fast) that decoding takes before the exact path here.
 """
 
 from __future__ import annotations
@@ -18,50 +21,28 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from alprfed import canonical
 from alprfed.errors import InvalidRequest, LedgerVerificationError
+from alprfed.ledger.entry_fast import entry_fields, proved_entry
+
+# Defined with the rules both decoders share; callers keep importing them from here.
+from alprfed.ledger.entry_rules import MAX_ENTRY_BYTES as MAX_ENTRY_BYTES
+from alprfed.ledger.entry_rules import MAX_PLATES_PER_ENTRY as MAX_PLATES_PER_ENTRY
+from alprfed.ledger.entry_rules import EntryKind as EntryKind
+from alprfed.ledger.entry_rules import may_hold_plate_keys, refuse_plate_keys
 from alprfed.ledger.merkle import HASH_SIZE
 from alprfed.models import UnixTime, normalize_plate
 
 ENTRY_VERSION = 1
 SALT_SIZE = 32  # bytes, fresh per (entry, slot)
 GENESIS_PREV = bytes(HASH_SIZE)  # the "previous leaf hash" of entry 0
-# C2SP tlog-tiles entry bundles prefix each entry with a big-endian uint16 length, so no entry
-# may exceed 65,535 bytes. A query outcome to alprfed.query.MAX_TARGETS (64) agencies, with
-# their receipts, always fits (a query may address no more); the policy
-# (51 law packs, ~110 KB) is split: one policy_document entry per file, and a policy_bundle
-# entry naming their hashes.
-MAX_ENTRY_BYTES = 65_535
-MAX_PLATES_PER_ENTRY = 64
 # Room for the envelope fields and 64 commitments, so a body that fits always makes an entry
 # that fits and a batch never fails on one entry's size.
 MAX_BODY_BYTES = MAX_ENTRY_BYTES - 8 * 1024
-# Keys that would put a plate into the ledger in clear; refused anywhere in a body.
-FORBIDDEN_BODY_KEYS = frozenset({"plate", "plates"})
 ENTRY_FIELDS = frozenset({"v", "index", "prev", "time", "kind", "body", "plate_commitments"})
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
-# A key "plate" or "plates" in any ASCII letter case, as canonical bytes spell a key.
-_PLATE_KEY = re.compile(rb'"plates?":', re.IGNORECASE)
-
-
-class EntryKind(StrEnum):
-    """What an entry records. A closed set: any other kind is refused."""
-
-    QUERY_DECISION = "query_decision"  # the gates' decision, written before fan-out
-    QUERY_OUTCOME = "query_outcome"  # per-agency outcomes and node receipts
-    QUERY_REJECTED = "query_rejected"  # a malformed or unauthorized query, still recorded
-    WARRANT_REGISTERED = "warrant_registered"
-    WARRANT_REVOKED = "warrant_revoked"
-    POLICY_DOCUMENT = "policy_document"  # one policy file's text, named by a policy_bundle
-    POLICY_BUNDLE = "policy_bundle"  # the Casbin policy and law packs in force from here on
-    EXIGENT_APPROVED = "exigent_approved"
-    EXIGENT_REVIEWED = "exigent_reviewed"
-    RETENTION_PURGE = "retention_purge"  # a node's signed purge report
-    KEY_ROTATION = "key_rotation"
-    COMMITMENT_OPENED = "commitment_opened"  # an auditor opened an entry's plate commitments
 
 
 def parse_kind(kind: str) -> EntryKind:
@@ -73,30 +54,6 @@ def parse_kind(kind: str) -> EntryKind:
         raise InvalidRequest(
             f"{kind!r} is not a ledger entry kind; use one of: {accepted}", field="kind"
         ) from None
-
-
-def _refuse_plate_keys(value: Any, path: str) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str) and key.lower() in FORBIDDEN_BODY_KEYS:
-                raise InvalidRequest(
-                    f"{path}.{key}: plates never enter the ledger in clear; pass them as plates "
-                    "so the ledger stores salted commitments",
-                    field="body",
-                )
-            _refuse_plate_keys(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for position, item in enumerate(value):
-            _refuse_plate_keys(item, f"{path}[{position}]")
-
-
-def body_has_plate_keys(body: Mapping[str, Any]) -> bool:
-    """Whether a key ``plate`` or ``plates`` (any case) is anywhere in ``body``."""
-    try:
-        _refuse_plate_keys(body, "body")
-    except InvalidRequest:
-        return True
-    return False
 
 
 # A write done inside the append's transaction: (connection, entry index) -> None. Raising
@@ -135,7 +92,7 @@ class PendingEntry:
         encoded = canonical.encode([self.body])[1:-1]
         object.__setattr__(self, "body_bytes", encoded)
         if may_hold_plate_keys(encoded):
-            _refuse_plate_keys(self.body, "body")
+            refuse_plate_keys(self.body, "body")
         if len(encoded) > MAX_BODY_BYTES:
             raise InvalidRequest(f"the entry body exceeds {MAX_BODY_BYTES} bytes", field="body")
         if isinstance(self.plates, str):
@@ -248,21 +205,48 @@ class LedgerEntryView:
 
 
 def decode_entry(data: bytes) -> LedgerEntryView:
-    """Decode and check one entry's bytes.
+    """Decode and check one entry's bytes: the fast proof (alprfed.ledger.entry_fast) where it
+    can prove them, else the exact path, which names the fault. Either way the same view.
 
     Raises:
         LedgerVerificationError: the bytes are not canonical JSON, or not an entry of this
             format (missing or extra fields, wrong types, unknown kind or version). ``index``
             is left for the caller, which knows the position.
     """
+    entry = proved_entry(data)
+    if entry is None:
+        return exact_decode_entry(data)
+    return LedgerEntryView(
+        entry.index,
+        bytes.fromhex(entry.prev),
+        entry.time,
+        entry.kind,
+        entry.body,
+        tuple(entry.plate_commitments),
+        data=data,
+    )
+
+
+def exact_decode_entry(data: bytes) -> LedgerEntryView:
+    """``decode_entry`` by the exact path alone (parse, check in Python, re-encode, compare).
+
+    Raises: LedgerVerificationError, as ``decode_entry``."""
     index, prev, time, kind, body, commitments = _checked_fields(data)
     return LedgerEntryView(index, prev, time, kind, body, tuple(commitments), data=data)
 
 
+def entry_fault(data: bytes, position: int, prev: bytes) -> str | None:
+    """Why the bytes are not a valid entry at ``position`` following the leaf hash ``prev``,
+    or None: the verifier's per-entry check, exactly ``exact_entry_fault``, proved fast
+    wherever it can be."""
+    if entry_fields(data) == (position, prev):
+        return None
+    return exact_entry_fault(data, position, prev)  # names the fault, as it always has
+
+
 def exact_entry_fault(data: bytes, position: int, prev: bytes) -> str | None:
     """Why the bytes are not a valid entry at ``position`` following the leaf hash ``prev``,
-    or None: decode_entry's checks without building a view. The verifier runs it on what its
-    fast proof (alprfed.ledger.entry_fast) could not accept, to name the fault."""
+    or None: decode_entry's checks by the exact path, without building a view."""
     try:
         index, entry_prev, *_ = _checked_fields(data)
     except LedgerVerificationError as exc:
@@ -305,18 +289,10 @@ def _checked_fields(
     try:
         entry_kind = EntryKind(kind)
         if may_hold_plate_keys(data):
-            _refuse_plate_keys(body, "body")
+            refuse_plate_keys(body, "body")
     except (ValueError, InvalidRequest) as exc:
         raise LedgerVerificationError(f"entry is not acceptable: {exc}") from None
     return index, prev, time, entry_kind, body, commitments
-
-
-def may_hold_plate_keys(data: bytes) -> bool:
-    """False only when no object key can be "plate" or "plates" in any case: such a key is
-    spelled exactly ``"plate":`` or ``"plates":`` in canonical bytes, up to ASCII case. A cheap
-    pre-check that spares verification the walk over every body (one regex search, without
-    the lower-cased copy of the bytes)."""
-    return _PLATE_KEY.search(data) is not None
 
 
 def _is_natural(value: object) -> bool:

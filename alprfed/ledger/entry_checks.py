@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
-from alprfed.ledger.entry_fast import entry_fault
+from alprfed.ledger.entry import entry_fault
 from alprfed.ledger.merkle import leaf_hash
 
 log = logging.getLogger("alprfed.ledger")

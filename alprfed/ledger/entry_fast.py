@@ -1,10 +1,12 @@
-"""The verifier's fast proof that one entry's bytes are a valid, canonical entry.
+"""The fast proof that one entry's bytes are a valid, canonical entry.
 
-``ledger verify`` must prove for every entry what ``decode_entry`` proves: the bytes are
-exactly what the canonical encoder writes for the value they hold (alprfed.canonical), and the
-value is an entry of this format (alprfed.ledger.entry). The exact path parses with orjson and
-walks the value in Python to refuse floats, unsafe integers and deep nesting before re-encoding;
-the walk alone was a third of verify's time (docs/PERFORMANCE.md, *Ledger verify*).
+``ledger verify`` must prove for every entry what the exact path of ``decode_entry`` proves,
+and a node checking a query's decision entry wants the same facts within its budget: the bytes
+are exactly what the canonical encoder writes for the value they hold (alprfed.canonical), and
+the value is an entry of this format (alprfed.ledger.entry). The exact path parses with orjson
+and walks the value in Python to refuse floats, unsafe integers and deep nesting before
+re-encoding; the walk alone was a third of verify's time (docs/PERFORMANCE.md, *Ledger
+verify*).
 
 Here the same refusals cost almost nothing:
 
@@ -22,11 +24,12 @@ keys) and compared with the bytes. Equality proves canonical form: the bytes *ar
 encoder's output for a value the types already admitted, so orjson reads them back as the
 same value and ``canonical.decode`` would accept them too.
 
-``entry_fields`` only ever accepts: on anything it cannot prove (an error from msgspec, a
+``proved_entry`` only ever accepts: on anything it cannot prove (an error from msgspec, a
 difference after re-encoding, a character beyond U+FFFF whose key order needs the UTF-16
-sort, a possible plate key) it returns None and the caller takes the exact path, which names
-the fault with the same message as always. tests/unit/ledger/test_entry_fast.py holds it to
-the exact path over random and mutated entries.
+sort, a possible plate key) it returns None and the caller (alprfed.ledger.entry's
+``decode_entry`` and ``entry_fault``) takes the exact path, which names the fault with the
+same message as always. tests/unit/ledger/test_entry_fast.py holds both callers to the exact
+path over random and mutated entries.
 """
 
 from __future__ import annotations
@@ -37,12 +40,11 @@ import msgspec
 import orjson
 
 from alprfed.canonical import MAX_DEPTH, MAX_SAFE_INTEGER, beyond_bmp
-from alprfed.ledger.entry import (
+from alprfed.ledger.entry_rules import (
     MAX_ENTRY_BYTES,
     MAX_PLATES_PER_ENTRY,
     EntryKind,
     body_has_plate_keys,
-    exact_entry_fault,
     may_hold_plate_keys,
 )
 
@@ -53,8 +55,9 @@ _HEX_HASH = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{64}\Z")]
 _COMMITMENTS = Annotated[list[_HEX_HASH], msgspec.Meta(max_length=MAX_PLATES_PER_ENTRY)]
 
 
-class _Entry(msgspec.Struct, forbid_unknown_fields=True):
-    """The seven fields, in canonical (sorted) order, all required, no others."""
+class ProvedEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """The seven fields, in canonical (sorted) order, all required, no others. The body holds
+    only dicts, lists, str, int, bool and None (JSON's types; floats are refused)."""
 
     body: dict[str, Any]
     index: _NATURAL
@@ -69,7 +72,7 @@ def _no_floats(text: str) -> Any:
     raise ValueError("floats have no canonical form")  # msgspec makes it a DecodeError
 
 
-_DECODER = msgspec.json.Decoder(_Entry, float_hook=_no_floats)
+_DECODER = msgspec.json.Decoder(ProvedEntry, float_hook=_no_floats)
 # STRICT_INTEGER: orjson refuses integers beyond +-(2**53 - 1), canonical._check's bound.
 _CANONICAL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _SKELETON_DELETE = bytes(b for b in range(256) if b not in b'[]{}"')
@@ -99,9 +102,9 @@ def _shallow(data: bytes) -> bool:
     return False
 
 
-def entry_fields(data: bytes) -> tuple[int, bytes] | None:
-    """``(index, prev)`` of the entry ``data`` when it is provably a valid, canonical entry;
-    None when the exact path (alprfed.ledger.entry) must decide."""
+def proved_entry(data: bytes) -> ProvedEntry | None:
+    """The entry ``data`` decoded, when it is provably a valid, canonical entry; None when the
+    exact path (alprfed.ledger.entry) must decide."""
     if len(data) > MAX_ENTRY_BYTES or (not data.isascii() and beyond_bmp(data)):
         return None
     try:
@@ -113,16 +116,10 @@ def entry_fields(data: bytes) -> tuple[int, bytes] | None:
         return None
     if may_hold_plate_keys(data) and body_has_plate_keys(entry.body):
         return None
-    return entry.index, bytes.fromhex(entry.prev)
+    return entry
 
 
-def entry_fault(data: bytes, position: int, prev: bytes) -> str | None:
-    """Why the bytes are not a valid entry at ``position`` following the leaf hash ``prev``,
-    or None: the verifier's per-entry check (exactly ``exact_entry_fault``, proved fast)."""
-    fields = entry_fields(data)
-    if fields is None:
-        return exact_entry_fault(data, position, prev)
-    index, entry_prev = fields
-    if index != position or entry_prev != prev:
-        return exact_entry_fault(data, position, prev)  # names which, as it always has
-    return None
+def entry_fields(data: bytes) -> tuple[int, bytes] | None:
+    """``(index, prev)`` of the entry ``data`` when ``proved_entry`` proves it, else None."""
+    entry = proved_entry(data)
+    return None if entry is None else (entry.index, bytes.fromhex(entry.prev))

@@ -1,13 +1,18 @@
-"""The verifier's fast entry proof (alprfed.ledger.entry_fast) against the exact path.
+"""The fast entry proof (alprfed.ledger.entry_fast) against the exact path, in both its uses:
+the verifier's ``entry_fault`` and ``decode_entry`` (which the node runs on every query's
+decision entry).
 
 The fast path may only ever accept what the exact path accepts: every test here tries to get
 non-canonical or invalid bytes past it, and checks that whatever it accepts the exact path
-(and the independent RFC 8785 implementation) accepts too.
+(and the independent RFC 8785 implementation) accepts too, that ``decode_entry`` then gives the
+exact path's view part for part and type for type, and that it refuses the rest with the exact
+path's error.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,9 +21,20 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alprfed import canonical
 from alprfed.canonical import MAX_DEPTH, MAX_SAFE_INTEGER
-from alprfed.ledger.entry import encode_entry, exact_entry_fault
-from alprfed.ledger.entry_fast import entry_fault, entry_fields
+from alprfed.errors import LedgerVerificationError
+from alprfed.ledger.entry import (
+    MAX_PLATES_PER_ENTRY,
+    EntryKind,
+    LedgerEntryView,
+    decode_entry,
+    encode_entry,
+    entry_fault,
+    exact_decode_entry,
+    exact_entry_fault,
+)
+from alprfed.ledger.entry_fast import entry_fields
 
 PREV = hashlib.sha256(b"the entry before").digest()
 COMMITMENT = hashlib.sha256(b"salt and plate").hexdigest()
@@ -53,15 +69,65 @@ def nested(depth: int) -> Any:
     return value
 
 
+def typed(value: Any) -> Any:
+    """``value`` with every part paired with its exact type: equal typed values are the same
+    JSON, where == alone takes True for 1 and 1.0 for 1. (Keys are checked by plain_json.)"""
+    if type(value) is dict:
+        return dict, {key: typed(item) for key, item in value.items()}
+    if type(value) is list:
+        return list, [typed(item) for item in value]
+    return type(value), value
+
+
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` is made of dicts with str keys, lists, str, int, bool and None alone."""
+    if type(value) is dict:
+        return all(type(key) is str and plain_json(item) for key, item in value.items())
+    if type(value) is list:
+        return all(plain_json(item) for item in value)
+    return type(value) in (str, int, bool, type(None))
+
+
+def outcome(
+    decode: Callable[[bytes], LedgerEntryView], data: bytes
+) -> LedgerEntryView | LedgerVerificationError:
+    try:
+        return decode(data)
+    except LedgerVerificationError as refused:
+        return refused
+
+
+def assert_decodes_alike(data: bytes) -> None:
+    """``decode_entry`` (the fast proof first) gives what the exact path gives: an equal view,
+    part for part and type for type, or the same error with the same message."""
+    view, exact = outcome(decode_entry, data), outcome(exact_decode_entry, data)
+    if isinstance(exact, LedgerVerificationError):
+        assert type(view) is type(exact), (
+            f"decode_entry accepted what the exact path refuses: {exact}"
+        )
+        assert str(view) == str(exact)
+        return
+    assert isinstance(view, LedgerEntryView), f"decode_entry refused a valid entry: {view}"
+    assert view == exact
+    assert view.data is data
+    assert type(view.kind) is EntryKind  # == alone would take the plain string
+    assert (type(view.index), type(view.time), type(view.prev)) == (int, int, bytes)
+    assert typed(view.commitments) == typed(exact.commitments)
+    assert typed(view.body) == typed(exact.body)
+    assert plain_json(view.body)
+
+
 def assert_agrees(data: bytes, position: int = 7) -> None:
     """What the fast path accepts is a valid entry to the exact path (at the index and after
-    the prev it names) and to RFC 8785; the verifier's verdict is the exact one."""
+    the prev it names) and to RFC 8785; the verifier's verdict is the exact one, and so is
+    ``decode_entry``'s."""
     fields = entry_fields(data)
     if fields is not None:
         exact = exact_entry_fault(data, *fields)
         assert exact is None, f"fast path accepted bytes the exact path refuses: {exact}"
         assert rfc8785.dumps(orjson.loads(data)) == data
     assert entry_fault(data, position, PREV) == exact_entry_fault(data, position, PREV)
+    assert_decodes_alike(data)
 
 
 def test_a_gateway_shaped_entry_is_proved_fast() -> None:
@@ -69,6 +135,28 @@ def test_a_gateway_shaped_entry_is_proved_fast() -> None:
     data = entry(body)
     assert entry_fields(data) == (7, PREV)
     assert entry_fault(data, 7, PREV) is None
+    assert_decodes_alike(data)
+
+
+def test_decode_entry_proves_a_gateway_shaped_entry_without_the_exact_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = {"query_id": "q-1", "decisions": [{"agency": "a", "allowed": True}], "n": None}
+    data = entry(body)
+
+    def exact_path(data: bytes) -> Any:
+        raise AssertionError("decode_entry took the exact path (canonical.decode)")
+
+    monkeypatch.setattr(canonical, "decode", exact_path)
+    view = decode_entry(data)
+    assert (view.index, view.prev, view.time, view.kind, view.commitments) == (
+        7,
+        PREV,
+        1_764_000_000,
+        EntryKind.QUERY_DECISION,
+        (COMMITMENT,),
+    )
+    assert typed(view.body) == typed(body)
 
 
 def test_wrong_position_and_broken_chain_are_named_as_before() -> None:
@@ -120,6 +208,8 @@ def test_non_canonical_or_invalid_bytes_do_not_pass_the_fast_path(name: str) -> 
     data = SNEAKS[name]
     assert entry_fields(data) is None
     assert exact_entry_fault(data, 7, PREV) is not None
+    with pytest.raises(LedgerVerificationError):
+        decode_entry(data)
     assert_agrees(data)
 
 
@@ -137,6 +227,7 @@ def test_nesting_at_and_beyond_the_limit_agrees_with_the_exact_path() -> None:
     deepest = entry({"d": nested(MAX_DEPTH - 1)})
     assert exact_entry_fault(deepest, 7, PREV) is None
     assert entry_fault(deepest, 7, PREV) is None
+    assert decode_entry(deepest).body == {"d": nested(MAX_DEPTH - 1)}
     assert entry_fields(entry({"d": nested(MAX_DEPTH - 2)})) is not None
     wide = entry({"d": [[[]] for _ in range(MAX_DEPTH)]})  # many brackets, shallow
     assert entry_fields(wide) is not None
@@ -152,6 +243,7 @@ def test_keys_beyond_the_bmp_take_the_exact_path() -> None:
     assert entry_fields(data) is None
     assert exact_entry_fault(data, 7, PREV) is None
     assert entry_fault(data, 7, PREV) is None
+    assert_decodes_alike(data)
 
 
 JSON_LEAVES = (
@@ -192,3 +284,29 @@ def test_mutated_entries_never_pass_the_fast_path_alone(
     at = where % len(data)
     mutated = data[:at] + insert + data[at + (1 if replace else 0) :]
     assert_agrees(mutated)
+
+
+# The envelope's fields as JSON text, valid or not, for raw_entry.
+NATURAL_TEXT = st.one_of(
+    st.integers(min_value=-2, max_value=3).map(str),
+    st.integers(min_value=MAX_SAFE_INTEGER - 2, max_value=MAX_SAFE_INTEGER + 2).map(str),
+    st.sampled_from(["true", "null", '"7"', "7.0", "-0", "[7]"]),
+)
+HASH_TEXT = st.sampled_from([f'"{PREV.hex()}"', f'"{COMMITMENT}"', f'"{COMMITMENT.upper()}"', '""'])
+ENVELOPE = {
+    "index": NATURAL_TEXT,
+    "time": NATURAL_TEXT,
+    "v": st.sampled_from(["1", "0", "2", "true", "1.0", '"1"']),
+    "kind": st.sampled_from([f'"{kind.value}"' for kind in EntryKind] + ['"Query_Decision"', "1"]),
+    "prev": HASH_TEXT,
+    "plate_commitments": st.one_of(
+        st.lists(HASH_TEXT, max_size=MAX_PLATES_PER_ENTRY + 1).map(lambda h: f"[{','.join(h)}]"),
+        st.sampled_from(["{}", "null", f'"{COMMITMENT}"']),
+    ),
+}
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional=ENVELOPE))
+def test_random_envelopes_decode_as_the_exact_path_decodes_them(fields: dict[str, str]) -> None:
+    assert_agrees(raw_entry(**fields))
