@@ -69,7 +69,7 @@ class Checkpoint:
             raise CheckpointError(exc.detail) from None
         if len(root) != HASH_SIZE:
             raise CheckpointError(f"checkpoint root is not {HASH_SIZE} bytes")
-        if any(not line for line in extensions):
+        if "" in extensions:
             raise CheckpointError("checkpoint extension lines must not be empty")
         return cls(origin, int(size_text), root, tuple(extensions))
 

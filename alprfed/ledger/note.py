@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from alprfed import canonical
 from alprfed.errors import ConfigError, LedgerVerificationError, VerificationError
@@ -34,6 +35,10 @@ MAX_NOTE_BYTES = 1024 * 1024
 # Key names: non-empty, no Unicode spaces, no '+'. Control characters are refused note-wide.
 _BAD_NAME = re.compile(r"[\s+]")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+# The same characters as UTF-8 bytes: UTF-8 spells every code point from U+0080 up with bytes
+# of 0x80 and above only, so a note's UTF-8 holds one of these bytes exactly where its text
+# holds one of those characters.
+_CONTROL_BYTES = bytes(b for b in range(0x80) if _CONTROL.match(chr(b)))
 
 
 class NoteError(LedgerVerificationError):
@@ -147,8 +152,11 @@ class NoteSigner:
         return f"{SIGNATURE_PREFIX}{self.name} {encoded}\n"
 
 
-@dataclass(frozen=True)
-class NoteSignature:
+class NoteSignature(NamedTuple):
+    """One signature line, parsed; nothing of it is verified."""
+
+    # A NamedTuple rather than a frozen dataclass: as immutable and built in half the time (a
+    # node builds one per signature line of every checkpoint it is shown).
     name: str
     key_id: bytes
     signature: bytes
@@ -189,16 +197,17 @@ def parse_note(note: str | bytes) -> Note:
         NoteError: not UTF-8, too large, control characters, no blank line, too many
             signatures, or a malformed signature line.
     """
+    data = note if isinstance(note, bytes) else note.encode("utf-8")
+    if len(data) > MAX_NOTE_BYTES:
+        raise NoteError(f"note is larger than {MAX_NOTE_BYTES} bytes")
     if isinstance(note, bytes):
-        if len(note) > MAX_NOTE_BYTES:
-            raise NoteError(f"note is larger than {MAX_NOTE_BYTES} bytes")
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError:
             raise NoteError("note is not UTF-8") from None
-    if len(note.encode("utf-8")) > MAX_NOTE_BYTES:
-        raise NoteError(f"note is larger than {MAX_NOTE_BYTES} bytes")
-    if _CONTROL.search(note):
+    # Scanned in the UTF-8: deleting the control bytes and comparing lengths is one C loop,
+    # about seven times faster than _CONTROL's search over the str.
+    if len(data.translate(None, _CONTROL_BYTES)) != len(data):
         raise NoteError("note holds control characters other than newline")
     split = note.rfind("\n\n")
     if split < 0:
@@ -210,7 +219,7 @@ def parse_note(note: str | bytes) -> Note:
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
     # The whole note was searched for control characters above: each line skips that scan.
-    return Note(text, tuple([_signature_line(line) for line in lines]))
+    return Note(text, tuple(map(_signature_line, lines)))
 
 
 def parse_signature_line(line: str) -> NoteSignature:
@@ -233,7 +242,10 @@ def _signature_line(line: str) -> NoteSignature:
         raise NoteError("a signature line is '— <key name> <base64 signature>'")
     if not name or _BAD_NAME.search(name):  # check_key_name, less the control scan done
         raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
-    raw = strict_b64decode(encoded, f"signature by {name}")
+    try:  # strict_b64decode, without formatting its ``what`` for every line that is fine
+        raw = canonical.b64decode(encoded)
+    except canonical.CanonicalError as exc:
+        raise NoteError(f"signature by {name} is {exc}") from None
     if len(raw) <= KEY_ID_SIZE:
         raise NoteError(f"signature by {name} is too short")
     return NoteSignature(name, raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:])

@@ -236,8 +236,8 @@ class WitnessPolicy:
         verifiers = (*self.logs, *logs)
         if not verifiers:
             raise WitnessPolicyError("the witness policy names no log key, and none was given")
-        names = {v.name for v in verifiers}
         if origin is None:
+            names = {v.name for v in verifiers}
             if len(names) != 1:
                 raise WitnessPolicyError("the trusted log keys have different names")
             origin = next(iter(names))
@@ -251,17 +251,11 @@ class WitnessPolicy:
                     for w in self.witnesses.values()
                     if w.verifier in by_key
                 }
+                counted = _fresh(cosigners, now, max_age_s, max_skew_s)
             else:
-                cosigners = self._enough_cosignatures(parsed, now, max_age_s, max_skew_s)
+                cosigners, counted = self._enough_cosignatures(parsed, now, max_age_s, max_skew_s)
         except (CheckpointError, NoteError) as exc:
             raise WitnessPolicyError(exc.detail) from None
-        counted = set(cosigners)
-        if now is not None and max_age_s is not None:
-            counted = {
-                name
-                for name, timestamp in cosigners.items()
-                if now - max_age_s <= timestamp <= now + max_skew_s
-            }
         if not self.quorum_met(counted):
             have = ", ".join(sorted(counted)) or "none"
             stale = sorted(set(cosigners) - counted)
@@ -270,13 +264,14 @@ class WitnessPolicy:
                 f"the checkpoint of size {checkpoint.size} lacks the witness quorum "
                 f"{self.describe_quorum()}: cosigned by {have}{note_stale}"
             )
-        return WitnessedCheckpoint(checkpoint, note, dict(cosigners))
+        return WitnessedCheckpoint(checkpoint, note, cosigners)
 
     def _enough_cosignatures(
         self, parsed: Note, now: int | None, max_age_s: int | None, max_skew_s: int
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], set[str]]:
         """Verify cosignatures in note order only until the (fresh) ones meet the quorum;
-        returns the witnesses' names and cosignature times."""
+        returns the witnesses' names and cosignature times, and the names that count (what
+        ``_fresh`` would say of them, known here already)."""
         by_key = self._by_key
         found: dict[str, int] = {}
         counted: set[str] = set()
@@ -290,7 +285,7 @@ class WitnessPolicy:
                 counted.add(witness.name)
             if self.quorum_met(counted):
                 break
-        return found
+        return found, counted
 
     def to_text(self) -> str:
         """The policy in tlog-policy syntax (what ``parse`` reads back)."""
@@ -310,6 +305,21 @@ class WitnessPolicy:
             lines.append(f"group {group.name} {threshold} {' '.join(group.members)}")
         lines.append(f"quorum {self.quorum}")
         return "\n".join(lines) + "\n"
+
+
+def _fresh(
+    cosigners: Mapping[str, int], now: int | None, max_age_s: int | None, max_skew_s: int
+) -> set[str]:
+    """The cosigners that count towards the quorum: all of them, or with ``now`` and
+    ``max_age_s`` those whose cosignature is at most that old (and at most ``max_skew_s`` in
+    the future)."""
+    if now is None or max_age_s is None:
+        return set(cosigners)
+    return {
+        name
+        for name, timestamp in cosigners.items()
+        if now - max_age_s <= timestamp <= now + max_skew_s
+    }
 
 
 def _log_vkey(text: str, here: str) -> NoteVerifier:

@@ -112,6 +112,43 @@ def test_two_of_three_needs_two_fresh_cosignatures(
         policy.check(stale, now=NOW, max_age_s=300)
 
 
+@pytest.mark.parametrize("verify_all", [True, False], ids=["auditor", "node"])
+def test_only_fresh_cosignatures_count_whether_all_are_verified_or_a_quorum(
+    log: NoteSigner, witnesses: list[CosignatureSigner], verify_all: bool
+) -> None:
+    """A node verifies cosignatures only until a fresh quorum (verify_all=False): it must count
+    the same ones as an auditor verifying all, and refuse in the same words."""
+    policy = WitnessPolicy.parse(policy_text(log, witnesses, "group g 2 w0 w1 w2\nquorum g"))
+    note, text = checkpoint_note(log, 5)
+    w0, w1, w2 = witnesses
+    stale_first = add_signature_lines(
+        note,
+        [
+            w0.signature_line(text, NOW - 301),
+            w1.signature_line(text, NOW),
+            w2.signature_line(text, NOW + 30),
+        ],
+    )
+    admitted = policy.check(
+        stale_first, now=NOW, max_age_s=300, max_skew_s=30, verify_all=verify_all
+    )
+    assert admitted.cosigners == {"w0": NOW - 301, "w1": NOW, "w2": NOW + 30}
+    one_fresh = add_signature_lines(
+        note,
+        [
+            w0.signature_line(text, NOW - 301),
+            w1.signature_line(text, NOW - 300),
+            w2.signature_line(text, NOW + 31),
+        ],
+    )
+    with pytest.raises(WitnessPolicyError) as refused:
+        policy.check(one_fresh, now=NOW, max_age_s=300, max_skew_s=30, verify_all=verify_all)
+    assert refused.value.detail == (
+        "the checkpoint of size 5 lacks the witness quorum 2 of (w0, w1, w2): "
+        "cosigned by w1; too old or in the future: w0, w2"
+    )
+
+
 def test_nested_groups_and_any_all(log: NoteSigner, witnesses: list[CosignatureSigner]) -> None:
     policy = WitnessPolicy.parse(
         policy_text(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alprfed.ledger.checkpoint import Checkpoint
 from alprfed.ledger.note import (
+    MAX_NOTE_BYTES,
     MAX_SIGNATURES,
     NoteError,
     NoteSigner,
@@ -130,24 +132,143 @@ def test_the_text_is_what_is_signed(signer: NoteSigner) -> None:
         open_note(note.replace("size 5", "size 6"), [signer.verifier])
 
 
+SIGNED_BY = "signature by ledger.example/test is"
+BAD_NAME = "must be non-empty, without spaces or '+'"
+
+
 @pytest.mark.parametrize(
-    ("attack", "note"),
+    ("attack", "note", "problem"),
     [
-        ("no_blank_line", "hello\n\u2014 a AAAA\n"),
-        ("missing_final_newline", "hello\n\n\u2014 ledger.example/test AAAAAAAA"),
-        ("control_character", "hel\x07lo\n\n\u2014 ledger.example/test AAAAAAAA\n"),
-        ("carriage_return", "hello\r\n\n\u2014 ledger.example/test AAAAAAAA\n"),
-        ("hyphen_instead_of_em_dash", "hello\n\n- ledger.example/test AAAAAAAA\n"),
-        ("key_name_with_plus", "hello\n\n\u2014 ledger+x AAAAAAAA\n"),
-        ("signature_not_base64", "hello\n\n\u2014 ledger.example/test !!!!\n"),
-        ("signature_too_short", "hello\n\n\u2014 ledger.example/test AAAA\n"),
-        ("non_canonical_base64", "hello\n\n\u2014 ledger.example/test AAAAAAB=\n"),
-        ("empty_signature_line", "hello\n\n\n"),
+        ("no_blank_line", "hello\n\u2014 a AAAA\n", "note has no blank line before its signatures"),
+        (
+            "missing_final_newline",
+            "hello\n\n\u2014 ledger.example/test AAAAAAAA",
+            "note signatures must end with a newline",
+        ),
+        (
+            "control_character",
+            "hel\x07lo\n\n\u2014 ledger.example/test AAAAAAAA\n",
+            "note holds control characters other than newline",
+        ),
+        (
+            "carriage_return",
+            "hello\r\n\n\u2014 ledger.example/test AAAAAAAA\n",
+            "note holds control characters other than newline",
+        ),
+        (
+            "control_character_in_a_signature_line",
+            "hello\n\n\u2014 ledger.example/test AAAAAAAA\x1f\n",
+            "note holds control characters other than newline",
+        ),
+        (
+            "hyphen_instead_of_em_dash",
+            "hello\n\n- ledger.example/test AAAAAAAA\n",
+            "a signature line must start with an em dash and a space",
+        ),
+        (
+            "no_signature_after_the_name",
+            "hello\n\n\u2014 ledger.example/test\n",
+            "a signature line is '\u2014 <key name> <base64 signature>'",
+        ),
+        ("empty_key_name", "hello\n\n\u2014  AAAAAAAA\n", f"key name '' {BAD_NAME}"),
+        (
+            "key_name_with_plus",
+            "hello\n\n\u2014 ledger+x AAAAAAAA\n",
+            f"key name 'ledger+x' {BAD_NAME}",
+        ),
+        (
+            "key_name_with_a_unicode_space",
+            "hello\n\n\u2014 ledger\u00a0x AAAAAAAA\n",
+            f"key name 'ledger\\xa0x' {BAD_NAME}",
+        ),
+        (
+            "signature_not_base64",
+            "hello\n\n\u2014 ledger.example/test !!!!\n",
+            f"{SIGNED_BY} not base64",
+        ),
+        (
+            "signature_not_ascii",
+            "hello\n\n\u2014 ledger.example/test AAAA\u00e9AAA\n",
+            f"{SIGNED_BY} not base64",
+        ),
+        (
+            "signature_too_short",
+            "hello\n\n\u2014 ledger.example/test AAAA\n",
+            f"{SIGNED_BY} too short",
+        ),
+        (
+            "non_canonical_base64",
+            "hello\n\n\u2014 ledger.example/test AAAAAAB=\n",
+            f"{SIGNED_BY} not canonical base64",
+        ),
+        ("empty_signature_line", "hello\n\n\n", "note signatures must end with a newline"),
+        (
+            "bytes_not_utf8",
+            b"hel\xfflo\n\n\xe2\x80\x94 ledger.example/test AAAAAAAA\n",
+            "note is not UTF-8",
+        ),
+        (
+            "bytes_with_a_control_character",
+            b"hel\x00lo\n\n\xe2\x80\x94 ledger.example/test AAAAAAAA\n",
+            "note holds control characters other than newline",
+        ),
     ],
 )
-def test_malformed_notes_are_refused(attack: str, note: str) -> None:
-    with pytest.raises(NoteError):
+def test_malformed_notes_are_refused_with_what_is_wrong(
+    attack: str, note: str | bytes, problem: str
+) -> None:
+    """Word for word: the messages reach operators (through checkpoint and policy errors)."""
+    with pytest.raises(NoteError) as refused:
         parse_note(note)
+    assert refused.value.detail == problem
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "\u00e9" * (MAX_NOTE_BYTES // 2) + "\n\n",  # within the bound in characters, not bytes
+        b"a" * (MAX_NOTE_BYTES + 1),
+    ],
+    ids=["str", "bytes"],
+)
+def test_a_note_beyond_the_size_bound_is_refused(note: str | bytes) -> None:
+    with pytest.raises(NoteError) as refused:
+        parse_note(note)
+    assert refused.value.detail == f"note is larger than {MAX_NOTE_BYTES} bytes"
+
+
+# Every ASCII character, the C1 controls and the other Unicode line breaks, and characters of
+# two, three and four UTF-8 bytes up to the last code point (surrogates cannot be UTF-8).
+CHARACTERS = [
+    *map(chr, range(0xA0)),
+    *"\u00e9\u2014\u2028\u2029\ufeff\uffff\U0001f600\U0010ffff",
+]
+
+
+def refusal(call: Callable[[], object]) -> str | None:
+    """What ``call`` refuses with, or None if it does not."""
+    try:
+        call()
+    except NoteError as exc:
+        return exc.detail
+    return None
+
+
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
+def test_a_received_note_holds_the_characters_a_signer_may_sign(
+    signer: NoteSigner, as_bytes: bool
+) -> None:
+    """parse_note scans the note's UTF-8 bytes for control characters, sign_note the text:
+    they must refuse exactly the same characters, with the same words."""
+    for char in CHARACTERS:
+        text = f"hel{char}lo\n"
+        note = text + "\n" + signer.signature_line(text)
+        received = note.encode() if as_bytes else note
+        refused_to_sign = refusal(partial(sign_note, text, [signer]))
+        if refused_to_sign is None:
+            assert open_note(received, [signer.verifier]).text == text, repr(char)
+        else:
+            assert refusal(partial(parse_note, received)) == refused_to_sign, repr(char)
 
 
 def test_the_number_of_signatures_is_bounded(signer: NoteSigner) -> None:
