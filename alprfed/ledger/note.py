@@ -197,7 +197,10 @@ def parse_note(note: str | bytes) -> Note:
         NoteError: not UTF-8, too large, control characters, no blank line, too many
             signatures, or a malformed signature line.
     """
-    data = note if isinstance(note, bytes) else note.encode("utf-8")
+    try:
+        data = note if isinstance(note, bytes) else note.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a str that is not Unicode text
+        raise NoteError("note is not UTF-8") from None
     if len(data) > MAX_NOTE_BYTES:
         raise NoteError(f"note is larger than {MAX_NOTE_BYTES} bytes")
     if isinstance(note, bytes):

@@ -237,6 +237,13 @@ def test_a_note_beyond_the_size_bound_is_refused(note: str | bytes) -> None:
     assert refused.value.detail == f"note is larger than {MAX_NOTE_BYTES} bytes"
 
 
+def test_a_note_holding_a_lone_surrogate_is_refused_as_not_utf8() -> None:
+    """A Python str can hold one (json.loads makes it from "\\ud800"); it is not text."""
+    with pytest.raises(NoteError) as refused:
+        parse_note("origin\n1\nroot\ud800\n\n\u2014 origin AAAA\n")
+    assert refused.value.detail == "note is not UTF-8"
+
+
 # Every ASCII character, the C1 controls and the other Unicode line breaks, and characters of
 # two, three and four UTF-8 bytes up to the last code point (surrogates cannot be UTF-8).
 CHARACTERS = [
