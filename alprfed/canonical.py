@@ -38,6 +38,14 @@ MAX_DEPTH = 32
 JSONValue = Any  # str | int | bool | None | list[JSONValue] | dict[str, JSONValue]
 
 
+# How ``encode`` has orjson write: keys sorted by code point, integers beyond
+# +-(2**53 - 1) refused. The fast proofs of canonical form (alprfed.ledger.entry_fast)
+# re-encode with exactly these options and compare with the bytes, which is sound only while
+# ``encode`` itself writes this way (tests/unit/core/test_canonical_rfc8785.py holds the two
+# equal): change the encoder here, and the fast proofs follow.
+WRITER_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+
 class CanonicalError(InvalidRequest):
     """A value cannot be canonically encoded, or bytes are not canonical."""
 
@@ -103,7 +111,7 @@ def encode(value: JSONValue) -> bytes:
             that is not valid Unicode (a lone surrogate) or a type outside the JSON subset.
     """
     _check(value)
-    data = _dumps(value, orjson.OPT_SORT_KEYS)
+    data = _dumps(value, WRITER_OPTIONS)
     # Code-point order (sort_keys) and UTF-16 order differ only between a character above
     # U+FFFF and one in U+E000..U+FFFF. With no character above U+FFFF anywhere in the output,
     # no key holds one and the fast result is right. ASCII output (the usual case) is settled

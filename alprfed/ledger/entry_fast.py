@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
-from alprfed.canonical import MAX_DEPTH, MAX_SAFE_INTEGER, beyond_bmp
+from alprfed.canonical import MAX_DEPTH, MAX_SAFE_INTEGER, WRITER_OPTIONS, beyond_bmp
 from alprfed.ledger.entry_rules import (
     MAX_ENTRY_BYTES,
     MAX_PLATES_PER_ENTRY,
@@ -73,15 +73,15 @@ def _no_floats(text: str) -> Any:
 
 
 _DECODER = msgspec.json.Decoder(ProvedEntry, float_hook=_no_floats)
-# STRICT_INTEGER: orjson refuses integers beyond +-(2**53 - 1), canonical._check's bound.
-_CANONICAL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _SKELETON_DELETE = bytes(b for b in range(256) if b not in b'[]{}"')
 _SKELETON_TABLE = bytes.maketrans(b"{}", b"[]")
 
 
 def _shallow(data: bytes) -> bool:
-    """True only if no container in the JSON text ``data`` (valid and canonical) nests deeper
-    than canonical._check allows; False where the exact path must decide.
+    """True only if no container in ``data`` nests deeper than canonical._check allows; False
+    where the exact path must decide. It holds for any bytes, JSON or not, so it runs before
+    msgspec, whose decoder recurses once per level into ``body`` and would otherwise raise
+    RecursionError (not a DecodeError) near a thousand levels.
 
     Fewer than MAX_DEPTH opening brackets cannot nest too deep. Otherwise, with no backslash
     (so every quote delimits a string), the brackets and quotes alone are kept and the empty
@@ -105,14 +105,18 @@ def _shallow(data: bytes) -> bool:
 def proved_entry(data: bytes) -> ProvedEntry | None:
     """The entry ``data`` decoded, when it is provably a valid, canonical entry; None when the
     exact path (alprfed.ledger.entry) must decide."""
-    if len(data) > MAX_ENTRY_BYTES or (not data.isascii() and beyond_bmp(data)):
+    if (
+        len(data) > MAX_ENTRY_BYTES
+        or not _shallow(data)
+        or (not data.isascii() and beyond_bmp(data))
+    ):
         return None
     try:
         entry = _DECODER.decode(data)
-        again = orjson.dumps(msgspec.structs.asdict(entry), option=_CANONICAL_OPTIONS)
-    except (msgspec.DecodeError, orjson.JSONEncodeError):
-        return None
-    if again != data or not _shallow(data):
+        again = orjson.dumps(msgspec.structs.asdict(entry), option=WRITER_OPTIONS)
+    except (msgspec.DecodeError, orjson.JSONEncodeError, RecursionError):
+        return None  # RecursionError: only on a stack already deep; _shallow bounds the rest
+    if again != data:
         return None
     if may_hold_plate_keys(data) and body_has_plate_keys(entry.body):
         return None

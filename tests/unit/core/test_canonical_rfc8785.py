@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given
@@ -157,6 +158,18 @@ def test_random_values_without_astral_keys_are_the_standard_librarys_bytes(
     if b"\xf0" not in data and not any(b in data for b in (b"\xf1", b"\xf2", b"\xf3", b"\xf4")):
         assert data == _stdlib_bytes(value)  # no astral character: code-point order is RFC 8785's
     assert data == rfc8785.dumps(value)
+
+
+@given(_json_values)
+def test_the_writer_options_are_what_encode_writes_without_astral_characters(
+    value: JSONValue,
+) -> None:
+    """The fast proofs of canonical form (alprfed.ledger.entry_fast) re-encode with
+    canonical.WRITER_OPTIONS: for every value without a character beyond U+FFFF (where encode
+    re-orders keys by UTF-16) that must be encode's own output."""
+    data = canonical.encode(value)
+    if not canonical.beyond_bmp(data):
+        assert orjson.dumps(value, option=canonical.WRITER_OPTIONS) == data
 
 
 def test_a_mapping_orjson_cannot_write_is_a_named_error() -> None:

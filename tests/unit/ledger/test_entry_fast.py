@@ -237,6 +237,19 @@ def test_nesting_at_and_beyond_the_limit_agrees_with_the_exact_path() -> None:
     assert_agrees(escaped)
 
 
+@pytest.mark.parametrize("depth", [1_200, 5_000])
+def test_an_entry_nested_past_any_decoders_recursion_is_refused_by_name(depth: int) -> None:
+    """A gateway can log any leaf it likes; a node or an auditor reading one nested thousands
+    deep gets the exact path's refusal, not a RecursionError (msgspec recurses per level)."""
+    data = raw_entry(body='{"d":' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(LedgerVerificationError) as refused:
+        exact_decode_entry(data)
+    with pytest.raises(LedgerVerificationError) as fast_refused:
+        decode_entry(data)
+    assert str(fast_refused.value) == str(refused.value)
+    assert entry_fault(data, 7, PREV) == exact_entry_fault(data, 7, PREV) == str(refused.value)
+
+
 def test_keys_beyond_the_bmp_take_the_exact_path() -> None:
     # U+1F600 sorts before U+FFFD in UTF-16 but after it by code point.
     data = entry({"\ufffd": 1, "\U0001f600": 2})
