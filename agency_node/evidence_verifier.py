@@ -40,13 +40,13 @@ from agency_node.evidence_authority import WARRANT_CACHE, ExigentCheck, WarrantC
 from agency_node.evidence_steps import MAX_CLOCK_SKEW_S, EvidenceRefused, included
 from agency_node.trust import NodeTrust
 from agency_node.verified_cache import VerifiedCache
+from alprfed import canonical
 from alprfed.canonical import CanonicalError
 from alprfed.errors import VerificationError
 from alprfed.ledger.entry import LedgerEntryView, plate_commitment
 from alprfed.ledger.witness_policy import WitnessedCheckpoint, WitnessPolicyError
 from alprfed.messages import SearchQuery
 from alprfed.messages.evidence import SearchEvidence
-from alprfed.messages.evidence_fast import decode_search_evidence
 
 __all__ = [
     "CHECKPOINT_CACHE",
@@ -122,7 +122,7 @@ class EvidenceVerifier:
         if not bundle:
             raise EvidenceRefused("1", "no evidence came with the query")
         try:
-            evidence = decode_search_evidence(bundle)
+            evidence = SearchEvidence.from_canonical(canonical.decode(bundle))
         except (VerificationError, CanonicalError) as exc:
             raise EvidenceRefused("1", str(exc)) from None
         if evidence.query_id != query.query_id:

@@ -61,15 +61,14 @@ class LoggedEntry:
         cls, value: JSONValue, what: str, extra: frozenset[str] = frozenset()
     ) -> LoggedEntry:
         obj = fields(value, what, {"index", "entry", "proof", *extra})
-        return cls.of(integer(obj, "index"), text(obj, "entry"), texts(obj, "proof"), what)
-
-    @classmethod
-    def of(cls, index: int, entry: str, proof: list[str], what: str) -> LoggedEntry:
-        """From its fields once their JSON types are known (``entry`` and ``proof`` as they
-        travel, in base64). Raises: VerificationError."""
+        proof = texts(obj, "proof")
         if len(proof) > MAX_PROOF_HASHES:
             raise VerificationError(f"{what}: more than {MAX_PROOF_HASHES} proof hashes")
-        return cls(index, _unb64(entry, f"{what}.entry"), _proof_hashes(proof, f"{what}.proof"))
+        return cls(
+            integer(obj, "index"),
+            _unb64(text(obj, "entry"), f"{what}.entry"),
+            _proof_hashes(proof, f"{what}.proof"),
+        )
 
 
 def _proof_hashes(proof: list[str], what: str) -> tuple[bytes, ...]:
@@ -132,7 +131,7 @@ class SearchEvidence:
             "evidence",
             {"v", "query_id", "checkpoint", "decision", "plate_salt", "warrant", "exigent"},
         )
-        if integer(obj, "v") != SEARCH_EVIDENCE_VERSION:  # an integer: true == 1 in Python
+        if integer(obj, "v") != SEARCH_EVIDENCE_VERSION:  # an integer: True == 1 in Python
             raise VerificationError(f"unsupported evidence version {obj['v']!r}")
         warrant = warrant_entry = exigent_entry = exigent_salt = consent = None
         chain = b""
@@ -148,7 +147,10 @@ class SearchEvidence:
             exigent_salt = _salt(raw_exigent)
             if raw_exigent["consent"] is not None:
                 consent = envelope_from_record(raw_exigent["consent"])
-            chain = certificate_chain_of(text(raw_exigent, "certificate_chain"))
+            try:
+                chain = text(raw_exigent, "certificate_chain").encode("ascii")
+            except UnicodeEncodeError:
+                raise VerificationError("certificate_chain must be PEM text") from None
         return cls(
             query_id=text(obj, "query_id"),
             checkpoint=text(obj, "checkpoint"),
@@ -164,22 +166,10 @@ class SearchEvidence:
 
 
 def _salt(obj: Mapping[str, JSONValue]) -> bytes:
-    return plate_salt_of(text(obj, "plate_salt"))
-
-
-def plate_salt_of(salt: str) -> bytes:
-    """A commitment's salt from its 64 lower-case hex digits. Raises: VerificationError."""
+    salt = text(obj, "plate_salt")
     if not _SALT.fullmatch(salt):
         raise VerificationError("plate_salt must be 64 lower-case hex digits")
     return bytes.fromhex(salt)
-
-
-def certificate_chain_of(pem: str) -> bytes:
-    """Raises: VerificationError (not ASCII, so not PEM)."""
-    try:
-        return pem.encode("ascii")
-    except UnicodeEncodeError:
-        raise VerificationError("certificate_chain must be PEM text") from None
 
 
 def envelope_record(envelope: Envelope) -> dict[str, JSONValue]:
@@ -195,19 +185,11 @@ def envelope_from_record(value: JSONValue) -> Envelope:
     obj: Mapping[str, JSONValue] = fields(
         value, "envelope", {"payload_type", "payload", "key_id", "signature"}
     )
-    return envelope_of(
-        text(obj, "payload_type"), text(obj, "payload"), text(obj, "key_id"), text(obj, "signature")
-    )
-
-
-def envelope_of(payload_type: str, payload: str, key_id: str, signature: str) -> Envelope:
-    """An envelope from its record's four strings (payload and signature in base64).
-    Raises: VerificationError."""
     return Envelope(
-        payload_type,
-        _unb64(payload, "envelope.payload"),
-        key_id,
-        _unb64(signature, "envelope.signature"),
+        text(obj, "payload_type"),
+        _unb64(text(obj, "payload"), "envelope.payload"),
+        text(obj, "key_id"),
+        _unb64(text(obj, "signature"), "envelope.signature"),
     )
 
 
