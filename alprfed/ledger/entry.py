@@ -217,12 +217,12 @@ def decode_entry(data: bytes) -> LedgerEntryView:
     if entry is None:
         return exact_decode_entry(data)
     return LedgerEntryView(
-        entry.index,
-        bytes.fromhex(entry.prev),
-        entry.time,
-        entry.kind,
-        entry.body,
-        tuple(entry.plate_commitments),
+        index=entry.index,
+        prev=bytes.fromhex(entry.prev),
+        time=entry.time,
+        kind=entry.kind,
+        body=entry.body,
+        commitments=tuple(entry.plate_commitments),
         data=data,
     )
 

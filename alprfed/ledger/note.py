@@ -156,7 +156,8 @@ class NoteSignature(NamedTuple):
     """One signature line, parsed; nothing of it is verified."""
 
     # A NamedTuple rather than a frozen dataclass: as immutable and built in half the time (a
-    # node builds one per signature line of every checkpoint it is shown).
+    # node builds one per signature line of every checkpoint it is shown). Being a tuple, it
+    # also equals, unpacks and sorts like one; read it by attribute.
     name: str
     key_id: bytes
     signature: bytes

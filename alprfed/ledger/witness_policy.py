@@ -281,7 +281,7 @@ class WitnessPolicy:
                 continue
             timestamp = witness.verifier.verify(parsed.text, line.signature)
             found[witness.name] = timestamp
-            if now is None or max_age_s is None or now - max_age_s <= timestamp <= now + max_skew_s:
+            if _counts(timestamp, now, max_age_s, max_skew_s):
                 counted.add(witness.name)
             if self.quorum_met(counted):
                 break
@@ -313,13 +313,17 @@ def _fresh(
     """The cosigners that count towards the quorum: all of them, or with ``now`` and
     ``max_age_s`` those whose cosignature is at most that old (and at most ``max_skew_s`` in
     the future)."""
-    if now is None or max_age_s is None:
-        return set(cosigners)
     return {
         name
         for name, timestamp in cosigners.items()
-        if now - max_age_s <= timestamp <= now + max_skew_s
+        if _counts(timestamp, now, max_age_s, max_skew_s)
     }
+
+
+def _counts(timestamp: int, now: int | None, max_age_s: int | None, max_skew_s: int) -> bool:
+    """Whether a cosignature made at ``timestamp`` counts towards the quorum (the one rule
+    for both ``check`` paths)."""
+    return now is None or max_age_s is None or now - max_age_s <= timestamp <= now + max_skew_s
 
 
 def _log_vkey(text: str, here: str) -> NoteVerifier:
