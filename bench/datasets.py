@@ -20,7 +20,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -95,30 +95,32 @@ def _build_indexes(url: str, indexes: list[sa.Index]) -> None:
                 conn.execute(sa.text("SET LOCAL maintenance_work_mem = '1GB'"))
             for index in sorted(indexes, key=lambda i: str(i.name)):
                 index.create(bind=conn)
-        if engine.dialect.name == "postgresql":
-            _settle(engine)
-        else:
-            with writer(engine).begin() as conn:
-                conn.execute(sa.text("ANALYZE"))
+        with writer(engine).begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
     finally:
         engine.dispose()
 
 
-def _settle(engine: sa.Engine) -> None:
+def _settle(url: str, log: Callable[[str], None]) -> None:
     """Leave a freshly loaded PostgreSQL table as a node's months-old data is: vacuumed (frozen,
     hint bits and visibility map set, statistics current) and checkpointed. Otherwise the
     timed searches would pay for the load: the first read of each page writes its hint bits
     (the server may run without autovacuum, as this project's test machine does), and the
     checkpointer writes the load's dirty buffers out for minutes after, on a machine whose
-    other core the timed processes need (docs/PERFORMANCE.md, *PostgreSQL tables settled*:
-    even the client's bare signature check ran a third slower in such minutes). VACUUM runs
-    outside a transaction; CHECKPOINT needs a superuser or pg_checkpoint, and without one the
-    benchmark goes on as before."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM (FREEZE, ANALYZE) sightings")
-        conn.exec_driver_sql("VACUUM (ANALYZE) cameras")
-        with suppress(sa.exc.DBAPIError):
-            conn.exec_driver_sql("CHECKPOINT")
+    other core the timed processes need (docs/PERFORMANCE.md, *PostgreSQL tables settled*).
+    VACUUM runs outside a transaction; CHECKPOINT needs a superuser or pg_checkpoint, and
+    without one the benchmark goes on and says so."""
+    engine = create_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in (sightings, cameras):
+                conn.exec_driver_sql(f"VACUUM (FREEZE, ANALYZE) {table.name}")
+            try:
+                conn.exec_driver_sql("CHECKPOINT")
+            except sa.exc.DBAPIError as exc:
+                log(f"  the server refused CHECKPOINT ({exc.orig}); timing an unsettled table")
+    finally:
+        engine.dispose()
 
 
 def _chunks(items: Iterator[Sighting], size: int) -> Iterator[list[Sighting]]:
@@ -250,6 +252,7 @@ def load_postgres(sqlite_path: Path, url: str, log: Callable[[str], None]) -> No
     how = "from the cached dump" if reuse else "from SQLite (dump cached for later runs)"
     log(f"  loaded into PostgreSQL {how} in {time.perf_counter() - started:.0f} s; indexing")
     _build_indexes(url, dropped)
+    _settle(url, log)
 
 
 def probes(
