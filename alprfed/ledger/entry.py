@@ -25,7 +25,7 @@ from typing import Any
 
 from alprfed import canonical
 from alprfed.errors import InvalidRequest, LedgerVerificationError
-from alprfed.ledger.entry_fast import entry_fields, proved_entry
+from alprfed.ledger.entry_fast import entry_fields
 
 # Defined with the rules both decoders share; callers keep importing them from here.
 from alprfed.ledger.entry_rules import MAX_ENTRY_BYTES as MAX_ENTRY_BYTES
@@ -205,32 +205,18 @@ class LedgerEntryView:
 
 
 def decode_entry(data: bytes) -> LedgerEntryView:
-    """Decode and check one entry's bytes: the fast proof (alprfed.ledger.entry_fast) where it
-    can prove them, else the exact path, which names the fault. Either way the same view.
+    """Decode and check one entry's bytes (parse, check in Python, re-encode, compare).
+
+    Not by entry_fast's proof, which ``ledger verify`` runs over millions of entries: a node
+    decodes one entry per query, and there, timed call by call against this path in a running
+    node, the proof was no faster (0 to 9 µs slower: msgspec's code is cold in a node where
+    orjson's is warm; docs/PERFORMANCE.md, *The evidence check, cut again*).
 
     Raises:
         LedgerVerificationError: the bytes are not canonical JSON, or not an entry of this
             format (missing or extra fields, wrong types, unknown kind or version). ``index``
             is left for the caller, which knows the position.
     """
-    entry = proved_entry(data)
-    if entry is None:
-        return exact_decode_entry(data)
-    return LedgerEntryView(
-        index=entry.index,
-        prev=bytes.fromhex(entry.prev),
-        time=entry.time,
-        kind=entry.kind,
-        body=entry.body,
-        commitments=tuple(entry.plate_commitments),
-        data=data,
-    )
-
-
-def exact_decode_entry(data: bytes) -> LedgerEntryView:
-    """``decode_entry`` by the exact path alone (parse, check in Python, re-encode, compare).
-
-    Raises: LedgerVerificationError, as ``decode_entry``."""
     index, prev, time, kind, body, commitments = _checked_fields(data)
     return LedgerEntryView(index, prev, time, kind, body, tuple(commitments), data=data)
 

@@ -1,9 +1,8 @@
 """The fast proof that one entry's bytes are a valid, canonical entry.
 
-``ledger verify`` must prove for every entry what the exact path of ``decode_entry`` proves,
-and a node checking a query's decision entry wants the same facts within its budget: the bytes
-are exactly what the canonical encoder writes for the value they hold (alprfed.canonical), and
-the value is an entry of this format (alprfed.ledger.entry). The exact path parses with orjson
+``ledger verify`` must prove for every entry what ``decode_entry`` proves: the bytes are
+exactly what the canonical encoder writes for the value they hold (alprfed.canonical), and the
+value is an entry of this format (alprfed.ledger.entry). The exact path parses with orjson
 and walks the value in Python to refuse floats, unsafe integers and deep nesting before
 re-encoding; the walk alone was a third of verify's time (docs/PERFORMANCE.md, *Ledger
 verify*).
@@ -16,8 +15,9 @@ Here the same refusals cost almost nothing:
   refuses it;
 - orjson's ``OPT_STRICT_INTEGER`` refuses integers beyond ``±MAX_SAFE_INTEGER`` while it
   re-encodes;
-- the nesting depth is read off the bytes (``_shallow``). (A msgspec type per depth level would
-  say it too, but msgspec builds such a type in time exponential in the depth.)
+- the nesting depth is read off the bytes first (``_shallow``), so msgspec never recurses
+  deeper than the format allows. (A msgspec type per depth level would say it too, but msgspec
+  builds such a type in time exponential in the depth.)
 
 Then the decoded value is re-encoded by the one canonical encoder's writer (orjson, sorted
 keys) and compared with the bytes. Equality proves canonical form: the bytes *are* that
@@ -26,10 +26,11 @@ same value and ``canonical.decode`` would accept them too.
 
 ``proved_entry`` only ever accepts: on anything it cannot prove (an error from msgspec, a
 difference after re-encoding, a character beyond U+FFFF whose key order needs the UTF-16
-sort, a possible plate key) it returns None and the caller (alprfed.ledger.entry's
-``decode_entry`` and ``entry_fault``) takes the exact path, which names the fault with the
-same message as always. tests/unit/ledger/test_entry_fast.py holds both callers to the exact
-path over random and mutated entries.
+sort, a possible plate key, deeper nesting) it returns None and the caller
+(alprfed.ledger.entry's ``entry_fault``) takes the exact path, which names the fault with the
+same message as always. tests/unit/ledger/test_entry_fast.py holds the proof and what it
+decodes to the exact path over random and mutated entries. (``decode_entry`` itself, one
+entry per node query, stays on the exact path: see its docstring.)
 """
 
 from __future__ import annotations
