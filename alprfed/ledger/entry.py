@@ -12,7 +12,8 @@ SHA-256(salt || plate) with a fresh 32-byte salt per entry and slot, hex. The le
 entry is SHA-256(0x00 || those bytes). docs/LEDGER.md describes every field for outsiders.
 
 What an entry may hold (kinds, limits, no plate keys) is in alprfed.ledger.entry_rules, shared
-with the fast proof (alprfed.ledger.entry_fast) that decoding takes before the exact path here.
+with the fast proof (alprfed.ledger.entry_fast) that ``entry_fault``, the ledger verifier's
+per-entry check, takes before the exact path here.
 """
 
 from __future__ import annotations
