@@ -30,6 +30,7 @@ from alprfed.ledger.note import (
     KEY_ID_SIZE,
     MAX_SIGNATURES,
     SIGNATURE_PREFIX,
+    Note,
     NoteError,
     check_key_name,
     parse_note,
@@ -159,9 +160,10 @@ class CosignatureSigner:
 
 
 def verify_cosignatures(
-    note: str, witnesses: Sequence[CosignatureVerifier]
+    note: str | Note, witnesses: Sequence[CosignatureVerifier]
 ) -> dict[CosignatureVerifier, int]:
-    """Witness -> timestamp for every known witness whose cosignature on ``note`` verifies.
+    """Witness -> timestamp for every known witness whose cosignature on ``note`` verifies
+    (a note's text, or the ``Note`` the caller has parsed already).
 
     Only the cosignatures are checked here; the log's own signature is the business of
     alprfed.ledger.checkpoint.open_checkpoint, and which cosigners suffice that of the policy.
@@ -171,7 +173,7 @@ def verify_cosignatures(
         CosignatureError: a known witness's cosignature does not verify (a signed note with a
             failing known signature is refused whole), or one witness signed twice.
     """
-    parsed = parse_note(note)
+    parsed = note if isinstance(note, Note) else parse_note(note)
     known = {(w.name, w.key_id): w for w in witnesses}
     cosigned: dict[CosignatureVerifier, int] = {}
     for line in parsed.signatures:

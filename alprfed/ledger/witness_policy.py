@@ -245,7 +245,7 @@ class WitnessPolicy:
             parsed = parse_note(note)  # once: the log's signature and the cosignatures share it
             checkpoint = open_checkpoint(parsed, verifiers, origin=origin)
             if verify_all:
-                by_key = verify_cosignatures(note, self.witness_verifiers())
+                by_key = verify_cosignatures(parsed, self.witness_verifiers())
                 cosigners = {
                     w.name: by_key[w.verifier]
                     for w in self.witnesses.values()

@@ -19,7 +19,7 @@ from alprfed.ledger.cosignature import (
     verify_cosignatures,
 )
 from alprfed.ledger.merkle import EMPTY_ROOT
-from alprfed.ledger.note import NoteSigner
+from alprfed.ledger.note import NoteSigner, parse_note
 from alprfed.ledger.witness_policy import PolicyWitness, WitnessPolicy, WitnessPolicyError
 from alprfed.signing import SigningKey
 
@@ -88,6 +88,23 @@ def test_a_cosignature_over_another_checkpoint_fails(
     line = witnesses[0].signature_line(other_text, NOW)
     with pytest.raises(CosignatureError, match="does not verify"):
         verify_cosignatures(add_signature_lines(note, [line]), [witnesses[0].verifier])
+
+
+def test_a_parsed_note_verifies_as_its_text_does(
+    witnesses: list[CosignatureSigner], log: NoteSigner
+) -> None:
+    """The policy hands verify_cosignatures the note it parsed already; the verdict must be
+    the text's, good cosignatures and bad."""
+    note, text = checkpoint_note(log, 5)
+    good = cosigned(note, text, witnesses[:2])
+    expected = {witnesses[0].verifier: NOW, witnesses[1].verifier: NOW}
+    verifiers = [w.verifier for w in witnesses]
+    assert verify_cosignatures(parse_note(good), verifiers) == expected
+    assert verify_cosignatures(good, verifiers) == expected
+    _, other_text = checkpoint_note(log, 6)
+    bad = add_signature_lines(note, [witnesses[0].signature_line(other_text, NOW)])
+    with pytest.raises(CosignatureError, match="does not verify"):
+        verify_cosignatures(parse_note(bad), verifiers)
 
 
 def policy_text(log: NoteSigner, witnesses: list[CosignatureSigner], quorum: str) -> str:
