@@ -102,19 +102,19 @@ def _build_indexes(url: str, indexes: list[sa.Index]) -> None:
 
 
 def _settle(url: str, log: Callable[[str], None]) -> None:
-    """Leave a freshly loaded PostgreSQL table as a node's months-old data is: vacuumed (frozen,
-    hint bits and visibility map set, statistics current) and checkpointed. Otherwise the
-    timed searches would pay for the load: the first read of each page writes its hint bits
-    (the server may run without autovacuum, as this project's test machine does), and the
-    checkpointer writes the load's dirty buffers out for minutes after, on a machine whose
-    other core the timed processes need (docs/PERFORMANCE.md, *PostgreSQL tables settled*).
-    VACUUM runs outside a transaction; CHECKPOINT needs a superuser or pg_checkpoint, and
-    without one the benchmark goes on and says so."""
+    """Leave a freshly loaded PostgreSQL table as a node's months-old data is: vacuumed
+    (frozen, hint bits and visibility map set; ``_build_indexes`` has analysed it) and
+    checkpointed. Otherwise the timed searches would pay for the load: the first read of each
+    page writes its hint bits (the server may run without autovacuum, as this project's test
+    machine does), and the checkpointer writes the load's dirty buffers out for minutes after,
+    on a machine whose other core the timed processes need (docs/PERFORMANCE.md, *PostgreSQL
+    tables settled*). VACUUM runs outside a transaction; CHECKPOINT needs a superuser or
+    pg_checkpoint, and without one the benchmark goes on and says so."""
     engine = create_engine(url)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in (sightings, cameras):
-                conn.exec_driver_sql(f"VACUUM (FREEZE, ANALYZE) {table.name}")
+                conn.exec_driver_sql(f"VACUUM (FREEZE) {table.name}")
             try:
                 conn.exec_driver_sql("CHECKPOINT")
             except sa.exc.DBAPIError as exc:

@@ -3,8 +3,8 @@ limits, and no plate in clear.
 
 The exact decoder and the encoder (alprfed.ledger.entry) and the fast proof
 (alprfed.ledger.entry_fast) enforce the same rules, so the rules live here, below both:
-``entry`` takes the fast proof first and the exact path after it, and ``entry_fast`` never
-needs ``entry``.
+``entry``'s verifier check (``entry_fault``) takes the fast proof first and the exact path
+after it, and ``entry_fast`` never needs ``entry``.
 """
 
 from __future__ import annotations

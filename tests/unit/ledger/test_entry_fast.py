@@ -1,12 +1,10 @@
-"""The fast entry proof (alprfed.ledger.entry_fast) against the exact path, in both its uses:
-the verifier's ``entry_fault`` and ``decode_entry`` (which the node runs on every query's
-decision entry).
+"""The fast entry proof (alprfed.ledger.entry_fast), which the verifier's ``entry_fault``
+takes first, against the exact path (``decode_entry``, ``exact_entry_fault``).
 
 The fast path may only ever accept what the exact path accepts: every test here tries to get
 non-canonical or invalid bytes past it, and checks that whatever it accepts the exact path
-(and the independent RFC 8785 implementation) accepts too, that ``decode_entry`` then gives the
-exact path's view part for part and type for type, and that it refuses the rest with the exact
-path's error.
+(and the independent RFC 8785 implementation) accepts too, and that what it decoded is the
+exact path's view part for part and type for type.
 """
 
 from __future__ import annotations
